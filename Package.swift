@@ -1,0 +1,67 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Strict concurrency is the Swift 6 language mode default; every target is built in it.
+let swiftSettings: [SwiftSetting] = []
+
+let package = Package(
+    name: "ccload",
+    products: [
+        .executable(name: "ccload", targets: ["ccload"]),
+        .executable(name: "ccload-loadgen", targets: ["LoadGen"]),
+        .executable(name: "ccload-mock", targets: ["MockUpstream"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // C shim: system headers and static-inline wrappers for macros Swift cannot import.
+        .target(
+            name: "CEpoll",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [
+                .linkedLibrary("ssl"), .linkedLibrary("crypto"),
+                .linkedLibrary("sqlite3"), .linkedLibrary("z"),
+            ]
+        ),
+        .target(name: "Reactor", dependencies: ["CEpoll"], swiftSettings: swiftSettings),
+        .target(name: "TLS", dependencies: ["CEpoll", "Reactor"], swiftSettings: swiftSettings),
+        .target(name: "Proxy", dependencies: ["CEpoll", "Reactor", "TLS"], swiftSettings: swiftSettings),
+        .target(name: "Admin", dependencies: ["Reactor", "Proxy"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ccload",
+            dependencies: [
+                "Reactor", "TLS", "Proxy", "Admin",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: [
+                "Reactor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/LoadGen",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MockUpstream",
+            dependencies: [
+                "Reactor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/MockUpstream",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "Reactor"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Reactor"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["ccload", "MockUpstream", "Reactor"]
+        ),
+    ]
+)

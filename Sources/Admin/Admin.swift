@@ -1,0 +1,2 @@
+// The Admin module; see ../shared/DESIGN.md for what it owns.
+public enum AdminModule {}

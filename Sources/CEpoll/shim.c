@@ -1,0 +1,2 @@
+// Intentionally empty: every wrapper is static inline in include/CEpoll.h.
+#include "CEpoll.h"

@@ -1,0 +1,2 @@
+// The Proxy module; see ../shared/DESIGN.md for what it owns.
+public enum ProxyModule {}
