@@ -19,7 +19,6 @@ let package = Package(
         // C shim: system headers and static-inline wrappers for macros Swift cannot import.
         .target(
             name: "CEpoll",
-            cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [
                 .linkedLibrary("ssl"), .linkedLibrary("crypto"),
                 .linkedLibrary("sqlite3"), .linkedLibrary("z"),

@@ -3,9 +3,9 @@
 #ifndef CCLOAD_CEPOLL_H
 #define CCLOAD_CEPOLL_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+// Swift's Glibc module is built without _GNU_SOURCE, so this header must not define
+// it either (the two would disagree about glibc's types). GNU-only calls are
+// declared here and defined in shim.c, which does define it.
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,9 +33,8 @@
 
 // ---- sockets and epoll ----
 
-static inline int cc_accept4(int fd) {
-    return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-}
+int cc_accept4(int fd);
+int cc_pin_thread(int cpu);
 
 static inline int cc_socket_nonblock(int family) {
     return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -107,13 +106,6 @@ static inline int cc_wait_signal(void) {
 }
 
 static inline void cc_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
-
-static inline int cc_pin_thread(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
 
 static inline int cc_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -1,0 +1,199 @@
+import Glibc
+import CEpoll
+import Synchronization
+
+/// Receives readiness events for one registered file descriptor.
+public protocol LoopHandler: AnyObject {
+    func handleEvents(_ events: UInt32)
+}
+
+/// epoll interest bits, as plain UInt32 (glibc's enum imports need `.rawValue`).
+public enum Interest {
+    public static let read = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+    public static let write = EPOLLOUT.rawValue
+    public static let readWrite = read | write
+    public static let none: UInt32 = 0
+    public static let errorOrHangup = EPOLLERR.rawValue | EPOLLHUP.rawValue
+    public static let readHangup = EPOLLRDHUP.rawValue
+    public static let readable = EPOLLIN.rawValue
+    public static let writable = EPOLLOUT.rawValue
+}
+
+/// One event loop: an epoll fd, an eventfd for cross-thread wake-ups, a timer heap
+/// and one reusable read buffer. Level-triggered, with `EPOLLOUT` registered only
+/// while a write is pending: a handler that does not drain a socket in one go is
+/// called again on the next tick, which keeps one busy connection from starving the
+/// others, and idle writable sockets cost nothing.
+///
+/// Owner: the thread that calls `run()`. Every method except `submit` must be called
+/// on that thread.
+public final class Loop: @unchecked Sendable {
+    public typealias Job = @Sendable () -> Void
+
+    private struct Slot {
+        var handler: LoopHandler?
+        var generation: UInt32
+    }
+
+    public let index: Int
+    private let epfd: Int32
+    private let wakeFd: Int32
+    private var slots = ContiguousArray<Slot>()
+    private var generation: UInt32 = 1
+    private var timers = TimerHeap()
+    private let jobs = Mutex<[Job]>([])
+    private let wakeRequested = Atomic<Bool>(false)
+    private var running = false
+    private var stopRequested = false
+    private var ownerThread: pthread_t?
+    private static let wakeData: UInt64 = UInt64.max
+
+    /// The loop's one read buffer, reused by every connection on it.
+    public let readBuffer: UnsafeMutableRawBufferPointer
+    /// Cached monotonic time, refreshed once per tick.
+    public private(set) var now: UInt64 = monotonicNanos()
+
+    public init(index: Int = 0, readBufferSize: Int = 64 * 1024) {
+        self.index = index
+        epfd = cc_epoll_create()
+        precondition(epfd >= 0, "epoll_create1 failed: errno \(cc_errno())")
+        wakeFd = cc_eventfd()
+        precondition(wakeFd >= 0, "eventfd failed: errno \(cc_errno())")
+        readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        _ = cc_epoll_ctl(epfd, EPOLL_CTL_ADD, wakeFd, EPOLLIN.rawValue, Loop.wakeData)
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        _ = Glibc.close(epfd)
+        _ = Glibc.close(wakeFd)
+    }
+
+    @inline(__always) public func assertOnLoop() {
+        #if DEBUG
+        if let t = ownerThread { assert(pthread_equal(t, pthread_self()) != 0, "touched off its loop") }
+        #endif
+    }
+
+    // MARK: registration
+
+    /// Registers `fd` for `events`. The registration id packed into epoll's data
+    /// (generation << 32 | fd) keeps a recycled fd from receiving a stale event.
+    public func register(_ fd: Int32, _ handler: LoopHandler, _ events: UInt32) {
+        assertOnLoop()
+        let i = Int(fd)
+        if i >= slots.count {
+            slots.append(contentsOf: repeatElement(Slot(handler: nil, generation: 0), count: i + 1 - slots.count + 64))
+        }
+        generation &+= 1
+        if generation == 0 { generation = 1 }
+        slots[i] = Slot(handler: handler, generation: generation)
+        let rc = cc_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd)))
+        precondition(rc == 0, "epoll_ctl ADD failed: errno \(cc_errno())")
+    }
+
+    public func modify(_ fd: Int32, _ events: UInt32) {
+        let i = Int(fd)
+        let data = UInt64(slots[i].generation) << 32 | UInt64(UInt32(bitPattern: fd))
+        _ = cc_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, data)
+    }
+
+    /// Removes `fd`; call before closing it.
+    public func deregister(_ fd: Int32) {
+        let i = Int(fd)
+        guard i < slots.count else { return }
+        _ = cc_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0)
+        slots[i] = Slot(handler: nil, generation: 0)
+    }
+
+    // MARK: timers
+
+    public func arm(_ timer: LoopTimer, at deadline: UInt64) {
+        timers.insertOrUpdate(timer, deadline: deadline)
+    }
+
+    public func arm(_ timer: LoopTimer, afterNanos delay: UInt64) {
+        timers.insertOrUpdate(timer, deadline: now &+ delay)
+    }
+
+    public func disarm(_ timer: LoopTimer) {
+        timers.remove(timer)
+    }
+
+    // MARK: cross-thread
+
+    /// Runs `job` on this loop's thread. Safe from any thread. The eventfd is written
+    /// at most once until the loop drains its queue.
+    public func submit(_ job: @escaping Job) {
+        jobs.withLock { $0.append(job) }
+        if !wakeRequested.exchange(true, ordering: .acquiringAndReleasing) {
+            var one: UInt64 = 1
+            _ = withUnsafeBytes(of: &one) { Glibc.write(wakeFd, $0.baseAddress, 8) }
+        }
+    }
+
+    /// Asks the loop to return from `run()` after the current tick. Safe from any thread.
+    public func stop() {
+        submit { [unowned self] in self.stopRequested = true }
+    }
+
+    // MARK: running
+
+    public func run() {
+        ownerThread = pthread_self()
+        running = true
+        let maxEvents = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: maxEvents)
+        defer { events.deallocate(); running = false }
+        while !stopRequested {
+            now = monotonicNanos()
+            var timeout: Int32 = -1
+            if let t = timers.first {
+                if t.deadline <= now {
+                    timeout = 0
+                } else {
+                    let ms = (t.deadline - now + nanosPerMilli - 1) / nanosPerMilli
+                    timeout = Int32(min(ms, 60_000))
+                }
+            }
+            let n = epoll_wait(epfd, events, Int32(maxEvents), timeout)
+            now = monotonicNanos()
+            if n < 0 {
+                if cc_errno() == EINTR { continue }
+                fatalError("epoll_wait failed: errno \(cc_errno())")
+            }
+            for k in 0..<Int(n) {
+                let data = cc_epoll_event_data(events + k)
+                let ev = cc_epoll_event_events(events + k)
+                if data == Loop.wakeData {
+                    drainJobs()
+                    continue
+                }
+                let fd = Int(UInt32(truncatingIfNeeded: data))
+                let gen = UInt32(truncatingIfNeeded: data >> 32)
+                guard fd < slots.count, slots[fd].generation == gen, let h = slots[fd].handler else { continue }
+                h.handleEvents(ev)
+            }
+            fireTimers()
+        }
+    }
+
+    private func drainJobs() {
+        var counter: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &counter) { Glibc.read(wakeFd, $0.baseAddress, 8) }
+        wakeRequested.store(false, ordering: .releasing)
+        let batch = jobs.withLock { q -> [Job] in
+            let b = q
+            q.removeAll(keepingCapacity: true)
+            return b
+        }
+        for job in batch { job() }
+    }
+
+    private func fireTimers() {
+        while let t = timers.first, t.deadline <= now {
+            timers.remove(t)
+            t.target?.timerFired(t)
+        }
+    }
+}

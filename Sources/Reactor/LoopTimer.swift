@@ -1,0 +1,96 @@
+import Glibc
+/// Something that owns timers on a loop and hears when one fires.
+public protocol TimerTarget: AnyObject {
+    func timerFired(_ timer: LoopTimer)
+}
+
+/// A reusable timer slot owned by one connection. Arm, re-arm and disarm are
+/// O(log n) on the loop's heap; the node stores its own heap index so removal
+/// needs no search. Owned by one loop: touch only from that loop's thread.
+public final class LoopTimer: @unchecked Sendable {
+    public internal(set) var deadline: UInt64 = 0
+    weak var target: TimerTarget?
+    /// Position in the loop's heap, or -1 when not armed.
+    var heapIndex: Int = -1
+    /// A free tag the owner can use to tell its timers apart.
+    public let tag: Int
+
+    public init(target: TimerTarget, tag: Int = 0) {
+        self.target = target
+        self.tag = tag
+    }
+
+    public var isArmed: Bool { heapIndex >= 0 }
+}
+
+/// Binary min-heap of armed timers keyed by deadline.
+struct TimerHeap {
+    private(set) var items = ContiguousArray<LoopTimer>()
+
+    var isEmpty: Bool { items.isEmpty }
+    var first: LoopTimer? { items.first }
+
+    mutating func insertOrUpdate(_ t: LoopTimer, deadline: UInt64) {
+        if t.heapIndex >= 0 {
+            let old = t.deadline
+            t.deadline = deadline
+            if deadline < old { siftUp(t.heapIndex) } else { siftDown(t.heapIndex) }
+            return
+        }
+        t.deadline = deadline
+        t.heapIndex = items.count
+        items.append(t)
+        siftUp(items.count - 1)
+    }
+
+    mutating func remove(_ t: LoopTimer) {
+        let i = t.heapIndex
+        guard i >= 0, i < items.count, items[i] === t else { return }
+        let last = items.count - 1
+        if i != last {
+            items.swapAt(i, last)
+            items[i].heapIndex = i
+        }
+        items.removeLast()
+        t.heapIndex = -1
+        if i < items.count {
+            siftDown(i)
+            siftUp(i)
+        }
+    }
+
+    mutating func popFirst() -> LoopTimer? {
+        guard let t = items.first else { return nil }
+        remove(t)
+        return t
+    }
+
+    private mutating func siftUp(_ start: Int) {
+        var i = start
+        while i > 0 {
+            let parent = (i - 1) >> 1
+            if items[parent].deadline <= items[i].deadline { break }
+            items.swapAt(parent, i)
+            items[parent].heapIndex = parent
+            items[i].heapIndex = i
+            i = parent
+        }
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var i = start
+        let n = items.count
+        while true {
+            let l = 2 * i + 1
+            if l >= n { break }
+            var m = l
+            let r = l + 1
+            if r < n && items[r].deadline < items[l].deadline { m = r }
+            if items[i].deadline <= items[m].deadline { break }
+            items.swapAt(i, m)
+            items[i].heapIndex = i
+            items[m].heapIndex = m
+            i = m
+        }
+    }
+}
