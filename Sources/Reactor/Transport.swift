@@ -8,6 +8,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
     case timeout(String)
     case proxy(String)
     case resolve(String)
+    /// The peer answered, but not in well-formed HTTP/1.1.
+    case protocolError(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
         case .timeout(let m): return m
         case .proxy(let m): return "egress proxy: \(m)"
         case .resolve(let m): return "DNS: \(m)"
+        case .protocolError(let m): return m
         }
     }
 }

@@ -1,0 +1,31 @@
+/// ASCII byte comparisons for header names and paths.
+enum ASCII {
+    @inline(__always) static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+
+    static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: StaticString) -> Bool {
+        guard a.count == b.utf8CodeUnitCount else { return false }
+        let p = b.utf8Start
+        var i = 0
+        for c in a {
+            if lower(c) != lower(p[i]) { return false }
+            i += 1
+        }
+        return true
+    }
+
+    static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).allSatisfy { lower($0) == lower($1) }
+    }
+
+    static func hasPrefix(_ a: ArraySlice<UInt8>, _ p: StaticString) -> Bool {
+        guard a.count >= p.utf8CodeUnitCount else { return false }
+        let s = p.utf8Start
+        var i = 0
+        for c in a.prefix(p.utf8CodeUnitCount) {
+            if c != s[i] { return false }
+            i += 1
+        }
+        return true
+    }
+}

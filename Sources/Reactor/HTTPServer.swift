@@ -1,0 +1,64 @@
+import Glibc
+
+/// The HTTP/1.1 server of one loop: its listener, its open connections, and the
+/// bookkeeping for a graceful drain. Owned by one loop.
+public final class HTTPServer: @unchecked Sendable {
+    public let loop: Loop
+    public let config: HTTPServerConfig
+    let handler: HTTPRequestHandler
+    private var listeners: [Listener] = []
+    private var connectionObjects: [ObjectIdentifier: HTTPServerConnection] = [:]
+    public private(set) var draining = false
+    /// Called once when draining and the last connection has closed.
+    private var onDrained: (() -> Void)?
+
+    public init(loop: Loop, config: HTTPServerConfig, handler: HTTPRequestHandler) {
+        self.loop = loop
+        self.config = config
+        self.handler = handler
+    }
+
+    /// Starts accepting on an already open listening socket.
+    public func listen(on socket: consuming FileDescriptor) -> Listener {
+        let l = Listener(loop: loop, socket: socket) { [unowned self] fd in
+            self.accept(fd)
+        }
+        listeners.append(l)
+        return l
+    }
+
+    public var openConnections: Int { connectionObjects.count }
+
+    private func accept(_ fd: consuming FileDescriptor) {
+        if draining { fd.close(); return }
+        let c = HTTPServerConnection(server: self, fd: fd)
+        connectionObjects[ObjectIdentifier(c)] = c
+        c.start()
+    }
+
+    func connectionClosed(_ c: HTTPServerConnection) {
+        connectionObjects.removeValue(forKey: ObjectIdentifier(c))
+        if draining && connectionObjects.isEmpty, let d = onDrained {
+            onDrained = nil
+            d()
+        }
+    }
+
+    /// Stops accepting, closes idle keep-alive connections, and lets in-flight
+    /// requests finish; `done` runs when the last connection has closed.
+    public func drain(done: @escaping () -> Void) {
+        draining = true
+        for l in listeners { l.close() }
+        onDrained = done
+        for c in Array(connectionObjects.values) { c.drainIfIdle() }
+        if connectionObjects.isEmpty, let d = onDrained {
+            onDrained = nil
+            d()
+        }
+    }
+
+    /// Closes every connection now.
+    public func closeAll() {
+        for c in Array(connectionObjects.values) { c.close() }
+    }
+}

@@ -1,0 +1,399 @@
+import Glibc
+import CEpoll
+
+/// One accepted client connection: reads and parses requests (keep-alive and
+/// pipelining, one response at a time), enforces the limits and timeouts, and writes
+/// responses, either whole or streamed with backpressure.
+///
+/// Owner: the loop of the `HTTPServer` that accepted it.
+public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Sendable {
+    private enum State { case reading, responding, closing, closed }
+
+    /// How the body of the response in progress is framed.
+    public enum BodyFraming {
+        /// Bytes go out as given: a Content-Length body, or chunks the caller frames itself.
+        case asIs
+        /// Each `writeBody` becomes one chunk; `endResponse` adds the last chunk.
+        case chunked
+        /// The body ends when the connection closes (HTTP/1.0 clients).
+        case untilClose
+    }
+
+    unowned let server: HTTPServer
+    public var loop: Loop { server.loop }
+    private let transport: PlainTransport
+    public let peer: SocketAddress
+    private var parser: HTTP1RequestParser
+    private var state = State.reading
+    private var input = ByteBuffer()
+    private var out = ByteBuffer()
+    private var interest: UInt32 = 0
+    private lazy var timer = LoopTimer(target: self)
+    private var requestStarted = false
+    private var currentHead: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var processing = false
+    private var keepAlive = true
+    private var framing = BodyFraming.asIs
+    private var congested = false
+    private var inputPaused = false
+    /// The streaming producer of the response in progress, if any.
+    public weak var streamDelegate: ResponseStreamDelegate?
+    /// Free slot for the application (for example the in-flight request's state).
+    public var userData: AnyObject?
+
+    init(server: HTTPServer, fd: consuming FileDescriptor) {
+        self.server = server
+        self.transport = PlainTransport(fd: fd)
+        self.peer = Socket.peerAddress(transport.fd)
+        self.parser = HTTP1RequestParser(maxHeadBytes: server.config.maxHeadBytes,
+                                         maxBodyBytes: server.config.maxBodyBytes)
+    }
+
+    func start() {
+        loop.register(transport.fd, self, Interest.read)
+        interest = Interest.read
+        loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+    }
+
+    // MARK: events
+
+    public func handleEvents(_ events: UInt32) {
+        if events & Interest.writable != 0 { flush() }
+        if state == .closed { return }
+        if events & (Interest.readable | Interest.errorOrHangup | Interest.readHangup) != 0 { readAvailable() }
+    }
+
+    private func readAvailable() {
+        let buf = loop.readBuffer
+        while state != .closed {
+            switch transport.read(buf) {
+            case .done(let n):
+                if state == .closing { continue }  // answered and closing: input is discarded
+                let chunk = UnsafeRawBufferPointer(rebasing: buf[0..<n])
+                if state == .reading && input.isEmpty {
+                    process(chunk)
+                } else {
+                    input.append(chunk)
+                    if state == .reading { processBuffered() }
+                }
+                if state == .responding && input.count > server.config.maxHeadBytes + 65536 {
+                    // A pipelining client far ahead of us: stop reading until we catch up.
+                    inputPaused = true
+                    updateInterest()
+                    return
+                }
+                if n < buf.count { return }
+            case .wantRead, .wantWrite:
+                return
+            case .closed, .failed:
+                // The client is gone (or half-closed): a response in progress is abandoned.
+                close()
+                return
+            }
+        }
+    }
+
+    private func processBuffered() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while state == .reading && !input.isEmpty {
+            let pending = input.count
+            var consumed = 0
+            input.withReadableBytes { raw in
+                var offset = 0
+                parseLoop(raw, &offset)
+                consumed = offset
+            }
+            input.consume(consumed)
+            if consumed == 0 && pending > 0 { break }
+        }
+    }
+
+    private func process(_ chunk: UnsafeRawBufferPointer) {
+        processing = true
+        var offset = 0
+        parseLoop(chunk, &offset)
+        if offset < chunk.count {
+            input.append(UnsafeRawBufferPointer(rebasing: chunk[offset...]))
+        }
+        processing = false
+        if state == .reading && !input.isEmpty { processBuffered() }
+    }
+
+    /// Parses until the buffer is used up or a request is complete (then stops, so the
+    /// response goes out before the next pipelined request is looked at).
+    private func parseLoop(_ raw: UnsafeRawBufferPointer, _ offset: inout Int) {
+        while state == .reading && offset < raw.count {
+            if !requestStarted {
+                requestStarted = true
+                loop.arm(timer, afterNanos: server.config.headerTimeoutNanos)
+            }
+            switch parser.next(raw, &offset) {
+            case .needMore:
+                return
+            case .head:
+                let head = parser.head!
+                currentHead = head
+                body.removeAll(keepingCapacity: true)
+                if let cl = head.contentLength { body.reserveCapacity(cl) }
+                // Header block complete: from now on only the idle timeout guards a slow body.
+                loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+                if head.expectContinue && head.versionMinor == 1 && (head.chunked || (head.contentLength ?? 0) > 0) {
+                    enqueue("HTTP/1.1 100 Continue\r\n\r\n")
+                    flush()
+                }
+            case .body(let r):
+                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[r]))
+            case .end:
+                dispatch()
+            case .error(let e):
+                switch e {
+                case .headTooLarge: fail(431, "request line and headers exceed \(server.config.maxHeadBytes) bytes")
+                case .bodyTooLarge: fail(413, "request body exceeds \(server.config.maxBodyBytes) bytes")
+                case .malformed(let why): fail(400, "malformed request: \(why)")
+                }
+                return
+            }
+        }
+    }
+
+    private func dispatch() {
+        guard let head = currentHead else { return }
+        currentHead = nil
+        requestStarted = false
+        state = .responding
+        keepAlive = head.keepAlive && !server.draining
+        currentVersionMinor = head.versionMinor
+        loop.disarm(timer)
+        let req = HTTPRequest(head: head, body: body, peer: peer)
+        body = []
+        server.handler.handle(req, on: self)
+    }
+
+    // MARK: responses
+
+    /// Whether the response in progress will leave the connection open.
+    public var willKeepAlive: Bool { keepAlive && !server.draining }
+
+    /// True while the outbound queue is above the high watermark: a streaming producer
+    /// should stop reading its source until `clientWritable()`.
+    public var isCongested: Bool { congested }
+
+    public var isOpen: Bool { state != .closed && state != .closing }
+
+    /// Sends a complete response with a body.
+    public func respond(status: Int, contentType: StaticString = "application/json",
+                        extraHeaders: [(String, String)] = [], body: [UInt8]) {
+        guard state == .responding else { return }
+        var head: [UInt8] = []
+        head.reserveCapacity(256)
+        HTTP1Writer.appendStatusLine(&head, status: status)
+        HTTP1Writer.appendHeader(&head, "Content-Type", contentType)
+        HTTP1Writer.appendHeader(&head, "Content-Length", body.count)
+        for (k, v) in extraHeaders { HTTP1Writer.appendHeader(&head, Array(k.utf8), Array(v.utf8)) }
+        appendConnectionHeader(&head)
+        HTTP1Writer.appendEndOfHead(&head)
+        head.append(contentsOf: body)
+        head.withUnsafeBytes { send($0) }
+        endResponse()
+    }
+
+    /// Adds `Connection: close` or `keep-alive` as this response needs.
+    public func appendConnectionHeader(_ head: inout [UInt8]) {
+        if !willKeepAlive {
+            HTTP1Writer.appendHeader(&head, "Connection", "close")
+        } else if (currentVersionMinor == 0) {
+            HTTP1Writer.appendHeader(&head, "Connection", "keep-alive")
+        }
+    }
+
+    private var currentVersionMinor = 1
+
+    /// The HTTP minor version of the request being answered (0 → the client cannot take chunked).
+    public var requestVersionMinor: Int { currentVersionMinor }
+
+    /// Starts a streamed response: `head` is a complete head (status line to blank
+    /// line). With `flushNow` false it is held until the first body write so both go out
+    /// in one syscall.
+    public func startResponse(head: UnsafeRawBufferPointer, framing: BodyFraming, flushNow: Bool) {
+        guard state == .responding else { return }
+        self.framing = framing
+        if framing == .untilClose { keepAlive = false }
+        out.append(head)
+        if flushNow { flush() }
+    }
+
+    /// Writes body bytes framed for the response (a chunk when chunked).
+    public func writeBody(_ data: UnsafeRawBufferPointer) {
+        guard state == .responding, data.count > 0 else { return }
+        if framing == .chunked {
+            var h: [UInt8] = []
+            HTTP1Writer.appendChunkHeader(&h, size: data.count)
+            h.withUnsafeBytes { out.append($0) }
+            out.append(data)
+            out.append("\r\n")
+            flush()
+        } else {
+            send(data)
+        }
+    }
+
+    /// Writes bytes as they are (already framed by the caller, e.g. chunked bytes passed through).
+    public func writeRaw(_ data: UnsafeRawBufferPointer) {
+        guard state == .responding, data.count > 0 else { return }
+        send(data)
+    }
+
+    /// Ends the response in progress (writes the last chunk when chunked).
+    public func endResponse() {
+        guard state == .responding else { return }
+        if framing == .chunked { out.append("0\r\n\r\n") }
+        framing = .asIs
+        streamDelegate = nil
+        userData = nil
+        if !willKeepAlive {
+            state = .closing
+            flush()
+            return
+        }
+        state = .reading
+        flush()
+        guard state == .reading else { return }
+        loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+        if inputPaused { inputPaused = false; updateInterest() }
+        if !input.isEmpty && !processing { processBuffered() }
+    }
+
+    /// Ends the response in progress without its proper ending (no last chunk), so the
+    /// client sees an incomplete body, and closes once queued bytes are out.
+    public func abortResponse() {
+        guard state == .responding else { return }
+        streamDelegate = nil
+        userData = nil
+        state = .closing
+        flush()
+    }
+
+    // MARK: writing
+
+    private func enqueue(_ s: StaticString) {
+        out.append(s)
+    }
+
+    /// Writes now when nothing is queued; queues what the socket does not take.
+    private func send(_ data: UnsafeRawBufferPointer) {
+        if out.isEmpty {
+            var off = 0
+            while off < data.count {
+                switch transport.write(UnsafeRawBufferPointer(rebasing: data[off...])) {
+                case .done(let n):
+                    off += n
+                case .wantWrite, .wantRead:
+                    out.append(UnsafeRawBufferPointer(rebasing: data[off...]))
+                    afterQueueGrew()
+                    return
+                case .closed, .failed:
+                    close()
+                    return
+                }
+            }
+        } else {
+            out.append(data)
+            flush()
+        }
+    }
+
+    private func afterQueueGrew() {
+        if state == .closing && !timer.isArmed {
+            // A client that stops reading cannot hold a closing connection forever.
+            loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+        }
+        if !congested && out.count > server.config.writeHighWatermark { congested = true }
+        updateInterest()
+    }
+
+    private func flush() {
+        while !out.isEmpty {
+            let r = out.withReadableBytes { transport.write($0) }
+            switch r {
+            case .done(let n):
+                out.consume(n)
+            case .wantWrite, .wantRead:
+                afterQueueGrew()
+                return
+            case .closed, .failed:
+                close()
+                return
+            }
+        }
+        if state == .closing {
+            close()
+            return
+        }
+        updateInterest()
+        if congested && out.count <= server.config.writeLowWatermark {
+            congested = false
+            streamDelegate?.clientWritable()
+        }
+    }
+
+    private func updateInterest() {
+        guard state != .closed else { return }
+        var want: UInt32 = inputPaused ? Interest.readHangup : Interest.read
+        if !out.isEmpty { want |= Interest.write }
+        if want != interest {
+            interest = want
+            loop.modify(transport.fd, want)
+        }
+    }
+
+    // MARK: errors, timeouts, closing
+
+    /// Answers an error the server detected itself and closes after it.
+    private func fail(_ status: Int, _ message: String) {
+        state = .responding
+        keepAlive = false
+        currentVersionMinor = 1
+        respond(status: status, body: server.config.errorBody(status, message))
+    }
+
+    public func timerFired(_ timer: LoopTimer) {
+        switch state {
+        case .reading:
+            if requestStarted || currentHead != nil {
+                if currentHead == nil {
+                    fail(408, "no complete request header within \(server.config.headerTimeoutNanos / nanosPerSecond) s")
+                } else {
+                    fail(408, "request body stalled")
+                }
+            } else {
+                close()  // idle keep-alive connection
+            }
+        case .closing:
+            close()
+        case .responding, .closed:
+            break
+        }
+    }
+
+    func drainIfIdle() {
+        if state == .reading && !requestStarted && currentHead == nil { close() }
+    }
+
+    /// Closes the connection now; a streaming producer hears `clientClosed()`.
+    public func close() {
+        guard state != .closed else { return }
+        let wasResponding = state == .responding
+        state = .closed
+        loop.disarm(timer)
+        loop.deregister(transport.fd)
+        transport.close()
+        let d = streamDelegate
+        streamDelegate = nil
+        userData = nil
+        if wasResponding { d?.clientClosed() }
+        server.connectionClosed(self)
+    }
+}
