@@ -31,7 +31,7 @@ let package = Package(
         .executableTarget(
             name: "ccload",
             dependencies: [
-                "Reactor", "TLS", "Proxy", "Admin",
+                "CEpoll", "Reactor", "TLS", "Proxy", "Admin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

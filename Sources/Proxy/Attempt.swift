@@ -83,7 +83,7 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
             relay = .raw
         } else if client.requestVersionMinor >= 1 {
             HeaderRewriter.clientResponse(head, keepLength: false, into: &out)
-            HTTP1Writer.appendHeader(&out, "Transfer-Encoding", "chunked")
+            HTTP1Writer.appendHeader(&out, name: "Transfer-Encoding", value: "chunked")
             if head.chunked {
                 framing = .asIs  // the upstream's chunk framing passes through untouched
                 relay = .raw

@@ -28,7 +28,7 @@ public enum HeaderRewriter {
         out.append(0x20)
         out.append(contentsOf: head.bytes[head.target])
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
-        HTTP1Writer.appendHeader(&out, Array("Host".utf8), hostHeader)
+        HTTP1Writer.appendHeader(&out, name: "Host", value: hostHeader[...])
         let tokens = head.connectionTokens()
         var sawApiKey = false, sawAuthorization = false
         for f in head.fields {
@@ -50,14 +50,14 @@ public enum HeaderRewriter {
             // Credentials go where the client put its own; with none, where the path's protocol expects them.
             let anthropicPath = ASCII.hasPrefix(head.targetBytes, "/v1/messages")
             if sawApiKey || (!sawAuthorization && anthropicPath) {
-                HTTP1Writer.appendHeader(&out, Array("x-api-key".utf8), key)
+                HTTP1Writer.appendHeader(&out, name: "x-api-key", value: key[...])
             }
             if sawAuthorization || (!sawApiKey && !anthropicPath) {
-                HTTP1Writer.appendHeader(&out, Array("Authorization".utf8), Array("Bearer ".utf8) + key)
+                HTTP1Writer.appendHeader(&out, name: "Authorization", value: (Array("Bearer ".utf8) + key)[...])
             }
         }
         if bodyLength > 0 || head.contentLength != nil || head.chunked || head.methodIs("POST") || head.methodIs("PUT") || head.methodIs("PATCH") {
-            HTTP1Writer.appendHeader(&out, "Content-Length", bodyLength)
+            HTTP1Writer.appendHeader(&out, name: "Content-Length", value: bodyLength)
         }
         HTTP1Writer.appendEndOfHead(&out)
         return out

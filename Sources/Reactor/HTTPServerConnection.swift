@@ -125,7 +125,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     /// Parses until the buffer is used up or a request is complete (then stops, so the
     /// response goes out before the next pipelined request is looked at).
     private func parseLoop(_ raw: UnsafeRawBufferPointer, _ offset: inout Int) {
-        while state == .reading && offset < raw.count {
+        while state == .reading {
             if !requestStarted {
                 requestStarted = true
                 loop.arm(timer, afterNanos: server.config.headerTimeoutNanos)
@@ -190,9 +190,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         var head: [UInt8] = []
         head.reserveCapacity(256)
         HTTP1Writer.appendStatusLine(&head, status: status)
-        HTTP1Writer.appendHeader(&head, "Content-Type", contentType)
-        HTTP1Writer.appendHeader(&head, "Content-Length", body.count)
-        for (k, v) in extraHeaders { HTTP1Writer.appendHeader(&head, Array(k.utf8), Array(v.utf8)) }
+        HTTP1Writer.appendHeader(&head, name: "Content-Type", value: contentType)
+        HTTP1Writer.appendHeader(&head, name: "Content-Length", value: body.count)
+        for (k, v) in extraHeaders { HTTP1Writer.appendHeader(&head, name: Array(k.utf8)[...], value: Array(v.utf8)[...]) }
         appendConnectionHeader(&head)
         HTTP1Writer.appendEndOfHead(&head)
         head.append(contentsOf: body)
@@ -203,9 +203,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     /// Adds `Connection: close` or `keep-alive` as this response needs.
     public func appendConnectionHeader(_ head: inout [UInt8]) {
         if !willKeepAlive {
-            HTTP1Writer.appendHeader(&head, "Connection", "close")
+            HTTP1Writer.appendHeader(&head, name: "Connection", value: "close")
         } else if (currentVersionMinor == 0) {
-            HTTP1Writer.appendHeader(&head, "Connection", "keep-alive")
+            HTTP1Writer.appendHeader(&head, name: "Connection", value: "keep-alive")
         }
     }
 

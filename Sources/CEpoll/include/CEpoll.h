@@ -105,6 +105,19 @@ static inline int cc_wait_signal(void) {
     return sig;
 }
 
+// Like cc_wait_signal, giving up after `ms` milliseconds (returns 0 then).
+static inline int cc_wait_signal_timeout(int ms) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    int sig = sigtimedwait(&set, NULL, &ts);
+    if (sig < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    return sig;
+}
+
 static inline void cc_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 
 static inline int cc_online_cpus(void) {

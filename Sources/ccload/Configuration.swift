@@ -1,0 +1,89 @@
+import ArgumentParser
+import CEpoll
+import Reactor
+import Proxy
+
+/// Every setting, from a flag or else the environment variable named beside it.
+struct Configuration: ParsableArguments {
+    @Option(help: "Port to listen on (env PORT, default 8080; 0 picks a free port).")
+    var port: Int?
+    @Option(help: "Address to listen on, IPv4 or IPv6 (env CCLOAD_LISTEN, default 0.0.0.0).")
+    var listen: String?
+    @Option(help: "Reactor threads (env CCLOAD_THREADS, default: online CPUs).")
+    var threads: Int?
+    @Option(help: "Seconds in-flight requests get to finish after SIGTERM (env CCLOAD_DRAIN_SECONDS, default 30).")
+    var drainSeconds: Double?
+    @Option(help: "Largest request body in bytes (env CCLOAD_MAX_BODY_BYTES, default 33554432).")
+    var maxBodyBytes: Int?
+    @Option(help: "Seconds for a complete request header block (env CCLOAD_HEADER_TIMEOUT, default 15).")
+    var headerTimeout: Double?
+    @Option(help: "Seconds an idle keep-alive connection stays open (env CCLOAD_IDLE_TIMEOUT, default 120).")
+    var idleTimeout: Double?
+    @Option(help: "Seconds to connect to an upstream (env CCLOAD_CONNECT_TIMEOUT, default 10).")
+    var connectTimeout: Double?
+    @Option(help: "Seconds to wait for upstream response headers (env CCLOAD_FIRST_BYTE_TIMEOUT, default 300).")
+    var firstByteTimeout: Double?
+    @Option(help: "Pass-through upstream base URL, http://host:port (env CCLOAD_UPSTREAM).")
+    var upstream: String?
+    @Option(help: "Key sent upstream in place of the client's credentials (env CCLOAD_UPSTREAM_KEY).")
+    var upstreamKey: String?
+
+    private func env(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        let s = String(cString: v)
+        return s.isEmpty ? nil : s
+    }
+
+    private func number<T: LosslessStringConvertible>(_ flag: T?, _ name: String, _ fallback: T) throws -> T {
+        if let flag { return flag }
+        guard let raw = env(name) else { return fallback }
+        guard let v = T(raw) else { throw ValidationError("\(name)=\(raw) is not a valid number") }
+        return v
+    }
+
+    private func seconds(_ flag: Double?, _ name: String, _ fallback: Double) throws -> UInt64 {
+        let s = try number(flag, name, fallback)
+        guard s > 0, s < 1e7 else { throw ValidationError("\(name) must be a positive number of seconds") }
+        return UInt64(s * 1e9)
+    }
+
+    /// The resolved settings, validated.
+    func resolve() throws -> Settings {
+        var s = Settings()
+        s.port = try number(port, "PORT", 8080)
+        guard (0...65535).contains(s.port) else { throw ValidationError("PORT must be 0...65535") }
+        s.listen = listen ?? env("CCLOAD_LISTEN") ?? "0.0.0.0"
+        s.threads = try number(threads, "CCLOAD_THREADS", Int(cc_online_cpus()))
+        guard (1...256).contains(s.threads) else { throw ValidationError("CCLOAD_THREADS must be 1...256") }
+        s.drainNanos = try seconds(drainSeconds, "CCLOAD_DRAIN_SECONDS", 30)
+        var http = HTTPServerConfig()
+        http.maxBodyBytes = try number(maxBodyBytes, "CCLOAD_MAX_BODY_BYTES", 32 * 1024 * 1024)
+        guard http.maxBodyBytes >= 0 else { throw ValidationError("CCLOAD_MAX_BODY_BYTES must be >= 0") }
+        http.headerTimeoutNanos = try seconds(headerTimeout, "CCLOAD_HEADER_TIMEOUT", 15)
+        http.idleTimeoutNanos = try seconds(idleTimeout, "CCLOAD_IDLE_TIMEOUT", 120)
+        http.errorBody = { status, message in ErrorBody.anthropic(status: status, message: message) }
+        s.http = http
+        var proxy = ProxyConfig()
+        proxy.pool.connectTimeoutNanos = try seconds(connectTimeout, "CCLOAD_CONNECT_TIMEOUT", 10)
+        proxy.firstByteTimeoutNanos = try seconds(firstByteTimeout, "CCLOAD_FIRST_BYTE_TIMEOUT", 300)
+        if let u = upstream ?? env("CCLOAD_UPSTREAM") {
+            guard let t = UpstreamTarget(url: u) else {
+                throw ValidationError("CCLOAD_UPSTREAM must look like http://host:port")
+            }
+            proxy.upstream = t
+        }
+        if let k = upstreamKey ?? env("CCLOAD_UPSTREAM_KEY") { proxy.upstreamKey = Array(k.utf8) }
+        s.proxy = proxy
+        return s
+    }
+}
+
+/// Settings after flags and environment are merged.
+struct Settings: Sendable {
+    var port = 8080
+    var listen = "0.0.0.0"
+    var threads = 1
+    var drainNanos: UInt64 = 30 * nanosPerSecond
+    var http = HTTPServerConfig()
+    var proxy = ProxyConfig()
+}
