@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The HTTP/1.1 server of one loop: its listener, its open connections, and the
 /// bookkeeping for a graceful drain. Owned by one loop.
@@ -29,8 +30,12 @@ public final class HTTPServer: @unchecked Sendable {
 
     public var openConnections: Int { connectionObjects.count }
 
+    /// Connections accepted by every server in the process.
+    public static let acceptedTotal = Atomic<Int>(0)
+
     private func accept(_ fd: consuming FileDescriptor) {
         if draining { fd.close(); return }
+        HTTPServer.acceptedTotal.add(1, ordering: .relaxed)
         let c = HTTPServerConnection(server: self, fd: fd)
         connectionObjects[ObjectIdentifier(c)] = c
         c.start()
