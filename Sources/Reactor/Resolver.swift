@@ -1,14 +1,15 @@
 import Glibc
 import CEpoll
-import Synchronization
 
 /// Resolves host names off the reactor. `getaddrinfo` blocks, so it runs on a few
 /// helper threads; answers go back to the asking loop through `loop.submit`. Results
 /// are cached for `ttlNanos` (getaddrinfo does not report record TTLs), concurrent
 /// asks for the same name share one lookup, and numeric IPs are answered at once.
 ///
-/// Shared by every loop; all state sits behind one `Mutex` held for a few
-/// instructions. A reactor thread never blocks here.
+/// Shared by every loop; all state sits behind one pthread mutex held for a few
+/// instructions (a pthread mutex and condition variable rather than `Mutex` and a
+/// semaphore: the thread sanitizer sees their happens-before edges, it does not see
+/// `Synchronization.Mutex`'s futex on Linux). A reactor thread never blocks here.
 public final class Resolver: Sendable {
     public typealias Completion = @Sendable (Result<[SocketAddress], TransportError>) -> Void
 
@@ -34,10 +35,10 @@ public final class Resolver: Sendable {
 
     public let ttlNanos: UInt64
     private let maxThreads: Int
-    private let state = Mutex(State())
-    /// Counts queued lookups; worker threads sleep on it.
-    // sem_t is made for concurrent sem_post/sem_wait.
-    nonisolated(unsafe) private let signal: UnsafeMutablePointer<sem_t>
+    // Guarded by `mutex`; workers sleep on `queued` until `state.queue` has work.
+    nonisolated(unsafe) private var state = State()
+    nonisolated(unsafe) private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    nonisolated(unsafe) private let queued: UnsafeMutablePointer<pthread_cond_t>
     /// Overrides getaddrinfo (tests); nil means the system resolver.
     private let lookup: (@Sendable (String, Int) -> [SocketAddress])?
 
@@ -46,15 +47,25 @@ public final class Resolver: Sendable {
         self.ttlNanos = ttlNanos
         self.maxThreads = max(1, maxThreads)
         self.lookup = lookup
-        signal = .allocate(capacity: 1)
-        sem_init(signal, 0, 0)
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        queued = .allocate(capacity: 1)
+        pthread_cond_init(queued, nil)
     }
 
     // Worker threads hold a strong reference for as long as they run (the life of the
-    // process), so the semaphore is never destroyed under a waiting thread.
+    // process), so the lock is never destroyed under a waiting thread.
     deinit {
-        sem_destroy(signal)
-        signal.deallocate()
+        pthread_cond_destroy(queued)
+        queued.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    private func withState<R>(_ body: (inout State) -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&state)
     }
 
     /// Resolves `host` to IPv4 and IPv6 addresses with `port`. Numeric IPs and cache
@@ -68,7 +79,7 @@ public final class Resolver: Sendable {
         let key = "\(host.lowercased())|\(port)"
         let now = monotonicNanos()
         enum Action { case answer([SocketAddress]), wait, start(spawn: Bool) }
-        let action: Action = state.withLock { s in
+        let action: Action = withState { s in
             if let e = s.cache[key] {
                 if e.expires > now { return .answer(e.addresses) }
                 s.cache[key] = nil
@@ -93,17 +104,17 @@ public final class Resolver: Sendable {
             break
         case .start(let spawn):
             if spawn { startWorker() }
-            sem_post(signal)
+            pthread_cond_signal(queued)
         }
     }
 
     /// Drops every cached answer.
     public func flush() {
-        state.withLock { $0.cache.removeAll() }
+        withState { $0.cache.removeAll() }
     }
 
     /// Number of cached names (for tests and metrics).
-    public var cachedCount: Int { state.withLock { $0.cache.count } }
+    public var cachedCount: Int { withState { $0.cache.count } }
 
     private func startWorker() {
         let box = Unmanaged.passRetained(self)
@@ -115,7 +126,7 @@ public final class Resolver: Sendable {
         }, box.toOpaque())
         if rc != 0 {
             box.release()
-            state.withLock { $0.threads -= 1 }
+            withState { $0.threads -= 1 }
             return
         }
         pthread_detach(tid)
@@ -123,17 +134,16 @@ public final class Resolver: Sendable {
 
     private func workerLoop() {
         while true {
-            state.withLock { $0.idle += 1 }
-            while sem_wait(signal) != 0 {}
-            let job = state.withLock { s -> (host: String, port: Int, key: String)? in
-                s.idle -= 1
-                return s.queue.isEmpty ? nil : s.queue.removeFirst()
-            }
-            guard let job else { continue }
+            pthread_mutex_lock(mutex)
+            state.idle += 1
+            while state.queue.isEmpty { pthread_cond_wait(queued, mutex) }
+            state.idle -= 1
+            let job = state.queue.removeFirst()
+            pthread_mutex_unlock(mutex)
             let found = lookup?(job.host, job.port) ?? SocketAddress.resolveBlocking(host: job.host, port: job.port)
             let addresses = Resolver.ordered(found)
             let expires = monotonicNanos() &+ ttlNanos
-            let waiters = state.withLock { s -> [Waiter] in
+            let waiters = withState { s -> [Waiter] in
                 if !addresses.isEmpty { s.cache[job.key] = Entry(addresses: addresses, expires: expires) }
                 return s.pending.removeValue(forKey: job.key) ?? []
             }

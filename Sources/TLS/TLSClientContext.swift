@@ -1,7 +1,6 @@
 import Glibc
 import CEpoll
 import Reactor
-import Synchronization
 
 /// Client-side TLS settings shared by every loop: one `SSL_CTX` (thread-safe for
 /// creating connections), the trust store, and a session cache keyed by origin
@@ -14,8 +13,8 @@ public final class TLSClientContext: Sendable {
     nonisolated(unsafe) let ctx: OpaquePointer
     public let verify: Bool
     public let caFile: String?
-    /// One SSL_SESSION* per origin; each entry holds one reference.
-    private let sessions = Mutex<[String: SessionRef]>([:])
+    /// One SSL_SESSION* per origin.
+    private let sessions = SessionCache()
 
     /// - Parameters:
     ///   - caFile: a PEM bundle trusted in addition to the system store.
@@ -53,45 +52,16 @@ public final class TLSClientContext: Sendable {
         return try TLSClientContext(caFile: ca, verify: verify)
     }
 
-    deinit {
-        sessions.withLock { $0.removeAll() }
-        SSL_CTX_free(ctx)
-    }
+    deinit { SSL_CTX_free(ctx) }
 
     // MARK: session cache
 
-    /// Takes ownership of one reference to `session` as the latest for `origin`.
-    func store(session: OpaquePointer, origin: String) {
-        let ref = SessionRef(owning: session)
-        let old = sessions.withLock { $0.updateValue(ref, forKey: origin) }
-        _ = old  // released outside the lock
-    }
-
-    /// Puts the cached session for `origin` on `ssl`, if any. Returns whether it did.
-    func applySession(to ssl: OpaquePointer, origin: String) -> Bool {
-        sessions.withLock { s -> Bool in
-            guard let ref = s[origin] else { return false }
-            // SSL_set_session takes its own reference.
-            return SSL_set_session(ssl, ref.session) == 1
-        }
-    }
-
-    /// Forgets the session for `origin` (after a failed handshake, say).
-    func dropSession(origin: String) {
-        let old = sessions.withLock { $0.removeValue(forKey: origin) }
-        _ = old
-    }
+    func store(session: OpaquePointer, origin: String) { sessions.store(session, origin: origin) }
+    func applySession(to ssl: OpaquePointer, origin: String) -> Bool { sessions.apply(to: ssl, origin: origin) }
+    func dropSession(origin: String) { sessions.remove(origin: origin) }
 
     /// Number of origins with a cached session.
-    public var cachedSessionCount: Int { sessions.withLock { $0.count } }
-}
-
-/// One owned reference to an SSL_SESSION, released when the last holder goes.
-final class SessionRef: @unchecked Sendable {
-    // Immutable after init; SSL_SESSION reference counting is thread-safe.
-    let session: OpaquePointer
-    init(owning session: OpaquePointer) { self.session = session }
-    deinit { SSL_SESSION_free(session) }
+    public var cachedSessionCount: Int { sessions.count }
 }
 
 /// OpenSSL calls this when a client connection receives a session (TLS 1.2 after the
