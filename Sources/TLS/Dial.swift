@@ -80,6 +80,7 @@ public final class Dial: LoopHandler, TimerTarget, @unchecked Sendable {
         self.connectTimeoutNanos = connectTimeoutNanos
         self.handshakeTimeoutNanos = handshakeTimeoutNanos
         self.completion = completion
+        loop.assertOnLoop()
         if target.tls && tls == nil {
             finish(.failure(.tls("no TLS context for https upstream")))
             return
@@ -95,6 +96,7 @@ public final class Dial: LoopHandler, TimerTarget, @unchecked Sendable {
 
     /// Abandons the dial: nothing is reported and everything opened is closed.
     public func cancel() {
+        loop.assertOnLoop()
         completion = nil
         cleanUp()
         stage = .finished
