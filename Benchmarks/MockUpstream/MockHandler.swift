@@ -2,10 +2,10 @@ import Reactor
 import Synchronization
 
 /// What the mock saw last, for tests that check what the proxy forwarded.
-let lastRequest = Mutex<(head: [UInt8], bodyLength: Int)>(([], 0))
+let lastRequest = Lock<(head: [UInt8], bodyLength: Int)>(([], 0))
 
 /// Streams waiting at a gate, by name; a release that comes first is remembered.
-let gates = Mutex<(waiting: [String: GatedStream], released: Set<String>)>(([:], []))
+let gates = Lock<(waiting: [String: GatedStream], released: Set<String>)>(([:], []))
 
 struct GatedStream: @unchecked Sendable {
     let loop: Loop

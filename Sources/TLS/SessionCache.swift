@@ -1,28 +1,14 @@
 import Glibc
 import CEpoll
+import Reactor
 
 /// The client's TLS sessions, one per origin ("host:port"), shared by every loop.
-/// Guarded by a pthread mutex held for a dictionary operation (a pthread mutex so the
-/// thread sanitizer sees the ordering; it does not see `Synchronization.Mutex` on Linux).
-final class SessionCache: @unchecked Sendable {
-    private var sessions: [String: SessionRef] = [:]  // guarded by `mutex`
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        sessions.removeAll()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+/// The lock is held for one dictionary operation.
+final class SessionCache: Sendable {
+    private let sessions = Lock<[String: SessionRef]>([:])
 
     private func locked<R>(_ body: (inout [String: SessionRef]) -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body(&sessions)
+        sessions.withLock(body)
     }
 
     /// Takes ownership of one reference to `session` as the latest for `origin`.

@@ -34,17 +34,9 @@ enum Server {
             return 1
         }
 
-        var proxy = settings.proxy
-        if let up = proxy.upstream {
-            proxy.upstreamAddresses = SocketAddress.resolveBlocking(host: up.host, port: up.port)
-            if proxy.upstreamAddresses.isEmpty {
-                log("cannot resolve upstream host \(up.host)")
-                return 1
-            }
-        }
-        let frozenProxy = proxy
+        let frozenProxy = settings.proxy
         let group = LoopGroup(count: settings.threads)
-        let servers = Mutex<[HTTPServer?]>(Array(repeating: nil, count: settings.threads))
+        let servers = Lock<[HTTPServer?]>(Array(repeating: nil, count: settings.threads))
         let socketList = sockets
         group.start { loop in
             let handler = ProxyHandler(loop: loop, config: frozenProxy)
@@ -52,7 +44,7 @@ enum Server {
             _ = server.listen(on: FileDescriptor(socketList[loop.index]))
             servers.withLock { $0[loop.index] = server }
         }
-        let upstreamText = frozenProxy.upstream.map { " → \($0.origin)\($0.pathPrefix)" } ?? " (no upstream configured)"
+        let upstreamText = frozenProxy.upstream.map { " → \($0.displayName)" } ?? " (no upstream configured)"
         log("listening on \(address) with \(settings.threads) threads\(upstreamText)")
 
         // Signals: the first SIGTERM/SIGINT drains, a second one exits at once.
