@@ -1,10 +1,11 @@
 import CEpoll
 import Glibc
 import Reactor
+import TLS
 
 /// Starts the mock's loops (threads are made here, not in main.swift) and waits for a signal.
 enum MockServer {
-    static func run(listen: String, port: Int, threads: Int) {
+    static func run(listen: String, port: Int, threads: Int, tls: TLSServerContext?) {
         cc_ignore_sigpipe()
         _ = cc_block_signals()
         guard var address = SocketAddress(ip: listen, port: port) else {
@@ -27,12 +28,13 @@ enum MockServer {
         config.idleTimeoutNanos = 600 * nanosPerSecond
         let frozen = config
         group.start { loop in
-            let server = HTTPServer(loop: loop, config: frozen, handler: MockHandler(loop: loop))
+            let server = HTTPServer(loop: loop, config: frozen, handler: MockHandler(loop: loop),
+                                    wrap: tls.map(TLSServing.wrap))
             _ = server.listen(on: FileDescriptor(list[loop.index]))
             // The server lives as long as the loop.
             _ = Unmanaged.passRetained(server)
         }
-        Log.info("ccload-mock listening on \(address)")
+        Log.info("ccload-mock listening on \(tls == nil ? "" : "https://")\(address)")
         while true {
             let s = cc_wait_signal()
             if s == SIGTERM || s == SIGINT { exit(0) }

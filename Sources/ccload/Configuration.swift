@@ -32,6 +32,10 @@ struct Configuration: ParsableArguments {
     var upstreamProxy: String?
     @Option(help: "PEM bundle of extra CA certificates for HTTPS upstreams (env CCLOAD_CA_FILE).")
     var caFile: String?
+    @Option(help: "Certificate chain (PEM) to serve HTTPS instead of HTTP (env CCLOAD_TLS_CERT; needs --tls-key).")
+    var tlsCert: String?
+    @Option(help: "Private key (PEM) for --tls-cert (env CCLOAD_TLS_KEY).")
+    var tlsKey: String?
 
     private func env(_ name: String) -> String? {
         guard let v = getenv(name) else { return nil }
@@ -91,6 +95,16 @@ struct Configuration: ParsableArguments {
         }
         if let k = upstreamKey ?? env("CCLOAD_UPSTREAM_KEY") { proxy.upstreamKey = Array(k.utf8) }
         s.proxy = proxy
+        let cert = tlsCert ?? env("CCLOAD_TLS_CERT"), key = tlsKey ?? env("CCLOAD_TLS_KEY")
+        switch (cert, key) {
+        case (nil, nil): break
+        case (let c?, let k?):
+            do { s.tlsServer = try TLSServerContext(certFile: c, keyFile: k) } catch {
+                throw ValidationError("cannot serve HTTPS: \(error)")
+            }
+        default:
+            throw ValidationError("CCLOAD_TLS_CERT and CCLOAD_TLS_KEY go together")
+        }
         return s
     }
 }
@@ -103,4 +117,6 @@ struct Settings: Sendable {
     var drainNanos: UInt64 = 30 * nanosPerSecond
     var http = HTTPServerConfig()
     var proxy = ProxyConfig()
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    var tlsServer: TLSServerContext?
 }

@@ -3,6 +3,7 @@ import Glibc
 import Proxy
 import Reactor
 import Synchronization
+import TLS
 
 /// Wires the loops, listeners and handlers together and owns the process's signals.
 /// Not isolated to the main actor: threads are created from here (see DESIGN.md).
@@ -40,12 +41,13 @@ enum Server {
         let socketList = sockets
         group.start { loop in
             let handler = ProxyHandler(loop: loop, config: frozenProxy)
-            let server = HTTPServer(loop: loop, config: settings.http, handler: handler)
+            let server = HTTPServer(loop: loop, config: settings.http, handler: handler,
+                                    wrap: settings.tlsServer.map(TLSServing.wrap))
             _ = server.listen(on: FileDescriptor(socketList[loop.index]))
             servers.withLock { $0[loop.index] = server }
         }
         let upstreamText = frozenProxy.upstream.map { " → \($0.displayName)" } ?? " (no upstream configured)"
-        log("listening on \(address) with \(settings.threads) threads\(upstreamText)")
+        log("listening on \(settings.tlsServer == nil ? "" : "https://")\(address) with \(settings.threads) threads\(upstreamText)")
 
         // Signals: the first SIGTERM/SIGINT drains, a second one exits at once.
         while true {
