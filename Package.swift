@@ -2,7 +2,11 @@
 import PackageDescription
 
 // Strict concurrency is the Swift 6 language mode default; every target is built in it.
-let swiftSettings: [SwiftSetting] = []
+// Release builds drop the run-time exclusivity checks (swift_beginAccess showed in
+// proxy profiles); debug and test builds keep them.
+let swiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
 
 let package = Package(
     name: "ccload",

@@ -16,7 +16,12 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
 
     public let loop: Loop
     public let settings: Settings
-    private var idle: [String: [HTTPClientConnection]] = [:]
+    /// Idle connections of one origin, most recently used last. A class so the list is
+    /// changed in place (a dictionary of arrays would copy on every change).
+    private final class IdleList {
+        var conns = ContiguousArray<HTTPClientConnection>()
+    }
+    private var idle: [String: IdleList] = [:]
     private lazy var sweepTimer = LoopTimer(target: self)
     /// Exchanges served on a reused connection, and connections opened.
     public private(set) var reusedCount = 0
@@ -29,16 +34,13 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
 
     /// An idle connection to the target's origin, if one is alive.
     public func checkout(_ target: UpstreamTarget) -> HTTPClientConnection? {
-        guard var list = idle[target.poolKey] else { return nil }
-        while let c = list.popLast() {
+        guard let list = idle[target.poolKey] else { return nil }
+        while let c = list.conns.popLast() {
             if c.state == .idle {
-                idle[target.poolKey] = list
-                c.onIdleClose = nil
                 reusedCount += 1
                 return c
             }
         }
-        idle[target.poolKey] = list
         return nil
     }
 
@@ -64,41 +66,41 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     /// Takes back a connection after a clean exchange; closes it if the pool is full.
     public func release(_ c: HTTPClientConnection, _ target: UpstreamTarget) {
         guard c.state == .idle else { return }
-        var list = idle[target.poolKey] ?? []
-        if list.count >= settings.maxIdlePerOrigin {
+        let origin = target.poolKey
+        let list: IdleList
+        if let l = idle[origin] { list = l } else { list = IdleList(); idle[origin] = list }
+        if list.conns.count >= settings.maxIdlePerOrigin {
             c.close()
             return
         }
-        let origin = target.poolKey
-        c.onIdleClose = { [unowned self] dead in self.drop(dead, origin) }
-        list.append(c)
-        idle[origin] = list
+        if c.onIdleClose == nil { c.onIdleClose = { [unowned self] dead in self.drop(dead, origin) } }
+        list.conns.append(c)
         if !sweepTimer.isArmed { loop.arm(sweepTimer, afterNanos: settings.idleTimeoutNanos / 4 + 1) }
     }
 
     private func drop(_ c: HTTPClientConnection, _ origin: String) {
-        idle[origin]?.removeAll { $0 === c }
+        idle[origin]?.conns.removeAll { $0 === c }
     }
 
-    public var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    public var idleCount: Int { idle.values.reduce(0) { $0 + $1.conns.count } }
 
     public func timerFired(_ timer: LoopTimer) {
         let cutoff = loop.now &- settings.idleTimeoutNanos
         var any = false
-        for (origin, list) in idle {
-            var keep: [HTTPClientConnection] = []
-            for c in list {
+        for list in idle.values {
+            var keep = ContiguousArray<HTTPClientConnection>()
+            for c in list.conns {
                 if c.state != .idle { continue }
                 if c.idleSince <= cutoff { c.close() } else { keep.append(c) }
             }
-            idle[origin] = keep
+            list.conns = keep
             any = any || !keep.isEmpty
         }
         if any { loop.arm(sweepTimer, afterNanos: settings.idleTimeoutNanos / 4 + 1) }
     }
 
     public func closeAll() {
-        for (_, list) in idle { for c in list { c.close() } }
+        for list in idle.values { for c in list.conns { c.close() } }
         idle.removeAll()
     }
 }
