@@ -54,7 +54,6 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
             }
             switch result {
             case .success(let c):
-                handler.pool.noteOpened()
                 send(on: c)
             case .failure(let e):
                 failBeforeHead(status: 502, "upstream unreachable: \(e)")

@@ -1,5 +1,6 @@
 import Reactor
 import TLS
+import Synchronization
 
 /// Keep-alive connections to upstream origins, one pool per loop (never shared across
 /// threads). Idle connections are bounded per origin and closed after an idle timeout;
@@ -23,9 +24,9 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     }
     private var idle: [String: IdleList] = [:]
     private lazy var sweepTimer = LoopTimer(target: self)
-    /// Exchanges served on a reused connection, and connections opened.
-    public private(set) var reusedCount = 0
-    public private(set) var openedCount = 0
+    /// Process-wide: exchanges sent on a pooled connection, and connections opened.
+    public static let reusedTotal = Atomic<Int>(0)
+    public static let openedTotal = Atomic<Int>(0)
 
     public init(loop: Loop, settings: Settings) {
         self.loop = loop
@@ -37,7 +38,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
         guard let list = idle[target.poolKey] else { return nil }
         while let c = list.conns.popLast() {
             if c.state == .idle {
-                reusedCount += 1
+                UpstreamPool.reusedTotal.add(1, ordering: .relaxed)
                 return c
             }
         }
@@ -53,15 +54,13 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
              handshakeTimeoutNanos: settings.connectTimeoutNanos) { [loop] result in
             switch result {
             case .success(let transport):
+                UpstreamPool.openedTotal.add(1, ordering: .relaxed)
                 completion(.success(HTTPClientConnection(loop: loop, transport: transport)))
             case .failure(let e):
                 completion(.failure(e))
             }
         }
     }
-
-    /// Connection opened by `dial` handed out (counted for the reuse figures).
-    public func noteOpened() { openedCount += 1 }
 
     /// Takes back a connection after a clean exchange; closes it if the pool is full.
     public func release(_ c: HTTPClientConnection, _ target: UpstreamTarget) {

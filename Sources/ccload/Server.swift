@@ -10,8 +10,18 @@ import TLS
 enum Server {
     static func log(_ message: String) { Log.info(message) }
 
+    /// Every stream holds two fds (client and upstream): take the hard limit.
+    static func raiseFileLimit() {
+        var lim = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
+        }
+    }
+
     static func run(_ settings: Settings) -> Int32 {
         cc_ignore_sigpipe()
+        raiseFileLimit()
         // Block the signals before any thread exists so every loop thread inherits the
         // mask and only this thread (sigwait below) sees them.
         _ = cc_block_signals()
@@ -76,7 +86,9 @@ enum Server {
                 return 1
             }
         }
-        log("stopped")
+        log("stopped; upstream connections opened \(UpstreamPool.openedTotal.load(ordering: .relaxed)), "
+            + "pooled reuses \(UpstreamPool.reusedTotal.load(ordering: .relaxed)), "
+            + "TLS handshakes full \(TLSStats.fullHandshakes) resumed \(TLSStats.resumedHandshakes)")
         return 0
     }
 }
