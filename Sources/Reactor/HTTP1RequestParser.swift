@@ -46,16 +46,10 @@ public struct HTTP1RequestParser {
             guard offset < buf.count else { return .needMore }
             head = nil
             let bytes: [UInt8]
-            switch reader.read(buf, &offset, limit: maxHeadBytes, skipLeadingEmptyLines: true) {
-            case .needMore:
-                return .needMore
-            case .error(let e):
-                return fail(e)
-            case .inCaller(let range):
-                bytes = [UInt8](UnsafeRawBufferPointer(rebasing: buf[range]))
-            case .inBuffer:
-                bytes = reader.buffered.withUnsafeBufferPointer { [UInt8]($0) }
-                reader.reset()
+            switch reader.readHead(buf, &offset, limit: maxHeadBytes) {
+            case .needMore: return .needMore
+            case .error(let e): return fail(e)
+            case .head(let b): bytes = b
             }
             let parsed: HTTPRequestHead
             do {

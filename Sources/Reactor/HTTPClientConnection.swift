@@ -26,10 +26,8 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
     public weak var delegate: HTTPClientDelegate?
     private var parser: HTTP1ResponseParser
     private var out = ByteBuffer()
-    private var interest: UInt32 = 0
+    private var interest = TransportInterest()
     private var paused = false
-    private var readWantsWrite = false
-    private var writeWantsRead = false
     private var received = false
     /// Completed exchanges on this connection (0 = fresh).
     public private(set) var exchanges = 0
@@ -43,7 +41,6 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
         self.transport = transport
         self.parser = HTTP1ResponseParser(maxHeadBytes: maxHeadBytes)
         loop.register(transport.fd, self, Interest.read)
-        interest = Interest.read
     }
 
     public var isReused: Bool { exchanges > 0 }
@@ -78,12 +75,12 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
 
     public func handleEvents(_ events: UInt32) {
         if events & Interest.writable != 0 {
-            if readWantsWrite { readWantsWrite = false; readAvailable() }
+            if interest.readWantsWrite { interest.readWantsWrite = false; readAvailable() }
             if state != .closed { flush() }
         }
         if state == .closed { return }
         if events & (Interest.readable | Interest.errorOrHangup | Interest.readHangup) != 0 {
-            if writeWantsRead { writeWantsRead = false; flush() }
+            if interest.writeWantsRead { interest.writeWantsRead = false; flush() }
             if state == .idle {
                 // An idle pooled connection should say nothing: EOF or stray bytes end it.
                 checkIdle()
@@ -98,7 +95,7 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
         let r = withUnsafeMutableBytes(of: &probe) { transport.read($0) }
         switch r {
         case .wantRead: return
-        case .wantWrite: readWantsWrite = true; updateInterest()
+        case .wantWrite: interest.readWantsWrite = true; updateInterest()
         default:
             let cb = onIdleClose
             close()
@@ -117,7 +114,7 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
             case .wantRead:
                 return
             case .wantWrite:
-                readWantsWrite = true
+                interest.readWantsWrite = true
                 updateInterest()
                 return
             case .closed:
@@ -221,7 +218,7 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
                 updateInterest()
                 return
             case .wantRead:
-                writeWantsRead = true
+                interest.writeWantsRead = true
                 updateInterest()
                 return
             case .closed:
@@ -237,12 +234,7 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
 
     private func updateInterest() {
         guard state != .closed else { return }
-        var want: UInt32 = (paused && !writeWantsRead) ? Interest.none : Interest.read
-        if !out.isEmpty || readWantsWrite { want |= Interest.write }
-        if want != interest {
-            interest = want
-            loop.modify(transport.fd, want)
-        }
+        interest.update(loop, transport.fd, readBits: paused ? Interest.none : Interest.read, pendingWrite: !out.isEmpty)
     }
 
     /// Closes at once (never returned to a pool after this).

@@ -401,6 +401,30 @@ struct HTTP1HeadReader {
         scanned = 0
     }
 
+    /// What `readHead` found.
+    enum HeadOutcome {
+        case needMore
+        case head([UInt8])
+        case error(HTTPParseError)
+    }
+
+    /// Reads a message head (empty lines before it skipped) and hands back its bytes as
+    /// one owned array, wherever they were gathered.
+    mutating func readHead(_ buf: UnsafeRawBufferPointer, _ offset: inout Int, limit: Int) -> HeadOutcome {
+        switch read(buf, &offset, limit: limit, skipLeadingEmptyLines: true) {
+        case .needMore:
+            return .needMore
+        case .error(let e):
+            return .error(e)
+        case .inCaller(let range):
+            return .head([UInt8](UnsafeRawBufferPointer(rebasing: buf[range])))
+        case .inBuffer:
+            let bytes = buffered.withUnsafeBufferPointer { [UInt8]($0) }
+            reset()
+            return .head(bytes)
+        }
+    }
+
     /// Reads up to the end of the section: the first empty line, within `limit` bytes.
     /// With `skipLeadingEmptyLines` (message heads, RFC 9112 2.2) empty lines before the start
     /// line are consumed and ignored; otherwise (trailers) an empty first line ends the section.

@@ -25,11 +25,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     public let peer: SocketAddress
     private var parser: HTTP1RequestParser
     private var state = State.handshaking
-    private var readWantsWrite = false
-    private var writeWantsRead = false
     private var input = ByteBuffer()
     private var out = ByteBuffer()
-    private var interest: UInt32 = 0
+    private var interest = TransportInterest()
     private lazy var timer = LoopTimer(target: self)
     private var requestStarted = false
     private var currentHead: HTTPRequestHead?
@@ -54,7 +52,6 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     func start() {
         loop.register(transport.fd, self, Interest.read)
-        interest = Interest.read
         // The header timeout also bounds a TLS handshake.
         loop.arm(timer, afterNanos: server.config.headerTimeoutNanos)
         requestStarted = true
@@ -70,9 +67,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             updateInterest()
             if transport.hasBufferedInput { readAvailable() }
         case .wantRead:
-            setInterest(Interest.read)
+            interest.set(loop, transport.fd, Interest.read)
         case .wantWrite:
-            setInterest(Interest.readWrite)
+            interest.set(loop, transport.fd, Interest.readWrite)
         case .closed, .failed:
             close()
         }
@@ -83,12 +80,12 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     public func handleEvents(_ events: UInt32) {
         if state == .handshaking { return handshake() }
         if events & Interest.writable != 0 {
-            if readWantsWrite { readWantsWrite = false; readAvailable() }
+            if interest.readWantsWrite { interest.readWantsWrite = false; readAvailable() }
             if state != .closed { flush() }
         }
         if state == .closed { return }
         if events & (Interest.readable | Interest.errorOrHangup | Interest.readHangup) != 0 {
-            if writeWantsRead { writeWantsRead = false; flush() }
+            if interest.writeWantsRead { interest.writeWantsRead = false; flush() }
             if state != .closed { readAvailable() }
         }
     }
@@ -116,7 +113,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             case .wantRead:
                 return
             case .wantWrite:
-                readWantsWrite = true
+                interest.readWantsWrite = true
                 updateInterest()
                 return
             case .closed, .failed:
@@ -325,7 +322,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 case .done(let n):
                     off += n
                 case .wantWrite, .wantRead:
-                    if case .wantRead = r0 { writeWantsRead = true }
+                    if case .wantRead = r0 { interest.writeWantsRead = true }
                     out.append(UnsafeRawBufferPointer(rebasing: data[off...]))
                     afterQueueGrew()
                     return
@@ -356,7 +353,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             case .done(let n):
                 out.consume(n)
             case .wantWrite, .wantRead:
-                if case .wantRead = r { writeWantsRead = true }
+                if case .wantRead = r { interest.writeWantsRead = true }
                 afterQueueGrew()
                 return
             case .closed, .failed:
@@ -377,16 +374,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     private func updateInterest() {
         guard state != .closed else { return }
-        var want: UInt32 = (inputPaused && !writeWantsRead) ? Interest.readHangup : Interest.read
-        if !out.isEmpty || readWantsWrite { want |= Interest.write }
-        setInterest(want)
-    }
-
-    private func setInterest(_ want: UInt32) {
-        if want != interest {
-            interest = want
-            loop.modify(transport.fd, want)
-        }
+        interest.update(loop, transport.fd, readBits: inputPaused ? Interest.readHangup : Interest.read, pendingWrite: !out.isEmpty)
     }
 
     // MARK: errors, timeouts, closing
