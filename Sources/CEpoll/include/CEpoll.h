@@ -29,6 +29,9 @@
 #include <unistd.h>
 
 #include "tls_shim.h"
+#include <openssl/sha.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include "sqlite_shim.h"
 
 // ---- sockets and epoll ----
