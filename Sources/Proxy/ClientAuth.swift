@@ -61,6 +61,8 @@ public final class ClientAuth: Sendable {
     /// The credential the client sent, from the first place that has one.
     static func presentedToken(_ head: HTTPRequestHead) -> ArraySlice<UInt8>? {
         if let v = head.value("authorization") {
+            // "Bearer" alone (the header's trailing space is trimmed by the parser) carries nothing.
+            if ASCII.equalsIgnoringCase(v, "bearer") { return nil }
             if v.count > 7, ASCII.equalsIgnoringCase(v.prefix(7), "bearer ") {
                 return trimmed(v.dropFirst(7))
             }

@@ -1,0 +1,64 @@
+import XCTest
+@testable import Proxy
+@testable import Reactor
+
+final class ClientAuthTests: XCTestCase {
+    private func head(_ lines: String) -> HTTPRequestHead {
+        var p = HTTP1RequestParser(maxBodyBytes: 1 << 20)
+        let bytes = Array((lines + "\r\n").utf8)
+        return bytes.withUnsafeBytes { raw -> HTTPRequestHead in
+            var off = 0
+            XCTAssertEqual(p.next(raw, &off), .head)
+            return p.head!
+        }
+    }
+
+    private let remote = SocketAddress(ip: "10.1.2.3", port: 5000)!
+    private let local = SocketAddress(ip: "127.0.0.1", port: 5000)!
+
+    func testEachPlaceATokenCanArrive() {
+        let auth = ClientAuth(tokens: ["alpha-token", "beta-token"])
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer beta-token\r\n"), peer: remote), .token(2))
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-api-key: alpha-token\r\n"), peer: remote), .token(1))
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-goog-api-key: beta-token\r\n"), peer: remote), .token(2))
+        XCTAssertEqual(auth.check(head("GET /v1beta/models/g:generateContent?alt=sse&key=alpha-token HTTP/1.1\r\nHost: x\r\n"), peer: remote), .token(1))
+    }
+
+    func testWrongOrMissingTokensAreRefusedEvenFromLoopback() {
+        let auth = ClientAuth(tokens: ["alpha-token"])
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-api-key: alpha-tokeN\r\n"), peer: local), .invalid)
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-api-key: alpha-token2\r\n"), peer: local), .invalid)
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\n"), peer: local), .missing)
+        XCTAssertEqual(auth.check(head("GET /?key= HTTP/1.1\r\nHost: x\r\n"), peer: local), .missing)
+    }
+
+    func testWithoutTokensOnlyLoopbackIsAccepted() {
+        let auth = ClientAuth(tokens: [])
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\n"), peer: local), .loopback)
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\n"), peer: SocketAddress(ip: "::1", port: 1)!), .loopback)
+        XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-api-key: anything\r\n"), peer: remote), .notLoopback)
+    }
+
+    func testDigestIsSHA256() {
+        // SHA-256("abc"), FIPS 180-2 test vector.
+        let hex = TokenDigest(of: Array("abc".utf8)).bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        XCTAssertEqual(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}
+
+final class RequestRingTests: XCTestCase {
+    func testKeepsTheNewestAndPagesBackwards() {
+        let ring = RequestRing(capacity: 5)
+        for i in 0..<12 {
+            var r = RequestRecord()
+            r.status = 200 + i
+            ring.append(r)
+        }
+        XCTAssertEqual(ring.count, 5)
+        let first = ring.page(limit: 3)
+        XCTAssertEqual(first.map(\.id), [12, 11, 10])
+        XCTAssertEqual(first.map(\.status), [211, 210, 209])
+        let next = ring.page(limit: 3, beforeID: first.last!.id)
+        XCTAssertEqual(next.map(\.id), [9, 8])
+    }
+}
