@@ -85,6 +85,9 @@ class EndToEndCase: XCTestCase {
 
     func onTearDown(_ body: @escaping () -> Void) { cleanups.append(body) }
 
+    /// Stops `p` (and shows its log on failure) when the test ends.
+    func track(_ p: ProcessUnderTest) { processes.append(p) }
+
     func startMock(threads: Int = 1) throws -> MockUpstream {
         let m = try MockUpstream(threads: threads)
         processes.append(m.process)
