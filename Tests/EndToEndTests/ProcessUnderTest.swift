@@ -1,0 +1,142 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Where `swift test` put the binaries under test: next to the test bundle
+/// (`.build-e2e/debug/`), or `CCLOAD_BIN_DIR` when set.
+enum BinaryDirectory {
+    static let path: String? = {
+        var candidates: [String] = []
+        if let v = ProcessInfo.processInfo.environment["CCLOAD_BIN_DIR"] { candidates.append(v) }
+        let bundle = URL(fileURLWithPath: Bundle.main.bundlePath)
+        candidates.append(bundle.path)
+        candidates.append(bundle.deletingLastPathComponent().path)
+        let arg0 = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        candidates.append(arg0.deletingLastPathComponent().path)
+        candidates.append(arg0.deletingLastPathComponent().deletingLastPathComponent().path)
+        for c in candidates where FileManager.default.isExecutableFile(atPath: c + "/ccload")
+            && FileManager.default.isExecutableFile(atPath: c + "/ccload-mock") {
+            return c
+        }
+        return nil
+    }()
+
+    static func binary(_ name: String) throws -> String {
+        guard let d = path else {
+            throw TestFailure("cannot find the ccload and ccload-mock binaries next to the test bundle "
+                + "(\(Bundle.main.bundlePath)); set CCLOAD_BIN_DIR")
+        }
+        return d + "/" + name
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// A child process started by a test: standard output and error go to temp files the
+/// test can search; `stop()` kills it (SIGKILL) if it still runs. Every wait is bounded.
+final class ProcessUnderTest: @unchecked Sendable {
+    let name: String
+    let process = Process()
+    let stderrPath: String
+    let stdoutPath: String
+    private let exited = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var exitStatus: Int32?
+
+    init(executable: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
+        name = URL(fileURLWithPath: executable).lastPathComponent
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        stderrPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stderr"
+        stdoutPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stdout"
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        // A clean environment: nothing of the test runner's (SSL_CERT_FILE, CCLOAD_*) leaks in.
+        var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        process.standardInput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        let sem = exited
+        let lock = self.lock
+        let box = self.box
+        process.terminationHandler = { p in
+            lock.lock()
+            box.status = p.terminationStatus
+            lock.unlock()
+            sem.signal()
+        }
+        try process.run()
+    }
+
+    private final class ExitBox: @unchecked Sendable { var status: Int32? }
+    private let box = ExitBox()
+
+    var pid: Int32 { process.processIdentifier }
+
+    var stderrText: String {
+        (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+    }
+
+    var stdoutText: String {
+        (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
+    }
+
+    var isRunning: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return box.status == nil
+    }
+
+    /// Waits until `text` appears in standard error (or output), or the time is up.
+    @discardableResult
+    func waitForOutput(_ text: String, stdout: Bool = false, timeout: Double = 5) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if (stdout ? stdoutText : stderrText).contains(text) { return true }
+            if !isRunning { return (stdout ? stdoutText : stderrText).contains(text) }
+            usleep(5_000)
+        } while Date() < deadline
+        return false
+    }
+
+    /// The port in the first "listening on 127.0.0.1:PORT" line.
+    func waitForListeningPort(timeout: Double = 10) throws -> Int {
+        let marker = "listening on 127.0.0.1:"
+        guard waitForOutput(marker, timeout: timeout) else {
+            throw TestFailure("\(name) did not report its port within \(timeout) s; stderr:\n\(stderrText)")
+        }
+        let text = stderrText
+        let after = text[text.range(of: marker)!.upperBound...]
+        guard let port = Int(after.prefix { $0.isNumber }), port > 0 else {
+            throw TestFailure("\(name): cannot parse a port in: \(text)")
+        }
+        return port
+    }
+
+    func signal(_ sig: Int32) {
+        if isRunning { kill(pid, sig) }
+    }
+
+    /// The exit status once the process ended, or nil when it still runs after `timeout`.
+    func waitForExit(timeout: Double) -> Int32? {
+        if exited.wait(timeout: .now() + timeout) == .timedOut { return nil }
+        exited.signal()  // later waits return at once
+        lock.lock(); defer { lock.unlock() }
+        return box.status
+    }
+
+    /// Kills the process if it still runs, reaps it, and removes its output files.
+    func stop() {
+        if isRunning {
+            kill(pid, SIGKILL)
+            _ = waitForExit(timeout: 5)
+        }
+        try? FileManager.default.removeItem(atPath: stdoutPath)
+        try? FileManager.default.removeItem(atPath: stderrPath)
+    }
+}

@@ -1,0 +1,189 @@
+import XCTest
+import Reactor
+@testable import Proxy
+
+/// The heads that cross the proxy, built from heads parsed by the real parsers.
+final class HeaderRewriterTests: XCTestCase {
+    // MARK: helpers
+
+    private func requestHead(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> HTTPRequestHead {
+        var parser = HTTP1RequestParser(maxBodyBytes: 1 << 20)
+        let bytes = Array(text.utf8)
+        var offset = 0
+        let event = bytes.withUnsafeBytes { parser.next($0, &offset) }
+        guard event == .head, let head = parser.head else {
+            XCTFail("request fixture did not parse: \(event)", file: file, line: line)
+            throw CancellationError()
+        }
+        return head
+    }
+
+    private func responseHead(_ text: String) throws -> HTTPResponseHead {
+        var parser = HTTP1ResponseParser()
+        let bytes = Array(text.utf8)
+        var offset = 0
+        let event = bytes.withUnsafeBytes { parser.next($0, &offset) }
+        guard event == .head, let head = parser.head else {
+            XCTFail("response fixture did not parse: \(event)")
+            throw CancellationError()
+        }
+        return head
+    }
+
+    private func upstream(_ head: HTTPRequestHead, prefix: String = "", host: String = "up.example:8443",
+                          key: String? = nil, bodyLength: Int = 0) -> String {
+        let out = HeaderRewriter.upstreamRequest(head, pathPrefix: Array(prefix.utf8), hostHeader: Array(host.utf8),
+                                                 key: key.map { Array($0.utf8) }, bodyLength: bodyLength)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Field lines after the request/status line, without the final empty line.
+    private func lines(_ head: String) -> [String] {
+        Array(head.components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty })
+    }
+
+    private func names(_ head: String) -> [String] {
+        lines(head).map { String($0.prefix { $0 != ":" }).lowercased() }
+    }
+
+    // MARK: request
+
+    func testRequestLineGetsPrefixAndHTTP11() throws {
+        let h = try requestHead("POST /v1/messages?beta=true HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n")
+        let out = upstream(h, prefix: "/relay", bodyLength: 2)
+        XCTAssertTrue(out.hasPrefix("POST /relay/v1/messages?beta=true HTTP/1.1\r\n"), out)
+        XCTAssertTrue(out.hasSuffix("\r\n\r\n"), out)
+
+        let h10 = try requestHead("GET /v1/models HTTP/1.0\r\n\r\n")
+        let out10 = upstream(h10)
+        XCTAssertTrue(out10.hasPrefix("GET /v1/models HTTP/1.1\r\n"), "a 1.0 client's request goes upstream as 1.1: \(out10)")
+        XCTAssertEqual(lines(out10).filter { $0.lowercased().hasPrefix("host:") }, ["Host: up.example:8443"],
+                       "a 1.0 request without Host still gets the upstream Host")
+    }
+
+    func testHostIsReplacedAndSentOnce() throws {
+        let h = try requestHead("GET /v1/models HTTP/1.1\r\nX-A: 1\r\nhOsT: client.example\r\nX-B: 2\r\n\r\n")
+        let out = upstream(h, host: "api.example.com")
+        let hosts = lines(out).filter { $0.lowercased().hasPrefix("host:") }
+        XCTAssertEqual(hosts, ["Host: api.example.com"], out)
+        XCTAssertFalse(out.contains("client.example"), out)
+    }
+
+    func testHopByHopFieldsAndConnectionTokensAreDropped() throws {
+        let h = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\n"
+            + "Connection: keep-alive, X-Private, x-other\r\nConnection: X-Third\r\n"
+            + "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic abc\r\n"
+            + "Proxy-Authenticate: Basic\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\n"
+            + "x-private: 1\r\nX-OTHER: 2\r\nx-third: 3\r\nX-Kept: 4\r\nUser-Agent: test\r\nX-Kept: 5\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n")
+        let out = upstream(h, bodyLength: 10)
+        let n = names(out)
+        for gone in ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate",
+                     "te", "trailer", "upgrade", "x-private", "x-other", "x-third", "transfer-encoding"] {
+            XCTAssertFalse(n.contains(gone), "\(gone) forwarded:\n\(out)")
+        }
+        // End-to-end fields keep their order, spelling and repetitions.
+        let kept = lines(out).filter { $0.hasPrefix("X-Kept") || $0.hasPrefix("User-Agent") }
+        XCTAssertEqual(kept, ["X-Kept: 4", "User-Agent: test", "X-Kept: 5"], out)
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("content-length:") }, ["Content-Length: 10"],
+                       "a de-chunked body goes with its length:\n\(out)")
+    }
+
+    func testKeyReplacesTheCredentialTheClientSent() throws {
+        let apiKey = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nX-Api-Key: client-1\r\nContent-Length: 0\r\n\r\n")
+        var out = upstream(apiKey, key: "KEY")
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("x-api-key:") }, ["x-api-key: KEY"], out)
+        XCTAssertFalse(names(out).contains("authorization"), out)
+        XCTAssertFalse(out.contains("client-1"), out)
+
+        let bearer = try requestHead("POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nauthorization: Bearer client-2\r\nContent-Length: 0\r\n\r\n")
+        out = upstream(bearer, key: "KEY")
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("authorization:") }, ["Authorization: Bearer KEY"], out)
+        XCTAssertFalse(names(out).contains("x-api-key"), out)
+        XCTAssertFalse(out.contains("client-2"), out)
+
+        let both = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nx-api-key: c3\r\nAuthorization: Bearer c4\r\n"
+            + "x-goog-api-key: c5\r\nContent-Length: 0\r\n\r\n")
+        out = upstream(both, key: "KEY")
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("x-api-key:") }, ["x-api-key: KEY"], out)
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("authorization:") }, ["Authorization: Bearer KEY"], out)
+        XCTAssertFalse(names(out).contains("x-goog-api-key"), out)
+        for c in ["c3", "c4", "c5"] { XCTAssertFalse(out.contains(": \(c)") || out.contains(" \(c)\r"), out) }
+    }
+
+    func testKeyWithoutClientCredentialsFollowsThePathsProtocol() throws {
+        let anthropic = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+        var out = upstream(anthropic, key: "KEY")
+        XCTAssertTrue(lines(out).contains("x-api-key: KEY"), out)
+        XCTAssertFalse(names(out).contains("authorization"), out)
+
+        let openai = try requestHead("POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+        out = upstream(openai, key: "KEY")
+        XCTAssertTrue(lines(out).contains("Authorization: Bearer KEY"), out)
+        XCTAssertFalse(names(out).contains("x-api-key"), out)
+    }
+
+    func testWithoutKeyCredentialsPassThroughUntouched() throws {
+        let h = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nx-api-key: c1\r\nAuthorization: Bearer c2\r\n"
+            + "x-goog-api-key: c3\r\nContent-Length: 0\r\n\r\n")
+        let out = upstream(h, key: nil)
+        XCTAssertTrue(lines(out).contains("x-api-key: c1"), out)
+        XCTAssertTrue(lines(out).contains("Authorization: Bearer c2"), out)
+        XCTAssertTrue(lines(out).contains("x-goog-api-key: c3"), out)
+    }
+
+    func testContentLengthIsTheBodyActuallySent() throws {
+        // The client's own Content-Length is replaced by the length of the body sent.
+        let post = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
+        var out = upstream(post, bodyLength: 5)
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("content-length:") }, ["Content-Length: 5"], out)
+
+        let emptyPost = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\n\r\n")
+        out = upstream(emptyPost, bodyLength: 0)
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("content-length:") }, ["Content-Length: 0"],
+                       "a POST always says how long its body is:\n\(out)")
+
+        let get = try requestHead("GET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n")
+        out = upstream(get, bodyLength: 0)
+        XCTAssertFalse(names(out).contains("content-length"), "a GET without body gets no Content-Length:\n\(out)")
+
+        let expect = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        out = upstream(expect, bodyLength: 3)
+        XCTAssertFalse(names(out).contains("expect"), "the body is already here: Expect is not forwarded:\n\(out)")
+    }
+
+    // MARK: response
+
+    func testResponseDropsHopByHopAndKeepsOrChangesLength() throws {
+        let h = try responseHead("HTTP/1.1 201 Whatever\r\nContent-Type: application/json\r\nContent-Length: 12\r\n"
+            + "Connection: keep-alive, X-Hop\r\nKeep-Alive: timeout=4\r\nX-Hop: 1\r\nX-Request-Id: abc\r\n"
+            + "Proxy-Authenticate: Basic\r\nUpgrade: h2c\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n\r\n")
+        var out: [UInt8] = []
+        HeaderRewriter.clientResponse(h, keepLength: true, into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 201 "), text)
+        let n = names(text)
+        for gone in ["connection", "keep-alive", "x-hop", "proxy-authenticate", "upgrade"] {
+            XCTAssertFalse(n.contains(gone), "\(gone) sent to the client:\n\(text)")
+        }
+        XCTAssertTrue(lines(text).contains("Content-Length: 12"), text)
+        XCTAssertEqual(lines(text).filter { $0.hasPrefix("set-cookie") }, ["set-cookie: a=1", "set-cookie: b=2"], text)
+        XCTAssertTrue(lines(text).contains("X-Request-Id: abc"), text)
+        XCTAssertFalse(text.hasSuffix("\r\n\r\n"), "the caller ends the head (it adds framing first)")
+
+        var noLength: [UInt8] = []
+        HeaderRewriter.clientResponse(h, keepLength: false, into: &noLength)
+        XCTAssertFalse(names(String(decoding: noLength, as: UTF8.self)).contains("content-length"))
+    }
+
+    func testResponseNeverForwardsTransferEncoding() throws {
+        let h = try responseHead("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for keep in [true, false] {
+            var out: [UInt8] = []
+            HeaderRewriter.clientResponse(h, keepLength: keep, into: &out)
+            let text = String(decoding: out, as: UTF8.self)
+            XCTAssertFalse(names(text).contains("transfer-encoding"), "the caller chooses the framing:\n\(text)")
+            XCTAssertTrue(lines(text).contains("Content-Type: text/event-stream"), text)
+        }
+    }
+}
