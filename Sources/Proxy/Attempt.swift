@@ -92,7 +92,9 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
                 relay = .data
             }
         } else {
+            // An HTTP/1.0 client cannot take chunks: the body ends when the connection closes.
             HeaderRewriter.clientResponse(head, keepLength: false, into: &out)
+            client.disableKeepAlive()
             framing = .untilClose
             relay = .data
         }
@@ -164,7 +166,7 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
         guard !finished, !headSent else { return }
         upstream?.close()
         upstream = nil
-        failBeforeHead(status: 504, "upstream sent no response headers within \(handler.config.firstByteTimeoutNanos / nanosPerSecond) s")
+        failBeforeHead(status: 504, "upstream sent no response headers within \(formatSeconds(handler.config.firstByteTimeoutNanos))")
     }
 
     private func failBeforeHead(status: Int, _ message: String) {

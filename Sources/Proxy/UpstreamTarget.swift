@@ -22,7 +22,11 @@ public struct UpstreamTarget: Sendable {
         pathPrefix = Array(prefix.utf8)
         let h = d.host.contains(":") ? "[\(d.host)]" : d.host
         hostHeader = Array((d.port == (d.tls ? 443 : 80) ? h : "\(h):\(d.port)").utf8)
-        poolKey = "\(d.tls ? "https" : "http")://\(d.origin)" + (proxy.map { " via \($0)" } ?? "")
+        // The egress proxy's credentials are part of the key (as a digest, never in clear):
+        // two proxies that differ only by password must not share connections.
+        poolKey = "\(d.tls ? "https" : "http")://\(d.origin)" + (proxy.map {
+            " via \($0) #" + TokenDigest(of: Array("\($0.username ?? ""):\($0.password ?? "")".utf8)).bytes.prefix(8).map(String.init).joined(separator: ".")
+        } ?? "")
     }
 
     /// For logs: scheme, host and port (no credentials).

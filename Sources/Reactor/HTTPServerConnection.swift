@@ -156,7 +156,8 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     /// response goes out before the next pipelined request is looked at).
     private func parseLoop(_ raw: UnsafeRawBufferPointer, _ offset: inout Int) {
         while state == .reading {
-            if !requestStarted {
+            if !requestStarted && offset < raw.count {
+                // The header clock starts at a request's first byte, not before.
                 requestStarted = true
                 loop.arm(timer, afterNanos: server.config.headerTimeoutNanos)
             }
@@ -229,6 +230,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         head.withUnsafeBytes { send($0) }
         endResponse()
     }
+
+    /// Makes the response in progress the connection's last (its body will end by close).
+    public func disableKeepAlive() { keepAlive = false }
 
     /// Adds `Connection: close` or `keep-alive` as this response needs.
     public func appendConnectionHeader(_ head: inout [UInt8]) {
@@ -394,7 +398,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         case .reading:
             if requestStarted || currentHead != nil {
                 if currentHead == nil {
-                    fail(408, "no complete request header within \(server.config.headerTimeoutNanos / nanosPerSecond) s")
+                    fail(408, "no complete request header within \(formatSeconds(server.config.headerTimeoutNanos))")
                 } else {
                     fail(408, "request body stalled")
                 }

@@ -9,3 +9,13 @@ import CEpoll
 
 public let nanosPerSecond: UInt64 = 1_000_000_000
 public let nanosPerMilli: UInt64 = 1_000_000
+
+/// A duration for messages: "15 s", "0.5 s", "0.25 s" (up to millisecond precision).
+public func formatSeconds(_ nanos: UInt64) -> String {
+    let ms = (nanos + nanosPerMilli / 2) / nanosPerMilli
+    if ms % 1000 == 0 { return "\(ms / 1000) s" }
+    var frac = String(ms % 1000)
+    while frac.count < 3 { frac = "0" + frac }
+    while frac.hasSuffix("0") { frac.removeLast() }
+    return "\(ms / 1000).\(frac) s"
+}
