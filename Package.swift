@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "MockUpstream",
             dependencies: [
-                "Reactor",
+                "CEpoll", "Reactor", "TLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/MockUpstream",

@@ -1,4 +1,5 @@
 import Reactor
+import TLS
 
 /// One request's trip upstream: get a connection (pooled or new), send, wait for the
 /// response head under the first-byte timeout, then stream every read to the client
@@ -19,7 +20,7 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
     private let request: HTTPRequest
     private let target: UpstreamTarget
     private var upstream: HTTPClientConnection?
-    private var connector: Connector?
+    private var connector: Dial?
     private var retried = false
     private var headSent = false
     private var finished = false
@@ -45,7 +46,7 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
     }
 
     private func dialFresh() {
-        connector = handler.pool.dial(target, addresses: handler.config.upstreamAddresses) { [self] result in
+        connector = handler.pool.dial(target) { [self] result in
             connector = nil
             guard !finished else {
                 if case .success(let c) = result { c.close() }
@@ -63,7 +64,7 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
 
     private func send(on c: HTTPClientConnection) {
         upstream = c
-        let head = HeaderRewriter.upstreamRequest(request.head, hostHeader: target.hostHeader,
+        let head = HeaderRewriter.upstreamRequest(request.head, pathPrefix: target.pathPrefix, hostHeader: target.hostHeader,
                                                   key: handler.config.upstreamKey, bodyLength: request.body.count)
         handler.loop.arm(firstByteTimer, afterNanos: handler.config.firstByteTimeoutNanos)
         c.send(head: head, body: request.body, isHEAD: isHEAD, delegate: self)

@@ -18,14 +18,15 @@ public enum HeaderRewriter {
         return false
     }
 
-    /// The upstream request: `METHOD target HTTP/1.1`, the client's end-to-end fields
+    /// The upstream request: `METHOD prefix+target HTTP/1.1`, the client's end-to-end fields
     /// minus Host, framing and (when `key` is set) credentials, then Host, the key and
     /// Content-Length for the (already de-chunked) body.
-    public static func upstreamRequest(_ head: HTTPRequestHead, hostHeader: [UInt8], key: [UInt8]?, bodyLength: Int) -> [UInt8] {
+    public static func upstreamRequest(_ head: HTTPRequestHead, pathPrefix: [UInt8], hostHeader: [UInt8], key: [UInt8]?, bodyLength: Int) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(head.bytes.count + 64)
         out.append(contentsOf: head.bytes[head.method])
         out.append(0x20)
+        out.append(contentsOf: pathPrefix)
         out.append(contentsOf: head.bytes[head.target])
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
         HTTP1Writer.appendHeader(&out, name: "Host", value: hostHeader[...])

@@ -4,7 +4,6 @@ import Reactor
 public struct ProxyConfig: Sendable {
     /// The single pass-through upstream (replaced by the channel table later).
     public var upstream: UpstreamTarget?
-    public var upstreamAddresses: [SocketAddress] = []
     public var upstreamKey: [UInt8]?
     public var firstByteTimeoutNanos: UInt64 = 300 * nanosPerSecond
     public var pool = UpstreamPool.Settings()

@@ -1,4 +1,5 @@
 import Reactor
+import TLS
 
 /// Keep-alive connections to upstream origins, one pool per loop (never shared across
 /// threads). Idle connections are bounded per origin and closed after an idle timeout;
@@ -8,6 +9,8 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
         public var maxIdlePerOrigin = 128
         public var idleTimeoutNanos: UInt64 = 60 * nanosPerSecond
         public var connectTimeoutNanos: UInt64 = 10 * nanosPerSecond
+        /// Verification settings and session cache for HTTPS upstreams.
+        public var tls: TLSClientContext?
         public init() {}
     }
 
@@ -26,28 +29,29 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
 
     /// An idle connection to the target's origin, if one is alive.
     public func checkout(_ target: UpstreamTarget) -> HTTPClientConnection? {
-        guard var list = idle[target.origin] else { return nil }
+        guard var list = idle[target.poolKey] else { return nil }
         while let c = list.popLast() {
             if c.state == .idle {
-                idle[target.origin] = list
+                idle[target.poolKey] = list
                 c.onIdleClose = nil
                 reusedCount += 1
                 return c
             }
         }
-        idle[target.origin] = list
+        idle[target.poolKey] = list
         return nil
     }
 
-    /// Opens a new connection; `completion` runs once on the loop. The returned
-    /// handle cancels the attempt.
-    public func dial(_ target: UpstreamTarget, addresses: [SocketAddress],
-                     completion: @escaping (Result<HTTPClientConnection, TransportError>) -> Void) -> Connector {
-        Connector(loop: loop, addresses: addresses, timeoutNanos: settings.connectTimeoutNanos) { [loop] result in
-            switch consume result {
-            case .success(let fd):
-                let conn = HTTPClientConnection(loop: loop, transport: PlainTransport(fd: fd))
-                completion(.success(conn))
+    /// Opens a new connection (resolve, connect, tunnel, TLS as the target needs);
+    /// `completion` runs once on the loop unless the returned dial is cancelled.
+    public func dial(_ target: UpstreamTarget,
+                     completion: @escaping (Result<HTTPClientConnection, TransportError>) -> Void) -> Dial {
+        Dial(loop: loop, target: target.dial, tls: settings.tls,
+             connectTimeoutNanos: settings.connectTimeoutNanos,
+             handshakeTimeoutNanos: settings.connectTimeoutNanos) { [loop] result in
+            switch result {
+            case .success(let transport):
+                completion(.success(HTTPClientConnection(loop: loop, transport: transport)))
             case .failure(let e):
                 completion(.failure(e))
             }
@@ -60,12 +64,12 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     /// Takes back a connection after a clean exchange; closes it if the pool is full.
     public func release(_ c: HTTPClientConnection, _ target: UpstreamTarget) {
         guard c.state == .idle else { return }
-        var list = idle[target.origin] ?? []
+        var list = idle[target.poolKey] ?? []
         if list.count >= settings.maxIdlePerOrigin {
             c.close()
             return
         }
-        let origin = target.origin
+        let origin = target.poolKey
         c.onIdleClose = { [unowned self] dead in self.drop(dead, origin) }
         list.append(c)
         idle[origin] = list

@@ -1,47 +1,32 @@
 import Reactor
+import TLS
 
-/// Where a request goes: scheme, host, port and an optional path prefix, parsed once
-/// from a URL like `http://host:port/prefix`.
+/// Where a request goes: how to reach it (scheme, host, port, egress proxy), the path
+/// prefix to put before the client's path, and the `Host` header to send. Parsed once
+/// from a URL like `https://host:port/prefix`.
 public struct UpstreamTarget: Sendable {
-    public var tls: Bool
-    public var host: String
-    public var port: Int
-    public var pathPrefix: String
+    public var dial: DialTarget
+    public let pathPrefix: [UInt8]
     /// `Host` header value (port omitted when it is the scheme's default).
     public let hostHeader: [UInt8]
-    /// Pool key.
-    public let origin: String
+    /// Pool key: scheme, host, port and egress proxy (connections differ by all four).
+    public let poolKey: String
 
-    public init?(url: String) {
-        var rest = Substring(url)
-        if rest.hasPrefix("http://") { tls = false; rest = rest.dropFirst(7) }
-        else if rest.hasPrefix("https://") { tls = true; rest = rest.dropFirst(8) }
-        else { return nil }
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
-        let authority = rest[..<slash]
-        var prefix = String(rest[slash...])
+    public init?(url: String, proxy: EgressProxy? = nil) {
+        guard let d = DialTarget(url: url, proxy: proxy) else { return nil }
+        dial = d
+        let afterScheme = url.drop { $0 != "/" }.dropFirst(2)
+        var prefix = afterScheme.firstIndex(of: "/").map { String(afterScheme[$0...]) } ?? ""
+        guard !prefix.contains("?"), !prefix.contains("#") else { return nil }
         while prefix.hasSuffix("/") { prefix.removeLast() }
-        pathPrefix = prefix
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
-        let defaultPort = tls ? 443 : 80
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return nil }
-            host = String(authority[authority.index(after: authority.startIndex)..<close])
-            let after = authority[authority.index(after: close)...]
-            if after.isEmpty { port = defaultPort }
-            else if after.hasPrefix(":"), let p = Int(after.dropFirst()) { port = p }
-            else { return nil }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = String(authority[..<colon])
-            guard let p = Int(authority[authority.index(after: colon)...]) else { return nil }
-            port = p
-        } else {
-            host = String(authority)
-            port = defaultPort
-        }
-        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
-        let h = host.contains(":") ? "[\(host)]" : host
-        hostHeader = Array((port == defaultPort ? h : "\(h):\(port)").utf8)
-        origin = "\(tls ? "https" : "http")://\(h):\(port)"
+        pathPrefix = Array(prefix.utf8)
+        let h = d.host.contains(":") ? "[\(d.host)]" : d.host
+        hostHeader = Array((d.port == (d.tls ? 443 : 80) ? h : "\(h):\(d.port)").utf8)
+        poolKey = "\(d.tls ? "https" : "http")://\(d.origin)" + (proxy.map { " via \($0)" } ?? "")
+    }
+
+    /// For logs: scheme, host and port (no credentials).
+    public var displayName: String {
+        "\(dial.tls ? "https" : "http")://\(String(decoding: hostHeader, as: UTF8.self))\(String(decoding: pathPrefix, as: UTF8.self))"
     }
 }

@@ -156,7 +156,11 @@ extension HTTPResponseHead {
             guard status >= 100 else { throw .malformed("invalid status code") }
             i += 3
             // Tolerated: an empty reason, with or without its SP.
-            if p[i] == HTTPGrammar.sp { i += 1 }
+            if p[i] == HTTPGrammar.sp {
+                i += 1
+            } else if p[i] != HTTPGrammar.cr {
+                throw .malformed("invalid status line")
+            }
             let reasonStart = i
             while p[i] == HTTPGrammar.htab || (p[i] >= HTTPGrammar.sp && p[i] != 0x7F) { i += 1 }
             let reason = reasonStart..<i

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The HTTP/1.1 server of one loop: its listener, its open connections, and the
 /// bookkeeping for a graceful drain. Owned by one loop.
@@ -12,10 +13,15 @@ public final class HTTPServer: @unchecked Sendable {
     /// Called once when draining and the last connection has closed.
     private var onDrained: (() -> Void)?
 
-    public init(loop: Loop, config: HTTPServerConfig, handler: HTTPRequestHandler) {
+    /// Wraps each accepted socket (for example in TLS); nil serves plain TCP.
+    let wrap: ((consuming FileDescriptor) throws(TransportError) -> any Transport)?
+
+    public init(loop: Loop, config: HTTPServerConfig, handler: HTTPRequestHandler,
+                wrap: ((consuming FileDescriptor) throws(TransportError) -> any Transport)? = nil) {
         self.loop = loop
         self.config = config
         self.handler = handler
+        self.wrap = wrap
     }
 
     /// Starts accepting on an already open listening socket.
@@ -29,9 +35,19 @@ public final class HTTPServer: @unchecked Sendable {
 
     public var openConnections: Int { connectionObjects.count }
 
+    /// Connections accepted by every server in the process.
+    public static let acceptedTotal = Atomic<Int>(0)
+
     private func accept(_ fd: consuming FileDescriptor) {
         if draining { fd.close(); return }
-        let c = HTTPServerConnection(server: self, fd: fd)
+        HTTPServer.acceptedTotal.add(1, ordering: .relaxed)
+        let transport: any Transport
+        if let wrap {
+            do { transport = try wrap(fd) } catch { return }
+        } else {
+            transport = PlainTransport(fd: fd)
+        }
+        let c = HTTPServerConnection(server: self, transport: transport)
         connectionObjects[ObjectIdentifier(c)] = c
         c.start()
     }

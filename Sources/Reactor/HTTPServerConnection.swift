@@ -7,7 +7,7 @@ import CEpoll
 ///
 /// Owner: the loop of the `HTTPServer` that accepted it.
 public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Sendable {
-    private enum State { case reading, responding, closing, closed }
+    private enum State { case handshaking, reading, responding, closing, closed }
 
     /// How the body of the response in progress is framed.
     public enum BodyFraming {
@@ -21,10 +21,12 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     unowned let server: HTTPServer
     public var loop: Loop { server.loop }
-    private let transport: PlainTransport
+    private let transport: any Transport
     public let peer: SocketAddress
     private var parser: HTTP1RequestParser
-    private var state = State.reading
+    private var state = State.handshaking
+    private var readWantsWrite = false
+    private var writeWantsRead = false
     private var input = ByteBuffer()
     private var out = ByteBuffer()
     private var interest: UInt32 = 0
@@ -42,9 +44,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     /// Free slot for the application (for example the in-flight request's state).
     public var userData: AnyObject?
 
-    init(server: HTTPServer, fd: consuming FileDescriptor) {
+    init(server: HTTPServer, transport: any Transport) {
         self.server = server
-        self.transport = PlainTransport(fd: fd)
+        self.transport = transport
         self.peer = Socket.peerAddress(transport.fd)
         self.parser = HTTP1RequestParser(maxHeadBytes: server.config.maxHeadBytes,
                                          maxBodyBytes: server.config.maxBodyBytes)
@@ -53,15 +55,42 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     func start() {
         loop.register(transport.fd, self, Interest.read)
         interest = Interest.read
-        loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+        // The header timeout also bounds a TLS handshake.
+        loop.arm(timer, afterNanos: server.config.headerTimeoutNanos)
+        requestStarted = true
+        handshake()
+    }
+
+    private func handshake() {
+        switch transport.handshake() {
+        case .done:
+            state = .reading
+            requestStarted = false
+            loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+            updateInterest()
+            if transport.hasBufferedInput { readAvailable() }
+        case .wantRead:
+            setInterest(Interest.read)
+        case .wantWrite:
+            setInterest(Interest.readWrite)
+        case .closed, .failed:
+            close()
+        }
     }
 
     // MARK: events
 
     public func handleEvents(_ events: UInt32) {
-        if events & Interest.writable != 0 { flush() }
+        if state == .handshaking { return handshake() }
+        if events & Interest.writable != 0 {
+            if readWantsWrite { readWantsWrite = false; readAvailable() }
+            if state != .closed { flush() }
+        }
         if state == .closed { return }
-        if events & (Interest.readable | Interest.errorOrHangup | Interest.readHangup) != 0 { readAvailable() }
+        if events & (Interest.readable | Interest.errorOrHangup | Interest.readHangup) != 0 {
+            if writeWantsRead { writeWantsRead = false; flush() }
+            if state != .closed { readAvailable() }
+        }
     }
 
     private func readAvailable() {
@@ -83,8 +112,12 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                     updateInterest()
                     return
                 }
-                if n < buf.count { return }
-            case .wantRead, .wantWrite:
+                if n < buf.count && !transport.hasBufferedInput { return }
+            case .wantRead:
+                return
+            case .wantWrite:
+                readWantsWrite = true
+                updateInterest()
                 return
             case .closed, .failed:
                 // The client is gone (or half-closed): a response in progress is abandoned.
@@ -287,10 +320,12 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         if out.isEmpty {
             var off = 0
             while off < data.count {
-                switch transport.write(UnsafeRawBufferPointer(rebasing: data[off...])) {
+                let r0 = transport.write(UnsafeRawBufferPointer(rebasing: data[off...]))
+                switch r0 {
                 case .done(let n):
                     off += n
                 case .wantWrite, .wantRead:
+                    if case .wantRead = r0 { writeWantsRead = true }
                     out.append(UnsafeRawBufferPointer(rebasing: data[off...]))
                     afterQueueGrew()
                     return
@@ -321,6 +356,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             case .done(let n):
                 out.consume(n)
             case .wantWrite, .wantRead:
+                if case .wantRead = r { writeWantsRead = true }
                 afterQueueGrew()
                 return
             case .closed, .failed:
@@ -341,8 +377,12 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     private func updateInterest() {
         guard state != .closed else { return }
-        var want: UInt32 = inputPaused ? Interest.readHangup : Interest.read
-        if !out.isEmpty { want |= Interest.write }
+        var want: UInt32 = (inputPaused && !writeWantsRead) ? Interest.readHangup : Interest.read
+        if !out.isEmpty || readWantsWrite { want |= Interest.write }
+        setInterest(want)
+    }
+
+    private func setInterest(_ want: UInt32) {
         if want != interest {
             interest = want
             loop.modify(transport.fd, want)
@@ -361,6 +401,8 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     public func timerFired(_ timer: LoopTimer) {
         switch state {
+        case .handshaking:
+            close()
         case .reading:
             if requestStarted || currentHead != nil {
                 if currentHead == nil {
@@ -379,7 +421,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     func drainIfIdle() {
-        if state == .reading && !requestStarted && currentHead == nil { close() }
+        if state == .handshaking || (state == .reading && !requestStarted && currentHead == nil) { close() }
     }
 
     /// Closes the connection now; a streaming producer hears `clientClosed()`.

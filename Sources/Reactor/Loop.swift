@@ -41,7 +41,7 @@ public final class Loop: @unchecked Sendable {
     private var slots = ContiguousArray<Slot>()
     private var generation: UInt32 = 1
     private var timers = TimerHeap()
-    private let jobs = Mutex<[Job]>([])
+    private let jobs = Lock<[Job]>([])
     private let wakeRequested = Atomic<Bool>(false)
     private var running = false
     private var stopRequested = false

@@ -6,7 +6,7 @@ import Synchronization
 /// function, never from `main.swift` (whose closures would inherit @MainActor).
 public final class LoopGroup: Sendable {
     public let loops: [Loop]
-    private let threads = Mutex<[pthread_t]>([])
+    private let threads = Lock<[pthread_t]>([])
 
     public init(count: Int) {
         loops = (0..<max(1, count)).map { Loop(index: $0) }

@@ -57,6 +57,12 @@ public protocol Transport: AnyObject {
     var hasBufferedInput: Bool { get }
     /// Sends any closing record (TLS close_notify) and closes the fd.
     func close()
+    /// Drives a handshake: `.done` once the stream is ready for data (plain TCP: at once).
+    func handshake() -> IOResult
+}
+
+extension Transport {
+    public func handshake() -> IOResult { .done(0) }
 }
 
 /// Plain TCP. Owns its fd.

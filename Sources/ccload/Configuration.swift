@@ -2,6 +2,7 @@ import ArgumentParser
 import CEpoll
 import Reactor
 import Proxy
+import TLS
 
 /// Every setting, from a flag or else the environment variable named beside it.
 struct Configuration: ParsableArguments {
@@ -27,6 +28,14 @@ struct Configuration: ParsableArguments {
     var upstream: String?
     @Option(help: "Key sent upstream in place of the client's credentials (env CCLOAD_UPSTREAM_KEY).")
     var upstreamKey: String?
+    @Option(help: "Egress proxy for the upstream: http://user:pass@host:port or socks5://… (env CCLOAD_UPSTREAM_PROXY).")
+    var upstreamProxy: String?
+    @Option(help: "PEM bundle of extra CA certificates for HTTPS upstreams (env CCLOAD_CA_FILE).")
+    var caFile: String?
+    @Option(help: "Certificate chain (PEM) to serve HTTPS instead of HTTP (env CCLOAD_TLS_CERT; needs --tls-key).")
+    var tlsCert: String?
+    @Option(help: "Private key (PEM) for --tls-cert (env CCLOAD_TLS_KEY).")
+    var tlsKey: String?
 
     private func env(_ name: String) -> String? {
         guard let v = getenv(name) else { return nil }
@@ -66,14 +75,36 @@ struct Configuration: ParsableArguments {
         var proxy = ProxyConfig()
         proxy.pool.connectTimeoutNanos = try seconds(connectTimeout, "CCLOAD_CONNECT_TIMEOUT", 10)
         proxy.firstByteTimeoutNanos = try seconds(firstByteTimeout, "CCLOAD_FIRST_BYTE_TIMEOUT", 300)
+        var egress: EgressProxy?
+        if let p = upstreamProxy ?? env("CCLOAD_UPSTREAM_PROXY") {
+            guard let e = EgressProxy(url: p) else {
+                throw ValidationError("CCLOAD_UPSTREAM_PROXY must look like http://host:port or socks5://host:port")
+            }
+            egress = e
+        }
         if let u = upstream ?? env("CCLOAD_UPSTREAM") {
-            guard let t = UpstreamTarget(url: u) else {
-                throw ValidationError("CCLOAD_UPSTREAM must look like http://host:port")
+            guard let t = UpstreamTarget(url: u, proxy: egress) else {
+                throw ValidationError("CCLOAD_UPSTREAM must look like http://host:port or https://host[:port][/prefix]")
             }
             proxy.upstream = t
         }
+        do {
+            proxy.pool.tls = try TLSClientContext(caFile: caFile ?? env("CCLOAD_CA_FILE"))
+        } catch {
+            throw ValidationError("TLS set-up failed: \(error)")
+        }
         if let k = upstreamKey ?? env("CCLOAD_UPSTREAM_KEY") { proxy.upstreamKey = Array(k.utf8) }
         s.proxy = proxy
+        let cert = tlsCert ?? env("CCLOAD_TLS_CERT"), key = tlsKey ?? env("CCLOAD_TLS_KEY")
+        switch (cert, key) {
+        case (nil, nil): break
+        case (let c?, let k?):
+            do { s.tlsServer = try TLSServerContext(certFile: c, keyFile: k) } catch {
+                throw ValidationError("cannot serve HTTPS: \(error)")
+            }
+        default:
+            throw ValidationError("CCLOAD_TLS_CERT and CCLOAD_TLS_KEY go together")
+        }
         return s
     }
 }
@@ -86,4 +117,6 @@ struct Settings: Sendable {
     var drainNanos: UInt64 = 30 * nanosPerSecond
     var http = HTTPServerConfig()
     var proxy = ProxyConfig()
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    var tlsServer: TLSServerContext?
 }

@@ -3,6 +3,7 @@ import Glibc
 import Proxy
 import Reactor
 import Synchronization
+import TLS
 
 /// Wires the loops, listeners and handlers together and owns the process's signals.
 /// Not isolated to the main actor: threads are created from here (see DESIGN.md).
@@ -34,26 +35,19 @@ enum Server {
             return 1
         }
 
-        var proxy = settings.proxy
-        if let up = proxy.upstream {
-            proxy.upstreamAddresses = SocketAddress.resolveBlocking(host: up.host, port: up.port)
-            if proxy.upstreamAddresses.isEmpty {
-                log("cannot resolve upstream host \(up.host)")
-                return 1
-            }
-        }
-        let frozenProxy = proxy
+        let frozenProxy = settings.proxy
         let group = LoopGroup(count: settings.threads)
-        let servers = Mutex<[HTTPServer?]>(Array(repeating: nil, count: settings.threads))
+        let servers = Lock<[HTTPServer?]>(Array(repeating: nil, count: settings.threads))
         let socketList = sockets
         group.start { loop in
             let handler = ProxyHandler(loop: loop, config: frozenProxy)
-            let server = HTTPServer(loop: loop, config: settings.http, handler: handler)
+            let server = HTTPServer(loop: loop, config: settings.http, handler: handler,
+                                    wrap: settings.tlsServer.map(TLSServing.wrap))
             _ = server.listen(on: FileDescriptor(socketList[loop.index]))
             servers.withLock { $0[loop.index] = server }
         }
-        let upstreamText = frozenProxy.upstream.map { " → \($0.origin)\($0.pathPrefix)" } ?? " (no upstream configured)"
-        log("listening on \(address) with \(settings.threads) threads\(upstreamText)")
+        let upstreamText = frozenProxy.upstream.map { " → \($0.displayName)" } ?? " (no upstream configured)"
+        log("listening on \(settings.tlsServer == nil ? "" : "https://")\(address) with \(settings.threads) threads\(upstreamText)")
 
         // Signals: the first SIGTERM/SIGINT drains, a second one exits at once.
         while true {
