@@ -22,7 +22,7 @@ struct LoadGenCommand: ParsableCommand {
     var connections: Int = 64
     @Option(help: "Event loops (threads).")
     var threads: Int = 1
-    @Option(help: "Seconds measured, after the warm-up.")
+    @Option(help: "Seconds measured, after the warm-up (SIGINT/SIGTERM end the run sooner, still reporting).")
     var duration: Double = 10
     @Option(help: "Seconds of load before measuring starts.")
     var warmup: Double = 1
@@ -77,10 +77,10 @@ struct LoadGenCommand: ParsableCommand {
             connections: connections, threads: min(threads, connections), rate: rate,
             warmupNanos: nanos(warmup), durationNanos: nanos(duration), rampNanos: nanos(ramp),
             timeoutNanos: nanos(timeout), connectTimeoutNanos: nanos(connectTimeout))
-        let stats = LoadRun.execute(settings)
+        let (stats, measured) = LoadRun.execute(settings)
         let report = Report(label: label, url: url, method: verb, bodyBytes: bodyBytes.count,
                             connections: connections, threads: settings.threads, rate: rate,
-                            duration: duration, stats: stats)
+                            duration: measured, stats: stats)
         print(json ? report.json() : report.text())
     }
 

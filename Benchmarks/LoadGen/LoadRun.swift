@@ -1,3 +1,4 @@
+import CEpoll
 import Glibc
 import Reactor
 import Synchronization
@@ -21,8 +22,12 @@ enum LoadRun {
     /// Seconds past the planned end after which the process kills itself, whatever happens.
     static let hardCapSeconds: UInt64 = 15
 
-    static func execute(_ s: Settings) -> RunStats {
+    /// Runs the load and returns what was measured and over how many seconds (shorter
+    /// than planned when SIGINT or SIGTERM ends the run early).
+    static func execute(_ s: Settings) -> (RunStats, Double) {
         signal(SIGPIPE, SIG_IGN)
+        // SIGINT/SIGTERM end the run early, with a report; only this thread takes them.
+        _ = cc_block_signals()
         let total = (s.warmupNanos + s.durationNanos) / nanosPerSecond
         // Hard cap: SIGALRM's default action ends the process if a loop never stops.
         alarm(UInt32(total + hardCapSeconds))
@@ -41,7 +46,8 @@ enum LoadRun {
             workers.withLock { $0[loop.index] = w }
             w.start()
         }
-        sleep(until: plan.measureEnd)
+        let stoppedAt = sleep(until: plan.measureEnd)
+        let measured = stoppedAt > plan.measureStart ? Double(stoppedAt - plan.measureStart) / 1e9 : 0
         group.forEach { loop in
             let w = workers.withLock { $0[loop.index] }
             w?.finish()
@@ -53,16 +59,17 @@ enum LoadRun {
             if let w { merged.merge(w.stats) }
         }
         alarm(0)
-        return merged
+        return (merged, measured)
     }
 
-    private static func sleep(until deadline: UInt64) {
+    /// Waits until `deadline` or a stop signal, whichever comes first; returns the time.
+    private static func sleep(until deadline: UInt64) -> UInt64 {
         while true {
             let now = monotonicNanos()
-            if now >= deadline { return }
-            let left = deadline - now
-            var ts = timespec(tv_sec: Int(left / nanosPerSecond), tv_nsec: Int(left % nanosPerSecond))
-            _ = nanosleep(&ts, nil)
+            if now >= deadline { return deadline }
+            let ms = Int32(min((deadline - now) / nanosPerMilli + 1, 1000))
+            let sig = cc_wait_signal_timeout(ms)
+            if sig == SIGINT || sig == SIGTERM { return min(monotonicNanos(), deadline) }
         }
     }
 }

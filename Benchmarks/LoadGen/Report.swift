@@ -13,7 +13,7 @@ struct Report {
     var duration: Double
     var stats: RunStats
 
-    var rps: Double { Double(stats.requests) / duration }
+    var rps: Double { duration > 0 ? Double(stats.requests) / duration : 0 }
     var errors: Int { stats.non2xx + stats.connectErrors + stats.ioErrors + stats.timeouts }
 
     static let percentiles: [(name: String, p: Double)] = [
