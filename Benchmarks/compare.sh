@@ -9,9 +9,9 @@
 #      each target REPS times interleaved (a,b,c,a,b,c,...), medians reported.
 #   2. SSE time to first byte, open loop at a modest fixed rate: p50 direct vs ccload
 #      (and nginx), and the microseconds ccload adds.
-#   3. ccload RSS idle, and while holding STREAMS concurrent open SSE streams
+#   3. (full run) one wrk run per target as a cross-check of the load generator.
+#   4. ccload RSS idle, and while holding STREAMS concurrent open SSE streams
 #      (nginx's RSS under the same streams too, in the full run).
-#   4. (full run) one wrk run per target as a cross-check of the load generator.
 #
 # Environment knobs (all optional):
 #   BENCH_SCRATCH   swift build scratch path (default .build)     BENCH_SKIP_BUILD=1 reuses it
@@ -166,6 +166,7 @@ nginx_fds() {
     echo "$total"
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RSS_IDLE_START=$(rss_kib "$CCLOAD_PID")
 NGINX_RSS_IDLE=$(nginx_rss_kib)
 
@@ -211,11 +212,11 @@ for rep in $(seq 1 "$SSE_REPS"); do
     done
 done
 
-# ---------------------------------------------------------------- 4. wrk cross-check
+# ---------------------------------------------------------------- 3. wrk cross-check
 declare -A WRK_RPS=()
 if [[ $WRK == 1 ]]; then
     log ""
-    log "4. wrk cross-check: 1 KiB JSON, $CONNS connections, 5 s per target"
+    log "3. wrk cross-check: 1 KiB JSON, $CONNS connections, 5 s per target"
     BODY=$(printf '{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"%s"}]}' \
         "$(head -c 2000 /dev/zero | tr '\0' 'a' | head -c 939)")
     printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$BODY" >"$WORK/post.lua"
@@ -227,7 +228,7 @@ if [[ $WRK == 1 ]]; then
     done
 fi
 
-# ---------------------------------------------------------------- 3. RSS under open streams
+# ---------------------------------------------------------------- 4. RSS under open streams
 # The proxy holds two fds per stream (client + upstream), so the hard open-files limit
 # caps the streams one process can hold: 10,000 streams need 20,000+ fds.
 RSS_IDLE_AFTER=$(rss_kib "$CCLOAD_PID")
@@ -254,25 +255,25 @@ hold_streams() {  # hold_streams TARGET RSS_FN FDS_FN -> sets HOLD_RSS (KiB), HO
     done
     sleep "$HOLD_SECS"
     HOLD_RSS=$($rss_fn)
-    HOLD_HELD=$(( ($($fds_fn) - base_fds) / 2 ))
     local p
     for p in "${lgs[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${lgs[@]}"; do wait "$p" 2>/dev/null || true; done
+    # Streams open (response head received, body still coming) when RSS was read.
+    HOLD_HELD=$(jq -s 'map(.open_streams_at_end) | add // 0' "$WORK/hold-$t.jsonl" 2>/dev/null || echo 0)
     # With the clients gone, every upstream connection must be gone too.
     for _ in $(seq 1 50); do
         HOLD_LEFT=$(( $($fds_fn) - base_fds )); (( HOLD_LEFT < 0 )) && HOLD_LEFT=0; (( HOLD_LEFT <= 4 )) && break; sleep 0.1
     done
 }
 log ""
-log "3. RSS: ccload idle, then holding $STREAMS open SSE streams ($HOLD_QUERY)"
+log "4. RSS: ccload idle, then holding $STREAMS open SSE streams ($HOLD_QUERY)"
 ccload_fds() { fds "$CCLOAD_PID"; }
 ccload_rss() { rss_kib "$CCLOAD_PID"; }
 hold_streams ccload ccload_rss ccload_fds
 RSS_STREAMS=$HOLD_RSS; HELD=$HOLD_HELD; FDS_AFTER=$HOLD_LEFT
-OPEN_AT_END=$(jq -s 'map(.open_streams_at_end) | add // 0' "$WORK/hold-ccload.jsonl" 2>/dev/null || echo 0)
 RSS_AFTER_STREAMS=$(rss_kib "$CCLOAD_PID")
 log "  ccload RSS idle: start $(mib "$RSS_IDLE_START") MiB, after the load runs $(mib "$RSS_IDLE_AFTER") MiB"
-log "  ccload RSS with $HELD streams held (per fds; loadgen saw $OPEN_AT_END open): $(mib "$RSS_STREAMS") MiB;" \
+log "  ccload RSS with $HELD streams held: $(mib "$RSS_STREAMS") MiB;" \
     "fds left after the clients went: $FDS_AFTER; RSS then $(mib "$RSS_AFTER_STREAMS") MiB"
 NGINX_RSS_STREAMS=""; NGINX_HELD=""
 if [[ $NGINX_STREAMS == 1 ]]; then
@@ -316,15 +317,17 @@ T3=$(le "$(mib "$RSS_IDLE_AFTER")" 64)
 RSS_10K=$(awk -v i="$RSS_IDLE_AFTER" -v r="$RSS_STREAMS" -v h="$HELD" 'BEGIN { if (h > 0) printf "%.0f", i + (r - i) * 10000 / h; else print r }')
 T4=$(awk -v r="$(mib "$RSS_10K")" -v h="$HELD" -v s="$STREAMS" 'BEGIN { print (r + 0 <= 256 && h + 0 >= 0.99 * s) ? 1 : 0 }')
 
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 MODE=$([[ $QUICK == 1 ]] && echo "--quick" || echo "full")
 {
 echo ""
 echo "### compare.sh ($MODE) — $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo ""
 echo "Machine: $NPROC CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)." \
-     "ccload $THREADS threads, nginx $THREADS workers, mock $MOCK_THREADS threads, load generator $LG_THREADS threads, all on the same CPUs$([[ ${BENCH_PIN:-0} == 1 ]] && echo ' (load generator pinned to CPU 0, servers to the rest)')."
+     "ccload $THREADS threads, nginx $THREADS workers, mock $MOCK_THREADS threads, load generator $LG_THREADS threads, all on the same CPUs$([[ ${BENCH_PIN:-0} == 1 ]] && echo ' (load generator pinned to CPU 0, servers to the rest)')." \
+     "Load average before the run $LOAD_BEFORE, after $LOAD_AFTER (anything else running shares these CPUs)."
 echo ""
-echo "1 KiB JSON over keep-alive, closed loop, $CONNS connections, ${JSON_SECS} s per run, median of $REPS interleaved runs (latency = full response, µs):"
+echo "1 KiB JSON over keep-alive, closed loop, $CONNS connections, ${JSON_SECS} s per run, median of $REPS interleaved runs, each column's median taken on its own (latency = full response, µs, from the send):"
 echo ""
 echo "| target | req/s | p50 | p99 | p99.9 | errors |"
 echo "|---|---:|---:|---:|---:|---:|"
