@@ -1,1 +1,2 @@
-print("todo")
+// Entry point only: top-level code is @MainActor, so threads are made elsewhere.
+LoadGenCommand.main()
