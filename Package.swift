@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "LoadGen",
             dependencies: [
-                "Reactor",
+                "CEpoll", "Reactor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
