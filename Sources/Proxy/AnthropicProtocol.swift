@@ -1,0 +1,103 @@
+/// Anthropic Messages specifics: error shapes, the models list, and the commit-point rules
+/// for its stream (`message_start`, `content_block_*`, `message_delta`, `message_stop`,
+/// `ping`, `error`).
+public enum AnthropicProtocol {
+    /// `{"type":"error","error":{"type":"…","message":"…"}}`.
+    public static func errorBody(status: Int, message: String) -> [UInt8] {
+        ErrorBody.anthropic(status: status, message: message)
+    }
+
+    /// `event: error` with the error body, ending the stream after the commit point (the
+    /// SDKs raise it as an APIError).
+    public static func streamErrorEvent(status: Int, message: String) -> [UInt8] {
+        var out: [UInt8] = Array("event: error\ndata: ".utf8)
+        out.append(contentsOf: errorBody(status: status, message: message))
+        out.append(contentsOf: "\n\n".utf8)
+        return out
+    }
+
+    /// `{"data":[{"type":"model","id":"…","display_name":"…","created_at":"1970-01-01T00:00:00Z"}],
+    /// "has_more":false,"first_id":…,"last_id":…}`. ccload knows no creation date, so it
+    /// writes the epoch (the SDK's `created_at` is a required datetime).
+    public static func modelsList(_ models: [String]) -> [UInt8] {
+        var out: [UInt8] = Array(#"{"data":["#.utf8)
+        for (i, m) in models.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: #"{"type":"model","id":""#.utf8)
+            JSONString.appendEscaped(&out, m)
+            out.append(contentsOf: #"","display_name":""#.utf8)
+            JSONString.appendEscaped(&out, m)
+            out.append(contentsOf: #"","created_at":"1970-01-01T00:00:00Z"}"#.utf8)
+        }
+        out.append(contentsOf: #"],"has_more":false,"first_id":"#.utf8)
+        appendStringOrNull(&out, models.first)
+        out.append(contentsOf: #","last_id":"#.utf8)
+        appendStringOrNull(&out, models.last)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    static func appendStringOrNull(_ out: inout [UInt8], _ s: String?) {
+        guard let s else { out.append(contentsOf: "null".utf8); return }
+        out.append(UInt8(ascii: "\""))
+        JSONString.appendEscaped(&out, s)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Commit-point rules. The type is the `event:` name, else the data's `type`.
+    /// - `ping`, `message_start` → metadata (no output yet; `message_start` only echoes the
+    ///   request's usage and model).
+    /// - `content_block_start`, `content_block_delta`, `content_block_stop`,
+    ///   `message_delta`, `message_stop` → content. `content_block_start` is the first sign
+    ///   of output (a text, thinking or tool_use block); committing there rather than at the
+    ///   first delta costs no failover that happens in practice (upstream errors such as
+    ///   `overloaded_error` arrive before it) and sends the block header without delay.
+    ///   `message_delta`/`message_stop` are content because a message that ends without a
+    ///   block is a complete answer, not a failure.
+    /// - `error` → `.error(error.type, error.message)`.
+    /// - An event too large to buffer → content (only output gets that big).
+    /// - Anything else (future event types) → metadata.
+    public static func classify(_ event: SSEEvent) -> StreamEventClass {
+        if event.isTooLarge { return .content }
+        return event.data.withUnsafeBytes { data -> StreamEventClass in
+            let type = ProtocolRules.eventType(event, data)
+            if type.elementsEqual("error".utf8) {
+                if let e = JSONScan.value(forKey: "error", in: data),
+                   let d = ProtocolRules.describeError(data, e, typeKeys: ["type"]) {
+                    return .error(type: d.type, message: d.message)
+                }
+                return .error(type: "api_error", message: "")
+            }
+            if type.elementsEqual("content_block_start".utf8) || type.elementsEqual("content_block_delta".utf8)
+                || type.elementsEqual("content_block_stop".utf8) || type.elementsEqual("message_delta".utf8)
+                || type.elementsEqual("message_stop".utf8) {
+                return .content
+            }
+            return .metadata
+        }
+    }
+
+    /// The error a complete body carries: `{"type":"error","error":{…}}`, or a relay's
+    /// OpenAI-style `{"error":{…}}` (a Messages response never has an `error` member).
+    public static func bodyError(_ body: UnsafeRawBufferPointer) -> (type: String, message: String)? {
+        guard let e = JSONScan.value(forKey: "error", in: body) else { return nil }
+        return ProtocolRules.describeError(body, e, typeKeys: ["type", "code"])
+    }
+
+    /// Status per Anthropic error type (docs: "Errors").
+    public static func status(forErrorType type: String) -> Int {
+        switch type {
+        case "invalid_request_error": return 400
+        case "authentication_error": return 401
+        case "billing_error": return 402
+        case "permission_error": return 403
+        case "not_found_error": return 404
+        case "request_too_large": return 413
+        case "rate_limit_error": return 429
+        case "api_error": return 500
+        case "timeout_error": return 504
+        case "overloaded_error": return 529
+        default: return 500
+        }
+    }
+}

@@ -1,0 +1,302 @@
+import Reactor
+
+/// Which client endpoint a request is.
+public enum Endpoint: Sendable, Equatable {
+    /// Anthropic `POST /v1/messages`.
+    case messages
+    /// Anthropic `POST /v1/messages/count_tokens`.
+    case countTokens
+    /// OpenAI `POST /v1/chat/completions`.
+    case chatCompletions
+    /// Responses API, `POST /v1/responses` (api.openai.com and most relays).
+    case responses
+    /// Codex CLI on a ChatGPT login, `POST /backend-api/codex/responses`.
+    case codexResponses
+    /// Gemini `POST /v1beta/models/{m}:generateContent` / `:streamGenerateContent`.
+    case geminiGenerate
+    /// Gemini `POST /v1beta/models/{m}:countTokens`.
+    case geminiCountTokens
+    /// `GET /v1/models` (answered by ccload from the channel table, in the route's protocol
+    /// shape) or Gemini `GET /v1beta/models`.
+    case models
+}
+
+/// A matched client route: the protocol family and the endpoint.
+public struct Route: Sendable, Equatable {
+    public var kind: ProtocolKind
+    public var endpoint: Endpoint
+
+    public init(kind: ProtocolKind, endpoint: Endpoint) {
+        self.kind = kind
+        self.endpoint = endpoint
+    }
+}
+
+/// What one streamed event means for the commit point (see DESIGN.md "one request, end to
+/// end"): the response is held until the first `.content` event.
+public enum StreamEventClass: Sendable, Equatable {
+    /// Content-bearing: commit (send the held bytes and stream the rest).
+    case content
+    /// Holds no content (ping, message start, role-only chunk, usage-only chunk): keep holding.
+    case metadata
+    /// An error event. Before the commit point it fails over like `status(forErrorType:)`.
+    case error(type: String, message: String)
+    /// The end-of-stream sentinel (`data: [DONE]`).
+    case done
+}
+
+/// The protocol specifics ccload needs, keyed by `ProtocolKind`; each protocol's details
+/// live in its own type (`AnthropicProtocol`, `OpenAIProtocol`, `CodexProtocol`,
+/// `GeminiProtocol`).
+public enum ProtocolRules {
+    // MARK: Routes
+
+    /// The route of a client request, or nil when ccload does not serve that method and path.
+    /// `GET /v1/models` is answered in Anthropic's shape when the client looks like an
+    /// Anthropic client (`anthropic-version` or `x-api-key` header), else in OpenAI's.
+    public static func route(_ head: HTTPRequestHead) -> Route? {
+        let anthropicClient = head.value("anthropic-version") != nil || head.value("x-api-key") != nil
+        return route(method: head.bytes[head.method], target: head.targetBytes, anthropicClient: anthropicClient)
+    }
+
+    public static func route(method: ArraySlice<UInt8>, target: ArraySlice<UInt8>, anthropicClient: Bool) -> Route? {
+        let path = pathOf(target)
+        let isPOST = method.elementsEqual("POST".utf8)
+        let isGET = method.elementsEqual("GET".utf8)
+        if isPOST {
+            if path.elementsEqual("/v1/messages".utf8) { return Route(kind: .anthropic, endpoint: .messages) }
+            if path.elementsEqual("/v1/messages/count_tokens".utf8) { return Route(kind: .anthropic, endpoint: .countTokens) }
+            if path.elementsEqual("/v1/chat/completions".utf8) { return Route(kind: .openai, endpoint: .chatCompletions) }
+            if path.elementsEqual("/v1/responses".utf8) { return Route(kind: .codex, endpoint: .responses) }
+            if path.elementsEqual("/backend-api/codex/responses".utf8) { return Route(kind: .codex, endpoint: .codexResponses) }
+            if let g = GeminiProtocol.parsePath(target) {
+                return Route(kind: .gemini, endpoint: g.action == .countTokens ? .geminiCountTokens : .geminiGenerate)
+            }
+            return nil
+        }
+        if isGET {
+            if path.elementsEqual("/v1/models".utf8) { return Route(kind: anthropicClient ? .anthropic : .openai, endpoint: .models) }
+            if path.elementsEqual("/v1beta/models".utf8) { return Route(kind: .gemini, endpoint: .models) }
+        }
+        return nil
+    }
+
+    /// The target up to (not including) `?`.
+    static func pathOf(_ target: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        if let q = target.firstIndex(of: UInt8(ascii: "?")) { return target[..<q] }
+        return target
+    }
+
+    // MARK: Upstream target
+
+    /// The request target to send upstream for a client target, given the path part of the
+    /// channel's base URL (`""` for `https://api.anthropic.com`, `"/v1"` or `"/openai/v1"` for a
+    /// relay, `"/backend-api/codex"` for ChatGPT's Codex backend). The client's credential
+    /// query parameter (`key=`) is removed; the rest of the query is kept.
+    ///
+    /// - A base path that already ends in the client path's first segment (`/v1`, `/v1beta`)
+    ///   does not repeat it: base `/openai/v1` + `/v1/chat/completions` → `/openai/v1/chat/completions`.
+    /// - Codex: both client routes (`/v1/responses`, `/backend-api/codex/responses`) go to the
+    ///   same upstream resource, chosen by the channel: a base path ending in
+    ///   `/backend-api/codex` (ChatGPT's backend, where Codex CLI on a ChatGPT login goes) gets
+    ///   `/responses`; any other base (api.openai.com, relays) gets `/v1/responses`. The channel
+    ///   decides because the credential decides: a ChatGPT token only works on the backend,
+    ///   an API key only on `/v1/responses`.
+    public static func upstreamTarget(route: Route, clientTarget: ArraySlice<UInt8>, basePath: ArraySlice<UInt8>) -> [UInt8] {
+        var base = basePath
+        while base.last == UInt8(ascii: "/") { base = base.dropLast() }
+        let cleaned = removingQueryParameter(clientTarget, "key")
+        var path = pathOf(cleaned[...])
+        let query = cleaned[path.endIndex...]
+        if route.kind == .codex && (route.endpoint == .responses || route.endpoint == .codexResponses) {
+            path = endsWith(base, "/backend-api/codex") ? ArraySlice("/responses".utf8) : ArraySlice("/v1/responses".utf8)
+        }
+        // Drop a leading segment of `path` that the base already ends with.
+        if path.count > 1, let slash = path.dropFirst().firstIndex(of: UInt8(ascii: "/")) {
+            let first = path[path.startIndex..<slash]
+            if base.count >= first.count && base.suffix(first.count).elementsEqual(first) {
+                path = path[slash...]
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(base.count + path.count + query.count)
+        out.append(contentsOf: base)
+        out.append(contentsOf: path)
+        out.append(contentsOf: query)
+        return out
+    }
+
+    static func endsWith(_ a: ArraySlice<UInt8>, _ s: StaticString) -> Bool {
+        guard a.count >= s.utf8CodeUnitCount else { return false }
+        return s.withUTF8Buffer { p in a.suffix(p.count).elementsEqual(p) }
+    }
+
+    /// The target with every `name=…` query parameter removed (and `?` dropped when nothing is left).
+    public static func removingQueryParameter(_ target: ArraySlice<UInt8>, _ name: StaticString) -> [UInt8] {
+        guard let q = target.firstIndex(of: UInt8(ascii: "?")) else { return Array(target) }
+        var out = Array(target[..<q])
+        var kept = 0
+        var i = q + 1
+        let n = name.utf8CodeUnitCount
+        while i <= target.endIndex {
+            let end = target[i...].firstIndex(of: UInt8(ascii: "&")) ?? target.endIndex
+            let param = target[i..<end]
+            let isNamed = name.withUTF8Buffer { p in
+                param.count >= n && param.prefix(n).elementsEqual(p)
+                    && (param.count == n || param[param.startIndex + n] == UInt8(ascii: "="))
+            }
+            if !isNamed && !param.isEmpty {
+                out.append(kept == 0 ? UInt8(ascii: "?") : UInt8(ascii: "&"))
+                out.append(contentsOf: param)
+                kept += 1
+            }
+            i = end + 1
+        }
+        return out
+    }
+
+    // MARK: Credentials
+
+    /// The header that carries a channel key upstream, and the text before the key.
+    /// Anthropic `x-api-key: KEY`; OpenAI and Codex `Authorization: Bearer KEY`;
+    /// Gemini `x-goog-api-key: KEY`.
+    public static func credentialHeader(_ kind: ProtocolKind) -> (name: StaticString, prefix: StaticString) {
+        switch kind {
+        case .anthropic: return ("x-api-key", "")
+        case .openai, .codex: return ("Authorization", "Bearer ")
+        case .gemini: return ("x-goog-api-key", "")
+        }
+    }
+
+    /// Appends the channel's credential header line (with CRLF) for `kind`.
+    public static func appendCredential(_ out: inout [UInt8], kind: ProtocolKind, key: [UInt8]) {
+        let h = credentialHeader(kind)
+        h.name.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(UInt8(ascii: ":"))
+        out.append(0x20)
+        h.prefix.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(contentsOf: key)
+        out.append(0x0D)
+        out.append(0x0A)
+    }
+
+    /// Client header fields that carry a credential (or an account identity bound to one)
+    /// and are never forwarded upstream: `authorization`, `x-api-key`, `x-goog-api-key`,
+    /// `chatgpt-account-id`. The `key=` query parameter is removed by `upstreamTarget`.
+    public static let clientCredentialHeaders: [StaticString] = [
+        "authorization", "x-api-key", "x-goog-api-key", "chatgpt-account-id",
+    ]
+
+    public static func isClientCredentialHeader(_ name: ArraySlice<UInt8>) -> Bool {
+        for h in clientCredentialHeaders where ASCII.equalsIgnoringCase(name, h) { return true }
+        return false
+    }
+
+    // MARK: Bodies ccload writes
+
+    /// An error body in the protocol's shape, for errors ccload answers itself.
+    public static func errorBody(_ kind: ProtocolKind, status: Int, message: String) -> [UInt8] {
+        switch kind {
+        case .anthropic: return AnthropicProtocol.errorBody(status: status, message: message)
+        case .openai, .codex: return OpenAIProtocol.errorBody(status: status, message: message)
+        case .gemini: return GeminiProtocol.errorBody(status: status, message: message)
+        }
+    }
+
+    /// The bytes ccload writes to end a stream that broke after the commit point, or nil
+    /// when the protocol has no in-band error (Gemini: the stream just ends).
+    public static func streamErrorEvent(_ kind: ProtocolKind, status: Int, message: String) -> [UInt8]? {
+        switch kind {
+        case .anthropic: return AnthropicProtocol.streamErrorEvent(status: status, message: message)
+        case .openai: return OpenAIProtocol.streamErrorEvent(status: status, message: message)
+        case .codex: return CodexProtocol.streamErrorEvent(status: status, message: message)
+        case .gemini: return nil
+        }
+    }
+
+    /// The `GET /v1/models` (Gemini: `GET /v1beta/models`) body for a list of model names.
+    public static func modelsList(_ kind: ProtocolKind, models: [String]) -> [UInt8] {
+        switch kind {
+        case .anthropic: return AnthropicProtocol.modelsList(models)
+        case .openai, .codex: return OpenAIProtocol.modelsList(models)
+        case .gemini: return GeminiProtocol.modelsList(models)
+        }
+    }
+
+    // MARK: Classification
+
+    /// What a streamed event means for the commit point (rules in each protocol's type).
+    public static func classify(_ kind: ProtocolKind, _ event: SSEEvent) -> StreamEventClass {
+        switch kind {
+        case .anthropic: return AnthropicProtocol.classify(event)
+        case .openai: return OpenAIProtocol.classify(event)
+        case .codex: return CodexProtocol.classify(event)
+        case .gemini: return GeminiProtocol.classify(event)
+        }
+    }
+
+    /// For a complete non-streaming body (typically a 200): the error it actually carries,
+    /// or nil when it is not an error object.
+    public static func bodyError(_ kind: ProtocolKind, _ body: UnsafeRawBufferPointer) -> (type: String, message: String)? {
+        switch kind {
+        case .anthropic: return AnthropicProtocol.bodyError(body)
+        case .openai, .codex: return OpenAIProtocol.bodyError(body)
+        case .gemini: return GeminiProtocol.bodyError(body)
+        }
+    }
+
+    public static func bodyError(_ kind: ProtocolKind, _ body: [UInt8]) -> (type: String, message: String)? {
+        body.withUnsafeBytes { bodyError(kind, $0) }
+    }
+
+    /// The HTTP status an in-band error type stands for, so an error event before the commit
+    /// point fails over like that status would. Unknown types → 500 (a server-side failure).
+    public static func status(forErrorType type: String, kind: ProtocolKind) -> Int {
+        switch kind {
+        case .anthropic: return AnthropicProtocol.status(forErrorType: type)
+        case .openai, .codex: return OpenAIProtocol.status(forErrorType: type)
+        case .gemini: return GeminiProtocol.status(forErrorType: type)
+        }
+    }
+
+    // MARK: Shared error reading
+
+    /// Reads an error value (`"error": {...}` or `"error": "text"`): the type is the first
+    /// string among `keys` inside it (or a numeric `code` as digits), the message its
+    /// `message`. nil for `null` or anything else.
+    static func describeError(_ buf: UnsafeRawBufferPointer, _ error: JSONScan.Value, typeKeys: [StaticString]) -> (type: String, message: String)? {
+        switch error.kind {
+        case .string:
+            return ("error", JSONScan.string(buf, error) ?? "")
+        case .object:
+            var type: String?
+            for k in typeKeys {
+                guard let v = JSONScan.value(forKey: k, in: buf, object: error.range) else { continue }
+                if v.kind == .string, let s = JSONScan.string(buf, v), !s.isEmpty { type = s; break }
+                if v.kind == .number, let n = JSONScan.int(buf, v) { type = String(n); break }
+            }
+            var message = ""
+            if let m = JSONScan.value(forKey: "message", in: buf, object: error.range), let s = JSONScan.string(buf, m) {
+                message = s
+            }
+            return (type ?? "error", message)
+        default:
+            return nil
+        }
+    }
+
+    /// Runs `body` on the event's data as a raw buffer.
+    @inline(__always)
+    static func withData<R>(_ event: SSEEvent, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        event.data.withUnsafeBytes(body)
+    }
+
+    /// The event's type: its `event:` name, else the raw bytes of the data's top-level
+    /// `"type"` string (a slice of `event.data`); empty when neither is there.
+    static func eventType(_ event: SSEEvent, _ data: UnsafeRawBufferPointer) -> ArraySlice<UInt8> {
+        if !event.name.isEmpty { return event.name }
+        guard let t = JSONScan.value(forKey: "type", in: data), t.kind == .string else { return [] }
+        let base = event.data.startIndex
+        return event.data[(base + t.range.lowerBound + 1)..<(base + t.range.upperBound - 1)]
+    }
+}

@@ -1,0 +1,125 @@
+import Reactor
+
+/// What routing needs from a request: read by a byte scan of the body's top-level members
+/// (and, for Gemini, the path), never a full decode.
+public struct RequestInfo: Sendable, Equatable {
+    /// The requested model.
+    public var model: String
+    /// The model value's bytes in the body (with quotes), for `RequestScan.rewriteModel`;
+    /// nil for Gemini, whose model is in the path.
+    public var modelRange: Range<Int>?
+    /// Whether the client asked for a streamed (SSE) answer.
+    public var stream: Bool
+    /// Anthropic `metadata.user_id` (Claude Code puts its session there); nil otherwise.
+    public var bodySession: String?
+
+    public init(model: String, modelRange: Range<Int>?, stream: Bool, bodySession: String? = nil) {
+        self.model = model
+        self.modelRange = modelRange
+        self.stream = stream
+        self.bodySession = bodySession
+    }
+}
+
+/// Why a request body cannot be routed; `message` is the text for the 400.
+public enum RequestScanError: Error, Sendable, Equatable {
+    /// The body is empty or not one well-formed JSON object.
+    case notJSON
+    /// No usable `model` (absent, not a string, or empty); for Gemini, no model in the path.
+    case noModel
+
+    public var message: String {
+        switch self {
+        case .notJSON: return "request body is not a JSON object"
+        case .noModel: return "request has no model: set a non-empty string \"model\" field"
+        }
+    }
+}
+
+/// Reads `model`, `stream` and the session identity from a request, and rewrites the model.
+public enum RequestScan {
+    /// Scans a request body (de-chunked, complete). The whole body is validated as one JSON
+    /// object in the same pass that finds the keys (so "not JSON" is exact); nested values
+    /// are skipped, not decoded. For Gemini the model and stream flag come from `target`
+    /// (`/v1beta/models/{m}:streamGenerateContent?alt=sse`), and the body must still be JSON.
+    public static func scan(body: UnsafeRawBufferPointer, kind: ProtocolKind, target: ArraySlice<UInt8>) throws(RequestScanError) -> RequestInfo {
+        let start = JSONScan.skipWhitespace(body, 0, body.count)
+        guard start < body.count, body[start] == UInt8(ascii: "{") else { throw .notJSON }
+        var model: JSONScan.Value?
+        var stream = false
+        var metadata: JSONScan.Value?
+        let objectEnd = JSONScan.walkObject(body, start, body.count) { key, value in
+            if model == nil, JSONScan.keyEquals(body, key, "model") {
+                model = value
+            } else if JSONScan.keyEquals(body, key, "stream") {
+                stream = JSONScan.bool(body, value) ?? false
+            } else if metadata == nil, JSONScan.keyEquals(body, key, "metadata") {
+                metadata = value
+            }
+            return true
+        }
+        // The walk ends at the object's close; nothing but whitespace may follow it.
+        guard let objectEnd, JSONScan.skipWhitespace(body, objectEnd, body.count) == body.count else { throw .notJSON }
+
+        var session: String?
+        if let m = metadata, m.kind == .object,
+           let u = JSONScan.value(forKey: "user_id", in: body, object: m.range), u.kind == .string {
+            session = JSONScan.string(body, u).flatMap { $0.isEmpty ? nil : $0 }
+        }
+        if kind == .gemini {
+            guard let g = GeminiProtocol.parsePath(target), !g.model.isEmpty else { throw .noModel }
+            return RequestInfo(model: g.model, modelRange: nil, stream: g.stream, bodySession: session)
+        }
+        guard let m = model, m.kind == .string, let name = JSONScan.string(body, m), !name.isEmpty else { throw .noModel }
+        return RequestInfo(model: name, modelRange: m.range, stream: stream, bodySession: session)
+    }
+
+    public static func scan(body: [UInt8], kind: ProtocolKind, target: ArraySlice<UInt8>) throws(RequestScanError) -> RequestInfo {
+        let r: Result<RequestInfo, RequestScanError> = body.withUnsafeBytes { p in
+            do throws(RequestScanError) {
+                return .success(try scan(body: p, kind: kind, target: target))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try r.get()
+    }
+
+    /// The session identity used for affinity, strongest first: an explicit
+    /// `x-ccload-session` header; for Codex the `session_id`, then `conversation_id` header;
+    /// then the body's (`RequestInfo.bodySession`, Anthropic `metadata.user_id`).
+    public static func session<H: HTTPHeadFields>(head: H, kind: ProtocolKind, bodySession: String?) -> String? {
+        if let v = head.value("x-ccload-session"), !v.isEmpty { return String(decoding: v, as: UTF8.self) }
+        if kind == .codex {
+            if let v = head.value("session_id"), !v.isEmpty { return String(decoding: v, as: UTF8.self) }
+            if let v = head.value("conversation_id"), !v.isEmpty { return String(decoding: v, as: UTF8.self) }
+        }
+        return bodySession
+    }
+
+    /// The body with the model value at `range` (from `RequestInfo.modelRange`, quotes
+    /// included) replaced by `model` as a JSON string; every other byte is kept as is.
+    public static func rewriteModel(body: [UInt8], range: Range<Int>, to model: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + model.utf8.count + 8)
+        out.append(contentsOf: body[..<range.lowerBound])
+        out.append(UInt8(ascii: "\""))
+        JSONString.appendEscaped(&out, model)
+        out.append(UInt8(ascii: "\""))
+        out.append(contentsOf: body[range.upperBound...])
+        return out
+    }
+
+    /// A Gemini request target with the model segment replaced (percent-encoded where the
+    /// name needs it); the rest of the path and the query are kept byte for byte.
+    /// nil when `target` is not a Gemini model action path.
+    public static func rewriteGeminiPath(target: ArraySlice<UInt8>, to model: String) -> [UInt8]? {
+        GeminiProtocol.rewritePath(target, model: model)
+    }
+}
+
+extension JSONScan {
+    static func keyEquals(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ key: StaticString) -> Bool {
+        key.withUTF8Buffer { k in keyEquals(buf, range, UnsafeRawBufferPointer(k)) }
+    }
+}
