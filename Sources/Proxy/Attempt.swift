@@ -7,14 +7,6 @@ import TLS
 /// A pooled connection found closed before any response byte gets one retry on a
 /// fresh connection. Owner: the client connection's loop.
 final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
-    /// How upstream body bytes become client body bytes.
-    private enum Relay {
-        /// Forward the bytes as read (length-delimited body, or chunked to a chunked client).
-        case raw
-        /// Forward de-chunked data; the client connection frames it (chunked or until close).
-        case data
-    }
-
     private unowned let handler: ProxyHandler
     private let client: HTTPServerConnection
     private let request: HTTPRequest
@@ -24,7 +16,7 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
     private var retried = false
     private var headSent = false
     private var finished = false
-    private var relay = Relay.raw
+    private var forwarder = ResponseForwarder()
     private lazy var firstByteTimer = LoopTimer(target: self)
     private let isHEAD: Bool
 
@@ -63,8 +55,10 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
 
     private func send(on c: HTTPClientConnection) {
         upstream = c
-        let head = HeaderRewriter.upstreamRequest(request.head, pathPrefix: target.pathPrefix, hostHeader: target.hostHeader,
-                                                  key: handler.config.upstreamKey, bodyLength: request.body.count)
+        let credential: HeaderRewriter.Credential = handler.config.upstreamKey.map { .keyInClientsPlace($0) } ?? .clientsOwn
+        let head = HeaderRewriter.upstreamRequest(request.head, target: target.pathPrefix + request.head.targetBytes,
+                                                  hostHeader: target.hostHeader, credential: credential,
+                                                  bodyLength: request.body.count)
         handler.loop.arm(firstByteTimer, afterNanos: handler.config.firstByteTimeoutNanos)
         c.send(head: head, body: request.body, isHEAD: isHEAD, delegate: self)
     }
@@ -73,47 +67,16 @@ final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @u
 
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
         handler.loop.disarm(firstByteTimer)
-        var out: [UInt8] = []
-        out.reserveCapacity(head.bytes.count + 64)
-        let framing: HTTPServerConnection.BodyFraming
-        let noBody = isHEAD || head.status == 204 || head.status == 304
-        if noBody || head.contentLength != nil {
-            HeaderRewriter.clientResponse(head, keepLength: true, into: &out)
-            framing = .asIs
-            relay = .raw
-        } else if client.requestVersionMinor >= 1 {
-            HeaderRewriter.clientResponse(head, keepLength: false, into: &out)
-            HTTP1Writer.appendHeader(&out, name: "Transfer-Encoding", value: "chunked")
-            if head.chunked {
-                framing = .asIs  // the upstream's chunk framing passes through untouched
-                relay = .raw
-            } else {
-                framing = .chunked
-                relay = .data
-            }
-        } else {
-            // An HTTP/1.0 client cannot take chunks: the body ends when the connection closes.
-            HeaderRewriter.clientResponse(head, keepLength: false, into: &out)
-            client.disableKeepAlive()
-            framing = .untilClose
-            relay = .data
-        }
-        client.appendConnectionHeader(&out)
-        HTTP1Writer.appendEndOfHead(&out)
         headSent = true
-        out.withUnsafeBytes { client.startResponse(head: $0, framing: framing, flushNow: !bodyBytesFollow) }
+        forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: !bodyBytesFollow)
     }
 
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
-        guard relay == .raw else { return }
-        client.writeRaw(raw)
-        if client.isCongested { upstream?.pauseReading() }
+        if forwarder.raw(raw, to: client) { upstream?.pauseReading() }
     }
 
     func responseData(_ data: UnsafeRawBufferPointer) {
-        guard relay == .data else { return }
-        client.writeBody(data)
-        if client.isCongested { upstream?.pauseReading() }
+        if forwarder.data(data, to: client) { upstream?.pauseReading() }
     }
 
     func responseEnd() {

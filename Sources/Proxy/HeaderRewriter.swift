@@ -18,16 +18,27 @@ public enum HeaderRewriter {
         return false
     }
 
-    /// The upstream request: `METHOD prefix+target HTTP/1.1`, the client's end-to-end fields
-    /// minus Host, framing and (when `key` is set) credentials, then Host, the key and
-    /// Content-Length for the (already de-chunked) body.
-    public static func upstreamRequest(_ head: HTTPRequestHead, pathPrefix: [UInt8], hostHeader: [UInt8], key: [UInt8]?, bodyLength: Int) -> [UInt8] {
+    /// What credential the upstream request carries.
+    public enum Credential {
+        /// The client's own credential headers go upstream unchanged (pass-through, no key).
+        case clientsOwn
+        /// The pass-through key replaces the client's credential where the client put it
+        /// (with none, where the path's protocol expects it).
+        case keyInClientsPlace([UInt8])
+        /// A channel's key, set the way its protocol wants; every client credential is dropped.
+        case channel(ProtocolKind, [UInt8])
+    }
+
+    /// The upstream request: `METHOD target HTTP/1.1`, Host, the client's end-to-end
+    /// fields minus framing and the credentials `credential` says to drop, the credential,
+    /// and Content-Length for the (already de-chunked) body.
+    public static func upstreamRequest(_ head: HTTPRequestHead, target: [UInt8], hostHeader: [UInt8],
+                                       credential: Credential, bodyLength: Int) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(head.bytes.count + 64)
         out.append(contentsOf: head.bytes[head.method])
         out.append(0x20)
-        out.append(contentsOf: pathPrefix)
-        out.append(contentsOf: head.bytes[head.target])
+        out.append(contentsOf: target)
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
         HTTP1Writer.appendHeader(&out, name: "Host", value: hostHeader[...])
         let tokens = head.connectionTokens()
@@ -39,16 +50,23 @@ public enum HeaderRewriter {
                 || ASCII.equalsIgnoringCase(name, "expect") {
                 continue
             }
-            if key != nil {
+            switch credential {
+            case .clientsOwn:
+                break
+            case .keyInClientsPlace:
                 if ASCII.equalsIgnoringCase(name, "x-api-key") { sawApiKey = true; continue }
                 if ASCII.equalsIgnoringCase(name, "authorization") { sawAuthorization = true; continue }
                 if ASCII.equalsIgnoringCase(name, "x-goog-api-key") { continue }
+            case .channel:
+                if ProtocolRules.isClientCredentialHeader(name) { continue }
             }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
             out.append(0x0D); out.append(0x0A)
         }
-        if let key {
-            // Credentials go where the client put its own; with none, where the path's protocol expects them.
+        switch credential {
+        case .clientsOwn:
+            break
+        case .keyInClientsPlace(let key):
             let anthropicPath = ASCII.hasPrefix(head.targetBytes, "/v1/messages")
             if sawApiKey || (!sawAuthorization && anthropicPath) {
                 HTTP1Writer.appendHeader(&out, name: "x-api-key", value: key[...])
@@ -56,6 +74,8 @@ public enum HeaderRewriter {
             if sawAuthorization || (!sawApiKey && !anthropicPath) {
                 HTTP1Writer.appendHeader(&out, name: "Authorization", value: (Array("Bearer ".utf8) + key)[...])
             }
+        case .channel(let kind, let key):
+            ProtocolRules.appendCredential(&out, kind: kind, key: key)
         }
         if bodyLength > 0 || head.contentLength != nil || head.chunked || head.methodIs("POST") || head.methodIs("PUT") || head.methodIs("PATCH") {
             HTTP1Writer.appendHeader(&out, name: "Content-Length", value: bodyLength)

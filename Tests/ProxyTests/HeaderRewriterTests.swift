@@ -32,12 +32,27 @@ final class HeaderRewriterTests: XCTestCase {
 
     private func upstream(_ head: HTTPRequestHead, prefix: String = "", host: String = "up.example:8443",
                           key: String? = nil, bodyLength: Int = 0) -> String {
-        let out = HeaderRewriter.upstreamRequest(head, pathPrefix: Array(prefix.utf8), hostHeader: Array(host.utf8),
-                                                 key: key.map { Array($0.utf8) }, bodyLength: bodyLength)
+        let credential: HeaderRewriter.Credential = key.map { .keyInClientsPlace(Array($0.utf8)) } ?? .clientsOwn
+        let out = HeaderRewriter.upstreamRequest(head, target: Array(prefix.utf8) + head.targetBytes,
+                                                 hostHeader: Array(host.utf8), credential: credential,
+                                                 bodyLength: bodyLength)
         return String(decoding: out, as: UTF8.self)
     }
 
     /// Field lines after the request/status line, without the final empty line.
+    func testChannelCredentialDropsEveryClientCredential() throws {
+        let h = try requestHead("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer client\r\nx-api-key: client\r\nx-goog-api-key: client\r\nchatgpt-account-id: acct\r\nContent-Length: 0\r\n\r\n")
+        let out = String(decoding: HeaderRewriter.upstreamRequest(h, target: Array("/v1/chat/completions".utf8), hostHeader: Array("api".utf8),
+                                                                   credential: .channel(.openai, Array("sk-chan".utf8)), bodyLength: 0), as: UTF8.self)
+        XCTAssertFalse(out.contains("client"))
+        XCTAssertFalse(out.contains("acct"))
+        XCTAssertTrue(out.contains("Authorization: Bearer sk-chan\r\n"))
+        let g = String(decoding: HeaderRewriter.upstreamRequest(h, target: Array("/v1beta/x".utf8), hostHeader: Array("api".utf8),
+                                                                 credential: .channel(.gemini, Array("g-key".utf8)), bodyLength: 0), as: UTF8.self)
+        XCTAssertTrue(g.contains("x-goog-api-key: g-key\r\n"))
+        XCTAssertFalse(g.contains("Authorization"))
+    }
+
     private func lines(_ head: String) -> [String] {
         Array(head.components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty })
     }
