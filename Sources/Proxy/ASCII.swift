@@ -28,4 +28,9 @@ enum ASCII {
         }
         return true
     }
+
+    static func hasPrefixIgnoringCase(_ a: ArraySlice<UInt8>, _ p: StaticString) -> Bool {
+        guard a.count >= p.utf8CodeUnitCount else { return false }
+        return equalsIgnoringCase(a.prefix(p.utf8CodeUnitCount), p)
+    }
 }

@@ -22,7 +22,7 @@ public enum Endpoint: Sendable, Equatable {
 }
 
 /// A matched client route: the protocol family and the endpoint.
-public struct Route: Sendable, Equatable {
+public struct APIRoute: Sendable, Equatable {
     public var kind: ProtocolKind
     public var endpoint: Endpoint
 
@@ -54,29 +54,29 @@ public enum ProtocolRules {
     /// The route of a client request, or nil when ccload does not serve that method and path.
     /// `GET /v1/models` is answered in Anthropic's shape when the client looks like an
     /// Anthropic client (`anthropic-version` or `x-api-key` header), else in OpenAI's.
-    public static func route(_ head: HTTPRequestHead) -> Route? {
+    public static func route(_ head: HTTPRequestHead) -> APIRoute? {
         let anthropicClient = head.value("anthropic-version") != nil || head.value("x-api-key") != nil
         return route(method: head.bytes[head.method], target: head.targetBytes, anthropicClient: anthropicClient)
     }
 
-    public static func route(method: ArraySlice<UInt8>, target: ArraySlice<UInt8>, anthropicClient: Bool) -> Route? {
+    public static func route(method: ArraySlice<UInt8>, target: ArraySlice<UInt8>, anthropicClient: Bool) -> APIRoute? {
         let path = pathOf(target)
         let isPOST = method.elementsEqual("POST".utf8)
         let isGET = method.elementsEqual("GET".utf8)
         if isPOST {
-            if path.elementsEqual("/v1/messages".utf8) { return Route(kind: .anthropic, endpoint: .messages) }
-            if path.elementsEqual("/v1/messages/count_tokens".utf8) { return Route(kind: .anthropic, endpoint: .countTokens) }
-            if path.elementsEqual("/v1/chat/completions".utf8) { return Route(kind: .openai, endpoint: .chatCompletions) }
-            if path.elementsEqual("/v1/responses".utf8) { return Route(kind: .codex, endpoint: .responses) }
-            if path.elementsEqual("/backend-api/codex/responses".utf8) { return Route(kind: .codex, endpoint: .codexResponses) }
+            if path.elementsEqual("/v1/messages".utf8) { return APIRoute(kind: .anthropic, endpoint: .messages) }
+            if path.elementsEqual("/v1/messages/count_tokens".utf8) { return APIRoute(kind: .anthropic, endpoint: .countTokens) }
+            if path.elementsEqual("/v1/chat/completions".utf8) { return APIRoute(kind: .openai, endpoint: .chatCompletions) }
+            if path.elementsEqual("/v1/responses".utf8) { return APIRoute(kind: .codex, endpoint: .responses) }
+            if path.elementsEqual("/backend-api/codex/responses".utf8) { return APIRoute(kind: .codex, endpoint: .codexResponses) }
             if let g = GeminiProtocol.parsePath(target) {
-                return Route(kind: .gemini, endpoint: g.action == .countTokens ? .geminiCountTokens : .geminiGenerate)
+                return APIRoute(kind: .gemini, endpoint: g.action == .countTokens ? .geminiCountTokens : .geminiGenerate)
             }
             return nil
         }
         if isGET {
-            if path.elementsEqual("/v1/models".utf8) { return Route(kind: anthropicClient ? .anthropic : .openai, endpoint: .models) }
-            if path.elementsEqual("/v1beta/models".utf8) { return Route(kind: .gemini, endpoint: .models) }
+            if path.elementsEqual("/v1/models".utf8) { return APIRoute(kind: anthropicClient ? .anthropic : .openai, endpoint: .models) }
+            if path.elementsEqual("/v1beta/models".utf8) { return APIRoute(kind: .gemini, endpoint: .models) }
         }
         return nil
     }
@@ -102,7 +102,7 @@ public enum ProtocolRules {
     ///   `/responses`; any other base (api.openai.com, relays) gets `/v1/responses`. The channel
     ///   decides because the credential decides: a ChatGPT token only works on the backend,
     ///   an API key only on `/v1/responses`.
-    public static func upstreamTarget(route: Route, clientTarget: ArraySlice<UInt8>, basePath: ArraySlice<UInt8>) -> [UInt8] {
+    public static func upstreamTarget(route: APIRoute, clientTarget: ArraySlice<UInt8>, basePath: ArraySlice<UInt8>) -> [UInt8] {
         var base = basePath
         while base.last == UInt8(ascii: "/") { base = base.dropLast() }
         let cleaned = removingQueryParameter(clientTarget, "key")

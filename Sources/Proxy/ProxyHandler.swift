@@ -1,33 +1,112 @@
 import Reactor
 
-/// The request handler of one loop: answers `/health`, forwards `/v1/*` upstream, and
-/// owns that loop's upstream pool. Owner: one loop.
+/// The request handler of one loop: answers `/health`, routes the four protocols through
+/// the channel table (or, with no channels, passes `/v1/*` through to one upstream), and
+/// owns that loop's upstream pool and its reference to the current table snapshot.
+/// Owner: one loop.
 public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     public let loop: Loop
     public let config: ProxyConfig
+    public let shared: ProxyShared
     public let pool: UpstreamPool
+    /// The channel table this loop routes by; replaced whole (on this loop) when it changes.
+    public var table: ChannelTable?
+    private var candidateScratch: [Candidate] = []
 
-    public init(loop: Loop, config: ProxyConfig) {
+    public init(loop: Loop, config: ProxyConfig, shared: ProxyShared, table: ChannelTable?) {
         self.loop = loop
         self.config = config
+        self.shared = shared
+        self.table = table
         self.pool = UpstreamPool(loop: loop, settings: config.pool)
     }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {
         let target = request.head.targetBytes
-        if ASCII.hasPrefix(target, "/v1/") {
-            guard let upstream = config.upstream else {
-                return Self.fail(connection, 503, "no upstream is configured")
-            }
-            let attempt = Attempt(handler: self, client: connection, request: request, target: upstream)
-            connection.userData = attempt
-            attempt.start()
-            return
-        }
         if ASCII.equalsIgnoringCase(target, "/health") || ASCII.hasPrefix(target, "/health?") {
             return connection.respond(status: 200, body: Array(#"{"status":"ok"}"#.utf8))
         }
+        if let table {
+            if let route = ProtocolRules.route(request.head) {
+                return relay(request, route, table, connection)
+            }
+            if ASCII.hasPrefix(target, "/v1/") || ASCII.hasPrefix(target, "/v1beta/") || ASCII.hasPrefix(target, "/backend-api/") {
+                return Self.fail(connection, 404, "ccload does not route \(String(decoding: target.prefix(200), as: UTF8.self))")
+            }
+            return Self.fail(connection, 404, "no route for this path")
+        }
+        if ASCII.hasPrefix(target, "/v1/"), let upstream = config.upstream {
+            if let refusal = Self.refusal(shared.auth.check(request.head, peer: request.peer)) {
+                return Self.fail(connection, refusal.status, refusal.message)
+            }
+            let attempt = Attempt(handler: self, client: connection, request: request, target: upstream)
+            connection.userData = attempt
+            return attempt.start()
+        }
+        if ASCII.hasPrefix(target, "/v1/") {
+            return Self.fail(connection, 503, "no channels or upstream are configured")
+        }
         Self.fail(connection, 404, "no route for this path")
+    }
+
+    /// Why a request is refused, in a status and message, or nil when it may proceed.
+    private static func refusal(_ outcome: AuthOutcome) -> (status: Int, message: String)? {
+        switch outcome {
+        case .token, .loopback: return nil
+        case .missing: return (401, "missing ccload token (Authorization: Bearer, x-api-key, x-goog-api-key or ?key=)")
+        case .invalid: return (401, "invalid ccload token")
+        case .notLoopback: return (403, "no client tokens are configured (CCLOAD_AUTH), so only loopback clients are served")
+        }
+    }
+
+    private func relay(_ request: HTTPRequest, _ route: APIRoute, _ table: ChannelTable, _ connection: HTTPServerConnection) {
+        let kind = route.kind
+        let auth = shared.auth.check(request.head, peer: request.peer)
+        if let refusal = Self.refusal(auth) {
+            return connection.respond(status: refusal.status,
+                                      body: ProtocolRules.errorBody(kind, status: refusal.status, message: refusal.message))
+        }
+        if route.endpoint == .models {
+            return connection.respond(status: 200, body: ProtocolRules.modelsList(kind, models: table.servedModels(kind: kind)))
+        }
+        let info: RequestInfo
+        do {
+            info = try RequestScan.scan(body: request.body, kind: kind, target: request.head.targetBytes)
+        } catch {
+            return connection.respond(status: 400, body: ProtocolRules.errorBody(kind, status: 400, message: error.message))
+        }
+        let sessionID = RequestScan.session(head: request.head, kind: kind, bodySession: info.bodySession)
+        let session = sessionID.map { SessionKey($0) }
+        let status = shared.selector.select(table: table, kind: kind, model: info.model, session: session,
+                                            now: loop.now, cooldowns: shared.cooldowns, into: &candidateScratch)
+        var record = RequestRecord()
+        record.timeMillis = wallClockMillis()
+        if case .token(let id) = auth { record.tokenID = id }
+        record.protocolName = kind.rawValue
+        record.path = String(decoding: request.head.targetBytes.prefix { $0 != 0x3F }, as: UTF8.self)
+        record.requestedModel = info.model
+        record.stream = info.stream
+        record.clientAddress = request.peer.ipString
+        record.userAgent = request.head.value("user-agent").map { String(decoding: $0.prefix(200), as: UTF8.self) } ?? ""
+        switch status {
+        case .noChannelForModel:
+            return refuse(connection, kind, 503, "no channel serves model \(info.model)", record)
+        case .unavailable where candidateScratch.isEmpty:
+            return refuse(connection, kind, 503, "every channel serving model \(info.model) is cooling down or at its limit", record)
+        default:
+            break
+        }
+        let relay = Relay(handler: self, client: connection, request: request, route: route, info: info,
+                          session: session, table: table, candidates: candidateScratch, record: record)
+        relay.start()
+    }
+
+    private func refuse(_ c: HTTPServerConnection, _ kind: ProtocolKind, _ status: Int, _ message: String, _ record: RequestRecord) {
+        var r = record
+        r.status = status
+        r.error = message
+        shared.ring.append(r)
+        c.respond(status: status, body: ProtocolRules.errorBody(kind, status: status, message: message))
     }
 
     static func fail(_ c: HTTPServerConnection, _ status: Int, _ message: String) {

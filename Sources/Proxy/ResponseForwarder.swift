@@ -16,7 +16,10 @@ struct ResponseForwarder {
     private(set) var mode = Mode.raw
 
     /// Writes the client head for `head` (held until the first body write unless `flushNow`).
-    mutating func begin(_ head: HTTPResponseHead, client: HTTPServerConnection, requestIsHEAD: Bool, flushNow: Bool) {
+    /// With `reframe`, a chunked upstream body is de-chunked and chunked anew rather than
+    /// passed through, so ccload always knows where a chunk ends.
+    mutating func begin(_ head: HTTPResponseHead, client: HTTPServerConnection, requestIsHEAD: Bool, flushNow: Bool,
+                        reframe: Bool = false) {
         var out: [UInt8] = []
         out.reserveCapacity(head.bytes.count + 64)
         let framing: HTTPServerConnection.BodyFraming
@@ -28,7 +31,7 @@ struct ResponseForwarder {
         } else if client.requestVersionMinor >= 1 {
             HeaderRewriter.clientResponse(head, keepLength: false, into: &out)
             HTTP1Writer.appendHeader(&out, name: "Transfer-Encoding", value: "chunked")
-            if head.chunked {
+            if head.chunked && !reframe {
                 framing = .asIs  // the upstream's chunk framing passes through untouched
                 mode = .raw
             } else {

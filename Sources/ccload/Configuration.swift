@@ -3,6 +3,7 @@ import CEpoll
 import Reactor
 import Proxy
 import TLS
+import Foundation
 
 /// Every setting, from a flag or else the environment variable named beside it.
 struct Configuration: ParsableArguments {
@@ -32,6 +33,12 @@ struct Configuration: ParsableArguments {
     var upstreamProxy: String?
     @Option(help: "PEM bundle of extra CA certificates for HTTPS upstreams (env CCLOAD_CA_FILE).")
     var caFile: String?
+    @Option(help: "Channels file: a JSON array, or CSV in ccLoad's export format; re-read on SIGHUP (env CCLOAD_CHANNELS_FILE).")
+    var channelsFile: String?
+    @Option(help: "Client tokens, comma-separated (env CCLOAD_AUTH). With none, only loopback clients are served.")
+    var auth: String?
+    @Option(help: "JSON file of model prices overriding the built-in table (env CCLOAD_PRICES_FILE).")
+    var pricesFile: String?
     @Option(help: "Certificate chain (PEM) to serve HTTPS instead of HTTP (env CCLOAD_TLS_CERT; needs --tls-key).")
     var tlsCert: String?
     @Option(help: "Private key (PEM) for --tls-cert (env CCLOAD_TLS_KEY).")
@@ -95,6 +102,14 @@ struct Configuration: ParsableArguments {
         }
         if let k = upstreamKey ?? env("CCLOAD_UPSTREAM_KEY") { proxy.upstreamKey = Array(k.utf8) }
         s.proxy = proxy
+        s.channelsFile = channelsFile ?? env("CCLOAD_CHANNELS_FILE")
+        s.authTokens = (auth ?? env("CCLOAD_AUTH") ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let p = pricesFile ?? env("CCLOAD_PRICES_FILE") {
+            do { s.pricing = Pricing.builtIn.merging(try Pricing.load(file: p)) } catch {
+                throw ValidationError("CCLOAD_PRICES_FILE: \(error)")
+            }
+        }
         let cert = tlsCert ?? env("CCLOAD_TLS_CERT"), key = tlsKey ?? env("CCLOAD_TLS_KEY")
         switch (cert, key) {
         case (nil, nil): break
@@ -119,4 +134,7 @@ struct Settings: Sendable {
     var proxy = ProxyConfig()
     /// Serve HTTPS with this certificate instead of plain HTTP.
     var tlsServer: TLSServerContext?
+    var channelsFile: String?
+    var authTokens: [String] = []
+    var pricing = Pricing.builtIn
 }

@@ -19,6 +19,22 @@ enum Server {
         }
     }
 
+    enum TableLoad { case success(ChannelTable), failure(String) }
+
+    /// Reads and validates a channels file into a table; a bad file is rejected whole.
+    static func loadTable(_ path: String, _ shared: ProxyShared) -> TableLoad {
+        do {
+            let channels = try ChannelFile.load(path: path)
+            let table = try ChannelTable(channels, state: shared.routing)
+            for c in channels where c.insecureSkipVerify {
+                Log.warn("channel \(c.name): certificate verification is OFF (insecure_skip_verify)")
+            }
+            return .success(table)
+        } catch {
+            return .failure("channels file \(path) rejected: \(error)")
+        }
+    }
+
     static func run(_ settings: Settings) -> Int32 {
         cc_ignore_sigpipe()
         raiseFileLimit()
@@ -46,24 +62,60 @@ enum Server {
         }
 
         let frozenProxy = settings.proxy
+        let shared = ProxyShared(pricing: settings.pricing, auth: ClientAuth(tokens: settings.authTokens))
+        var initialTable: ChannelTable?
+        if let path = settings.channelsFile {
+            switch loadTable(path, shared) {
+            case .success(let t): initialTable = t
+            case .failure(let message):
+                log(message)
+                for s in sockets { _ = Glibc.close(s) }
+                return 1
+            }
+        }
+        let firstTable = initialTable
         let group = LoopGroup(count: settings.threads)
         let servers = Lock<[HTTPServer?]>(Array(repeating: nil, count: settings.threads))
+        let handlers = Lock<[ProxyHandler?]>(Array(repeating: nil, count: settings.threads))
         let socketList = sockets
         group.start { loop in
-            let handler = ProxyHandler(loop: loop, config: frozenProxy)
-            let server = HTTPServer(loop: loop, config: settings.http, handler: handler,
+            let handler = ProxyHandler(loop: loop, config: frozenProxy, shared: shared, table: firstTable)
+            let server = HTTPServer(loop: loop, config: settings.http, handler: AdminRouter(proxy: handler),
                                     wrap: settings.tlsServer.map(TLSServing.wrap))
             _ = server.listen(on: FileDescriptor(socketList[loop.index]))
             servers.withLock { $0[loop.index] = server }
+            handlers.withLock { $0[loop.index] = handler }
         }
-        let upstreamText = frozenProxy.upstream.map { " → \($0.displayName)" } ?? " (no upstream configured)"
-        log("listening on \(settings.tlsServer == nil ? "" : "https://")\(address) with \(settings.threads) threads\(upstreamText)")
+        let routing: String
+        if let t = firstTable {
+            routing = " routing \(t.count) channels from \(settings.channelsFile ?? "")"
+        } else if let up = frozenProxy.upstream {
+            routing = " → \(up.displayName)"
+        } else {
+            routing = " (no channels or upstream configured)"
+        }
+        log("listening on \(settings.tlsServer == nil ? "" : "https://")\(address) with \(settings.threads) threads\(routing)")
+        if settings.authTokens.isEmpty {
+            Log.warn("no client tokens configured (CCLOAD_AUTH): only loopback clients are served")
+        }
 
         // Signals: the first SIGTERM/SIGINT drains, a second one exits at once.
         while true {
             let sig = cc_wait_signal()
             if sig == SIGHUP {
-                log("SIGHUP: nothing to reload yet")
+                guard let path = settings.channelsFile else {
+                    log("SIGHUP: no channels file to reload")
+                    continue
+                }
+                switch loadTable(path, shared) {
+                case .success(let table):
+                    group.forEach { loop in
+                        handlers.withLock { $0[loop.index] }?.table = table
+                    }
+                    log("SIGHUP: \(table.count) channels loaded from \(path)")
+                case .failure(let message):
+                    log("SIGHUP: \(message); the running channels stay")
+                }
                 continue
             }
             if sig == SIGTERM || sig == SIGINT { break }

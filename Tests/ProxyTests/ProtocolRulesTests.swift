@@ -4,23 +4,23 @@ import XCTest
 @testable import Reactor
 
 final class ProtocolRulesTests: XCTestCase {
-    func route(_ method: String, _ target: String, anthropic: Bool = false) -> Route? {
+    func route(_ method: String, _ target: String, anthropic: Bool = false) -> APIRoute? {
         ProtocolRules.route(method: Array(method.utf8)[...], target: Array(target.utf8)[...], anthropicClient: anthropic)
     }
 
     func testRoutes() throws {
-        XCTAssertEqual(route("POST", "/v1/messages"), Route(kind: .anthropic, endpoint: .messages))
-        XCTAssertEqual(route("POST", "/v1/messages?beta=true"), Route(kind: .anthropic, endpoint: .messages))
-        XCTAssertEqual(route("POST", "/v1/messages/count_tokens"), Route(kind: .anthropic, endpoint: .countTokens))
-        XCTAssertEqual(route("POST", "/v1/chat/completions"), Route(kind: .openai, endpoint: .chatCompletions))
-        XCTAssertEqual(route("POST", "/v1/responses"), Route(kind: .codex, endpoint: .responses))
-        XCTAssertEqual(route("POST", "/backend-api/codex/responses"), Route(kind: .codex, endpoint: .codexResponses))
-        XCTAssertEqual(route("POST", "/v1beta/models/gemini-2.5-pro:generateContent"), Route(kind: .gemini, endpoint: .geminiGenerate))
-        XCTAssertEqual(route("POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"), Route(kind: .gemini, endpoint: .geminiGenerate))
-        XCTAssertEqual(route("POST", "/v1beta/models/gemini-2.5-pro:countTokens"), Route(kind: .gemini, endpoint: .geminiCountTokens))
-        XCTAssertEqual(route("GET", "/v1/models"), Route(kind: .openai, endpoint: .models))
-        XCTAssertEqual(route("GET", "/v1/models", anthropic: true), Route(kind: .anthropic, endpoint: .models))
-        XCTAssertEqual(route("GET", "/v1beta/models?key=k"), Route(kind: .gemini, endpoint: .models))
+        XCTAssertEqual(route("POST", "/v1/messages"), APIRoute(kind: .anthropic, endpoint: .messages))
+        XCTAssertEqual(route("POST", "/v1/messages?beta=true"), APIRoute(kind: .anthropic, endpoint: .messages))
+        XCTAssertEqual(route("POST", "/v1/messages/count_tokens"), APIRoute(kind: .anthropic, endpoint: .countTokens))
+        XCTAssertEqual(route("POST", "/v1/chat/completions"), APIRoute(kind: .openai, endpoint: .chatCompletions))
+        XCTAssertEqual(route("POST", "/v1/responses"), APIRoute(kind: .codex, endpoint: .responses))
+        XCTAssertEqual(route("POST", "/backend-api/codex/responses"), APIRoute(kind: .codex, endpoint: .codexResponses))
+        XCTAssertEqual(route("POST", "/v1beta/models/gemini-2.5-pro:generateContent"), APIRoute(kind: .gemini, endpoint: .geminiGenerate))
+        XCTAssertEqual(route("POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"), APIRoute(kind: .gemini, endpoint: .geminiGenerate))
+        XCTAssertEqual(route("POST", "/v1beta/models/gemini-2.5-pro:countTokens"), APIRoute(kind: .gemini, endpoint: .geminiCountTokens))
+        XCTAssertEqual(route("GET", "/v1/models"), APIRoute(kind: .openai, endpoint: .models))
+        XCTAssertEqual(route("GET", "/v1/models", anthropic: true), APIRoute(kind: .anthropic, endpoint: .models))
+        XCTAssertEqual(route("GET", "/v1beta/models?key=k"), APIRoute(kind: .gemini, endpoint: .models))
         XCTAssertNil(route("GET", "/v1/messages"))
         XCTAssertNil(route("POST", "/v1/messages/"))
         XCTAssertNil(route("POST", "/v1/completions"))
@@ -28,29 +28,29 @@ final class ProtocolRulesTests: XCTestCase {
         XCTAssertNil(route("PUT", "/v1/chat/completions"))
 
         let h = try HTTPRequestHead(parsing: Array("GET /v1/models HTTP/1.1\r\nHost: x\r\nanthropic-version: 2023-06-01\r\n\r\n".utf8))
-        XCTAssertEqual(ProtocolRules.route(h), Route(kind: .anthropic, endpoint: .models))
+        XCTAssertEqual(ProtocolRules.route(h), APIRoute(kind: .anthropic, endpoint: .models))
         let o = try HTTPRequestHead(parsing: Array("GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n".utf8))
-        XCTAssertEqual(ProtocolRules.route(o), Route(kind: .openai, endpoint: .models))
+        XCTAssertEqual(ProtocolRules.route(o), APIRoute(kind: .openai, endpoint: .models))
     }
 
-    func upstream(_ r: Route, _ target: String, base: String) -> String {
+    func upstream(_ r: APIRoute, _ target: String, base: String) -> String {
         String(decoding: ProtocolRules.upstreamTarget(route: r, clientTarget: Array(target.utf8)[...], basePath: Array(base.utf8)[...]), as: UTF8.self)
     }
 
     func testUpstreamTargets() {
-        let codexA = Route(kind: .codex, endpoint: .responses), codexB = Route(kind: .codex, endpoint: .codexResponses)
+        let codexA = APIRoute(kind: .codex, endpoint: .responses), codexB = APIRoute(kind: .codex, endpoint: .codexResponses)
         XCTAssertEqual(upstream(codexA, "/v1/responses", base: ""), "/v1/responses")
         XCTAssertEqual(upstream(codexB, "/backend-api/codex/responses", base: ""), "/v1/responses")
         XCTAssertEqual(upstream(codexA, "/v1/responses", base: "/backend-api/codex"), "/backend-api/codex/responses")
         XCTAssertEqual(upstream(codexB, "/backend-api/codex/responses", base: "/backend-api/codex/"), "/backend-api/codex/responses")
         XCTAssertEqual(upstream(codexA, "/v1/responses", base: "/openai/v1"), "/openai/v1/responses")
-        let chat = Route(kind: .openai, endpoint: .chatCompletions)
+        let chat = APIRoute(kind: .openai, endpoint: .chatCompletions)
         XCTAssertEqual(upstream(chat, "/v1/chat/completions", base: ""), "/v1/chat/completions")
         XCTAssertEqual(upstream(chat, "/v1/chat/completions", base: "/api/v1"), "/api/v1/chat/completions")
         XCTAssertEqual(upstream(chat, "/v1/chat/completions", base: "/relay"), "/relay/v1/chat/completions")
-        let msg = Route(kind: .anthropic, endpoint: .messages)
+        let msg = APIRoute(kind: .anthropic, endpoint: .messages)
         XCTAssertEqual(upstream(msg, "/v1/messages?beta=true", base: ""), "/v1/messages?beta=true")
-        let gem = Route(kind: .gemini, endpoint: .geminiGenerate)
+        let gem = APIRoute(kind: .gemini, endpoint: .geminiGenerate)
         XCTAssertEqual(upstream(gem, "/v1beta/models/g:streamGenerateContent?key=SECRET&alt=sse", base: ""),
                        "/v1beta/models/g:streamGenerateContent?alt=sse")
         XCTAssertEqual(upstream(gem, "/v1beta/models/g:generateContent?alt=sse&key=SECRET", base: "/v1beta"),

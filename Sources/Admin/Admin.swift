@@ -1,2 +1,0 @@
-// The Admin module; see ../shared/DESIGN.md for what it owns.
-public enum AdminModule {}

@@ -1,0 +1,475 @@
+import Reactor
+import TLS
+
+/// One request's way through the channel table: try each candidate channel (and its
+/// keys) in order; before the commit point every failure cools what failed and moves on;
+/// at the commit point (the first content-bearing bytes) the response head and the held
+/// bytes go to the client, and from then on every upstream read is written through at
+/// once while the usage tap reads the same bytes. Owner: the client connection's loop.
+final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
+    /// Where the response of the current try stands.
+    private enum Phase {
+        /// Connecting or waiting for the response head.
+        case waiting
+        /// An error status: its body is held (bounded) to classify it.
+        case holdingError
+        /// A 2xx event stream: held until its first content event.
+        case holdingStream
+        /// Committed: bytes go to the client as they come.
+        case streaming
+        case finished
+    }
+
+    /// The last failure seen, passed to the client when no candidate is left.
+    private enum LastFailure {
+        case none
+        case response(head: HTTPResponseHead, body: [UInt8])
+        case transport(String)
+        case timeout(String)
+    }
+
+    private unowned let handler: ProxyHandler
+    private let client: HTTPServerConnection
+    private let request: HTTPRequest
+    private let route: APIRoute
+    private let info: RequestInfo
+    private let session: SessionKey?
+    private let table: ChannelTable
+    private var candidates: [Candidate]
+    private var record: RequestRecord
+    private let startNanos: UInt64
+
+    // The current try.
+    private var candidateIndex = 0
+    private var keyPosition = 0
+    private var upstream: HTTPClientConnection?
+    private var dial: Dial?
+    private var triedStaleRetry = false
+    private var counting: ChannelCounters?
+    private var phase = Phase.waiting
+    private var responseHead: HTTPResponseHead?
+    private var held: [UInt8] = []
+    private var heldData: [UInt8] = []
+    private var sse = SSEScanner()
+    private var tap: UsageTap
+    private var forwarder = ResponseForwarder()
+    private var lastFailure = LastFailure.none
+    private var attempts = 0
+    private lazy var firstByteTimer = LoopTimer(target: self)
+
+    /// Error bodies are read up to this many bytes to classify them.
+    private static let maxHeldErrorBytes = 64 * 1024
+    /// A stream that shows no content event within this many bytes is committed anyway.
+    private static let maxHeldStreamBytes = 256 * 1024
+
+    init(handler: ProxyHandler, client: HTTPServerConnection, request: HTTPRequest, route: APIRoute,
+         info: RequestInfo, session: SessionKey?, table: ChannelTable, candidates: [Candidate], record: RequestRecord) {
+        self.handler = handler
+        self.client = client
+        self.request = request
+        self.route = route
+        self.info = info
+        self.session = session
+        self.table = table
+        self.candidates = candidates
+        self.record = record
+        self.startNanos = handler.loop.now
+        self.tap = UsageTap(kind: route.kind, streaming: info.stream)
+    }
+
+    private var isHEAD: Bool { request.head.methodIs("HEAD") }
+
+    func start() {
+        client.streamDelegate = self
+        client.userData = self
+        nextTry()
+    }
+
+    // MARK: tries
+
+    private var current: Candidate { candidates[candidateIndex] }
+    private var channel: Channel { table.channels[current.channelIndex] }
+    private var keyIndex: Int { current.keys[keyPosition] }
+
+    /// Starts the try at (candidateIndex, keyPosition), skipping channels at their
+    /// concurrency limit; with nothing left, answers with the last failure.
+    private func nextTry() {
+        while candidateIndex < candidates.count {
+            if current.keys.isEmpty {
+                candidateIndex += 1
+                keyPosition = 0
+                continue
+            }
+            let counters = table.counters[current.channelIndex]
+            if counters.tryBegin(limit: channel.maxConcurrency) {
+                counting = counters
+                return send(fresh: false)
+            }
+            candidateIndex += 1
+            keyPosition = 0
+        }
+        exhausted()
+    }
+
+    private func send(fresh: Bool) {
+        phase = .waiting
+        responseHead = nil
+        held.removeAll(keepingCapacity: true)
+        heldData.removeAll(keepingCapacity: true)
+        sse = SSEScanner()
+        attempts += 1
+        let target = table.targets[current.channelIndex][0]
+        if !fresh, let c = handler.pool.checkout(target) {
+            return write(on: c)
+        }
+        dial = handler.pool.dial(target) { [self] result in
+            dial = nil
+            guard phase != .finished else {
+                if case .success(let c) = result { c.close() }
+                return
+            }
+            switch result {
+            case .success(let c): write(on: c)
+            case .failure(let e): failTry(transport: e)
+            }
+        }
+    }
+
+    private func write(on c: HTTPClientConnection) {
+        upstream = c
+        let ch = channel
+        let target = table.targets[current.channelIndex][0]
+        let upstreamModel = current.upstreamModel
+        var path = ProtocolRules.upstreamTarget(route: route, clientTarget: request.head.targetBytes, basePath: target.pathPrefix[...])
+        var body = request.body
+        if upstreamModel != info.model {
+            if route.kind == .gemini {
+                if let p = RequestScan.rewriteGeminiPath(target: path[...], to: upstreamModel) { path = p }
+            } else if let r = info.modelRange {
+                body = RequestScan.rewriteModel(body: body, range: r, to: upstreamModel)
+            }
+        }
+        let head = HeaderRewriter.upstreamRequest(request.head, target: path, hostHeader: target.hostHeader,
+                                                  credential: .channel(ch.kind, Array(ch.keys[keyIndex].secret.utf8)),
+                                                  bodyLength: body.count)
+        let timeout = ch.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? handler.config.firstByteTimeoutNanos
+        handler.loop.arm(firstByteTimer, afterNanos: timeout)
+        c.send(head: head, body: body, isHEAD: isHEAD, delegate: self)
+    }
+
+    // MARK: upstream events
+
+    func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
+        handler.loop.disarm(firstByteTimer)
+        responseHead = head
+        if head.status >= 400 {
+            phase = .holdingError
+        } else if head.status < 300 && Relay.isEventStream(head) && !isHEAD {
+            phase = .holdingStream
+            tap = UsageTap(kind: route.kind, streaming: true)
+        } else {
+            tap = UsageTap(kind: route.kind, streaming: false)
+            commit(flushNow: !bodyBytesFollow)
+        }
+    }
+
+    func responseRaw(_ raw: UnsafeRawBufferPointer) {
+        switch phase {
+        case .streaming:
+            if forwarder.raw(raw, to: client) { upstream?.pauseReading() }
+        case .holdingStream:
+            held.append(contentsOf: raw)
+        default:
+            break
+        }
+    }
+
+    func responseData(_ data: UnsafeRawBufferPointer) {
+        switch phase {
+        case .streaming:
+            tap.feed(data)
+            if forwarder.data(data, to: client) { upstream?.pauseReading() }
+        case .holdingError:
+            let room = Relay.maxHeldErrorBytes - heldData.count
+            if room > 0 { heldData.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(room))) }
+        case .holdingStream:
+            heldData.append(contentsOf: data)
+            scanHeldStream(data)
+        default:
+            break
+        }
+    }
+
+    /// Looks for the commit point in a held stream: the first content event commits, an
+    /// error event before it fails over, and a long stream without either commits anyway.
+    private func scanHeldStream(_ data: UnsafeRawBufferPointer) {
+        var verdict: StreamEventClass?
+        let kind = route.kind
+        sse.feed(data) { event in
+            guard verdict == nil else { return }
+            switch ProtocolRules.classify(kind, event) {
+            case .content, .done: verdict = .content
+            case .error(let type, let message): verdict = .error(type: type, message: message)
+            case .metadata: break
+            }
+        }
+        switch verdict {
+        case .content?:
+            commit(flushNow: false)
+        case .error(let type, let message)?:
+            switch Classifier.classify(sseErrorType: type) {
+            case .failover(let cls, let scope, let reset):
+                upstream?.close()
+                upstream = nil
+                failTry(cls, scope, reset: reset, status: ProtocolRules.status(forErrorType: type, kind: kind),
+                        note: "stream error before content: \(type): \(message)")
+            case .passThrough:
+                commit(flushNow: false)
+            }
+        default:
+            if heldData.count > Relay.maxHeldStreamBytes { commit(flushNow: false) }
+        }
+    }
+
+    func responseEnd() {
+        guard phase != .finished else { return }
+        handler.loop.disarm(firstByteTimer)
+        let c = upstream
+        upstream = nil
+        if let c, c.state == .idle { handler.pool.release(c, table.targets[current.channelIndex][0]) }
+        switch phase {
+        case .holdingError:
+            classifyHeldError()
+        case .holdingStream:
+            commit(flushNow: false)
+            finishCommitted()
+        case .streaming:
+            finishCommitted()
+        default:
+            break
+        }
+    }
+
+    func responseFailed(_ error: TransportError, receivedBytes: Bool) {
+        guard phase != .finished else { return }
+        let c = upstream
+        upstream = nil
+        if phase == .streaming {
+            return breakCommittedStream("upstream failed mid-stream: \(error)")
+        }
+        if let c, c.isReused, !receivedBytes, !triedStaleRetry {
+            // A pooled connection the upstream had already closed: one retry, fresh.
+            triedStaleRetry = true
+            handler.loop.disarm(firstByteTimer)
+            attempts -= 1
+            return send(fresh: true)
+        }
+        failTry(transport: error)
+    }
+
+    private func classifyHeldError() {
+        guard let head = responseHead else { return }
+        switch Classifier.classify(status: head.status, headers: head, bodyPrefix: heldData[...], model: current.upstreamModel) {
+        case .passThrough:
+            respondWithHeld(head)
+        case .failover(let cls, let scope, let reset):
+            lastFailure = .response(head: head, body: heldData)
+            failTry(cls, scope, reset: reset, status: head.status, note: nil)
+        }
+    }
+
+    // MARK: commit and streaming
+
+    /// The commit point: the head and the held bytes go to the client; the rest streams.
+    private func commit(flushNow: Bool) {
+        guard let head = responseHead else { return }
+        phase = .streaming
+        record.ttfbMicros = (handler.loop.now - startNanos) / 1000
+        record.status = head.status
+        // Event streams are re-framed from de-chunked data, so the chunk stream is always
+        // at a boundary when a failure needs to append the protocol's error event.
+        forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: flushNow,
+                        reframe: Relay.isEventStream(head))
+        if !heldData.isEmpty {
+            heldData.withUnsafeBytes { tap.feed($0) }
+        }
+        switch forwarder.mode {
+        case .raw:
+            if !held.isEmpty { _ = held.withUnsafeBytes { forwarder.raw($0, to: client) } }
+        case .data:
+            if !heldData.isEmpty { _ = heldData.withUnsafeBytes { forwarder.data($0, to: client) } }
+        }
+        held = []
+        heldData = []
+        if client.isCongested { upstream?.pauseReading() }
+    }
+
+    /// Sends a held error response as it is (it was the client's own fault, or the last).
+    private func respondWithHeld(_ head: HTTPResponseHead) {
+        phase = .streaming
+        record.status = head.status
+        record.ttfbMicros = (handler.loop.now - startNanos) / 1000
+        var fixed = head
+        // The held body is complete and de-chunked: send it with its length.
+        fixed.chunked = false
+        fixed.contentLength = heldData.count
+        var out: [UInt8] = []
+        HeaderRewriter.clientResponse(fixed, keepLength: false, into: &out)
+        HTTP1Writer.appendHeader(&out, name: "Content-Length", value: heldData.count)
+        client.appendConnectionHeader(&out)
+        HTTP1Writer.appendEndOfHead(&out)
+        out.append(contentsOf: heldData)
+        out.withUnsafeBytes { client.startResponse(head: $0, framing: .asIs, flushNow: true) }
+        finishCommitted()
+    }
+
+    private func finishCommitted() {
+        guard phase != .finished else { return }
+        phase = .finished
+        let ch = channel
+        let now = handler.loop.now
+        if record.status < 400 {
+            handler.shared.cooldowns.recordSuccess(channelID: ch.id, keyIndex: keyIndex, model: current.upstreamModel)
+            if let s = session { handler.shared.selector.affinity?.record(session: s, channel: ch.id, key: keyIndex, now: now) }
+        }
+        client.endResponse()
+        complete(error: nil)
+    }
+
+    /// A failure after the commit point: the stream ends (with the protocol's error event
+    /// when it has one and the framing allows) and the failure is recorded.
+    private func breakCommittedStream(_ why: String) {
+        phase = .finished
+        record.error = why
+        if Relay.isEventStream(responseHead), forwarder.mode == .data,
+           let event = ProtocolRules.streamErrorEvent(route.kind, status: 502, message: why) {
+            _ = event.withUnsafeBytes { forwarder.data($0, to: client) }
+            client.endResponse()
+        } else {
+            client.abortResponse()
+        }
+        complete(error: why)
+    }
+
+    // MARK: failures before the commit point
+
+    private func failTry(transport error: TransportError) {
+        let (cls, scope) = Classifier.classify(transportError: error)
+        lastFailure = .transport("\(error)")
+        failTry(cls, scope, reset: nil, status: 0, note: "\(error)")
+    }
+
+    /// Cools what failed, notes the try, and moves to the next key or channel.
+    private func failTry(_ cls: FailureClass, _ scope: ScopeKind, reset: UInt64?, status: Int, note: String?) {
+        handler.loop.disarm(firstByteTimer)
+        upstream?.close()
+        upstream = nil
+        counting?.end()
+        counting = nil
+        let ch = channel
+        let now = handler.loop.now
+        let cooldowns = handler.shared.cooldowns
+        let scopeValue = CooldownScope(scope, channelID: ch.id, keyIndex: keyIndex, model: current.upstreamModel)
+        _ = cooldowns.record(failure: cls, scope: scopeValue, now: now, explicitResetAt: reset.map { now &+ $0 })
+        if scope == .key && cooldowns.allKeysCooling(channel: ch, now: now) {
+            _ = cooldowns.record(failure: cls, scope: .channel(ch.id), now: now)
+        }
+        record.attempts.append(AttemptNote(channelID: ch.id, keyIndex: keyIndex, status: status, failure: cls.rawValue))
+        if let note { record.error = note }
+        if phase == .finished { return }
+        guard attempts < handler.shared.maxAttempts else { return exhausted() }
+        if scope == .key && keyPosition + 1 < current.keys.count {
+            keyPosition += 1
+        } else {
+            candidateIndex += 1
+            keyPosition = 0
+        }
+        triedStaleRetry = false
+        nextTry()
+    }
+
+    func timerFired(_ timer: LoopTimer) {
+        guard phase == .waiting else { return }
+        let (cls, scope) = Classifier.classifyFirstByteTimeout()
+        let seconds = channel.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? handler.config.firstByteTimeoutNanos
+        lastFailure = .timeout("upstream sent no response headers within \(formatSeconds(seconds))")
+        failTry(cls, scope, reset: nil, status: 0, note: "first-byte timeout")
+    }
+
+    /// Nothing left to try: the last upstream answer passes through as it came;
+    /// a timeout is 504 and a connection failure 502.
+    private func exhausted() {
+        guard phase != .finished else { return }
+        switch lastFailure {
+        case .response(let head, let body):
+            heldData = body
+            responseHead = head
+            record.error = record.error ?? "every candidate failed; last status \(head.status)"
+            respondWithHeld(head)
+        case .timeout(let m):
+            answerError(504, m)
+        case .transport(let m):
+            answerError(502, "upstream unreachable: \(m)")
+        case .none:
+            answerError(503, "no channel is available for model \(info.model)")
+        }
+    }
+
+    private func answerError(_ status: Int, _ message: String) {
+        phase = .finished
+        record.status = status
+        record.error = message
+        client.respond(status: status, body: ProtocolRules.errorBody(route.kind, status: status, message: message))
+        complete(error: message)
+    }
+
+    // MARK: client events
+
+    func clientWritable() { upstream?.resumeReading() }
+
+    func clientClosed() {
+        guard phase != .finished else { return }
+        phase = .finished
+        handler.loop.disarm(firstByteTimer)
+        dial?.cancel()
+        dial = nil
+        upstream?.close()  // never back to the pool mid-response
+        upstream = nil
+        if record.status == 0 || record.ttfbMicros == nil { record.status = 499 }
+        complete(error: "client closed the connection")
+    }
+
+    // MARK: the record
+
+    private func complete(error: String?) {
+        counting?.end()
+        counting = nil
+        let now = handler.loop.now
+        record.durationMicros = (now - startNanos) / 1000
+        if error != nil && record.error == nil { record.error = error }
+        if candidateIndex < candidates.count {
+            let ch = channel
+            record.channelID = ch.id
+            record.channelName = ch.name
+            record.keyIndex = keyIndex
+            record.upstreamModel = current.upstreamModel
+            let usage = tap.finish()
+            record.usageKnown = usage.known
+            record.inputTokens = usage.input
+            record.outputTokens = usage.output
+            record.cacheReadTokens = usage.cacheRead
+            record.cacheWrite5mTokens = usage.cacheWrite5m
+            record.cacheWrite1hTokens = usage.cacheWrite1h
+            let cost = handler.shared.pricing.cost(model: current.upstreamModel, usage: usage, multiplier: ch.costMultiplier)
+            record.costMicroUSD = Int64(cost.microUSD)
+            record.priced = cost.priced
+            if cost.microUSD > 0 { handler.shared.spend.add(channelID: ch.id, microUSD: cost.microUSD) }
+        }
+        handler.shared.ring.append(record)
+    }
+
+    static func isEventStream(_ head: HTTPResponseHead?) -> Bool {
+        guard let v = head?.value("content-type") else { return false }
+        return ASCII.hasPrefixIgnoringCase(v, "text/event-stream")
+    }
+}
