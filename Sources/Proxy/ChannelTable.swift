@@ -44,6 +44,13 @@ public final class ChannelCounters: @unchecked Sendable {
 
     init(channelID: Int) { self.channelID = channelID }
 
+    /// Adds `w` to the SWRR weight and returns it. Call under `RoutingState.pickLock`.
+    @inline(__always)
+    func addWeight(_ w: Int) -> Int {
+        swrrCurrent &+= w
+        return swrrCurrent
+    }
+
     /// Requests in flight on this channel now.
     public var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
 
@@ -109,31 +116,41 @@ public final class RoutingState: Sendable {
 /// The hot fields of a channel, packed for the selector's scan.
 struct ChannelInfo: Sendable {
     var id: Int
-    var keyCount: Int
+    var keyCount: Int32
     /// Explicit weight, or 0 for "the number of usable keys".
-    var weight: Int
+    var weight: Int32
     /// 0 = no limit.
-    var maxConcurrency: Int
-    var dailyCostLimitUSD: Double?
+    var maxConcurrency: Int32
     var roundRobin: Bool
+    /// `.infinity` = no limit.
+    var dailyCostLimitUSD: Double
 }
 
 /// The enabled channels serving one (kind, model), ordered by priority (descending), then
 /// table order, with tier boundaries and the upstream model name per member.
-struct Route: Sendable {
+/// A class so that handing one to the selector costs one retain, not one per array.
+final class Route: Sendable {
     /// Channel indices into the table.
-    var members: ContiguousArray<Int32> = []
+    let members: ContiguousArray<Int32>
     /// Exclusive end offset of each priority tier in `members`.
-    var tierEnds: ContiguousArray<Int32> = []
+    let tierEnds: ContiguousArray<Int32>
     /// The model to send upstream per member; nil → the requested name.
-    var upstream: ContiguousArray<String?> = []
+    let upstream: ContiguousArray<String?>
+
+    init(members: ContiguousArray<Int32>, tierEnds: ContiguousArray<Int32>, upstream: ContiguousArray<String?>) {
+        self.members = members
+        self.tierEnds = tierEnds
+        self.upstream = upstream
+    }
+
+    static let empty = Route(members: [], tierEnds: [], upstream: [])
 }
 
 struct KindRoutes: Sendable {
     /// Models named by some channel (in `models` or as a redirect source).
     var byModel: [String: Route] = [:]
     /// Channels with an empty model list, for any model not in `byModel`.
-    var wildcard = Route()
+    var wildcard = Route.empty
     var servedModels: [String] = []
     var hasChannels = false
 }
@@ -196,9 +213,10 @@ public final class ChannelTable: Sendable {
             if let l = c.dailyCostLimitUSD, !(l >= 0) || !l.isFinite {
                 throw .badValue(channel: c.name, field: "daily_cost_limit", reason: "must be a number ≥ 0")
             }
-            info.append(ChannelInfo(id: c.id, keyCount: c.keys.count, weight: c.weight ?? 0,
-                                    maxConcurrency: c.maxConcurrency ?? 0, dailyCostLimitUSD: c.dailyCostLimitUSD,
-                                    roundRobin: c.keyStrategy == .roundRobin))
+            info.append(ChannelInfo(id: c.id, keyCount: Int32(clamping: c.keys.count), weight: Int32(clamping: c.weight ?? 0),
+                                    maxConcurrency: Int32(clamping: c.maxConcurrency ?? 0),
+                                    roundRobin: c.keyStrategy == .roundRobin,
+                                    dailyCostLimitUSD: c.dailyCostLimitUSD ?? .infinity))
         }
         self.channels = channels
         self.targets = targets
@@ -247,9 +265,10 @@ public final class ChannelTable: Sendable {
 
     @inline(__always)
     func route(_ kind: ProtocolKind, _ model: String) -> Route? {
-        let k = kinds[Self.kindSlot(kind)]
-        if let r = k.byModel[model] { return r }
-        return k.wildcard.members.isEmpty ? nil : k.wildcard
+        let slot = Self.kindSlot(kind)
+        if let r = kinds[slot].byModel[model] { return r }
+        let w = kinds[slot].wildcard
+        return w.members.isEmpty ? nil : w
     }
 
     private static func routes(_ channels: [Channel], kind: ProtocolKind) -> KindRoutes {
@@ -268,19 +287,21 @@ public final class ChannelTable: Sendable {
         }
         out.servedModels = names.sorted()
         func build(_ model: String?) -> Route {
-            var r = Route()
+            var members = ContiguousArray<Int32>()
+            var tierEnds = ContiguousArray<Int32>()
+            var upstream = ContiguousArray<String?>()
             var lastPriority: Int?
             for i in ordered {
                 let c = channels[i]
                 let serves = model.map { c.serves($0) } ?? c.models.isEmpty
                 guard serves else { continue }
-                if let p = lastPriority, p != c.priority { r.tierEnds.append(Int32(r.members.count)) }
+                if let p = lastPriority, p != c.priority { tierEnds.append(Int32(members.count)) }
                 lastPriority = c.priority
-                r.members.append(Int32(i))
-                r.upstream.append(model.flatMap { c.redirects[$0] })
+                members.append(Int32(i))
+                upstream.append(model.flatMap { c.redirects[$0] })
             }
-            if !r.members.isEmpty { r.tierEnds.append(Int32(r.members.count)) }
-            return r
+            if !members.isEmpty { tierEnds.append(Int32(members.count)) }
+            return Route(members: members, tierEnds: tierEnds, upstream: upstream)
         }
         out.wildcard = build(nil)
         for m in names { out.byModel[m] = build(m) }

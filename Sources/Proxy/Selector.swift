@@ -114,63 +114,77 @@ public final class Selector: Sendable {
                        now: UInt64, cooldowns: CooldownBook, into out: inout [Candidate]) -> SelectionStatus {
         out.removeAll(keepingCapacity: true)
         guard let route = table.route(kind, model), !route.members.isEmpty else { return .noChannelForModel }
-        return withUnsafeTemporaryAllocation(of: Slot.self, capacity: route.members.count) { slots in
-            select(table, route, model, session, now, cooldowns, slots, &out)
+        // Scratch for the scanned members: on the stack (1 KiB) when it fits, else on the heap.
+        let n = route.members.count
+        let onStack = 1024 / MemoryLayout<Slot>.stride
+        if let status = withUnsafeTemporaryAllocation(of: Slot.self, capacity: onStack, { slots in
+            select(table, route, model, session, now, cooldowns, UnsafeMutableBufferPointer(rebasing: slots[..<min(n, onStack)]), &out)
+        }) {
+            return status
         }
+        let heap = UnsafeMutableBufferPointer<Slot>.allocate(capacity: n)
+        defer { heap.deallocate() }
+        return select(table, route, model, session, now, cooldowns, heap, &out)!
     }
 
-    /// One serving channel as seen by this request.
+    /// One serving channel as seen by this request (32 bytes).
     struct Slot {
-        var channel: Int32  // table index
-        var member: Int32  // position in the route
-        var tier: Int32
-        var weight: Int32
         /// 0 = usable now; else when it stops cooling.
         var until: UInt64
         var current: Int
+        var channel: Int32  // table index
+        var member: Int32  // position in the route
+        var weight: Int32
+        var tier: Int16
         var coolingKeys: Bool
         var taken: Bool
     }
 
     private func select(_ table: ChannelTable, _ route: Route, _ model: String, _ session: SessionKey?,
                         _ now: UInt64, _ cooldowns: CooldownBook, _ slots: UnsafeMutableBufferPointer<Slot>,
-                        _ out: inout [Candidate]) -> SelectionStatus {
+                        _ out: inout [Candidate]) -> SelectionStatus? {
         let maxChannels = min(max(1, settings.maxChannels), 64)
         let maxKeys = min(max(1, settings.maxKeyRetries), KeyOrder.capacity)
-        let costs = self.costs
         var filled = 0
         var usable = 0
+        let infos = table.info
+        let members = route.members
+        let tierEnds = route.tierEnds
 
         // 1. Which serving channels may be tried, tier by tier, until enough are usable.
-        cooldowns.lock.withLock { s in
+        //    Read-only: when `slots` is too small, the caller retries with a larger one.
+        let fits = cooldowns.lock.withLock { s -> Bool in
             let anyCooling = !s.channels.isEmpty
             var m = 0
-            for t in 0..<route.tierEnds.count {
-                let end = Int(route.tierEnds[t])
+            for t in 0..<tierEnds.count {
+                let end = Int(tierEnds[t])
                 while m < end {
-                    let ci = Int(route.members[m])
+                    let ci = Int(members[m])
                     let member = m
                     m += 1
-                    let info = table.info[ci]
-                    if info.maxConcurrency > 0 && table.counters[ci].inFlight >= info.maxConcurrency { continue }
-                    if let limit = info.dailyCostLimitUSD, let costs,
-                       costs.todayCostUSD(channelID: info.id) >= limit { continue }
+                    let info = infos[ci]
+                    if info.maxConcurrency > 0 && table.counters[ci].inFlight >= Int(info.maxConcurrency) { continue }
+                    if info.dailyCostLimitUSD < .infinity, let costs = self.costs,
+                       costs.todayCostUSD(channelID: info.id) >= info.dailyCostLimitUSD { continue }
                     var until: UInt64 = 0
-                    var usableKeys = info.keyCount
+                    var usableKeys = Int(info.keyCount)
                     var coolingKeys = false
                     if anyCooling, let cc = s.channels[info.id] {
-                        (until, usableKeys) = cc.availability(model: model, keyCount: info.keyCount, now: now)
+                        (until, usableKeys) = cc.availability(model: model, keyCount: Int(info.keyCount), now: now)
                         coolingKeys = !cc.keys.isEmpty
                     }
-                    slots[filled] = Slot(channel: Int32(ci), member: Int32(member), tier: Int32(t),
-                                         weight: Int32(clamping: info.weight > 0 ? info.weight : usableKeys),
-                                         until: until, current: 0, coolingKeys: coolingKeys, taken: false)
+                    guard filled < slots.count else { return false }
+                    slots[filled] = Slot(until: until, current: 0, channel: Int32(ci), member: Int32(member),
+                                         weight: info.weight > 0 ? info.weight : Int32(clamping: usableKeys),
+                                         tier: Int16(truncatingIfNeeded: t), coolingKeys: coolingKeys, taken: false)
                     filled += 1
                     if until == 0 { usable += 1 }
                 }
                 if usable >= maxChannels { break }
             }
+            return true
         }
+        guard fits else { return nil }
         guard filled > 0 else { return .unavailable }
 
         var pendingKeys: UInt64 = 0
@@ -212,39 +226,54 @@ public final class Selector: Sendable {
             }
             topTier = false
             let fromAffinity = first >= 0
+            let counters = table.counters
             table.state.pickLock.withLock { _ in
                 if first < 0 {
+                    // nginx: every peer gains its weight; the largest wins and pays the total.
                     var total = 0
                     var best = -1
                     var bestCurrent = Int.min
                     for k in i..<j where slots[k].until == 0 {
-                        let c = table.counters[Int(slots[k].channel)]
-                        let w = Int(slots[k].weight)
-                        c.swrrCurrent &+= w
-                        total &+= w
-                        if c.swrrCurrent > bestCurrent {
+                        let cur = counters[Int(slots[k].channel)].addWeight(Int(slots[k].weight))
+                        slots[k].current = cur
+                        total &+= Int(slots[k].weight)
+                        if cur > bestCurrent {
                             best = k
-                            bestCurrent = c.swrrCurrent
+                            bestCurrent = cur
                         }
                     }
-                    table.counters[Int(slots[best].channel)].swrrCurrent &-= total
+                    slots[best].current = counters[Int(slots[best].channel)].addWeight(-total)
                     first = best
-                }
-                for k in i..<j where slots[k].until == 0 {
-                    slots[k].current = table.counters[Int(slots[k].channel)].swrrCurrent
+                } else {
+                    for k in i..<j where slots[k].until == 0 {
+                        slots[k].current = counters[Int(slots[k].channel)].swrrCurrent
+                    }
                 }
             }
             slots[first].taken = true
             emit(table, route, model, slots[first], preferredKey: preferredKey, affinity: fromAffinity, maxKeys,
                  &out, &pendingKeys)
-            while out.count < maxChannels {
-                var next = -1
+            // The rest of the tier by current weight (descending, ties in table order): one pass
+            // keeping the best `want` in a small sorted buffer.
+            let want = maxChannels - out.count
+            guard want > 0 else { break }
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: want) { top in
+                var n = 0
                 for k in i..<j where slots[k].until == 0 && !slots[k].taken {
-                    if next < 0 || slots[k].current > slots[next].current { next = k }
+                    let cur = slots[k].current
+                    if n == want && cur <= slots[Int(top[n - 1])].current { continue }
+                    var p = n < want ? n : want - 1
+                    if n < want { n += 1 }
+                    while p > 0 && slots[Int(top[p - 1])].current < cur {
+                        top[p] = top[p - 1]
+                        p -= 1
+                    }
+                    top[p] = Int32(k)
                 }
-                guard next >= 0 else { break }
-                slots[next].taken = true
-                emit(table, route, model, slots[next], preferredKey: nil, affinity: false, maxKeys, &out, &pendingKeys)
+                for q in 0..<n {
+                    emit(table, route, model, slots[Int(top[q])], preferredKey: nil, affinity: false, maxKeys,
+                         &out, &pendingKeys)
+                }
             }
         }
         if pendingKeys != 0 { fillKeys(table, cooldowns, now, maxKeys, pendingKeys, &out) }
@@ -287,7 +316,7 @@ public final class Selector: Sendable {
     static func keyOrder(_ table: ChannelTable, _ ci: Int, _ cooling: ChannelCooling?, now: UInt64,
                          preferred: Int?, _ maxKeys: Int) -> KeyOrder {
         let info = table.info[ci]
-        let n = info.keyCount
+        let n = Int(info.keyCount)
         var order = KeyOrder()
         func usable(_ k: Int) -> Bool { cooling?.keyCooling(k, now: now) == nil }
         let usableCount = cooling?.usableKeyCount(keyCount: n, now: now) ?? n
