@@ -93,6 +93,26 @@ final class RoutingSelectorTests: XCTestCase {
         XCTAssertEqual(c2, [1: 714, 2: 143, 3: 143])
     }
 
+    func testLargeTierUsesTheHeapScratchAlike() {
+        // 50 channels in one tier do not fit the 1 KiB stack scratch (32 slots).
+        let t = table((1...50).map { routingChannel($0, weight: $0 <= 10 ? 2 : 1) })
+        let sel = Selector()
+        let book = CooldownBook()
+        var counts: [Int: Int] = [:]
+        for _ in 0..<600 { counts[pick(sel, t, book)[0].channelID, default: 0] += 1 }
+        XCTAssertEqual(counts.count, 50)
+        XCTAssertTrue((1...10).allSatisfy { counts[$0] == 20 }, "\(counts)")
+        XCTAssertTrue((11...50).allSatisfy { counts[$0] == 10 }, "\(counts)")
+        // Fallback across 40 cooling channels in 40 tiers picks the soonest.
+        let t2 = table((1...40).map { routingChannel($0, priority: $0) })
+        for i in 1...40 {
+            book.record(failure: .rateLimit, scope: .channel(i), now: now, explicitResetAt: now + UInt64(100 + (i * 7) % 41) * s)
+        }
+        let c = pick(sel, t2, book)
+        XCTAssertEqual(ids(c), [6])  // (6 * 7) % 41 == 1, the smallest
+        XCTAssertEqual(c[0].coolingUntil, now + 101 * s)
+    }
+
     func testWeightDefaultsToUsableKeyCount() {
         let book = CooldownBook()
         let sel = Selector()
