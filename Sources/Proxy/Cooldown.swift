@@ -1,0 +1,376 @@
+import Reactor
+
+/// Why an attempt failed over, as far as cooldown durations care.
+public enum FailureClass: String, Sendable, CaseIterable {
+    /// 401, 402, 403 (a key or an account).
+    case auth
+    /// 429 and its SSE twin.
+    case rateLimit = "rate_limit"
+    /// 5xx, 529 overloaded, an SSE api_error.
+    case server
+    /// No first byte within the first-byte timeout.
+    case timeout
+    /// Refused, reset, DNS, TLS, egress proxy, connect timeout, malformed response.
+    case connection
+    /// 404 (the model, or the whole channel's base URL).
+    case notFound = "not_found"
+}
+
+/// What a failure cools: one key, the whole channel, or one (channel, model) pair.
+public enum ScopeKind: String, Sendable {
+    case key
+    case channel
+    case model
+}
+
+/// One thing that can cool down. `model` is the model the client asked for (before
+/// redirects): that is the name the selector looks cooldowns up by.
+public enum CooldownScope: Hashable, Sendable, CustomStringConvertible {
+    case channel(Int)
+    case key(channelID: Int, keyIndex: Int)
+    case model(channelID: Int, model: String)
+
+    /// The scope of `kind` for a failed attempt on (channel, key, model).
+    public init(_ kind: ScopeKind, channelID: Int, keyIndex: Int, model: String) {
+        switch kind {
+        case .channel: self = .channel(channelID)
+        case .key: self = .key(channelID: channelID, keyIndex: keyIndex)
+        case .model: self = .model(channelID: channelID, model: model)
+        }
+    }
+
+    public var channelID: Int {
+        switch self {
+        case .channel(let c), .key(let c, _), .model(let c, _): return c
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .channel(let c): return "channel \(c)"
+        case .key(let c, let k): return "channel \(c) key \(k)"
+        case .model(let c, let m): return "channel \(c) model \(m)"
+        }
+    }
+}
+
+/// Every cooldown number. Durations in nanoseconds.
+public struct CooldownSettings: Sendable, Equatable {
+    public var authNanos: UInt64 = 300 * nanosPerSecond
+    public var serverNanos: UInt64 = 120 * nanosPerSecond
+    public var timeoutNanos: UInt64 = 60 * nanosPerSecond
+    public var rateLimitNanos: UInt64 = 60 * nanosPerSecond
+    /// Refused / reset / DNS / TLS: the upstream is down, like a server error.
+    public var connectionNanos: UInt64 = 120 * nanosPerSecond
+    /// A 404 is a configuration problem (wrong base URL, model not offered): like auth.
+    public var notFoundNanos: UInt64 = 300 * nanosPerSecond
+    /// Computed durations (first × 2^(n-1)) are clamped to [minimum, maximum].
+    public var minimumNanos: UInt64 = 10 * nanosPerSecond
+    public var maximumNanos: UInt64 = 1800 * nanosPerSecond
+    /// An explicit reset time from the upstream (retry-after, anthropic-ratelimit-unified-reset)
+    /// wins over the computed duration, clamped to [explicitMinimum, explicitMaximum]. The
+    /// maximum is above the computed one so that a subscription's 5-hour window is honoured.
+    public var explicitMinimumNanos: UInt64 = 1 * nanosPerSecond
+    public var explicitMaximumNanos: UInt64 = 6 * 3600 * nanosPerSecond
+    /// A failure this long after the previous cooldown ended counts as a first failure again.
+    public var forgetAfterNanos: UInt64 = 3600 * nanosPerSecond
+
+    public init() {}
+
+    public func firstDuration(_ c: FailureClass) -> UInt64 {
+        switch c {
+        case .auth: return authNanos
+        case .rateLimit: return rateLimitNanos
+        case .server: return serverNanos
+        case .timeout: return timeoutNanos
+        case .connection: return connectionNanos
+        case .notFound: return notFoundNanos
+        }
+    }
+
+    /// The cooldown for the `consecutive`-th failure in a row (1-based): the first duration
+    /// doubled `consecutive - 1` times, clamped to [minimum, maximum].
+    public func duration(_ c: FailureClass, consecutive: Int) -> UInt64 {
+        let base = firstDuration(c)
+        let shift = UInt64(max(consecutive, 1) - 1)
+        var d: UInt64
+        if base == 0 {
+            d = 0
+        } else if shift >= 63 || base > (UInt64.max >> shift) {
+            d = UInt64.max
+        } else {
+            d = base << shift
+        }
+        d = min(d, maximumNanos)
+        return max(d, minimumNanos)
+    }
+
+    func explicitDuration(_ nanos: UInt64) -> UInt64 {
+        max(min(nanos, explicitMaximumNanos), explicitMinimumNanos)
+    }
+}
+
+/// One scope's cooling state.
+struct CooldownEntry: Sendable {
+    var until: UInt64
+    /// Consecutive failures so far (1 after the first).
+    var failures: UInt32
+    var lastClass: FailureClass
+    /// The duration chosen at the last record that started a cooldown.
+    var duration: UInt64
+    var explicit: Bool
+}
+
+/// Everything cooling about one channel; absent from the book when nothing is.
+struct ChannelCooling: Sendable {
+    var channel: CooldownEntry?
+    var keys: [Int: CooldownEntry] = [:]
+    var models: [String: CooldownEntry] = [:]
+
+    var isEmpty: Bool { channel == nil && keys.isEmpty && models.isEmpty }
+    var entryCount: Int { (channel == nil ? 0 : 1) + keys.count + models.count }
+
+    /// Keys among `0..<keyCount` not cooling at `now`.
+    func usableKeyCount(keyCount: Int, now: UInt64) -> Int {
+        if keys.isEmpty { return keyCount }
+        var cooling = 0
+        for (k, e) in keys where k < keyCount && e.until > now { cooling += 1 }
+        return keyCount - cooling
+    }
+
+    /// The earliest time any of `0..<keyCount` stops cooling (meaningful when all cool).
+    func soonestKeyEnd(keyCount: Int) -> UInt64 {
+        var soonest = UInt64.max
+        for (k, e) in keys where k < keyCount { soonest = min(soonest, e.until) }
+        return soonest
+    }
+
+    func keyCooling(_ k: Int, now: UInt64) -> UInt64? {
+        guard let e = keys[k], e.until > now else { return nil }
+        return e.until
+    }
+
+    /// When the channel becomes usable for `model` (0 = now) and how many keys are usable.
+    func availability(model: String, keyCount: Int, now: UInt64) -> (until: UInt64, usableKeys: Int) {
+        var until: UInt64 = 0
+        if let c = channel, c.until > now { until = c.until }
+        if !models.isEmpty, let m = models[model], m.until > now { until = max(until, m.until) }
+        let usable = usableKeyCount(keyCount: keyCount, now: now)
+        if usable == 0 && keyCount > 0 { until = max(until, soonestKeyEnd(keyCount: keyCount)) }
+        return (until, usable)
+    }
+}
+
+struct CooldownState: Sendable {
+    var settings: CooldownSettings
+    var channels: [Int: ChannelCooling] = [:]
+    var entryCount = 0
+    /// `record` prunes when `entryCount` passes this; raised after a prune that kept much.
+    var pruneAt = 4096
+}
+
+/// One line of the admin view of cooldowns.
+public struct CooldownSnapshotEntry: Sendable, Equatable {
+    public var scope: CooldownScope
+    /// Monotonic nanoseconds when it stops cooling (may be past: kept for doubling).
+    public var until: UInt64
+    /// Nanoseconds left at the snapshot's `now` (0 when no longer cooling).
+    public var remainingNanos: UInt64
+    public var consecutiveFailures: Int
+    public var lastClass: FailureClass
+    public var durationNanos: UInt64
+    public var explicit: Bool
+}
+
+/// Cooldowns of channels, keys and (channel, model) pairs, shared by every loop. One pthread
+/// mutex held for a few instructions per call. Every call takes `now` (monotonic
+/// nanoseconds, `monotonicNanos()` in production) so tests drive the clock.
+///
+/// Consecutive failures double the duration. A failure recorded while its scope is still
+/// cooling (a request that was already in flight when the cooldown began, or a fallback try)
+/// does not double it again; it only extends `until` when it carries a later explicit reset.
+public final class CooldownBook: Sendable {
+    let lock: Lock<CooldownState>
+
+    public init(settings: CooldownSettings = CooldownSettings()) {
+        lock = Lock(CooldownState(settings: settings))
+    }
+
+    public var settings: CooldownSettings {
+        get { lock.withLock { $0.settings } }
+        set { lock.withLock { $0.settings = newValue } }
+    }
+
+    /// Records a failure of `scope`; returns when it stops cooling. `explicitResetAt` is a
+    /// monotonic time from the upstream's own reset hint (now + `Verdict` resetAfterNanos).
+    @discardableResult
+    public func record(failure: FailureClass, scope: CooldownScope, now: UInt64, explicitResetAt: UInt64? = nil) -> UInt64 {
+        lock.withLock { s in
+            let settings = s.settings
+            let explicitNanos = explicitResetAt.map { $0 > now ? $0 - now : 0 }
+            var added = 0
+            let until: UInt64
+            switch scope {
+            case .channel(let c):
+                let prev = s.channels[c]?.channel
+                let e = Self.next(prev, failure, now, explicitNanos, settings)
+                if prev == nil { added = 1 }
+                s.channels[c, default: ChannelCooling()].channel = e
+                until = e.until
+            case .key(let c, let k):
+                let prev = s.channels[c]?.keys[k]
+                let e = Self.next(prev, failure, now, explicitNanos, settings)
+                if prev == nil { added = 1 }
+                s.channels[c, default: ChannelCooling()].keys[k] = e
+                until = e.until
+            case .model(let c, let m):
+                let prev = s.channels[c]?.models[m]
+                let e = Self.next(prev, failure, now, explicitNanos, settings)
+                if prev == nil { added = 1 }
+                s.channels[c, default: ChannelCooling()].models[m] = e
+                until = e.until
+            }
+            s.entryCount += added
+            if s.entryCount > s.pruneAt { Self.prune(&s, now: now) }
+            return until
+        }
+    }
+
+    private static func next(_ prev: CooldownEntry?, _ c: FailureClass, _ now: UInt64,
+                             _ explicitNanos: UInt64?, _ settings: CooldownSettings) -> CooldownEntry {
+        var failures: UInt32 = 1
+        if let p = prev {
+            if now < p.until {
+                var e = p
+                if let x = explicitNanos {
+                    let u = now &+ settings.explicitDuration(x)
+                    if u > e.until {
+                        e.until = u
+                        e.explicit = true
+                        e.duration = u - now
+                    }
+                }
+                return e
+            }
+            if now - p.until <= settings.forgetAfterNanos { failures = p.failures &+ 1 }
+        }
+        let d = explicitNanos.map { settings.explicitDuration($0) }
+            ?? settings.duration(c, consecutive: Int(failures))
+        return CooldownEntry(until: now &+ d, failures: failures, lastClass: c, duration: d,
+                             explicit: explicitNanos != nil)
+    }
+
+    /// A success: the scope is healthy again and its failure count starts over.
+    public func recordSuccess(_ scope: CooldownScope) {
+        lock.withLock { s in
+            guard !s.channels.isEmpty else { return }
+            let c = scope.channelID
+            guard var cc = s.channels.removeValue(forKey: c) else { return }
+            let before = cc.entryCount
+            switch scope {
+            case .channel: cc.channel = nil
+            case .key(_, let k): cc.keys[k] = nil
+            case .model(_, let m): cc.models[m] = nil
+            }
+            s.entryCount -= before - cc.entryCount
+            if !cc.isEmpty { s.channels[c] = cc }
+        }
+    }
+
+    /// A success of one attempt: resets the channel, the key and the (channel, model) pair.
+    public func recordSuccess(channelID: Int, keyIndex: Int, model: String) {
+        lock.withLock { s in
+            guard !s.channels.isEmpty, var cc = s.channels.removeValue(forKey: channelID) else { return }
+            let before = cc.entryCount
+            cc.channel = nil
+            cc.keys[keyIndex] = nil
+            cc.models[model] = nil
+            s.entryCount -= before - cc.entryCount
+            if !cc.isEmpty { s.channels[channelID] = cc }
+        }
+    }
+
+    /// Nanoseconds until `scope` stops cooling, or nil if it is not cooling. Only the scope
+    /// itself: a key's remaining time says nothing about its channel's.
+    public func remaining(_ scope: CooldownScope, now: UInt64) -> UInt64? {
+        lock.withLock { s in
+            guard let cc = s.channels[scope.channelID] else { return nil }
+            let e: CooldownEntry?
+            switch scope {
+            case .channel: e = cc.channel
+            case .key(_, let k): e = cc.keys[k]
+            case .model(_, let m): e = cc.models[m]
+            }
+            guard let e, e.until > now else { return nil }
+            return e.until - now
+        }
+    }
+
+    /// Whether every key of `channel` is cooling: the selector then treats the channel as
+    /// cooling until its first key comes back, so the caller need not cool the channel too.
+    public func allKeysCooling(channel: Channel, now: UInt64) -> Bool {
+        lock.withLock { s in
+            guard let cc = s.channels[channel.id] else { return false }
+            return !channel.keys.isEmpty && cc.usableKeyCount(keyCount: channel.keys.count, now: now) == 0
+        }
+    }
+
+    /// Every entry (cooling or kept for doubling), channel by channel.
+    public func snapshot(now: UInt64) -> [CooldownSnapshotEntry] {
+        lock.withLock { s in
+            var out: [CooldownSnapshotEntry] = []
+            out.reserveCapacity(s.entryCount)
+            func add(_ scope: CooldownScope, _ e: CooldownEntry) {
+                out.append(CooldownSnapshotEntry(
+                    scope: scope, until: e.until, remainingNanos: e.until > now ? e.until - now : 0,
+                    consecutiveFailures: Int(e.failures), lastClass: e.lastClass,
+                    durationNanos: e.duration, explicit: e.explicit))
+            }
+            for (c, cc) in s.channels.sorted(by: { $0.key < $1.key }) {
+                if let e = cc.channel { add(.channel(c), e) }
+                for (k, e) in cc.keys.sorted(by: { $0.key < $1.key }) { add(.key(channelID: c, keyIndex: k), e) }
+                for (m, e) in cc.models.sorted(by: { $0.key < $1.key }) { add(.model(channelID: c, model: m), e) }
+            }
+            return out
+        }
+    }
+
+    /// Admin: forget one scope, cooling or not.
+    public func clear(_ scope: CooldownScope) { recordSuccess(scope) }
+
+    /// Admin: forget every cooldown.
+    public func clearAll() {
+        lock.withLock { s in
+            s.channels.removeAll()
+            s.entryCount = 0
+        }
+    }
+
+    /// Drops entries whose cooldown ended more than `forgetAfter` ago (they can no longer
+    /// double anything). Runs by itself when the book grows large; callable from a timer.
+    public func prune(now: UInt64) {
+        lock.withLock { Self.prune(&$0, now: now) }
+    }
+
+    /// How many scopes the book holds (cooling or kept for doubling).
+    public var count: Int { lock.withLock { $0.entryCount } }
+
+    private static func prune(_ s: inout CooldownState, now: UInt64) {
+        let forget = s.settings.forgetAfterNanos
+        func live(_ e: CooldownEntry) -> Bool { e.until > now || now - e.until <= forget }
+        var total = 0
+        var kept: [Int: ChannelCooling] = [:]
+        for (c, var cc) in s.channels {
+            if let e = cc.channel, !live(e) { cc.channel = nil }
+            cc.keys = cc.keys.filter { live($0.value) }
+            cc.models = cc.models.filter { live($0.value) }
+            if !cc.isEmpty {
+                total += cc.entryCount
+                kept[c] = cc
+            }
+        }
+        s.channels = kept
+        s.entryCount = total
+        s.pruneAt = max(4096, total * 2)
+    }
+}
