@@ -23,7 +23,8 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// The last failure seen, passed to the client when no candidate is left.
     private enum LastFailure {
         case none
-        case response(head: HTTPResponseHead, body: [UInt8])
+        /// An upstream answer, with the candidate and key position that gave it.
+        case response(head: HTTPResponseHead, body: [UInt8], candidate: Int, keyPosition: Int)
         case transport(String)
         case timeout(String)
     }
@@ -273,7 +274,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         case .passThrough:
             respondWithHeld(head)
         case .failover(let cls, let scope, let reset):
-            lastFailure = .response(head: head, body: heldData)
+            lastFailure = .response(head: head, body: heldData, candidate: candidateIndex, keyPosition: keyPosition)
             failTry(cls, scope, reset: reset, status: head.status, note: nil)
         }
     }
@@ -401,7 +402,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private func exhausted() {
         guard phase != .finished else { return }
         switch lastFailure {
-        case .response(let head, let body):
+        case .response(let head, let body, let candidate, let position):
+            // The record names the channel whose answer the client gets.
+            candidateIndex = candidate
+            keyPosition = position
             heldData = body
             responseHead = head
             record.error = record.error ?? "every candidate failed; last status \(head.status)"

@@ -1,3 +1,4 @@
+import Admin
 import CEpoll
 import Glibc
 import Proxy
