@@ -82,7 +82,12 @@ public final class ChannelCounters: @unchecked Sendable {
 public final class RoutingState: Sendable {
     private let registry = Lock<[Int: ChannelCounters]>([:])
     /// Held while one tier's SWRR weights are read or updated (a few instructions per member).
-    let pickLock = Lock<Void>(())
+    /// Its state counts the picks; it must not be `Void`: a zero-sized state shares its address
+    /// with the lock's mutex pointer and the thread sanitizer then reports a false race.
+    let pickLock = Lock<Int>(0)
+
+    /// Weighted round-robin picks made so far (for stats).
+    public var picks: Int { pickLock.withLock { $0 } }
 
     public init() {}
 

@@ -48,7 +48,9 @@ public struct KeyOrder: RandomAccessCollection, Sendable, Equatable, CustomStrin
         return false
     }
 
-    public static func == (a: KeyOrder, b: KeyOrder) -> Bool { Array(a) == Array(b) }
+    public static func == (a: KeyOrder, b: KeyOrder) -> Bool {
+        a.count == b.count && a.elementsEqual(b)
+    }
 
     public var description: String { Array(self).description }
 }
@@ -227,8 +229,9 @@ public final class Selector: Sendable {
             topTier = false
             let fromAffinity = first >= 0
             let counters = table.counters
-            table.state.pickLock.withLock { _ in
+            table.state.pickLock.withLock { picks in
                 if first < 0 {
+                    picks &+= 1
                     // nginx: every peer gains its weight; the largest wins and pays the total.
                     var total = 0
                     var best = -1

@@ -140,6 +140,7 @@ final class RoutingSelectorTests: XCTestCase {
         XCTAssertTrue(t1.counters[0] === t2.counters[0])
         firsts += (0..<4).map { _ in pick(sel, t2, book)[0].channelID }
         XCTAssertEqual(firsts, [1, 1, 2, 1, 3, 1, 1])
+        XCTAssertEqual(state.picks, 7)
     }
 
     func testCoolingChannelKeyAndModelAreSkipped() {
