@@ -330,7 +330,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         let ch = channel
         let now = handler.loop.now
         if record.status < 400 {
-            handler.shared.cooldowns.recordSuccess(channelID: ch.id, keyIndex: keyIndex, model: current.upstreamModel)
+            handler.shared.cooldowns.recordSuccess(channelID: ch.id, keyIndex: keyIndex, model: info.model)
             if let s = session { handler.shared.selector.affinity?.record(session: s, channel: ch.id, key: keyIndex, now: now) }
         }
         client.endResponse()
@@ -370,11 +370,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         let ch = channel
         let now = handler.loop.now
         let cooldowns = handler.shared.cooldowns
-        let scopeValue = CooldownScope(scope, channelID: ch.id, keyIndex: keyIndex, model: current.upstreamModel)
-        _ = cooldowns.record(failure: cls, scope: scopeValue, now: now, explicitResetAt: reset.map { now &+ $0 })
-        if scope == .key && cooldowns.allKeysCooling(channel: ch, now: now) {
-            _ = cooldowns.record(failure: cls, scope: .channel(ch.id), now: now)
-        }
+        // (channel, model) cooldowns are keyed by the requested model, as the selector reads them;
+        // a channel whose keys all cool counts as cooling there without a record of its own.
+        let scopeValue = CooldownScope(scope, channelID: ch.id, keyIndex: keyIndex, model: info.model)
+        cooldowns.record(failure: cls, scope: scopeValue, now: now, explicitResetAt: reset.map { now &+ $0 })
         record.attempts.append(AttemptNote(channelID: ch.id, keyIndex: keyIndex, status: status, failure: cls.rawValue))
         if let note { record.error = note }
         if phase == .finished { return }
