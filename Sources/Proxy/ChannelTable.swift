@@ -201,7 +201,9 @@ public final class ChannelTable: Sendable {
             }
             var ts: [UpstreamTarget] = []
             for u in c.urls {
-                guard let t = UpstreamTarget(url: u, proxy: proxy) else { throw .badURL(channel: c.name, url: u) }
+                guard let t = UpstreamTarget(url: u, proxy: proxy, verifyTLS: !c.insecureSkipVerify) else {
+                    throw .badURL(channel: c.name, url: u)
+                }
                 ts.append(t)
             }
             targets.append(ts)

@@ -9,10 +9,13 @@ public struct UpstreamTarget: Sendable {
     public let pathPrefix: [UInt8]
     /// `Host` header value (port omitted when it is the scheme's default).
     public let hostHeader: [UInt8]
-    /// Pool key: scheme, host, port and egress proxy (connections differ by all four).
+    /// Pool key: scheme, host, port, egress proxy and verification (connections differ by all).
     public let poolKey: String
+    /// False only for channels marked `insecure_skip_verify` (internal self-signed upstreams).
+    public let verifyTLS: Bool
 
-    public init?(url: String, proxy: EgressProxy? = nil) {
+    public init?(url: String, proxy: EgressProxy? = nil, verifyTLS: Bool = true) {
+        self.verifyTLS = verifyTLS
         guard let d = DialTarget(url: url, proxy: proxy) else { return nil }
         dial = d
         let afterScheme = url.drop { $0 != "/" }.dropFirst(2)
@@ -26,7 +29,7 @@ public struct UpstreamTarget: Sendable {
         // two proxies that differ only by password must not share connections.
         poolKey = "\(d.tls ? "https" : "http")://\(d.origin)" + (proxy.map {
             " via \($0) #" + TokenDigest(of: Array("\($0.username ?? ""):\($0.password ?? "")".utf8)).bytes.prefix(8).map(String.init).joined(separator: ".")
-        } ?? "")
+        } ?? "") + (verifyTLS ? "" : " unverified")
     }
 
     /// For logs: scheme, host and port (no credentials).
