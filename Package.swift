@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "ccload", targets: ["ccload"]),
         .executable(name: "ccload-loadgen", targets: ["LoadGen"]),
         .executable(name: "ccload-mock", targets: ["MockUpstream"]),
+        .executable(name: "ccload-routing-bench", targets: ["RoutingBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,6 +58,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/MockUpstream",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RoutingBench",
+            dependencies: ["Proxy", "Reactor"],
+            path: "Benchmarks/RoutingBench",
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),

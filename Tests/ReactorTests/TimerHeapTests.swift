@@ -68,3 +68,13 @@ final class TimerHeapTests: XCTestCase {
         group.stopAndJoin()
     }
 }
+
+final class FormatSecondsTests: XCTestCase {
+    func testWholeAndFractionalSeconds() {
+        XCTAssertEqual(formatSeconds(15 * nanosPerSecond), "15 s")
+        XCTAssertEqual(formatSeconds(500 * nanosPerMilli), "0.5 s")
+        XCTAssertEqual(formatSeconds(1_250 * nanosPerMilli), "1.25 s")
+        XCTAssertEqual(formatSeconds(1_005 * nanosPerMilli), "1.005 s")
+        XCTAssertEqual(formatSeconds(0), "0 s")
+    }
+}
