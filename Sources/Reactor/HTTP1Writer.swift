@@ -92,15 +92,26 @@ public enum HTTP1Writer {
 
     /// "<size in lowercase hex>\r\n" opening a chunk of `size` > 0 bytes.
     public static func appendChunkHeader(_ out: inout [UInt8], size: Int) {
+        withChunkHeader(size: size) { out.append(contentsOf: $0) }
+    }
+
+    /// Calls `body` with the chunk header for `size` > 0 formatted on the stack (no allocation).
+    public static func withChunkHeader<R>(size: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         precondition(size > 0, "a zero-size chunk is the last chunk: use appendLastChunk")
-        let digits = (Int.bitWidth - size.leadingZeroBitCount + 3) / 4
-        var shift = (digits - 1) * 4
-        while shift >= 0 {
-            let nibble = UInt8(truncatingIfNeeded: size >> shift) & 0xF
-            out.append(nibble < 10 ? 0x30 + nibble : 0x57 + nibble)
-            shift -= 4
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { p in
+            let digits = (Int.bitWidth - size.leadingZeroBitCount + 3) / 4
+            var shift = (digits - 1) * 4
+            var n = 0
+            while shift >= 0 {
+                let nibble = UInt8(truncatingIfNeeded: size >> shift) & 0xF
+                p[n] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+                n += 1
+                shift -= 4
+            }
+            p[n] = 0x0D
+            p[n + 1] = 0x0A
+            return body(UnsafeRawBufferPointer(start: p.baseAddress, count: n + 2))
         }
-        appendCRLF(&out)
     }
 
     /// The CRLF closing a chunk's data.

@@ -263,9 +263,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     public func writeBody(_ data: UnsafeRawBufferPointer) {
         guard state == .responding, data.count > 0 else { return }
         if framing == .chunked {
-            var h: [UInt8] = []
-            HTTP1Writer.appendChunkHeader(&h, size: data.count)
-            h.withUnsafeBytes { out.append($0) }
+            // Chunk header, data and CRLF gather in the queue and leave in one write; the
+            // header is formatted on the stack (no allocation per chunk).
+            HTTP1Writer.withChunkHeader(size: data.count) { out.append($0) }
             out.append(data)
             out.append("\r\n")
             flush()
