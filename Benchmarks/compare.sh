@@ -128,6 +128,18 @@ wait_listening() {  # wait_listening PORT PID NAME
     die "$3 did not listen on port $1 within 10 s"
 }
 
+# The servers every later figure depends on; checked after each section, so a server that
+# exits mid-run (crash, or killed from outside) stops the run with its name and log tail
+# instead of leaving errors or a silent exit further on.
+declare -A WATCH=()   # NAME -> PID
+check_alive() {  # check_alive SECTION
+    local n
+    for n in "${!WATCH[@]}"; do
+        kill -0 "${WATCH[$n]}" 2>/dev/null \
+            || die "$n (pid ${WATCH[$n]}) exited during $1 (log: $(tail -3 "$WORK/$n.log" 2>/dev/null | tr '\n' ' '))"
+    done
+}
+
 PIN_LG=(); PIN_SRV=()
 if [[ ${BENCH_PIN:-0} == 1 && $NPROC -ge 2 ]]; then
     PIN_LG=(taskset -c 0); PIN_SRV=(taskset -c "1-$((NPROC - 1))")
@@ -135,13 +147,13 @@ fi
 
 MOCK_PORT=$(free_port)
 "${PIN_SRV[@]}" "$BIN/ccload-mock" --port "$MOCK_PORT" --threads "$MOCK_THREADS" 2>"$WORK/mock.log" &
-MOCK_PID=$!; PIDS+=("$MOCK_PID")
+MOCK_PID=$!; PIDS+=("$MOCK_PID"); WATCH[mock]=$MOCK_PID
 wait_listening "$MOCK_PORT" "$MOCK_PID" mock
 
 CCLOAD_PORT=$(free_port)
 PORT=$CCLOAD_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS \
     CCLOAD_UPSTREAM="http://127.0.0.1:$MOCK_PORT" "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/ccload.log" &
-CCLOAD_PID=$!; PIDS+=("$CCLOAD_PID")
+CCLOAD_PID=$!; PIDS+=("$CCLOAD_PID"); WATCH[ccload]=$CCLOAD_PID
 wait_listening "$CCLOAD_PORT" "$CCLOAD_PID" ccload
 
 start_nginx() {  # start_nginx NAME TEMPLATE PORT UPSTREAM_PORT -> sets STARTED_PID
@@ -159,7 +171,7 @@ start_nginx() {  # start_nginx NAME TEMPLATE PORT UPSTREAM_PORT -> sets STARTED_
 }
 NGINX_PORT=$(free_port)
 start_nginx nginx Benchmarks/nginx.conf.template "$NGINX_PORT" "$MOCK_PORT"
-NGINX_PID=$STARTED_PID
+NGINX_PID=$STARTED_PID; WATCH[nginx]=$NGINX_PID
 
 declare -A PORT_OF=([direct]=$MOCK_PORT [ccload]=$CCLOAD_PORT [nginx]=$NGINX_PORT)
 TARGETS=(direct ccload nginx)
@@ -214,6 +226,7 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 
+check_alive "the JSON case"
 # ---------------------------------------------------------------- 2. SSE time to first byte
 log ""
 log "2. SSE TTFB, open loop $SSE_RATE req/s on $SSE_CONNS connections, $SSE_QUERY, ${SSE_SECS}s x $SSE_REPS per target"
@@ -224,6 +237,7 @@ for rep in $(seq 1 "$SSE_REPS"); do
     done
 done
 
+check_alive "the SSE case"
 # ---------------------------------------------------------------- 3. wrk cross-check
 declare -A WRK_RPS=()
 if [[ $WRK == 1 ]]; then
@@ -234,12 +248,13 @@ if [[ $WRK == 1 ]]; then
     printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$BODY" >"$WORK/post.lua"
     for t in "${TARGETS[@]}"; do
         r=$(timeout 30 "${PIN_LG[@]}" wrk -t "$LG_THREADS" -c "$CONNS" -d 5s -s "$WORK/post.lua" \
-            "http://127.0.0.1:${PORT_OF[$t]}/v1/messages?$JSON_QUERY" 2>&1 | awk '/^Requests\/sec/ {print $2}')
+            "http://127.0.0.1:${PORT_OF[$t]}/v1/messages?$JSON_QUERY" 2>&1 | awk '/^Requests\/sec/ {print $2}' || true)
         WRK_RPS[$t]=${r:-0}
         log "  wrk $t: ${WRK_RPS[$t]} req/s"
     done
 fi
 
+check_alive "the wrk cross-check"
 # ---------------------------------------------------------------- 4. RSS under open streams
 # The proxy holds two fds per stream (client + upstream), so the hard open-files limit
 # caps the streams one process can hold: 10,000 streams need 20,000+ fds.
@@ -293,8 +308,8 @@ if [[ $NGINX_STREAMS == 1 ]]; then
     NGINX_RSS_STREAMS=$HOLD_RSS; NGINX_HELD=$HOLD_HELD
     log "  nginx RSS idle $(mib "$NGINX_RSS_IDLE") MiB, with $NGINX_HELD streams $(mib "$NGINX_RSS_STREAMS") MiB (master + workers)"
 fi
-kill -0 "$CCLOAD_PID" 2>/dev/null || die "ccload died during the run (log: $WORK/ccload.log)"
 
+check_alive "the stream hold"
 # ---------------------------------------------------------------- 5. HTTPS upstream
 # The mock again, now serving TLS with a certificate from a CA made for this run (in $WORK,
 # removed on exit); a second ccload and a second nginx in front of it, both verifying it.
@@ -321,19 +336,19 @@ make_certs >"$WORK/openssl.log" 2>&1 || die "making the test certificates failed
 MOCK_TLS_PORT=$(free_port)
 "${PIN_SRV[@]}" "$BIN/ccload-mock" --port "$MOCK_TLS_PORT" --threads "$MOCK_THREADS" \
     --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key" 2>"$WORK/mock-https.log" &
-MOCK_TLS_PID=$!; PIDS+=("$MOCK_TLS_PID")
+MOCK_TLS_PID=$!; PIDS+=("$MOCK_TLS_PID"); WATCH[mock-https]=$MOCK_TLS_PID
 wait_listening "$MOCK_TLS_PORT" "$MOCK_TLS_PID" mock-https
 
 CCLOAD_TLS_PORT=$(free_port)
 PORT=$CCLOAD_TLS_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_DRAIN_SECONDS=5 \
     CCLOAD_UPSTREAM="https://localhost:$MOCK_TLS_PORT" CCLOAD_CA_FILE="$TLS_DIR/ca.pem" \
     "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/ccload-https.log" &
-CCLOAD_TLS_PID=$!; PIDS+=("$CCLOAD_TLS_PID")
+CCLOAD_TLS_PID=$!; PIDS+=("$CCLOAD_TLS_PID"); WATCH[ccload-https]=$CCLOAD_TLS_PID
 wait_listening "$CCLOAD_TLS_PORT" "$CCLOAD_TLS_PID" ccload-https
 
 NGINX_TLS_PORT=$(free_port)
 start_nginx nginx-https Benchmarks/nginx-https.conf.template "$NGINX_TLS_PORT" "$MOCK_TLS_PORT"
-NGINX_TLS_PID=$STARTED_PID
+NGINX_TLS_PID=$STARTED_PID; WATCH[nginx-https]=$NGINX_TLS_PID
 PORT_OF[ccload-https]=$CCLOAD_TLS_PORT; PORT_OF[nginx-https]=$NGINX_TLS_PORT
 TLS_TARGETS=(ccload-https nginx-https)
 log "  mock-https :$MOCK_TLS_PORT   ccload-https :$CCLOAD_TLS_PORT   nginx-https :$NGINX_TLS_PORT"
@@ -373,6 +388,8 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 
+check_alive "the HTTPS case"
+unset 'WATCH[ccload-https]'
 # Stop ccload-https (drain, bounded at 5 s by CCLOAD_DRAIN_SECONDS; we wait up to 15 s)
 # and read its counters for the whole case, warm-up included.
 kill -TERM "$CCLOAD_TLS_PID" 2>/dev/null || true
