@@ -156,6 +156,22 @@ PORT=$CCLOAD_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS \
 CCLOAD_PID=$!; PIDS+=("$CCLOAD_PID"); WATCH[ccload]=$CCLOAD_PID
 wait_listening "$CCLOAD_PORT" "$CCLOAD_PID" ccload
 
+# ccload as the relay (issue 4): three channels of one priority in front of the same mock,
+# client tokens on, every response read by the usage tap and priced.
+RELAY_PORT=$(free_port)
+RELAY_TOKEN="bench-token-$RANDOM$RANDOM"
+cat >"$WORK/channels.json" <<JSON
+[
+  {"name": "bench-a", "protocol": "anthropic", "url": "http://127.0.0.1:$MOCK_PORT", "api_key": "sk-bench-a-0000"},
+  {"name": "bench-b", "protocol": "anthropic", "url": "http://127.0.0.1:$MOCK_PORT", "api_key": "sk-bench-b-0000"},
+  {"name": "bench-c", "protocol": "anthropic", "url": "http://127.0.0.1:$MOCK_PORT", "api_key": "sk-bench-c-0000"}
+]
+JSON
+PORT=$RELAY_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_AUTH=$RELAY_TOKEN \
+    CCLOAD_CHANNELS_FILE="$WORK/channels.json" "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/relay.log" &
+RELAY_PID=$!; PIDS+=("$RELAY_PID"); WATCH[relay]=$RELAY_PID
+wait_listening "$RELAY_PORT" "$RELAY_PID" relay
+
 start_nginx() {  # start_nginx NAME TEMPLATE PORT UPSTREAM_PORT -> sets STARTED_PID
     local name=$1 template=$2 port=$3 upstream_port=$4 prefix="$WORK/$1"
     mkdir -p "$prefix/logs" "$prefix/tmp"
@@ -173,8 +189,10 @@ NGINX_PORT=$(free_port)
 start_nginx nginx Benchmarks/nginx.conf.template "$NGINX_PORT" "$MOCK_PORT"
 NGINX_PID=$STARTED_PID; WATCH[nginx]=$NGINX_PID
 
-declare -A PORT_OF=([direct]=$MOCK_PORT [ccload]=$CCLOAD_PORT [nginx]=$NGINX_PORT)
-TARGETS=(direct ccload nginx)
+declare -A PORT_OF=([direct]=$MOCK_PORT [ccload]=$CCLOAD_PORT [relay]=$RELAY_PORT [nginx]=$NGINX_PORT)
+TARGETS=(direct ccload relay nginx)
+# Only the relay checks client tokens.
+declare -A AUTH_OF=([relay]="x-api-key: $RELAY_TOKEN")
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 nginx_rss_kib() {  # master + workers
@@ -206,8 +224,10 @@ RESULTS="$WORK/results.jsonl"
 loadgen() {  # loadgen LABEL TARGET QUERY ARGS... -> appends one JSON line, prints a summary
     local label=$1 target=$2 query=$3; shift 3
     local out
+    local auth=()
+    [[ -n ${AUTH_OF[$target]:-} ]] && auth=(--header "${AUTH_OF[$target]}")
     out=$("${PIN_LG[@]}" "$BIN/ccload-loadgen" --url "http://127.0.0.1:${PORT_OF[$target]}/v1/messages?$query" \
-        --label "$label/$target" --json "$@" 2>"$WORK/loadgen.err") \
+        --label "$label/$target" --json "${auth[@]}" "$@" 2>"$WORK/loadgen.err") \
         || { log "loadgen failed for $label/$target: $(tail -3 "$WORK/loadgen.err")"; return 0; }
     printf '%s\n' "$out" >>"$RESULTS"
     jq -r '"  \(.label | . + "                  " | .[0:18]) \(.rps | tostring | . + "         " | .[0:10]) req/s"
@@ -247,6 +267,7 @@ if [[ $WRK == 1 ]]; then
         "$(head -c 2000 /dev/zero | tr '\0' 'a' | head -c 939)")
     printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$BODY" >"$WORK/post.lua"
     for t in "${TARGETS[@]}"; do
+        [[ -n ${AUTH_OF[$t]:-} ]] && continue  # the wrk script sends no client token
         r=$(timeout 30 "${PIN_LG[@]}" wrk -t "$LG_THREADS" -c "$CONNS" -d 5s -s "$WORK/post.lua" \
             "http://127.0.0.1:${PORT_OF[$t]}/v1/messages?$JSON_QUERY" 2>&1 | awk '/^Requests\/sec/ {print $2}' || true)
         WRK_RPS[$t]=${r:-0}
@@ -438,6 +459,8 @@ done
 ADDED_TTFB=$(diff_us "${TT50[ccload]}" "${TT50[direct]}")
 ADDED_FB=$(diff_us "${FB50[ccload]}" "${FB50[direct]}")
 NGINX_ADDED_TTFB=$(diff_us "${TT50[nginx]}" "${TT50[direct]}")
+RELAY_ADDED_TTFB=$(diff_us "${TT50[relay]}" "${TT50[direct]}")
+RELAY_ADDED_FB=$(diff_us "${FB50[relay]}" "${FB50[direct]}")
 
 T1=$(awk -v a="${RPS[ccload]}" -v b="${RPS[nginx]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= b + 0) ? 1 : 0 }')
 T1B=$(le "${P99[ccload]}" "${P99[nginx]}")
@@ -447,6 +470,8 @@ T3=$(le "$(mib "$RSS_IDLE_AFTER")" 64)
 RSS_10K=$(awk -v i="$RSS_IDLE_AFTER" -v r="$RSS_STREAMS" -v h="$HELD" 'BEGIN { if (h > 0) printf "%.0f", i + (r - i) * 10000 / h; else print r }')
 T4=$(awk -v r="$(mib "$RSS_10K")" -v h="$HELD" -v s="$STREAMS" 'BEGIN { print (r + 0 <= 256 && h + 0 >= 0.99 * s) ? 1 : 0 }')
 
+T7=$(awk -v a="${RPS[relay]}" -v b="${RPS[nginx]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= b + 0) ? 1 : 0 }')
+T8=$(awk -v d="$RELAY_ADDED_FB" 'BEGIN { print (d != "-" && d + 0 <= 100) ? 1 : 0 }')
 T5=$(awk -v a="${RPS[ccload-https]}" -v b="${RPS[nginx-https]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= b + 0) ? 1 : 0 }')
 T6=$(awk -v p="$REUSED_PCT" 'BEGIN { print (p != "-" && p + 0 >= 99) ? 1 : 0 }')
 
@@ -469,6 +494,7 @@ for t in "${TARGETS[@]}"; do
 done
 echo "| **ccload / nginx** | **$(ratio "${RPS[ccload]}" "${RPS[nginx]}")** | $(ratio "${P50[ccload]}" "${P50[nginx]}") | **$(ratio "${P99[ccload]}" "${P99[nginx]}")** | $(ratio "${P999[ccload]}" "${P999[nginx]}") | |"
 echo "| ccload / direct | $(ratio "${RPS[ccload]}" "${RPS[direct]}") | | | | |"
+echo "| **relay / nginx** | **$(ratio "${RPS[relay]}" "${RPS[nginx]}")** | $(ratio "${P50[relay]}" "${P50[nginx]}") | $(ratio "${P99[relay]}" "${P99[nginx]}") | $(ratio "${P999[relay]}" "${P999[nginx]}") | |"
 if [[ $WRK == 1 ]]; then
     echo "| wrk cross-check (1 run, req/s) | direct $(num "${WRK_RPS[direct]}"), ccload $(num "${WRK_RPS[ccload]}"), nginx $(num "${WRK_RPS[nginx]}") — ccload/nginx $(ratio "${WRK_RPS[ccload]}" "${WRK_RPS[nginx]}") | | | | |"
 fi
@@ -482,6 +508,9 @@ for t in "${TARGETS[@]}"; do
 done
 echo "| **ccload − direct** | **$ADDED_TTFB** | $ADDED_FB | | |"
 echo "| nginx − direct | $NGINX_ADDED_TTFB | $(diff_us "${FB50[nginx]}" "${FB50[direct]}") | | |"
+echo "| **relay − direct** | $RELAY_ADDED_TTFB | **$RELAY_ADDED_FB** | | |"
+echo ""
+echo "\\`ccload\\` is the pass-through (one upstream, no tokens); \\`relay\\` is ccload routing by a table of three channels of one priority (round-robin) with a client token checked on every request and the usage tap reading every response. The relay holds an event stream until its first content event (the commit point), so its head and first event go out together: compare its first-event column."
 echo ""
 echo "HTTPS upstream: the mock serving TLS (certificate from a CA made for the run), ccload and nginx verifying it and keeping upstream connections alive; the same 1 KiB JSON load, $CONNS connections, ${JSON_SECS} s per run, median of $REPS interleaved runs (µs from the send):"
 echo ""
@@ -505,13 +534,15 @@ echo "| idle after the load runs | $(mib "$RSS_IDLE_AFTER") MiB | |"
 echo "| holding $HELD open SSE streams | $(mib "$RSS_STREAMS") MiB | ${NGINX_RSS_STREAMS:+$(mib "$NGINX_RSS_STREAMS") MiB ($NGINX_HELD streams)} |"
 echo "| after the streams' clients left | $(mib "$RSS_AFTER_STREAMS") MiB, $FDS_AFTER fds more than before the hold | |"
 echo ""
-echo "| target (issue 2; HTTPS rows issue 3) | figure | verdict |"
+echo "| target (issue 2; relay rows issue 4; HTTPS rows issue 3) | figure | verdict |"
 echo "|---|---|---|"
 echo "| throughput ccload/nginx ≥ 1.0 | $(ratio "${RPS[ccload]}" "${RPS[nginx]}") | $(verdict "$T1") |"
 echo "| p99 ccload ≤ nginx | $(num1 "${P99[ccload]}") vs $(num1 "${P99[nginx]}") µs | $(verdict "$T1B") |"
 echo "| SSE TTFB added at p50 ≤ 100 µs | $ADDED_TTFB µs | $(verdict "$T2") |"
 echo "| RSS idle ≤ 64 MiB | $(mib "$RSS_IDLE_AFTER") MiB | $(verdict "$T3") |"
 echo "| RSS with 10,000 streams ≤ 256 MiB | $(mib "$RSS_STREAMS") MiB at $HELD streams$( (( STREAMS < 10000 )) && echo " (open-files limit $NOFILE caps the hold at $STREAMS; linear estimate at 10,000: $(mib "$RSS_10K") MiB)") | $(verdict "$T4") |"
+echo "| relay (3 channels, auth, usage tap) throughput / nginx ≥ 1.0 | $(ratio "${RPS[relay]}" "${RPS[nginx]}") | $(verdict "$T7") |"
+echo "| relay first SSE event added at p50 ≤ 100 µs | $RELAY_ADDED_FB µs | $(verdict "$T8") |"
 echo "| HTTPS throughput ccload/nginx ≥ 1.0 | $(ratio "${RPS[ccload-https]}" "${RPS[nginx-https]}") | $(verdict "$T5") |"
 echo "| requests on reused upstream connections ≥ 99 % | $REUSED_PCT % ($TLS_REUSED of $( [[ $TLS_OPENED == - ]] && echo - || echo $((TLS_OPENED + TLS_REUSED)) ); TLS handshakes full $TLS_FULL, resumed $TLS_RESUMED) | $(verdict "$T6") |"
 }
