@@ -510,7 +510,7 @@ echo "| **ccload − direct** | **$ADDED_TTFB** | $ADDED_FB | | |"
 echo "| nginx − direct | $NGINX_ADDED_TTFB | $(diff_us "${FB50[nginx]}" "${FB50[direct]}") | | |"
 echo "| **relay − direct** | $RELAY_ADDED_TTFB | **$RELAY_ADDED_FB** | | |"
 echo ""
-echo "\\`ccload\\` is the pass-through (one upstream, no tokens); \\`relay\\` is ccload routing by a table of three channels of one priority (round-robin) with a client token checked on every request and the usage tap reading every response. The relay holds an event stream until its first content event (the commit point), so its head and first event go out together: compare its first-event column."
+echo '`ccload` is the pass-through (one upstream, no tokens); `relay` is ccload routing by a table of three channels of one priority (round-robin) with a client token checked on every request and the usage tap reading every response. The relay holds an event stream until its first content event (the commit point): the mock writes `message_start` and the first delta separately, so the relay answers only after a second upstream read, where the others pass `message_start` on at once. Its first-event column therefore measures a later event than the direct row does.'
 echo ""
 echo "HTTPS upstream: the mock serving TLS (certificate from a CA made for the run), ccload and nginx verifying it and keeping upstream connections alive; the same 1 KiB JSON load, $CONNS connections, ${JSON_SECS} s per run, median of $REPS interleaved runs (µs from the send):"
 echo ""

@@ -12,8 +12,9 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
         public var connectTimeoutNanos: UInt64 = 10 * nanosPerSecond
         /// Verification settings and session cache for HTTPS upstreams.
         public var tls: TLSClientContext?
-        /// For targets that skip verification (`insecure_skip_verify` channels).
-        public var unverifiedTLS: TLSClientContext? = try? TLSClientContext(verify: false)
+        /// For targets that skip verification (`insecure_skip_verify` channels); made on
+        /// first use, since a context costs megabytes once its CA store is loaded.
+        public static let unverifiedTLS: TLSClientContext? = try? TLSClientContext(verify: false)
         public init() {}
     }
 
@@ -51,7 +52,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     /// `completion` runs once on the loop unless the returned dial is cancelled.
     public func dial(_ target: UpstreamTarget,
                      completion: @escaping (Result<HTTPClientConnection, TransportError>) -> Void) -> Dial {
-        Dial(loop: loop, target: target.dial, tls: target.verifyTLS ? settings.tls : settings.unverifiedTLS,
+        Dial(loop: loop, target: target.dial, tls: target.verifyTLS ? settings.tls : Settings.unverifiedTLS,
              connectTimeoutNanos: settings.connectTimeoutNanos,
              handshakeTimeoutNanos: settings.connectTimeoutNanos) { [loop] result in
             switch result {
