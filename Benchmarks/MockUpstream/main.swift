@@ -33,8 +33,8 @@ struct MockCommand: ParsableCommand {
     @Option(help: "Input (prompt) tokens reported.") var inputTokens: Int = 12
     @Option(help: "Output tokens reported.") var outputTokens: Int = 34
     @Option(help: "Cache-read (cached) tokens reported.") var cacheRead: Int = 0
-    @Option(help: "Anthropic 5-minute cache-write tokens reported.") var cacheWrite5m: Int = 0
-    @Option(help: "Anthropic 1-hour cache-write tokens reported.") var cacheWrite1h: Int = 0
+    @Option(name: .customLong("cache-write-5m"), help: "Anthropic 5-minute cache-write tokens reported.") var cacheWrite5m: Int = 0
+    @Option(name: .customLong("cache-write-1h"), help: "Anthropic 1-hour cache-write tokens reported.") var cacheWrite1h: Int = 0
 
     func run() throws {
         var tls: TLSServerContext?
