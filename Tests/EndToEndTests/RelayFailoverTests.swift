@@ -251,4 +251,50 @@ final class RelayFailoverTests: RelayCase {
         XCTAssertFalse(r.bodyText.contains("response.completed"))
         XCTAssertNotNil(try ccload.waitForRecords(1).first?["error"] as? String)
     }
+
+    func testErrorEventsBeforeContentFailOverInResponsesAndGemini() throws {
+        // (server_error stands for 500, UNAVAILABLE for 503.)
+        for (proto, target, body, marker, status) in [
+            ("codex", "/v1/responses", #"{"model":"gpt-5","stream":true,"input":"hi"}"#, "\"delta\":\"token4 \"", 500),
+            ("gemini", "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", "{}", "\"text\":\"token4 \"", 503),
+        ] {
+            let failing = try startMock(["--sse-error-first", proto == "codex" ? "server_error" : "UNAVAILABLE"])
+            let healthy = try startMock()
+            let ccload = try twoChannels(first: failing.url, healthy: healthy, proto: proto)
+            let r = try ccload.post(target, body)
+            XCTAssertEqual(r.status, 200, "\(proto): \(r.bodyText)")
+            XCTAssertTrue(r.complete)
+            XCTAssertTrue(r.bodyText.contains(marker), "\(proto): \(r.bodyText)")
+            XCTAssertFalse(r.bodyText.contains("mock stream error"), "\(proto): the failed try leaked: \(r.bodyText)")
+            XCTAssertFalse(r.bodyText.contains("\"error\":{"), "\(proto): \(r.bodyText)")
+            XCTAssertEqual(try failing.requests(), 1)
+            try assertRecord(ccload, channel: 2, status: 200, failures: [(1, status, "server")])
+        }
+    }
+
+    func testGeminiStreamCutAfterCommitIsLeftIncomplete() throws {
+        // Gemini has no in-band error event: the client must see the body end without its
+        // last chunk, never a stream that looks complete.
+        let cutting = try startMock(["--cut-after-events", "2"])
+        let ccload = try startRelay([channel("g", "gemini", url: cutting.url)]).ccload
+        let r = try ccload.post("/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", "{}")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.bodyText.contains("token1 "), r.bodyText)
+        XCTAssertFalse(r.complete, "a broken Gemini stream was ended as if complete")
+        XCTAssertNotNil(try ccload.waitForRecords(1).first?["error"] as? String)
+    }
+
+    func testClientLeavingMidStreamIsRecordedAndTheUpstreamClosed() throws {
+        let mock = try startMock(["--delay-ms", "100", "--events", "50"])
+        let ccload = try startRelay([channel("a", url: mock.url)]).ccload
+        let c = try ccload.connect()
+        let body = anthropicBody(stream: true)
+        try c.send("POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        XCTAssertTrue(c.readUntil(contains: "token0 ", timeout: 5), c.buffer.text)
+        shutdown(c.fd, Int32(SHUT_RDWR))
+        let rec = try XCTUnwrap(try ccload.waitForRecords(1).first)
+        XCTAssertEqual(rec["channel_name"] as? String, "a")
+        XCTAssertNotNil(rec["error"] as? String, "\(rec)")
+        XCTAssertEqual(try ccload.cooldowns().count, 0, "a client leaving must not cool the channel")
+    }
 }
