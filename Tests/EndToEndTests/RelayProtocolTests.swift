@@ -176,4 +176,21 @@ final class RelayProtocolTests: RelayCase {
         XCTAssertTrue(message.lowercased().contains("model"), noModel.bodyText)
         XCTAssertEqual(try mock.requests(), 0)
     }
+
+    func testCurlAsAClient() throws {
+        let mock = try startMock()
+        let ccload = try startRelay([channel("a", url: mock.url), channel("g", "gemini", url: mock.url)], auth: ["ccl-curl-token-1"]).ccload
+        let r = try curl(["-N", "-H", "x-api-key: ccl-curl-token-1", "-H", "content-type: application/json",
+                          "--data-binary", anthropicBody(stream: true), ccload.url + "/v1/messages"])
+        XCTAssertEqual(r.exitCode, 0, r.stderr)
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.bodyText.hasSuffix("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), r.bodyText)
+        let g = try curl(["--data-binary", "{}", ccload.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=ccl-curl-token-1"])
+        XCTAssertEqual(g.status, 200, g.bodyText)
+        XCTAssertTrue(g.bodyText.contains("token4 "), g.bodyText)
+        XCTAssertEqual(try mock.stats()["last_path"] as? String, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+        let bad = try curl(["--data-binary", "{}", ccload.url + "/v1beta/models/gemini-2.5-flash:generateContent?key=nope"])
+        XCTAssertEqual(bad.status, 401)
+        XCTAssertEqual((bad.json?["error"] as? [String: Any])?["status"] as? String, "UNAUTHENTICATED", bad.bodyText)
+    }
 }
