@@ -26,14 +26,19 @@ final class MockStream: TimerTarget, ResponseStreamDelegate, @unchecked Sendable
         }
     }
 
+    private func write(_ bytes: [UInt8]) {
+        if !bytes.isEmpty { bytes.withUnsafeBytes { connection.writeBody($0) } }
+    }
+
     private func begin() {
         headDone = true
         if o.cut == "head" { return connection.close() }
         if o.status != 200 {
-            return connection.respond(status: o.status, extraHeaders: o.status == 429 ? [("retry-after", "7")] : [],
-                                      body: MockBodies.error(status: o.status))
+            var extra: [(String, String)] = []
+            if let r = o.retryAfter { extra.append(("retry-after", r)) } else if o.status == 429 { extra.append(("retry-after", "7")) }
+            return connection.respond(status: o.status, extraHeaders: extra, body: MockBodies.error(status: o.status, proto: o.proto))
         }
-        if !o.stream {
+        if !o.stream || o.jsonArrayStream || o.proto == .countTokens {
             return connection.respond(status: 200, body: handler.json(o))
         }
         var head: [UInt8] = []
@@ -44,11 +49,13 @@ final class MockStream: TimerTarget, ResponseStreamDelegate, @unchecked Sendable
         connection.appendConnectionHeader(&head)
         HTTP1Writer.appendEndOfHead(&head)
         head.withUnsafeBytes { connection.startResponse(head: $0, framing: .chunked, flushNow: false) }
-        if o.sseError {
-            MockBodies.sseError.withUnsafeBytes { connection.writeBody($0) }
+        write(MockBodies.streamPreamble(o))
+        if let type = o.sseErrorType {
+            write(MockBodies.sseError(o, type: type))
             return connection.endResponse()
         }
-        MockBodies.messageStart(inputTokens: o.inputTokens).withUnsafeBytes { connection.writeBody($0) }
+        write(MockBodies.streamOpen(o))
+        if o.cutAfterEvents == 0 { return connection.close() }
         next()
     }
 
@@ -56,12 +63,12 @@ final class MockStream: TimerTarget, ResponseStreamDelegate, @unchecked Sendable
     private func next() {
         guard !closed else { return }
         if sent == o.events {
-            MockBodies.messageStop(outputTokens: o.outputTokens).withUnsafeBytes { connection.writeBody($0) }
+            write(MockBodies.streamEnd(o))
             return connection.endResponse()
         }
-        MockBodies.delta(sent).withUnsafeBytes { connection.writeBody($0) }
+        write(MockBodies.streamDelta(o, sent))
         sent += 1
-        if sent == 1 && o.cut == "body" { return connection.close() }
+        if let n = o.cutAfterEvents, sent >= n { return connection.close() }
         if sent == 1, let g = o.gate {
             let releasedAlready = gates.withLock { s -> Bool in
                 if s.released.remove(g) != nil { return true }

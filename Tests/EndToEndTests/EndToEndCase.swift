@@ -9,9 +9,10 @@ final class MockUpstream {
     /// A keep-alive control connection, so counting connections does not count itself twice.
     private var control: RawConnection?
 
-    init(threads: Int = 1) throws {
+    /// `arguments`: behaviour flags (`--status 500`, `--require-key K`, …; see `ccload-mock --help`).
+    init(threads: Int = 1, arguments: [String] = []) throws {
         process = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload-mock"),
-                                       arguments: ["--port", "0", "--threads", String(threads), "--listen", "127.0.0.1"])
+                                       arguments: ["--port", "0", "--threads", String(threads), "--listen", "127.0.0.1"] + arguments)
         port = try process.waitForListeningPort()
     }
 
@@ -34,6 +35,19 @@ final class MockUpstream {
     func lastRequest() throws -> (head: String, bodyLength: Int) {
         let r = try controlRequest("GET", "/mock/last")
         return (r.bodyText, Int(r.header("x-mock-body-length") ?? "") ?? -1)
+    }
+
+    /// `GET /mock/stats`: requests answered, the last request's credential headers, path and model.
+    func stats() throws -> [String: Any] {
+        let r = try controlRequest("GET", "/mock/stats")
+        guard let j = r.json else { throw TestFailure("bad /mock/stats answer: \(r.bodyText)") }
+        return j
+    }
+
+    /// Requests this mock answered outside /mock/.
+    func requests() throws -> Int {
+        guard let n = try stats()["requests"] as? Int else { throw TestFailure("no requests count in /mock/stats") }
+        return n
     }
 
     func release(gate: String) throws {
@@ -92,8 +106,8 @@ class EndToEndCase: XCTestCase {
     /// Stops `p` (and shows its log on failure) when the test ends.
     func track(_ p: ProcessUnderTest) { processes.append(p) }
 
-    func startMock(threads: Int = 1) throws -> MockUpstream {
-        let m = try MockUpstream(threads: threads)
+    func startMock(threads: Int = 1, _ arguments: [String] = []) throws -> MockUpstream {
+        let m = try MockUpstream(threads: threads, arguments: arguments)
         processes.append(m.process)
         return m
     }
@@ -145,5 +159,89 @@ class EndToEndCase: XCTestCase {
         for h in headers { s += h + "\r\n" }
         s += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
         return s
+    }
+}
+
+// MARK: - Relay (channel table) helpers
+
+extension EndToEndCase {
+    /// One channel of a channels file. The key is a recognisable secret that tests look
+    /// for in logs and bodies (it must never show).
+    func channel(_ name: String, _ proto: String = "anthropic", url: String, key: Any? = nil, priority: Int = 0,
+                 _ extra: [String: Any] = [:]) -> [String: Any] {
+        var c: [String: Any] = ["name": name, "protocol": proto, "url": url, "api_key": key ?? "sk-secret-\(name)-0123456789",
+                                "priority": priority]
+        for (k, v) in extra { c[k] = v }
+        if extra["api_keys"] != nil { c["api_key"] = nil }
+        return c
+    }
+
+    /// Writes a channels file (JSON) to `path`, or to a new temp file removed at tear-down.
+    @discardableResult
+    func writeChannelsFile(_ channels: [[String: Any]], path: String? = nil) throws -> String {
+        let p = path ?? NSTemporaryDirectory() + "ccload-channels-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).json"
+        let data = try JSONSerialization.data(withJSONObject: channels, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: p))
+        if path == nil { onTearDown { try? FileManager.default.removeItem(atPath: p) } }
+        return p
+    }
+
+    /// ccload routing by a channels file (no CCLOAD_UPSTREAM); `auth` becomes CCLOAD_AUTH.
+    func startRelay(_ channels: [[String: Any]], auth: [String] = [], _ extra: [String: String] = [:]) throws -> (ccload: CcloadProcess, channelsFile: String) {
+        let path = try writeChannelsFile(channels)
+        var env = ["CCLOAD_CHANNELS_FILE": path]
+        if !auth.isEmpty { env["CCLOAD_AUTH"] = auth.joined(separator: ",") }
+        for (k, v) in extra { env[k] = v }
+        return (try startCcload(upstream: nil, env), path)
+    }
+}
+
+extension CcloadProcess {
+    /// One request with a JSON body on a fresh connection.
+    func post(_ target: String, _ body: String, headers: [String] = [], timeout: Double = 10) throws -> HTTPResponse {
+        var s = "POST \(target) HTTP/1.1\r\nHost: ccload.test\r\n"
+        for h in headers { s += h + "\r\n" }
+        s += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        return try request(s, timeout: timeout)
+    }
+
+    func get(_ target: String, headers: [String] = [], timeout: Double = 5) throws -> HTTPResponse {
+        var s = "GET \(target) HTTP/1.1\r\nHost: ccload.test\r\n"
+        for h in headers { s += h + "\r\n" }
+        return try request(s + "\r\n", timeout: timeout)
+    }
+
+    func adminJSON(_ target: String, token: String? = nil) throws -> [String: Any] {
+        let r = try get(target, headers: token.map { ["Authorization: Bearer \($0)"] } ?? [])
+        guard r.status == 200, let j = r.json else { throw TestFailure("\(target): \(r.status) \(r.bodyText)") }
+        return j
+    }
+
+    /// `/admin/requests` records, newest first.
+    func records(limit: Int = 100, token: String? = nil) throws -> [[String: Any]] {
+        guard let d = try adminJSON("/admin/requests?limit=\(limit)", token: token)["data"] as? [[String: Any]] else {
+            throw TestFailure("/admin/requests has no data array")
+        }
+        return d
+    }
+
+    /// Waits (bounded) until at least `count` records exist (a record is written just after
+    /// the response ends, so a client can see its answer before the record is there).
+    func waitForRecords(_ count: Int, token: String? = nil, timeout: Double = 5) throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let r = try records(token: token)
+            if r.count >= count { return r }
+            if Date() > deadline { throw TestFailure("only \(r.count) request records after \(timeout) s, wanted \(count): \(r)") }
+            usleep(10_000)
+        }
+    }
+
+    /// `/admin/cooldowns` entries (scope, remaining_ms, failures, failure_class).
+    func cooldowns(token: String? = nil) throws -> [[String: Any]] {
+        guard let d = try adminJSON("/admin/cooldowns", token: token)["data"] as? [[String: Any]] else {
+            throw TestFailure("/admin/cooldowns has no data array")
+        }
+        return d
     }
 }
