@@ -71,7 +71,8 @@ let package = Package(
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Reactor"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ccload", "MockUpstream", "Reactor"]
+            dependencies: ["ccload", "MockUpstream", "Reactor"],
+            exclude: ["sdk"]
         ),
     ]
 )

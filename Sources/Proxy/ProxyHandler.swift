@@ -12,6 +12,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// The channel table this loop routes by; replaced whole (on this loop) when it changes.
     public var table: ChannelTable?
     private var candidateScratch: [Candidate] = []
+    /// Per channel, the base URL that last answered on this loop (tries start there).
+    private var preferredURLs: [Int: Int] = [:]
 
     public init(loop: Loop, config: ProxyConfig, shared: ProxyShared, table: ChannelTable?) {
         self.loop = loop
@@ -107,6 +109,15 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         r.error = message
         shared.ring.append(r)
         c.respond(status: status, body: ProtocolRules.errorBody(kind, status: status, message: message))
+    }
+
+    func preferredURL(channelID: Int, count: Int) -> Int {
+        guard count > 1, let i = preferredURLs[channelID], i < count else { return 0 }
+        return i
+    }
+
+    func notePreferredURL(channelID: Int, index: Int) {
+        if index != 0 || preferredURLs[channelID] != nil { preferredURLs[channelID] = index }
     }
 
     static func fail(_ c: HTTPServerConnection, _ status: Int, _ message: String) {

@@ -43,6 +43,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     // The current try.
     private var candidateIndex = 0
     private var keyPosition = 0
+    /// Which of the channel's base URLs this try uses, and how many it has tried.
+    private var urlIndex = 0
+    private var urlsTried = 0
     private var upstream: HTTPClientConnection?
     private var dial: Dial?
     private var triedStaleRetry = false
@@ -91,6 +94,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private var current: Candidate { candidates[candidateIndex] }
     private var channel: Channel { table.channels[current.channelIndex] }
     private var keyIndex: Int { current.keys[keyPosition] }
+    private var target: UpstreamTarget { table.targets[current.channelIndex][urlIndex] }
 
     /// Starts the try at (candidateIndex, keyPosition), skipping channels at their
     /// concurrency limit; with nothing left, answers with the last failure.
@@ -104,6 +108,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             let counters = table.counters[current.channelIndex]
             if counters.tryBegin(limit: channel.maxConcurrency) {
                 counting = counters
+                if urlsTried == 0 {
+                    urlIndex = handler.preferredURL(channelID: channel.id, count: table.targets[current.channelIndex].count)
+                }
                 return send(fresh: false)
             }
             candidateIndex += 1
@@ -119,7 +126,6 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         heldData.removeAll(keepingCapacity: true)
         sse = SSEScanner()
         attempts += 1
-        let target = table.targets[current.channelIndex][0]
         if !fresh, let c = handler.pool.checkout(target) {
             return write(on: c)
         }
@@ -139,7 +145,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private func write(on c: HTTPClientConnection) {
         upstream = c
         let ch = channel
-        let target = table.targets[current.channelIndex][0]
+        let target = self.target
         let upstreamModel = current.upstreamModel
         var path = ProtocolRules.upstreamTarget(route: route, clientTarget: request.head.targetBytes, basePath: target.pathPrefix[...])
         var body = request.body
@@ -237,7 +243,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         handler.loop.disarm(firstByteTimer)
         let c = upstream
         upstream = nil
-        if let c, c.state == .idle { handler.pool.release(c, table.targets[current.channelIndex][0]) }
+        if let c, c.state == .idle { handler.pool.release(c, target) }
         switch phase {
         case .holdingError:
             classifyHeldError()
@@ -287,6 +293,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         phase = .streaming
         record.ttfbMicros = (handler.loop.now - startNanos) / 1000
         record.status = head.status
+        // Failed tries stay listed in `attempts`; the request itself answered.
+        record.error = nil
+        handler.notePreferredURL(channelID: channel.id, index: urlIndex)
         // Event streams are re-framed from de-chunked data, so the chunk stream is always
         // at a boundary when a failure needs to append the protocol's error event.
         forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: flushNow,
@@ -357,6 +366,20 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private func failTry(transport error: TransportError) {
         let (cls, scope) = Classifier.classify(transportError: error)
         lastFailure = .transport("\(error)")
+        let urls = table.targets[current.channelIndex].count
+        if urlsTried + 1 < urls && phase != .finished {
+            // The channel has another base URL: try it before the channel counts as down.
+            handler.loop.disarm(firstByteTimer)
+            upstream?.close()
+            upstream = nil
+            record.attempts.append(AttemptNote(channelID: channel.id, keyIndex: keyIndex, status: 0, failure: cls.rawValue))
+            record.error = "\(error)"
+            urlsTried += 1
+            urlIndex = (urlIndex + 1) % urls
+            triedStaleRetry = false
+            guard attempts < handler.shared.maxAttempts else { return exhausted() }
+            return send(fresh: false)
+        }
         failTry(cls, scope, reset: nil, status: 0, note: "\(error)")
     }
 
@@ -383,6 +406,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         } else {
             candidateIndex += 1
             keyPosition = 0
+            urlsTried = 0
         }
         triedStaleRetry = false
         nextTry()
