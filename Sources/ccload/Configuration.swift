@@ -39,6 +39,26 @@ struct Configuration: ParsableArguments {
     var auth: String?
     @Option(help: "JSON file of model prices overriding the built-in table (env CCLOAD_PRICES_FILE).")
     var pricesFile: String?
+    @Option(help: "Keep a session (metadata.user_id, Codex session_id, x-ccload-session) on one channel while healthy: 1 or 0 (env CCLOAD_SESSION_AFFINITY, default 1).")
+    var sessionAffinity: Int?
+    @Option(help: "Seconds a session's channel is remembered (env CCLOAD_AFFINITY_TTL, default 3600).")
+    var affinityTTL: Double?
+    @Option(help: "When every channel is cooling, try the one whose cooldown ends first: 1 or 0 (env CCLOAD_FALLBACK_TO_SOONEST, default 1).")
+    var fallbackToSoonest: Int?
+    @Option(help: "Keys tried per channel before the next channel, 1-8 (env CCLOAD_MAX_KEY_RETRIES, default 3).")
+    var maxKeyRetries: Int?
+    @Option(help: "First cooldown after an auth failure, seconds (env CCLOAD_COOLDOWN_AUTH, default 300).")
+    var cooldownAuth: Double?
+    @Option(help: "First cooldown after a 5xx or connection failure, seconds (env CCLOAD_COOLDOWN_SERVER, default 120).")
+    var cooldownServer: Double?
+    @Option(help: "First cooldown after a 429, seconds (env CCLOAD_COOLDOWN_RATE_LIMIT, default 60).")
+    var cooldownRateLimit: Double?
+    @Option(help: "First cooldown after a first-byte timeout, seconds (env CCLOAD_COOLDOWN_TIMEOUT, default 60).")
+    var cooldownTimeout: Double?
+    @Option(help: "Shortest cooldown, seconds (env CCLOAD_COOLDOWN_MIN, default 10).")
+    var cooldownMin: Double?
+    @Option(help: "Longest cooldown, seconds (env CCLOAD_COOLDOWN_MAX, default 1800).")
+    var cooldownMax: Double?
     @Option(help: "Certificate chain (PEM) to serve HTTPS instead of HTTP (env CCLOAD_TLS_CERT; needs --tls-key).")
     var tlsCert: String?
     @Option(help: "Private key (PEM) for --tls-cert (env CCLOAD_TLS_KEY).")
@@ -110,6 +130,25 @@ struct Configuration: ParsableArguments {
                 throw ValidationError("CCLOAD_PRICES_FILE: \(error)")
             }
         }
+        var affinity = SessionAffinitySettings()
+        affinity.enabled = try number(sessionAffinity, "CCLOAD_SESSION_AFFINITY", 1) != 0
+        affinity.ttlNanos = try seconds(affinityTTL, "CCLOAD_AFFINITY_TTL", 3600)
+        s.affinity = affinity
+        var selector = SelectorSettings()
+        selector.fallbackToSoonest = try number(fallbackToSoonest, "CCLOAD_FALLBACK_TO_SOONEST", 1) != 0
+        selector.maxKeyRetries = try number(maxKeyRetries, "CCLOAD_MAX_KEY_RETRIES", 3)
+        guard (1...8).contains(selector.maxKeyRetries) else { throw ValidationError("CCLOAD_MAX_KEY_RETRIES must be 1...8") }
+        s.selector = selector
+        var cool = CooldownSettings()
+        cool.authNanos = try seconds(cooldownAuth, "CCLOAD_COOLDOWN_AUTH", 300)
+        cool.serverNanos = try seconds(cooldownServer, "CCLOAD_COOLDOWN_SERVER", 120)
+        cool.connectionNanos = cool.serverNanos
+        cool.rateLimitNanos = try seconds(cooldownRateLimit, "CCLOAD_COOLDOWN_RATE_LIMIT", 60)
+        cool.timeoutNanos = try seconds(cooldownTimeout, "CCLOAD_COOLDOWN_TIMEOUT", 60)
+        cool.minimumNanos = try seconds(cooldownMin, "CCLOAD_COOLDOWN_MIN", 10)
+        cool.maximumNanos = try seconds(cooldownMax, "CCLOAD_COOLDOWN_MAX", 1800)
+        guard cool.minimumNanos <= cool.maximumNanos else { throw ValidationError("CCLOAD_COOLDOWN_MIN must not exceed CCLOAD_COOLDOWN_MAX") }
+        s.cooldowns = cool
         let cert = tlsCert ?? env("CCLOAD_TLS_CERT"), key = tlsKey ?? env("CCLOAD_TLS_KEY")
         switch (cert, key) {
         case (nil, nil): break
@@ -137,4 +176,7 @@ struct Settings: Sendable {
     var channelsFile: String?
     var authTokens: [String] = []
     var pricing = Pricing.builtIn
+    var affinity = SessionAffinitySettings()
+    var selector = SelectorSettings()
+    var cooldowns = CooldownSettings()
 }

@@ -63,7 +63,10 @@ enum Server {
         }
 
         let frozenProxy = settings.proxy
-        let shared = ProxyShared(pricing: settings.pricing, auth: ClientAuth(tokens: settings.authTokens))
+        let shared = ProxyShared(cooldowns: CooldownBook(settings: settings.cooldowns),
+                                 selectorSettings: settings.selector,
+                                 affinity: settings.affinity.enabled ? SessionAffinity(settings: settings.affinity) : nil,
+                                 pricing: settings.pricing, auth: ClientAuth(tokens: settings.authTokens))
         var initialTable: ChannelTable?
         if let path = settings.channelsFile {
             switch loadTable(path, shared) {
