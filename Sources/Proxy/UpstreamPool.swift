@@ -84,8 +84,6 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
         idle[origin]?.conns.removeAll { $0 === c }
     }
 
-    public var idleCount: Int { idle.values.reduce(0) { $0 + $1.conns.count } }
-
     public func timerFired(_ timer: LoopTimer) {
         let cutoff = loop.now &- settings.idleTimeoutNanos
         var any = false
@@ -99,10 +97,5 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
             any = any || !keep.isEmpty
         }
         if any { loop.arm(sweepTimer, afterNanos: settings.idleTimeoutNanos / 4 + 1) }
-    }
-
-    public func closeAll() {
-        for list in idle.values { for c in list.conns { c.close() } }
-        idle.removeAll()
     }
 }

@@ -33,8 +33,6 @@ public final class HTTPServer: @unchecked Sendable {
         return l
     }
 
-    public var openConnections: Int { connectionObjects.count }
-
     /// Connections accepted by every server in the process.
     public static let acceptedTotal = Atomic<Int>(0)
 
@@ -71,10 +69,5 @@ public final class HTTPServer: @unchecked Sendable {
             onDrained = nil
             d()
         }
-    }
-
-    /// Closes every connection now.
-    public func closeAll() {
-        for c in Array(connectionObjects.values) { c.close() }
     }
 }

@@ -2,11 +2,9 @@ import Glibc
 import CEpoll
 
 public enum ListenError: Error, CustomStringConvertible {
-    case badAddress(String)
     case system(String, Int32)
     public var description: String {
         switch self {
-        case .badAddress(let a): return "cannot listen on \(a): not a numeric IPv4/IPv6 address"
         case .system(let what, let e): return "\(what) failed: \(String(cString: strerror(e)))"
         }
     }
