@@ -14,6 +14,8 @@ public struct StoreWriterCounters: Sendable, Equatable {
     public var droppedWriteFailed: UInt64 = 0
     /// Transactions committed.
     public var batches: UInt64 = 0
+    /// Batches that were full (`batchSize` rows).
+    public var fullBatches: UInt64 = 0
     /// Batches that failed.
     public var failedBatches: UInt64 = 0
     /// Request-log and statistics rows deleted by retention.
@@ -56,6 +58,9 @@ public final class StoreWriter: @unchecked Sendable {
     private var retentionActive = false
     private var retentionRequests: UInt64 = 0
     private var processed: UInt64 = 0
+    private var chores: [@Sendable (Database) -> Void] = []
+    private var choresDone: UInt64 = 0
+    private var choresAsked: UInt64 = 0
     private var counters = StoreWriterCounters()
     private var thread: pthread_t?
 
@@ -148,6 +153,22 @@ public final class StoreWriter: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
+    /// Runs `body` on the writer thread with its connection, between batches, and returns
+    /// when it has run (maintenance: a checkpoint, a pragma; tests). Never on a reactor thread.
+    public func perform(_ body: @escaping @Sendable (Database) -> Void) {
+        pthread_mutex_lock(mutex)
+        if stopped || stopping {
+            pthread_mutex_unlock(mutex)
+            return
+        }
+        chores.append(body)
+        choresAsked += 1
+        let target = choresAsked
+        pthread_cond_signal(work)
+        while choresDone < target && !stopped { pthread_cond_wait(done, mutex) }
+        pthread_mutex_unlock(mutex)
+    }
+
     /// Writes everything queued, then stops the thread. Later records are dropped.
     public func close() {
         pthread_mutex_lock(mutex)
@@ -204,6 +225,16 @@ public final class StoreWriter: @unchecked Sendable {
                 retentionSeen = retentionRequests
                 retentionActive = true
             }
+            if !chores.isEmpty {
+                let todo = chores
+                chores.removeAll()
+                pthread_mutex_unlock(mutex)
+                for c in todo { c(db) }
+                pthread_mutex_lock(mutex)
+                choresDone &+= UInt64(todo.count)
+                pthread_cond_broadcast(done)
+                continue
+            }
             if count == 0 {
                 if retentionActive {
                     pthread_mutex_unlock(mutex)
@@ -221,7 +252,7 @@ public final class StoreWriter: @unchecked Sendable {
             }
             if !(stopping || flushWaiters > 0 || retentionActive) {
                 let deadline = firstPendingAt &+ options.batchIntervalNanos
-                while count < options.batchSize && flushWaiters == 0 && !stopping
+                while count < options.batchSize && flushWaiters == 0 && !stopping && chores.isEmpty
                         && retentionRequests == retentionSeen && monotonicNanos() < deadline {
                     collecting = true
                     timedWait(work, until: deadline)
@@ -253,6 +284,7 @@ public final class StoreWriter: @unchecked Sendable {
             } else {
                 counters.written &+= UInt64(n)
                 counters.batches &+= 1
+                if n == options.batchSize { counters.fullBatches &+= 1 }
             }
             if doRetention && !more { finishRetention() }
             if flushWaiters > 0 { pthread_cond_broadcast(done) }
