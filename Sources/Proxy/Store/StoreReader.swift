@@ -154,8 +154,8 @@ public struct StoreReader {
         // `+time_ms` keeps the time index out of the plan: the scan follows id (or the
         // channel/model/status/token index, which ends in id) so pages come in id order
         // without a sort.
-        if let f = q.fromMillis { clauses.append("+time_ms >= ?"); args.append(.int(Int64(f))) }
-        if let t = q.toMillis { clauses.append("+time_ms < ?"); args.append(.int(Int64(t))) }
+        if let f = q.fromMillis { clauses.append("+time_ms >= ?"); args.append(.int(Int64(clamping: f))) }
+        if let t = q.toMillis { clauses.append("+time_ms < ?"); args.append(.int(Int64(clamping: t))) }
         if let c = q.channelID { clauses.append("channel_id = ?"); args.append(.int(Int64(c))) }
         if let m = q.model { clauses.append("requested_model = ?"); args.append(.text(m)) }
         if let s = q.statusClass { clauses.append(s.sql) }
@@ -241,7 +241,9 @@ public struct StoreReader {
     /// The filter on stats_hourly for a range and optional channel/model/token.
     static func statsWhere(from: UInt64, to: UInt64, channelID: Int?, model: String?, tokenID: Int?) -> (String, [SQLValue]) {
         var clauses = ["hour_ms >= ?", "hour_ms < ?"]
-        var args: [SQLValue] = [.int(Int64(from / hour * hour)), .int(Int64((to + hour - 1) / hour * hour))]
+        let limit = UInt64(Int64.max) - hour
+        let f = min(from, limit), t = min(to, limit)
+        var args: [SQLValue] = [.int(Int64(f / hour * hour)), .int(Int64((t + hour - 1) / hour * hour))]
         if let c = channelID { clauses.append("channel_id = ?"); args.append(.int(Int64(c))) }
         if let m = model { clauses.append("model = ?"); args.append(.text(m)) }
         if let t = tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
@@ -277,14 +279,16 @@ public struct StoreReader {
     public func trend(_ range: TrendRange, endMillis: UInt64, channelID: Int? = nil, model: String? = nil,
                       tokenID: Int? = nil) throws -> [TrendPoint] {
         let h = Self.hour
-        let lastHour = endMillis / h * h
-        let firstHour = lastHour - UInt64(range.hours - 1) * h
+        let lastHour = min(endMillis, UInt64(Int64.max) - 2 * h) / h * h
+        let span = UInt64(range.hours - 1) * h
+        let firstHour = lastHour >= span ? lastHour - span : 0
         let (w, args) = Self.statsWhere(from: firstHour, to: lastHour + h, channelID: channelID, model: model, tokenID: tokenID)
         let sums = Self.sumColumns.map { "SUM(\($0))" }.joined(separator: ", ")
         let s = try db.cached("SELECT hour_ms, \(sums) FROM stats_hourly WHERE \(w) GROUP BY hour_ms ORDER BY hour_ms")
         try s.bind(args)
         defer { s.reset() }
-        var points = (0..<range.hours).map { TrendPoint(hourMillis: firstHour + UInt64($0) * h, totals: StatsTotals()) }
+        let count = Int((lastHour - firstHour) / h) + 1
+        var points = (0..<count).map { TrendPoint(hourMillis: firstHour + UInt64($0) * h, totals: StatsTotals()) }
         while try s.step() {
             let hr = UInt64(s.int64(0))
             let i = Int((hr - firstHour) / h)
