@@ -144,6 +144,9 @@ public final class Database: @unchecked Sendable {
         return s
     }
 
+    /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
+    public func setBusyTimeout(millis: Int32) { sqlite3_busy_timeout(handle, millis) }
+
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
     public var changes: Int { Int(sqlite3_changes(handle)) }
     public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }

@@ -160,7 +160,7 @@ public final class Store: Sendable {
 
     static func connect(_ path: String, _ options: StoreOptions, synchronous: String) throws -> Database {
         let db = try Database(path: path)
-        sqlite3_busy_timeout(db.handle, options.busyTimeoutMillis)
+        db.setBusyTimeout(millis: options.busyTimeoutMillis)
         do {
             // The first statement reads the file header: a file that is not a database or a
             // damaged first page fails here.
