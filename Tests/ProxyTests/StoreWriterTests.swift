@@ -172,6 +172,30 @@ final class StoreWriterTests: XCTestCase {
             XCTAssertEqual(rows[k], want, "\(k)")
         }
 
+        // The rollups are stats_hourly summed along each dimension.
+        let vals = Schema.valueColumns.joined(separator: ", ")
+        let sums = Schema.valueColumns.map { "SUM(\($0))" }.joined(separator: ", ")
+        for (dim, col) in [("all", "''"), ("channel", "CAST(channel_id AS TEXT)"), ("model", "model"), ("token", "CAST(token_id AS TEXT)")] {
+            let (a, b) = try s.withConfig { db -> ([[Int64]], [[Int64]]) in
+                func rows(_ sql: String) throws -> [[Int64]] {
+                    let st = try db.prepare(sql)
+                    var out: [[Int64]] = []
+                    while try st.step() { out.append([Int64(st.text(0).hashValue)] + (1..<Int32(2 + Schema.valueColumns.count)).map { st.int64($0) }) }
+                    return out
+                }
+                return (try rows("SELECT key, hour_ms, \(vals) FROM stats_rollup WHERE dim = '\(dim)' ORDER BY 1, 2"),
+                        try rows("SELECT \(col), hour_ms, \(sums) FROM stats_hourly GROUP BY 1, 2 ORDER BY 1, 2"))
+            }
+            XCTAssertEqual(a, b, dim)
+            XCTAssertFalse(a.isEmpty)
+        }
+        // A breakdown with two dimensions reads stats_hourly and agrees with the records.
+        let ch2a = try s.read { try $0.stats(fromMillis: base, toMillis: base + 5 * 3_600_000, by: .model, channelID: 2) }
+        for row in ch2a {
+            XCTAssertEqual(row.totals.costMicroUSD, records.filter { $0.channelID == 2 && $0.requestedModel == row.key }.reduce(0) { $0 + $1.costMicroUSD })
+        }
+        XCTAssertEqual(ch2a.count, 3)
+
         // And the reader's sums per channel agree with the records.
         let byChannel = try s.read { try $0.stats(fromMillis: base, toMillis: base + 5 * 3_600_000, by: .channel) }
         for row in byChannel {
@@ -221,6 +245,8 @@ final class StoreWriterTests: XCTestCase {
         // Aggregates stay a year: only the 400-day-old hour goes.
         XCTAssertEqual(try StoreTest.count(s, "SELECT SUM(requests) FROM stats_hourly"), 79 - 5)
         XCTAssertEqual(s.writer.snapshot().retentionDeletedStats, 1, s.writer.snapshot().lastError ?? "")
+        XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM stats_rollup WHERE hour_ms < \(now - 365 * day)"), 0)
+        XCTAssertEqual(try StoreTest.count(s, "SELECT SUM(requests) FROM stats_rollup WHERE dim = 'model'"), 79 - 5)
         // A second pass has nothing to do.
         s.writer.runRetention()
         XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM request_logs"), 33)

@@ -187,30 +187,35 @@ public enum Schema {
                 channel_id INTEGER NOT NULL,
                 model TEXT NOT NULL,
                 token_id INTEGER NOT NULL,
-                requests INTEGER NOT NULL DEFAULT 0,
-                successes INTEGER NOT NULL DEFAULT 0,
-                errors_4xx INTEGER NOT NULL DEFAULT 0,
-                errors_5xx INTEGER NOT NULL DEFAULT 0,
-                errors_other INTEGER NOT NULL DEFAULT 0,
-                rate_limited INTEGER NOT NULL DEFAULT 0,
-                failovers INTEGER NOT NULL DEFAULT 0,
-                input_tokens INTEGER NOT NULL DEFAULT 0,
-                output_tokens INTEGER NOT NULL DEFAULT 0,
-                cache_read_tokens INTEGER NOT NULL DEFAULT 0,
-                cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
-                cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
-                cost_micro INTEGER NOT NULL DEFAULT 0,
-                duration_sum_us INTEGER NOT NULL DEFAULT 0,
-                ttfb_count INTEGER NOT NULL DEFAULT 0,
-                ttfb_sum_us INTEGER NOT NULL DEFAULT 0,
-                \(TTFBBuckets.columns().map { "\($0) INTEGER NOT NULL DEFAULT 0" }.joined(separator: ",\n    "))
+                \(Schema.valueColumnsSQL)
                 ,PRIMARY KEY(hour_ms, channel_id, model, token_id)
             ) WITHOUT ROWID;
+            -- The same sums rolled up per hour along one dimension at a time (dim 'all' with
+            -- key '', 'channel' with the channel id as text, 'model', 'token'): a trend or a
+            -- per-dimension breakdown reads at most (keys x hours) short rows.
+            CREATE TABLE stats_rollup(
+                dim TEXT NOT NULL,
+                key TEXT NOT NULL,
+                hour_ms INTEGER NOT NULL,
+                \(Schema.valueColumnsSQL)
+                ,PRIMARY KEY(dim, key, hour_ms)
+            ) WITHOUT ROWID;
+            CREATE INDEX stats_rollup_hour ON stats_rollup(hour_ms);
             CREATE INDEX stats_hourly_channel ON stats_hourly(channel_id, hour_ms);
             CREATE INDEX stats_hourly_model ON stats_hourly(model, hour_ms);
             CREATE INDEX stats_hourly_token ON stats_hourly(token_id, hour_ms);
             """),
     ]
+
+    /// The summed columns of `stats_hourly` and `stats_rollup`, in order.
+    static let valueColumns = ["requests", "successes", "errors_4xx", "errors_5xx", "errors_other", "rate_limited",
+                               "failovers", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+                               "cache_write_1h_tokens", "cost_micro", "duration_sum_us", "ttfb_count", "ttfb_sum_us"]
+        + TTFBBuckets.columns()
+
+    static var valueColumnsSQL: String {
+        valueColumns.map { "\($0) INTEGER NOT NULL DEFAULT 0" }.joined(separator: ",\n    ")
+    }
 
     public static var latestVersion: Int { migrations.last?.version ?? 0 }
 }

@@ -213,9 +213,7 @@ public struct StoreReader {
 
     // MARK: statistics
 
-    static let sumColumns = ["requests", "successes", "errors_4xx", "errors_5xx", "errors_other", "rate_limited",
-                             "failovers", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-                             "cache_write_1h_tokens", "cost_micro", "duration_sum_us", "ttfb_count", "ttfb_sum_us"]
+    static let sumColumns = Array(Schema.valueColumns.prefix(16))
 
     static func totals(_ s: Statement, from c: Int32) -> StatsTotals {
         var t = StatsTotals()
@@ -238,34 +236,62 @@ public struct StoreReader {
         return t
     }
 
-    /// The filter on stats_hourly for a range and optional channel/model/token.
-    static func statsWhere(from: UInt64, to: UInt64, channelID: Int?, model: String?, tokenID: Int?) -> (String, [SQLValue]) {
-        var clauses = ["hour_ms >= ?", "hour_ms < ?"]
+    /// Where a statistics query reads from: `stats_rollup` when at most one dimension is
+    /// involved (a few short rows per hour), else `stats_hourly` (every combination).
+    struct Source {
+        var table: String
+        var whereSQL: String
+        var args: [SQLValue]
+        var keyColumn: String?
+    }
+
+    static func source(from: UInt64, to: UInt64, grouping: StatsGrouping, channelID: Int?, model: String?,
+                       tokenID: Int?) -> Source {
         let limit = UInt64(Int64.max) - hour
         let f = min(from, limit), t = min(to, limit)
-        var args: [SQLValue] = [.int(Int64(f / hour * hour)), .int(Int64((t + hour - 1) / hour * hour))]
-        if let c = channelID { clauses.append("channel_id = ?"); args.append(.int(Int64(c))) }
-        if let m = model { clauses.append("model = ?"); args.append(.text(m)) }
-        if let t = tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
-        return (clauses.joined(separator: " AND "), args)
+        let range: [SQLValue] = [.int(Int64(f / hour * hour)), .int(Int64((t + hour - 1) / hour * hour))]
+        var filters: [(dim: String, column: String, key: String, value: SQLValue)] = []
+        if let c = channelID { filters.append(("channel", "channel_id", String(c), .int(Int64(c)))) }
+        if let m = model { filters.append(("model", "model", m, .text(m))) }
+        if let t = tokenID { filters.append(("token", "token_id", String(t), .int(Int64(t)))) }
+        let gdim = grouping == .all ? nil : grouping.rawValue
+        if filters.isEmpty {
+            // For everything, `key = ''` lets the primary key serve the hour range.
+            return Source(table: "stats_rollup", whereSQL: gdim == nil ? "dim = 'all' AND key = '' AND hour_ms >= ? AND hour_ms < ?"
+                            : "dim = '\(gdim!)' AND hour_ms >= ? AND hour_ms < ?",
+                          args: range, keyColumn: gdim == nil ? nil : "key")
+        }
+        if filters.count == 1 && (gdim == nil || gdim == filters[0].dim) {
+            return Source(table: "stats_rollup", whereSQL: "dim = ? AND key = ? AND hour_ms >= ? AND hour_ms < ?",
+                          args: [.text(filters[0].dim), .text(filters[0].key)] + range, keyColumn: gdim == nil ? nil : "key")
+        }
+        var clauses = ["hour_ms >= ?", "hour_ms < ?"]
+        var args = range
+        for f in filters {
+            clauses.append("\(f.column) = ?")
+            args.append(f.value)
+        }
+        return Source(table: "stats_hourly", whereSQL: clauses.joined(separator: " AND "), args: args,
+                      keyColumn: grouping.column)
     }
 
     /// Statistics per channel, model or token for the hours overlapping [from, to), from
-    /// the hourly aggregates. Sorted by requests, most first.
+    /// the hourly aggregates. Sorted by requests, most first. Keys: a channel or token id
+    /// as text (0 = none), a model name, or "" for `.all`.
     public func stats(fromMillis: UInt64, toMillis: UInt64, by grouping: StatsGrouping,
                       channelID: Int? = nil, model: String? = nil, tokenID: Int? = nil) throws -> [StatsRow] {
-        let (w, args) = Self.statsWhere(from: fromMillis, to: toMillis, channelID: channelID, model: model, tokenID: tokenID)
-        let key = grouping.column ?? "''"
-        let sums = (Self.sumColumns + TTFBBuckets.columns()).map { "SUM(\($0))" }.joined(separator: ", ")
-        let group = grouping.column.map { " GROUP BY \($0)" } ?? ""
-        let s = try db.cached("SELECT \(key), \(sums) FROM stats_hourly WHERE \(w)\(group)")
-        try s.bind(args)
+        let src = Self.source(from: fromMillis, to: toMillis, grouping: grouping, channelID: channelID, model: model, tokenID: tokenID)
+        let key = src.keyColumn ?? "''"
+        let sums = Schema.valueColumns.map { "SUM(\($0))" }.joined(separator: ", ")
+        let group = src.keyColumn.map { " GROUP BY \($0)" } ?? ""
+        let s = try db.cached("SELECT \(key), \(sums) FROM \(src.table) WHERE \(src.whereSQL)\(group)")
+        try s.bind(src.args)
         defer { s.reset() }
         var out: [StatsRow] = []
         let h0 = Int32(1 + Self.sumColumns.count)
         while try s.step() {
             let t = Self.totals(s, from: 1)
-            if t.requests == 0 && grouping == .all { break }
+            if t.requests == 0 { continue }
             let hist = (0..<TTFBBuckets.count).map { s.int64(h0 + Int32($0)) }
             out.append(StatsRow(key: s.text(0), totals: t, ttfbP50Micros: TTFBBuckets.quantile(0.5, hist),
                                 ttfbP95Micros: TTFBBuckets.quantile(0.95, hist), ttfbBuckets: hist))
@@ -282,10 +308,10 @@ public struct StoreReader {
         let lastHour = min(endMillis, UInt64(Int64.max) - 2 * h) / h * h
         let span = UInt64(range.hours - 1) * h
         let firstHour = lastHour >= span ? lastHour - span : 0
-        let (w, args) = Self.statsWhere(from: firstHour, to: lastHour + h, channelID: channelID, model: model, tokenID: tokenID)
+        let src = Self.source(from: firstHour, to: lastHour + h, grouping: .all, channelID: channelID, model: model, tokenID: tokenID)
         let sums = Self.sumColumns.map { "SUM(\($0))" }.joined(separator: ", ")
-        let s = try db.cached("SELECT hour_ms, \(sums) FROM stats_hourly WHERE \(w) GROUP BY hour_ms ORDER BY hour_ms")
-        try s.bind(args)
+        let s = try db.cached("SELECT hour_ms, \(sums) FROM \(src.table) WHERE \(src.whereSQL) GROUP BY hour_ms ORDER BY hour_ms")
+        try s.bind(src.args)
         defer { s.reset() }
         let count = Int((lastHour - firstHour) / h) + 1
         var points = (0..<count).map { TrendPoint(hourMillis: firstHour + UInt64($0) * h, totals: StatsTotals()) }

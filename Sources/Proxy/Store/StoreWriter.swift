@@ -318,16 +318,15 @@ public final class StoreWriter: @unchecked Sendable {
         VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
         """
 
-    private static let upsertSQL: String = {
-        let h = TTFBBuckets.columns()
-        let cols = ["hour_ms", "channel_id", "model", "token_id", "requests", "successes", "errors_4xx",
-                    "errors_5xx", "errors_other", "rate_limited", "failovers", "input_tokens", "output_tokens",
-                    "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cost_micro",
-                    "duration_sum_us", "ttfb_count", "ttfb_sum_us"] + h
-        let adds = cols.dropFirst(4).map { "\($0) = \($0) + excluded.\($0)" }
-        return "INSERT INTO stats_hourly(\(cols.joined(separator: ","))) VALUES(\(cols.map { _ in "?" }.joined(separator: ","))) "
-            + "ON CONFLICT(hour_ms, channel_id, model, token_id) DO UPDATE SET \(adds.joined(separator: ", "))"
-    }()
+    private static func upsert(_ table: String, _ keys: [String]) -> String {
+        let cols = keys + Schema.valueColumns
+        let adds = Schema.valueColumns.map { "\($0) = \($0) + excluded.\($0)" }
+        return "INSERT INTO \(table)(\(cols.joined(separator: ","))) VALUES(\(cols.map { _ in "?" }.joined(separator: ","))) "
+            + "ON CONFLICT(\(keys.joined(separator: ", "))) DO UPDATE SET \(adds.joined(separator: ", "))"
+    }
+
+    private static let upsertSQL = upsert("stats_hourly", ["hour_ms", "channel_id", "model", "token_id"])
+    private static let rollupSQL = upsert("stats_rollup", ["dim", "key", "hour_ms"])
 
     private static let tokenSQL = """
         UPDATE auth_tokens SET total_cost_micro = total_cost_micro + ?, total_requests = total_requests + ?,
@@ -368,10 +367,28 @@ public final class StoreWriter: @unchecked Sendable {
                 }
             }
             let upsert = try statement(Self.upsertSQL)
+            var rollup: [RollupKey: StatsDelta] = [:]
             for (k, d) in groups {
                 upsert.reset()
-                try d.bind(upsert, k)
+                try upsert.bind(1, k.hour)
+                try upsert.bind(2, k.channel)
+                try upsert.bind(3, k.model)
+                try upsert.bind(4, k.token)
+                try d.bind(upsert, from: 5)
                 _ = try upsert.step()
+                rollup[RollupKey(dim: "all", key: "", hour: k.hour), default: StatsDelta()].merge(d)
+                rollup[RollupKey(dim: "channel", key: String(k.channel), hour: k.hour), default: StatsDelta()].merge(d)
+                rollup[RollupKey(dim: "model", key: k.model, hour: k.hour), default: StatsDelta()].merge(d)
+                rollup[RollupKey(dim: "token", key: String(k.token), hour: k.hour), default: StatsDelta()].merge(d)
+            }
+            let roll = try statement(Self.rollupSQL)
+            for (k, d) in rollup {
+                roll.reset()
+                try roll.bind(1, k.dim)
+                try roll.bind(2, k.key)
+                try roll.bind(3, k.hour)
+                try d.bind(roll, from: 4)
+                _ = try roll.step()
             }
             if !tokens.isEmpty {
                 let u = try statement(Self.tokenSQL)
@@ -455,6 +472,16 @@ public final class StoreWriter: @unchecked Sendable {
                 withLock { counters.retentionDeletedStats &+= UInt64(n) }
                 if n < chunk { retentionStage = 2 }
                 return true
+            case 2:
+                let s = try statement("""
+                    DELETE FROM stats_rollup WHERE (dim, key, hour_ms) IN
+                    (SELECT dim, key, hour_ms FROM stats_rollup WHERE hour_ms < ? LIMIT ?)
+                    """)
+                try s.bind(1, Int64(statsCutoff))
+                try s.bind(2, chunk)
+                try s.stepDone()
+                if db.changes < chunk { retentionStage = 3 }
+                return true
             default:
                 let s = try statement("DELETE FROM admin_sessions WHERE expires_ms < ?")
                 try s.bind(1, Int64(now))
@@ -475,6 +502,12 @@ extension Statement {
         defer { reset() }
         while try step() {}
     }
+}
+
+struct RollupKey: Hashable {
+    var dim: String
+    var key: String
+    var hour: Int64
 }
 
 struct StatsKey: Hashable {
@@ -528,14 +561,34 @@ struct StatsDelta {
         }
     }
 
-    func bind(_ s: Statement, _ k: StatsKey) throws {
-        try s.bind(1, k.hour)
-        try s.bind(2, k.channel)
-        try s.bind(3, k.model)
-        try s.bind(4, k.token)
-        let values = [requests, successes, errors4xx, errors5xx, errorsOther, rateLimited, failovers, input, output,
-                      cacheRead, cacheWrite5m, cacheWrite1h, cost, durationSum, ttfbCount, ttfbSum] + hist
-        for (i, v) in values.enumerated() { try s.bind(Int32(5 + i), v) }
+    /// In `Schema.valueColumns` order.
+    var values: [Int64] {
+        [requests, successes, errors4xx, errors5xx, errorsOther, rateLimited, failovers, input, output,
+         cacheRead, cacheWrite5m, cacheWrite1h, cost, durationSum, ttfbCount, ttfbSum] + hist
+    }
+
+    func bind(_ s: Statement, from first: Int32) throws {
+        for (i, v) in values.enumerated() { try s.bind(first + Int32(i), v) }
+    }
+
+    mutating func merge(_ o: StatsDelta) {
+        requests += o.requests
+        successes += o.successes
+        errors4xx += o.errors4xx
+        errors5xx += o.errors5xx
+        errorsOther += o.errorsOther
+        rateLimited += o.rateLimited
+        failovers += o.failovers
+        input += o.input
+        output += o.output
+        cacheRead += o.cacheRead
+        cacheWrite5m += o.cacheWrite5m
+        cacheWrite1h += o.cacheWrite1h
+        cost += o.cost
+        durationSum += o.durationSum
+        ttfbCount += o.ttfbCount
+        ttfbSum += o.ttfbSum
+        for i in 0..<hist.count { hist[i] += o.hist[i] }
     }
 }
 
