@@ -76,6 +76,29 @@ final class StoreWriterTests: XCTestCase {
         XCTAssertTrue(s.writer.enqueue(StoreTest.record(1000)))
     }
 
+    func testQueueGrowsAndWrapsInOrder() throws {
+        let s = try open {
+            $0.queueCapacity = 5_000
+            $0.batchSize = 100_000
+            $0.batchIntervalNanos = 10 * 1_000_000_000
+        }
+        for i in 0..<700 { s.writer.enqueue(StoreTest.record(i)) }
+        s.writer.flush()
+        // The ring (1,024 slots at first) now starts at 700: these wrap, then make it grow twice.
+        for i in 700..<4_700 { XCTAssertTrue(s.writer.enqueue(StoreTest.record(i))) }
+        let accepted = (0..<1_400).map { s.writer.enqueue(StoreTest.record(4_700 + $0)) }
+        XCTAssertEqual(accepted, Array(repeating: true, count: 1_000) + Array(repeating: false, count: 400))
+        s.writer.flush()
+        let ids = try s.withConfig { db -> [Int] in
+            let st = try db.prepare("SELECT request_id FROM request_logs ORDER BY id")
+            var out: [Int] = []
+            while try st.step() { out.append(st.int(0)) }
+            return out
+        }
+        XCTAssertEqual(ids, Array(0..<5_700))
+        XCTAssertEqual(s.writer.droppedCount, 400)
+    }
+
     func testFlushWritesEverythingAndCloseDrains() throws {
         let s = try open()
         for i in 0..<10_123 { s.writer.enqueue(StoreTest.record(i)) }

@@ -89,7 +89,8 @@ public final class Store: Sendable {
     }
 
     /// Flushes the writer (everything queued is written), then stops every store thread and
-    /// closes the connections. Further calls fail with `.closed`.
+    /// closes the connections. Further calls fail with `.closed`. Call it before dropping
+    /// the store: the threads keep it alive until then.
     public func close() {
         writer.close()
         readers.close()
@@ -132,7 +133,9 @@ public final class Store: Sendable {
     }
 
     /// Runs `body` synchronously on the calling thread with a reader over the configuration
-    /// connection (start-up, tests, tools; never a reactor thread).
+    /// connection (start-up, tests, tools; never a reactor thread). The body holds the
+    /// configuration lock: it must not call the store's configuration methods (that would
+    /// deadlock); `query` bodies may.
     public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
         try withConfig { db in try body(StoreReader(db: db, store: self)) }
     }

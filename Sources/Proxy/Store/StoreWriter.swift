@@ -75,7 +75,7 @@ public final class StoreWriter: @unchecked Sendable {
         self.db = db
         self.options = options
         capacity = max(1, options.queueCapacity)
-        ring = ContiguousArray(repeating: nil, count: capacity)
+        ring = ContiguousArray(repeating: nil, count: min(capacity, 1024))
         nextRetentionAt = monotonicNanos() &+ options.firstRetentionDelayNanos
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(work, nil)
@@ -105,8 +105,9 @@ public final class StoreWriter: @unchecked Sendable {
             pthread_mutex_unlock(mutex)
             return false
         }
+        if count == ring.count { grow() }
         var tail = head + count
-        if tail >= capacity { tail -= capacity }
+        if tail >= ring.count { tail -= ring.count }
         ring[tail] = record
         if count == 0 { firstPendingAt = monotonicNanos() }
         count += 1
@@ -120,6 +121,21 @@ public final class StoreWriter: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
         if wake { pthread_cond_signal(work) }
         return true
+    }
+
+    /// Doubles the ring (up to `capacity`), so an idle writer does not hold 65,536 empty
+    /// slots. Under the mutex; rare (a burst beyond anything seen before).
+    private func grow() {
+        let size = min(capacity, max(ring.count * 2, 1))
+        var bigger = ContiguousArray<RequestRecord?>(repeating: nil, count: size)
+        var i = head
+        for k in 0..<count {
+            swap(&bigger[k], &ring[i])
+            i += 1
+            if i == ring.count { i = 0 }
+        }
+        ring = bigger
+        head = 0
     }
 
     /// Records dropped so far (queue full plus failed batches).
@@ -236,6 +252,7 @@ public final class StoreWriter: @unchecked Sendable {
                 continue
             }
             if count == 0 {
+                if stopping { break }
                 if retentionActive {
                     pthread_mutex_unlock(mutex)
                     let more = retentionChunk()
@@ -265,7 +282,7 @@ public final class StoreWriter: @unchecked Sendable {
                 batch.append(ring[head]!)
                 ring[head] = nil
                 head += 1
-                if head == capacity { head = 0 }
+                if head == ring.count { head = 0 }
             }
             count -= n
             if count > 0 { firstPendingAt = monotonicNanos() }
