@@ -321,11 +321,11 @@ extension Store {
         try withConfig { db in try db.run("DELETE FROM auth_tokens WHERE id = ?", [.int(Int64(id))]) > 0 }
     }
 
-    /// Today's cost per token from `stats_hourly` (UTC day containing `nowMillis`), for
-    /// daily caps at start-up.
+    /// Cost per token id since `fromMillis` (rounded down to its hour), from the hourly
+    /// rollup: for daily caps at start-up (pass the start of the day).
     public func tokenCostsSince(_ fromMillis: UInt64) throws -> [Int: Int64] {
         try withConfig { db in
-            let s = try db.cached("SELECT token_id, SUM(cost_micro) FROM stats_hourly WHERE hour_ms >= ? AND token_id != 0 GROUP BY token_id")
+            let s = try db.cached("SELECT CAST(key AS INTEGER), SUM(cost_micro) FROM stats_rollup WHERE dim = 'token' AND key != '0' AND hour_ms >= ? GROUP BY key")
             try s.bind(1, Int64(fromMillis / 3_600_000 * 3_600_000))
             var out: [Int: Int64] = [:]
             while try s.step() { out[s.int(0)] = s.int64(1) }
