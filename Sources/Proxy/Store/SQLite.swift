@@ -1,0 +1,299 @@
+import CEpoll
+import Glibc
+
+/// A store failure, with SQLite's own message where there is one. Never a crash: every
+/// SQLite error surfaces as one of these.
+public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
+    public enum Kind: String, Sendable {
+        /// The file or its folder cannot be created, opened or written.
+        case cannotOpen = "cannot_open"
+        /// The file exists but is not an SQLite database.
+        case notADatabase = "not_a_database"
+        /// The database is damaged.
+        case corrupt
+        /// The database was written by a newer ccload (a schema version this one does not know).
+        case newerSchema = "newer_schema"
+        /// The disk (or the database's page limit) is full.
+        case full
+        /// A read or write failed at the operating-system level.
+        case io
+        /// A constraint failed (a duplicate name, a missing channel, …).
+        case constraint
+        /// The thing asked for does not exist.
+        case notFound = "not_found"
+        /// A value the store was asked to keep is not acceptable (a bad setting value, …).
+        case invalid
+        /// The store was closed.
+        case closed
+        case other
+    }
+
+    public var kind: Kind
+    /// The SQLite result code (extended), or 0 when the error is not from SQLite.
+    public var code: Int32
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String, code: Int32 = 0) {
+        self.kind = kind
+        self.message = message
+        self.code = code
+    }
+
+    public var description: String { message }
+
+    /// The kind of an SQLite result code.
+    static func kind(forCode code: Int32) -> Kind {
+        switch code & 0xFF {
+        case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH: return .cannotOpen
+        case SQLITE_NOTADB: return .notADatabase
+        case SQLITE_CORRUPT: return .corrupt
+        case SQLITE_FULL: return .full
+        case SQLITE_IOERR: return .io
+        case SQLITE_CONSTRAINT: return .constraint
+        default: return .other
+        }
+    }
+}
+
+/// One SQLite connection. Not thread-safe: owned by one thread at a time (the writer
+/// thread, a reader thread, or whoever holds the lock guarding the config connection).
+/// Opened with `SQLITE_OPEN_NOMUTEX` for that reason.
+public final class Database: @unchecked Sendable {
+    let handle: OpaquePointer
+    public let path: String
+    private var cache: [String: Statement] = [:]
+
+    /// Opens (creating when `create`) the database at `path`. Throws `StoreError` with a
+    /// message naming the path and SQLite's reason.
+    public init(path: String, create: Bool = true, readOnly: Bool = false) throws {
+        self.path = path
+        var db: OpaquePointer?
+        var flags = SQLITE_OPEN_NOMUTEX
+        if readOnly {
+            flags |= SQLITE_OPEN_READONLY
+        } else {
+            flags |= SQLITE_OPEN_READWRITE
+            if create { flags |= SQLITE_OPEN_CREATE }
+        }
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let msg = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+            let err = errno
+            if let db { sqlite3_close_v2(db) }
+            var text = "cannot open database \(path): \(msg)"
+            if err != 0, rc & 0xFF == SQLITE_CANTOPEN { text += " (\(String(cString: strerror(err))))" }
+            throw StoreError(.cannotOpen, text, code: rc)
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+        if !readOnly && sqlite3_db_readonly(db, "main") == 1 {
+            sqlite3_close_v2(db)
+            throw StoreError(.cannotOpen, "cannot open database \(path) for writing: the file or its folder is read-only", code: SQLITE_READONLY)
+        }
+    }
+
+    private var closed = false
+
+    deinit { close() }
+
+    /// Finalizes the cached statements and closes the connection (the last connection to
+    /// close checkpoints the WAL into the database file). Statements still held elsewhere
+    /// keep the connection alive until they are finalized.
+    public func close() {
+        if closed { return }
+        closed = true
+        for s in cache.values { s.finalize() }
+        cache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    /// The current error of this connection as a `StoreError`.
+    func error(_ rc: Int32, _ context: String) -> StoreError {
+        let msg = String(cString: sqlite3_errmsg(handle))
+        return StoreError(StoreError.kind(forCode: rc), "\(context): \(msg)", code: rc)
+    }
+
+    /// Runs one or more statements that return no rows.
+    public func exec(_ sql: String) throws {
+        var err: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
+            let msg = err.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc))
+            sqlite3_free(err)
+            let first = sql.split(separator: "\n").first.map(String.init) ?? sql
+            throw StoreError(StoreError.kind(forCode: rc), "\(first.prefix(80)): \(msg)", code: rc)
+        }
+    }
+
+    /// A new prepared statement, owned by the caller.
+    public func prepare(_ sql: String) throws -> Statement {
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw error(rc, "prepare \(sql.prefix(80))") }
+        return Statement(stmt, db: self)
+    }
+
+    /// A prepared statement kept by the connection for reuse, reset and with its bindings cleared.
+    public func cached(_ sql: String) throws -> Statement {
+        if let s = cache[sql] {
+            s.reset()
+            return s
+        }
+        let s = try prepare(sql)
+        cache[sql] = s
+        return s
+    }
+
+    /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
+    public func setBusyTimeout(millis: Int32) { sqlite3_busy_timeout(handle, millis) }
+
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+    public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction; rolls back when it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try exec("BEGIN IMMEDIATE")
+        do {
+            let r = try body()
+            try exec("COMMIT")
+            return r
+        } catch {
+            if inTransaction { _ = sqlite3_exec(handle, "ROLLBACK", nil, nil, nil) }
+            throw error
+        }
+    }
+
+    /// Runs a query and returns the first column of the first row as an integer.
+    public func scalarInt(_ sql: String, _ args: [SQLValue] = []) throws -> Int64? {
+        let s = try cached(sql)
+        try s.bind(args)
+        defer { s.reset() }
+        guard try s.step() else { return nil }
+        return s.isNull(0) ? nil : s.int64(0)
+    }
+
+    /// Runs a query and returns the first column of the first row as text.
+    public func scalarText(_ sql: String, _ args: [SQLValue] = []) throws -> String? {
+        let s = try cached(sql)
+        try s.bind(args)
+        defer { s.reset() }
+        guard try s.step() else { return nil }
+        return s.text(0)
+    }
+
+    /// Runs one statement with arguments that returns no rows; returns the rows changed.
+    @discardableResult
+    public func run(_ sql: String, _ args: [SQLValue] = []) throws -> Int {
+        let s = try cached(sql)
+        try s.bind(args)
+        defer { s.reset() }
+        while try s.step() {}
+        return changes
+    }
+}
+
+/// A value to bind.
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob([UInt8])
+
+    public static func int(_ v: Int?) -> SQLValue { v.map { .int(Int64($0)) } ?? .null }
+    public static func int64(_ v: Int64?) -> SQLValue { v.map { .int($0) } ?? .null }
+    public static func text(_ v: String?) -> SQLValue { v.map { .text($0) } ?? .null }
+    public static func double(_ v: Double?) -> SQLValue { v.map { .double($0) } ?? .null }
+    public static func bool(_ v: Bool) -> SQLValue { .int(v ? 1 : 0) }
+}
+
+/// A prepared statement. Parameters and columns are 1-based and 0-based respectively,
+/// as in SQLite's C API. Owned by the thread that owns its `Database`.
+public final class Statement: @unchecked Sendable {
+    private var stmt: OpaquePointer?
+    private unowned let db: Database
+
+    init(_ stmt: OpaquePointer, db: Database) {
+        self.stmt = stmt
+        self.db = db
+    }
+
+    deinit { finalize() }
+
+    func finalize() {
+        if let s = stmt { sqlite3_finalize(s) }
+        stmt = nil
+    }
+
+    public func reset() {
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+    }
+
+    private func check(_ rc: Int32, _ what: String) throws {
+        if rc != SQLITE_OK { throw db.error(rc, what) }
+    }
+
+    public func bind(_ i: Int32, _ v: Int64) throws { try check(sqlite3_bind_int64(stmt, i, v), "bind") }
+    public func bind(_ i: Int32, _ v: Int) throws { try bind(i, Int64(v)) }
+    public func bind(_ i: Int32, _ v: Double) throws { try check(sqlite3_bind_double(stmt, i, v), "bind") }
+    public func bindNull(_ i: Int32) throws { try check(sqlite3_bind_null(stmt, i), "bind") }
+    public func bind(_ i: Int32, _ v: String) throws {
+        try check(sqlite3_bind_text(stmt, i, v, -1, cc_SQLITE_TRANSIENT()), "bind")
+    }
+    public func bind(_ i: Int32, _ v: [UInt8]) throws {
+        let rc = v.withUnsafeBytes { p in
+            sqlite3_bind_blob(stmt, i, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(p.count), cc_SQLITE_TRANSIENT())
+        }
+        try check(rc, "bind")
+    }
+    public func bind(_ i: Int32, _ v: Int?) throws { if let v { try bind(i, Int64(v)) } else { try bindNull(i) } }
+    public func bind(_ i: Int32, _ v: Int64?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
+    public func bind(_ i: Int32, _ v: String?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
+    public func bind(_ i: Int32, _ v: Double?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
+    public func bind(_ i: Int32, _ v: Bool) throws { try bind(i, Int64(v ? 1 : 0)) }
+
+    public func bind(_ i: Int32, _ v: SQLValue) throws {
+        switch v {
+        case .null: try bindNull(i)
+        case .int(let x): try bind(i, x)
+        case .double(let x): try bind(i, x)
+        case .text(let x): try bind(i, x)
+        case .blob(let x): try bind(i, x)
+        }
+    }
+
+    public func bind(_ values: [SQLValue]) throws {
+        for (k, v) in values.enumerated() { try bind(Int32(k + 1), v) }
+    }
+
+    /// Steps once: true when a row is ready, false when done.
+    public func step() throws -> Bool {
+        let rc = sqlite3_step(stmt)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        let sql = sqlite3_sql(stmt).map { String(cString: $0) } ?? "statement"
+        throw db.error(rc, String(sql.prefix(80)))
+    }
+
+    public func isNull(_ c: Int32) -> Bool { sqlite3_column_type(stmt, c) == SQLITE_NULL }
+    public func int64(_ c: Int32) -> Int64 { sqlite3_column_int64(stmt, c) }
+    public func int(_ c: Int32) -> Int { Int(sqlite3_column_int64(stmt, c)) }
+    public func optionalInt(_ c: Int32) -> Int? { isNull(c) ? nil : int(c) }
+    public func optionalInt64(_ c: Int32) -> Int64? { isNull(c) ? nil : int64(c) }
+    public func double(_ c: Int32) -> Double { sqlite3_column_double(stmt, c) }
+    public func optionalDouble(_ c: Int32) -> Double? { isNull(c) ? nil : double(c) }
+    public func bool(_ c: Int32) -> Bool { sqlite3_column_int64(stmt, c) != 0 }
+    public func text(_ c: Int32) -> String {
+        guard let p = sqlite3_column_text(stmt, c) else { return "" }
+        let n = Int(sqlite3_column_bytes(stmt, c))
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+    public func optionalText(_ c: Int32) -> String? { isNull(c) ? nil : text(c) }
+    public func blob(_ c: Int32) -> [UInt8] {
+        let n = Int(sqlite3_column_bytes(stmt, c))
+        guard n > 0, let p = sqlite3_column_blob(stmt, c) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: n))
+    }
+}

@@ -1,0 +1,300 @@
+import CEpoll
+import Glibc
+import Reactor
+
+/// How the store opens and runs. The lead fills it from the environment and settings.
+public struct StoreOptions: Sendable {
+    /// Records the writer's queue holds before it drops.
+    public var queueCapacity = 65_536
+    /// Most rows per write transaction.
+    public var batchSize = 1_000
+    /// Longest a record waits in the queue before its batch is written.
+    public var batchIntervalNanos: UInt64 = 100 * 1_000_000
+    /// Request logs older than this are deleted (`CCLOAD_LOG_RETENTION_DAYS`).
+    public var logRetentionDays = 30
+    /// Hourly statistics older than this are deleted.
+    public var statsRetentionDays = 365
+    /// Rows per retention DELETE statement.
+    public var retentionChunkRows = 5_000
+    /// How often retention runs (it also runs once shortly after open).
+    public var retentionIntervalNanos: UInt64 = 24 * 3600 * 1_000_000_000
+    /// Delay before the first retention pass after open.
+    public var firstRetentionDelayNanos: UInt64 = 60 * 1_000_000_000
+    /// Reader threads for admin queries.
+    public var readerThreads = 2
+    public var busyTimeoutMillis: Int32 = 5_000
+    /// Run `PRAGMA quick_check` at open (reads the whole file: seconds on a large database).
+    public var quickCheckAtOpen = false
+    /// The schema steps (tests pass a prefix to build an older database).
+    public var migrations: [Migration] = Schema.migrations
+    /// Wall clock in milliseconds (tests drive it).
+    public var wallClock: @Sendable () -> UInt64 = { wallClockMillis() }
+
+    public init() {}
+}
+
+/// ccload's embedded SQLite store: configuration (channels, tokens, settings, cooldowns,
+/// admin sessions), request logs and hourly statistics.
+///
+/// Threads: no method here may be called on a reactor thread except `writer.enqueue` (never
+/// blocks) and `query` (hands work to a reader thread and the result back with
+/// `loop.submit`). The configuration methods are synchronous: call them at start-up or from
+/// inside a `query` body. They use one connection guarded by a lock, with
+/// `synchronous=FULL`, so a configuration write is durable when the call returns. The
+/// writer thread and each reader thread own their own connections.
+public final class Store: Sendable {
+    public static let defaultPath = "data/ccload.db"
+
+    public let path: String
+    public let options: StoreOptions
+    public let writer: StoreWriter
+    let config: Lock<Database?>
+    let readers: ReaderPool
+
+    /// Opens (creating the file and its folder when missing) and migrates the database, then
+    /// starts the writer and reader threads. Throws a `StoreError` whose message says what
+    /// is wrong: an unwritable path, a file that is not a database, a damaged database, a
+    /// schema newer than this ccload.
+    public static func open(path: String = Store.defaultPath, options: StoreOptions = StoreOptions()) throws -> Store {
+        try Store(path: path, options: options)
+    }
+
+    private init(path: String, options: StoreOptions) throws {
+        self.path = path
+        self.options = options
+        try Store.makeFolder(for: path)
+        let db = try Store.connect(path, options, synchronous: "FULL")
+        do {
+            try Migrator.migrate(db, options.migrations, nowMillis: options.wallClock())
+        } catch let e as StoreError {
+            throw Store.explain(e, path)
+        }
+        if options.quickCheckAtOpen {
+            let r = try db.scalarText("PRAGMA quick_check") ?? "?"
+            if r != "ok" {
+                throw StoreError(.corrupt, "database \(path) is damaged (quick_check: \(r)); restore a backup or move it aside")
+            }
+        }
+        config = Lock(db)
+        let writerDB = try Store.connect(path, options, synchronous: "NORMAL")
+        var readerDBs: [Database] = []
+        for _ in 0..<max(1, options.readerThreads) {
+            let r = try Store.connect(path, options, synchronous: "NORMAL")
+            try r.exec("PRAGMA query_only=1")
+            readerDBs.append(r)
+        }
+        writer = try StoreWriter(db: writerDB, options: options)
+        readers = ReaderPool(databases: readerDBs)
+        readers.store = self
+    }
+
+    /// Flushes the writer (everything queued is written), then stops every store thread and
+    /// closes the connections. Further calls fail with `.closed`. Call it before dropping
+    /// the store: the threads keep it alive until then.
+    public func close() {
+        writer.close()
+        readers.close()
+        config.withLock { db in
+            db?.close()
+            db = nil
+        }
+    }
+
+    /// Runs `body` with the configuration connection, holding its lock.
+    @discardableResult
+    public func withConfig<T>(_ body: (Database) throws -> T) throws -> T {
+        try config.withLock { db in
+            guard let db else { throw StoreError(.closed, "the store is closed") }
+            return try body(db)
+        }
+    }
+
+    /// Runs `body` on a reader thread and hands its result back on `loop`. `completion`
+    /// runs on `loop`'s thread; `body` must not touch loop-owned state.
+    public func query<T: Sendable>(_ body: @escaping @Sendable (StoreReader) -> T, on loop: Loop,
+                                   completion: @escaping (T) -> Void) {
+        let done = LoopBound(completion)
+        readers.submit { reader in
+            let value = body(reader)
+            loop.submit { done.value(value) }
+        }
+    }
+
+    /// `query` for a body that throws: the completion gets a `Result`.
+    public func tryQuery<T: Sendable>(_ body: @escaping @Sendable (StoreReader) throws -> T, on loop: Loop,
+                                      completion: @escaping (Result<T, StoreError>) -> Void) {
+        query({ reader in
+            do { return Result<T, StoreError>.success(try body(reader)) } catch let e as StoreError {
+                return .failure(e)
+            } catch {
+                return .failure(StoreError(.other, "\(error)"))
+            }
+        }, on: loop, completion: completion)
+    }
+
+    /// Runs `body` synchronously on the calling thread with a reader over the configuration
+    /// connection (start-up, tests, tools; never a reactor thread). The body holds the
+    /// configuration lock: it must not call the store's configuration methods (that would
+    /// deadlock); `query` bodies may.
+    public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
+        try withConfig { db in try body(StoreReader(db: db, store: self)) }
+    }
+
+    // MARK: opening
+
+    static func makeFolder(for path: String) throws {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let dir = String(path[..<slash])
+        if dir.isEmpty { return }
+        var built = dir.hasPrefix("/") ? "" : "."
+        for part in dir.split(separator: "/") {
+            built += "/" + part
+            if mkdir(built, 0o755) != 0 {
+                let e = errno
+                if e == EEXIST {
+                    var st = stat()
+                    if stat(built, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { continue }
+                    throw StoreError(.cannotOpen, "cannot create the folder for database \(path): \(built) exists and is not a folder")
+                }
+                throw StoreError(.cannotOpen, "cannot create the folder for database \(path): \(built): \(String(cString: strerror(e)))")
+            }
+        }
+    }
+
+    static func connect(_ path: String, _ options: StoreOptions, synchronous: String) throws -> Database {
+        let db = try Database(path: path)
+        db.setBusyTimeout(millis: options.busyTimeoutMillis)
+        do {
+            // The first statement reads the file header: a file that is not a database or a
+            // damaged first page fails here.
+            let mode = try db.scalarText("PRAGMA journal_mode=WAL")
+            if mode?.lowercased() != "wal" {
+                throw StoreError(.cannotOpen, "database \(path) cannot use WAL mode (journal_mode is \(mode ?? "?"))")
+            }
+            try db.exec("PRAGMA synchronous=\(synchronous); PRAGMA foreign_keys=ON")
+            // Reads the schema: a damaged schema page fails here.
+            _ = try db.scalarInt("SELECT count(*) FROM sqlite_master")
+        } catch let e as StoreError {
+            throw explain(e, path)
+        }
+        return db
+    }
+
+    /// Rewords an open-time SQLite error so that it names the file and the way out.
+    static func explain(_ e: StoreError, _ path: String) -> StoreError {
+        switch e.kind {
+        case .notADatabase:
+            return StoreError(.notADatabase, "\(path) is not an SQLite database (\(e.message)); move it aside or set SQLITE_PATH to another file", code: e.code)
+        case .corrupt:
+            return StoreError(.corrupt, "database \(path) is damaged (\(e.message)); restore a backup or move it aside", code: e.code)
+        case .cannotOpen, .io:
+            return StoreError(e.kind, "cannot use database \(path): \(e.message)", code: e.code)
+        default:
+            return e
+        }
+    }
+}
+
+/// A value created on a loop and used only on that loop, carried through another thread.
+final class LoopBound<V>: @unchecked Sendable {
+    let value: V
+    init(_ value: V) { self.value = value }
+}
+
+/// Reader threads, each owning one connection, taking jobs from one queue.
+final class ReaderPool: @unchecked Sendable {
+    typealias Job = @Sendable (StoreReader) -> Void
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var jobs: [Job] = []       // guarded by mutex
+    private var head = 0               // guarded by mutex
+    private var stopping = false       // guarded by mutex
+    private var threads: [pthread_t] = []
+    private let databases: [Database]
+    /// Set once, before any job runs.
+    weak var store: Store? {
+        get { withLock { storeRef } }
+        set { withLock { storeRef = newValue } }
+    }
+    private weak var storeRef: Store?
+
+    init(databases: [Database]) {
+        self.databases = databases
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+        for db in databases { start(db) }
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
+    }
+
+    private func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+
+    func submit(_ job: @escaping Job) {
+        pthread_mutex_lock(mutex)
+        let accepted = !stopping
+        if accepted { jobs.append(job) }
+        pthread_mutex_unlock(mutex)
+        if accepted { pthread_cond_signal(cond) }
+    }
+
+    func close() {
+        pthread_mutex_lock(mutex)
+        stopping = true
+        let ts = threads
+        threads.removeAll()
+        pthread_mutex_unlock(mutex)
+        pthread_cond_broadcast(cond)
+        for t in ts { pthread_join(t, nil) }
+        for db in databases { db.close() }
+    }
+
+    private func start(_ db: Database) {
+        let box = Unmanaged.passRetained(ReaderStart(pool: self, db: db))
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let s = Unmanaged<ReaderStart>.fromOpaque(arg!).takeRetainedValue()
+            s.pool.run(s.db)
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        threads.append(tid)
+    }
+
+    private func run(_ db: Database) {
+        while true {
+            pthread_mutex_lock(mutex)
+            while head == jobs.count && !stopping { pthread_cond_wait(cond, mutex) }
+            if head == jobs.count {
+                pthread_mutex_unlock(mutex)
+                return
+            }
+            let job = jobs[head]
+            head += 1
+            if head == jobs.count {
+                jobs.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            let store = storeRef
+            pthread_mutex_unlock(mutex)
+            if let store { job(StoreReader(db: db, store: store)) }
+        }
+    }
+}
+
+private final class ReaderStart: @unchecked Sendable {
+    let pool: ReaderPool
+    let db: Database
+    init(pool: ReaderPool, db: Database) {
+        self.pool = pool
+        self.db = db
+    }
+}

@@ -1,0 +1,325 @@
+import Foundation
+
+/// A response status class for log filters.
+public enum StatusClass: String, Sendable, CaseIterable {
+    case success = "2xx"
+    case clientError = "4xx"
+    case serverError = "5xx"
+    /// No response (status 0), 1xx, 3xx.
+    case other
+
+    var sql: String {
+        switch self {
+        case .success: return "status BETWEEN 200 AND 299"
+        case .clientError: return "status BETWEEN 400 AND 499"
+        case .serverError: return "status BETWEEN 500 AND 599"
+        case .other: return "(status < 200 OR status BETWEEN 300 AND 399 OR status >= 600)"
+        }
+    }
+}
+
+/// A log search. Times are wall-clock milliseconds, `to` exclusive. Results come newest
+/// first; pass the page's `nextBeforeID` as `beforeID` for the next page.
+public struct LogQuery: Sendable, Equatable {
+    public var fromMillis: UInt64?
+    public var toMillis: UInt64?
+    public var channelID: Int?
+    /// The model the client asked for.
+    public var model: String?
+    public var statusClass: StatusClass?
+    public var tokenID: Int?
+    public var beforeID: Int64?
+    /// 1…1000.
+    public var limit = 100
+
+    public init(fromMillis: UInt64? = nil, toMillis: UInt64? = nil, channelID: Int? = nil, model: String? = nil,
+                statusClass: StatusClass? = nil, tokenID: Int? = nil, beforeID: Int64? = nil, limit: Int = 100) {
+        self.fromMillis = fromMillis
+        self.toMillis = toMillis
+        self.channelID = channelID
+        self.model = model
+        self.statusClass = statusClass
+        self.tokenID = tokenID
+        self.beforeID = beforeID
+        self.limit = limit
+    }
+}
+
+/// One logged request: its row id (the pagination key) and the record.
+public struct LogEntry: Sendable {
+    public var id: Int64
+    public var record: RequestRecord
+}
+
+public struct LogPage: Sendable {
+    public var entries: [LogEntry]
+    /// The `beforeID` of the next page; nil when this page is the last.
+    public var nextBeforeID: Int64?
+}
+
+/// Sums over hours (one group, one trend point, or a whole range).
+public struct StatsTotals: Sendable, Equatable {
+    public var requests: Int64 = 0
+    public var successes: Int64 = 0
+    public var errors4xx: Int64 = 0
+    public var errors5xx: Int64 = 0
+    /// No response (status 0) and other statuses.
+    public var errorsOther: Int64 = 0
+    public var rateLimited: Int64 = 0
+    /// Tries beyond the first (fail-overs).
+    public var failovers: Int64 = 0
+    public var inputTokens: Int64 = 0
+    public var outputTokens: Int64 = 0
+    public var cacheReadTokens: Int64 = 0
+    public var cacheWrite5mTokens: Int64 = 0
+    public var cacheWrite1hTokens: Int64 = 0
+    public var costMicroUSD: Int64 = 0
+    public var durationSumMicros: Int64 = 0
+    public var ttfbCount: Int64 = 0
+    public var ttfbSumMicros: Int64 = 0
+
+    public init() {}
+
+    public var ttfbMeanMicros: UInt64? { ttfbCount > 0 ? UInt64(ttfbSumMicros / ttfbCount) : nil }
+}
+
+/// What statistics are grouped by.
+public enum StatsGrouping: String, Sendable {
+    case channel, model, token
+    /// One row for everything.
+    case all
+
+    var column: String? {
+        switch self {
+        case .channel: return "channel_id"
+        case .model: return "model"
+        case .token: return "token_id"
+        case .all: return nil
+        }
+    }
+}
+
+/// One group's statistics over a range.
+public struct StatsRow: Sendable {
+    /// The group: a channel id or token id (0 = none) as text, a model name, or "" for `.all`.
+    public var key: String
+    public var totals: StatsTotals
+    public var ttfbP50Micros: UInt64?
+    public var ttfbP95Micros: UInt64?
+    /// The TTFB histogram (see `TTFBBuckets`).
+    public var ttfbBuckets: [Int64]
+}
+
+/// One hour of a trend.
+public struct TrendPoint: Sendable {
+    public var hourMillis: UInt64
+    public var totals: StatsTotals
+}
+
+/// Trend windows.
+public enum TrendRange: Sendable {
+    case day, week, month
+    case hours(Int)
+
+    public var hours: Int {
+        switch self {
+        case .day: return 24
+        case .week: return 168
+        case .month: return 720
+        case .hours(let h): return max(1, h)
+        }
+    }
+}
+
+/// Admin queries over one connection. Handed to `Store.query` bodies on a reader thread
+/// (or made by `Store.read` on the calling thread). Do not keep it beyond the body.
+public struct StoreReader {
+    let db: Database
+    /// For configuration calls from inside a query body.
+    public let store: Store
+
+    static let hour: UInt64 = 3_600_000
+
+    init(db: Database, store: Store) {
+        self.db = db
+        self.store = store
+    }
+
+    // MARK: logs
+
+    /// A page of logged requests, newest first.
+    public func logs(_ q: LogQuery) throws -> LogPage {
+        var clauses: [String] = []
+        var args: [SQLValue] = []
+        // `+time_ms` keeps the time index out of the plan: the scan follows id (or the
+        // channel/model/status/token index, which ends in id) so pages come in id order
+        // without a sort.
+        if let f = q.fromMillis { clauses.append("+time_ms >= ?"); args.append(.int(Int64(clamping: f))) }
+        if let t = q.toMillis { clauses.append("+time_ms < ?"); args.append(.int(Int64(clamping: t))) }
+        if let c = q.channelID { clauses.append("channel_id = ?"); args.append(.int(Int64(c))) }
+        if let m = q.model { clauses.append("requested_model = ?"); args.append(.text(m)) }
+        if let s = q.statusClass { clauses.append(s.sql) }
+        if let t = q.tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
+        if let b = q.beforeID { clauses.append("id < ?"); args.append(.int(b)) }
+        let limit = min(max(q.limit, 1), 1000)
+        args.append(.int(Int64(limit)))
+        let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        let s = try db.cached("""
+            SELECT id, request_id, time_ms, token_id, channel_id, channel_name, key_index, protocol, path, requested_model,
+                upstream_model, stream, status, attempts, ttfb_us, duration_us, input_tokens, output_tokens,
+                cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, usage_known, cost_micro, priced,
+                client_address, user_agent, error
+            FROM request_logs\(whereSQL) ORDER BY id DESC LIMIT ?
+            """)
+        try s.bind(args)
+        defer { s.reset() }
+        var out: [LogEntry] = []
+        let decoder = JSONDecoder()
+        while try s.step() {
+            var r = RequestRecord()
+            r.id = UInt64(bitPattern: s.int64(1))
+            r.timeMillis = UInt64(s.int64(2))
+            r.tokenID = s.optionalInt(3)
+            r.channelID = s.optionalInt(4)
+            r.channelName = s.optionalText(5)
+            r.keyIndex = s.optionalInt(6)
+            r.protocolName = s.text(7)
+            r.path = s.text(8)
+            r.requestedModel = s.text(9)
+            r.upstreamModel = s.text(10)
+            r.stream = s.bool(11)
+            r.status = s.int(12)
+            r.attempts = (try? decoder.decode([AttemptNote].self, from: Data(s.text(13).utf8))) ?? []
+            r.ttfbMicros = s.optionalInt64(14).map { UInt64($0) }
+            r.durationMicros = UInt64(s.int64(15))
+            r.inputTokens = s.int(16)
+            r.outputTokens = s.int(17)
+            r.cacheReadTokens = s.int(18)
+            r.cacheWrite5mTokens = s.int(19)
+            r.cacheWrite1hTokens = s.int(20)
+            r.usageKnown = s.bool(21)
+            r.costMicroUSD = s.int64(22)
+            r.priced = s.bool(23)
+            r.clientAddress = s.text(24)
+            r.userAgent = s.text(25)
+            r.error = s.optionalText(26)
+            out.append(LogEntry(id: s.int64(0), record: r))
+        }
+        return LogPage(entries: out, nextBeforeID: out.count == limit ? out.last?.id : nil)
+    }
+
+    /// Logged requests in total (admin metrics; a full count, not for hot paths).
+    public func logCount() throws -> Int64 { try db.scalarInt("SELECT count(*) FROM request_logs") ?? 0 }
+
+    // MARK: statistics
+
+    static let sumColumns = Array(Schema.valueColumns.prefix(16))
+
+    static func totals(_ s: Statement, from c: Int32) -> StatsTotals {
+        var t = StatsTotals()
+        t.requests = s.int64(c)
+        t.successes = s.int64(c + 1)
+        t.errors4xx = s.int64(c + 2)
+        t.errors5xx = s.int64(c + 3)
+        t.errorsOther = s.int64(c + 4)
+        t.rateLimited = s.int64(c + 5)
+        t.failovers = s.int64(c + 6)
+        t.inputTokens = s.int64(c + 7)
+        t.outputTokens = s.int64(c + 8)
+        t.cacheReadTokens = s.int64(c + 9)
+        t.cacheWrite5mTokens = s.int64(c + 10)
+        t.cacheWrite1hTokens = s.int64(c + 11)
+        t.costMicroUSD = s.int64(c + 12)
+        t.durationSumMicros = s.int64(c + 13)
+        t.ttfbCount = s.int64(c + 14)
+        t.ttfbSumMicros = s.int64(c + 15)
+        return t
+    }
+
+    /// Where a statistics query reads from: `stats_rollup` when at most one dimension is
+    /// involved (a few short rows per hour), else `stats_hourly` (every combination).
+    struct Source {
+        var table: String
+        var whereSQL: String
+        var args: [SQLValue]
+        var keyColumn: String?
+    }
+
+    static func source(from: UInt64, to: UInt64, grouping: StatsGrouping, channelID: Int?, model: String?,
+                       tokenID: Int?) -> Source {
+        let limit = UInt64(Int64.max) - hour
+        let f = min(from, limit), t = min(to, limit)
+        let range: [SQLValue] = [.int(Int64(f / hour * hour)), .int(Int64((t + hour - 1) / hour * hour))]
+        var filters: [(dim: String, column: String, key: String, value: SQLValue)] = []
+        if let c = channelID { filters.append(("channel", "channel_id", String(c), .int(Int64(c)))) }
+        if let m = model { filters.append(("model", "model", m, .text(m))) }
+        if let t = tokenID { filters.append(("token", "token_id", String(t), .int(Int64(t)))) }
+        let gdim = grouping == .all ? nil : grouping.rawValue
+        if filters.isEmpty {
+            // For everything, `key = ''` lets the primary key serve the hour range.
+            return Source(table: "stats_rollup", whereSQL: gdim == nil ? "dim = 'all' AND key = '' AND hour_ms >= ? AND hour_ms < ?"
+                            : "dim = '\(gdim!)' AND hour_ms >= ? AND hour_ms < ?",
+                          args: range, keyColumn: gdim == nil ? nil : "key")
+        }
+        if filters.count == 1 && (gdim == nil || gdim == filters[0].dim) {
+            return Source(table: "stats_rollup", whereSQL: "dim = ? AND key = ? AND hour_ms >= ? AND hour_ms < ?",
+                          args: [.text(filters[0].dim), .text(filters[0].key)] + range, keyColumn: gdim == nil ? nil : "key")
+        }
+        var clauses = ["hour_ms >= ?", "hour_ms < ?"]
+        var args = range
+        for f in filters {
+            clauses.append("\(f.column) = ?")
+            args.append(f.value)
+        }
+        return Source(table: "stats_hourly", whereSQL: clauses.joined(separator: " AND "), args: args,
+                      keyColumn: grouping.column)
+    }
+
+    /// Statistics per channel, model or token for the hours overlapping [from, to), from
+    /// the hourly aggregates. Sorted by requests, most first. Keys: a channel or token id
+    /// as text (0 = none), a model name, or "" for `.all`.
+    public func stats(fromMillis: UInt64, toMillis: UInt64, by grouping: StatsGrouping,
+                      channelID: Int? = nil, model: String? = nil, tokenID: Int? = nil) throws -> [StatsRow] {
+        let src = Self.source(from: fromMillis, to: toMillis, grouping: grouping, channelID: channelID, model: model, tokenID: tokenID)
+        let key = src.keyColumn ?? "''"
+        let sums = Schema.valueColumns.map { "SUM(\($0))" }.joined(separator: ", ")
+        let group = src.keyColumn.map { " GROUP BY \($0)" } ?? ""
+        let s = try db.cached("SELECT \(key), \(sums) FROM \(src.table) WHERE \(src.whereSQL)\(group)")
+        try s.bind(src.args)
+        defer { s.reset() }
+        var out: [StatsRow] = []
+        let h0 = Int32(1 + Self.sumColumns.count)
+        while try s.step() {
+            let t = Self.totals(s, from: 1)
+            if t.requests == 0 { continue }
+            let hist = (0..<TTFBBuckets.count).map { s.int64(h0 + Int32($0)) }
+            out.append(StatsRow(key: s.text(0), totals: t, ttfbP50Micros: TTFBBuckets.quantile(0.5, hist),
+                                ttfbP95Micros: TTFBBuckets.quantile(0.95, hist), ttfbBuckets: hist))
+        }
+        out.sort { $0.totals.requests > $1.totals.requests }
+        return out
+    }
+
+    /// Hourly points for the `range` hours ending with the hour that holds `endMillis`,
+    /// every hour present (zeros where nothing happened). From `stats_hourly` only.
+    public func trend(_ range: TrendRange, endMillis: UInt64, channelID: Int? = nil, model: String? = nil,
+                      tokenID: Int? = nil) throws -> [TrendPoint] {
+        let h = Self.hour
+        let lastHour = min(endMillis, UInt64(Int64.max) - 2 * h) / h * h
+        let span = UInt64(range.hours - 1) * h
+        let firstHour = lastHour >= span ? lastHour - span : 0
+        let src = Self.source(from: firstHour, to: lastHour + h, grouping: .all, channelID: channelID, model: model, tokenID: tokenID)
+        let sums = Self.sumColumns.map { "SUM(\($0))" }.joined(separator: ", ")
+        let s = try db.cached("SELECT hour_ms, \(sums) FROM \(src.table) WHERE \(src.whereSQL) GROUP BY hour_ms ORDER BY hour_ms")
+        try s.bind(src.args)
+        defer { s.reset() }
+        let count = Int((lastHour - firstHour) / h) + 1
+        var points = (0..<count).map { TrendPoint(hourMillis: firstHour + UInt64($0) * h, totals: StatsTotals()) }
+        while try s.step() {
+            let hr = UInt64(s.int64(0))
+            let i = Int((hr - firstHour) / h)
+            if i >= 0 && i < points.count { points[i].totals = Self.totals(s, from: 1) }
+        }
+        return points
+    }
+}

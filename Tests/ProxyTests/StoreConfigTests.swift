@@ -1,0 +1,248 @@
+import Reactor
+import XCTest
+
+@testable import Proxy
+
+final class StoreConfigTests: XCTestCase {
+    var dir = ""
+    var store: Store!
+
+    override func setUp() {
+        dir = StoreTest.tempDir()
+        store = try! Store.open(path: dir + "/ccload.db", options: StoreTest.options())
+    }
+
+    override func tearDown() {
+        store?.close()
+        store = nil
+        StoreTest.remove(dir)
+    }
+
+    func reopen() throws {
+        store.close()
+        store = try Store.open(path: dir + "/ccload.db", options: StoreTest.options())
+    }
+
+    func assertSame(_ a: Channel, _ b: Channel, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.id, b.id, file: file, line: line)
+        XCTAssertEqual(a.name, b.name, file: file, line: line)
+        XCTAssertEqual(a.kind, b.kind, file: file, line: line)
+        XCTAssertEqual(a.urls, b.urls, file: file, line: line)
+        XCTAssertEqual(a.keys.map(\.secret), b.keys.map(\.secret), file: file, line: line)
+        XCTAssertEqual(a.keys.map(\.index), b.keys.map(\.index), file: file, line: line)
+        XCTAssertEqual(a.keyStrategy, b.keyStrategy, file: file, line: line)
+        XCTAssertEqual(a.priority, b.priority, file: file, line: line)
+        XCTAssertEqual(a.weight, b.weight, file: file, line: line)
+        XCTAssertEqual(a.models, b.models, file: file, line: line)
+        XCTAssertEqual(a.redirects, b.redirects, file: file, line: line)
+        XCTAssertEqual(a.enabled, b.enabled, file: file, line: line)
+        XCTAssertEqual(a.proxy, b.proxy, file: file, line: line)
+        XCTAssertEqual(a.firstByteTimeoutSeconds, b.firstByteTimeoutSeconds, file: file, line: line)
+        XCTAssertEqual(a.costMultiplier, b.costMultiplier, file: file, line: line)
+        XCTAssertEqual(a.dailyCostLimitUSD, b.dailyCostLimitUSD, file: file, line: line)
+        XCTAssertEqual(a.maxConcurrency, b.maxConcurrency, file: file, line: line)
+        XCTAssertEqual(a.insecureSkipVerify, b.insecureSkipVerify, file: file, line: line)
+    }
+
+    func fullChannel() -> Channel {
+        var c = Channel(id: 7, name: "relay \"one\"", kind: .codex, urls: ["https://a.example/v1", "https://b.example"],
+                        keys: [ChannelKey(index: 0, secret: "sk-aaaa1111"), ChannelKey(index: 1, secret: "sk-bbbb2222")])
+        c.keyStrategy = .roundRobin
+        c.priority = 5
+        c.weight = 3
+        c.models = ["gpt-5", "gpt-5-codex", "o3"]
+        c.redirects = ["gpt-5": "gpt-5-2025", "alias": "o3"]
+        c.enabled = false
+        c.proxy = "socks5://127.0.0.1:1080"
+        c.firstByteTimeoutSeconds = 12.5
+        c.costMultiplier = 0.8
+        c.dailyCostLimitUSD = 25
+        c.maxConcurrency = 16
+        c.insecureSkipVerify = true
+        return c
+    }
+
+    func testChannelRoundTrip() throws {
+        let full = fullChannel()
+        try store.createChannel(full)
+        let minimal = try store.createChannel(Channel(id: 0, name: "plain", kind: .anthropic, urls: ["https://api.anthropic.com"], keys: []))
+        XCTAssertEqual(minimal.id, 8)
+        try reopen()
+        let all = try store.channels()
+        XCTAssertEqual(all.count, 2)
+        assertSame(all[0], full)
+        assertSame(all[1], minimal)
+        XCTAssertTrue(all[0].serves("alias"))
+        XCTAssertEqual(all[0].upstreamModel(for: "alias"), "o3")
+
+        var changed = full
+        changed.name = "renamed"
+        changed.keys = [ChannelKey(index: 0, secret: "sk-new")]
+        changed.models = []
+        changed.redirects = ["x": "y"]
+        changed.weight = nil
+        changed.proxy = nil
+        try store.updateChannel(changed)
+        assertSame(try store.channel(id: 7)!, changed)
+        XCTAssertThrowsError(try store.createChannel(changed)) { XCTAssertEqual(($0 as! StoreError).kind, .constraint) }
+        var ghost = changed
+        ghost.id = 99
+        XCTAssertThrowsError(try store.updateChannel(ghost)) { XCTAssertEqual(($0 as! StoreError).kind, .notFound) }
+
+        XCTAssertTrue(try store.deleteChannel(id: 7))
+        XCTAssertFalse(try store.deleteChannel(id: 7))
+        XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM channel_keys WHERE channel_id = 7"), 0)
+        XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM channel_models WHERE channel_id = 7"), 0)
+        XCTAssertEqual(try store.channels().map(\.id), [8])
+
+        try store.replaceChannels([full, minimal])
+        XCTAssertEqual(try store.channels().map(\.id), [7, 8])
+    }
+
+    func testTokenLifecycle() throws {
+        var t = AuthToken(name: "ci")
+        t.expiresAtMillis = 1_900_000_000_000
+        t.allowedModels = ["claude-sonnet-4", "gpt-5"]
+        t.dailyCostCapMicroUSD = 5_000_000
+        t.totalCostCapMicroUSD = 100_000_000
+        t.requestsPerMinute = 60
+        t.maxConcurrency = 4
+        let created = try store.createToken(t)
+        XCTAssertTrue(created.secret.hasPrefix("ccl-"))
+        XCTAssertEqual(created.secret.count, 4 + 43)
+        XCTAssertEqual(created.token.prefix, String(created.secret.prefix(8)))
+        XCTAssertEqual(created.token.hash, TokenDigest(of: Array(created.secret.utf8)).bytes)
+        // Only the hash and prefix are kept.
+        XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM auth_tokens WHERE instr(CAST(hash AS TEXT), '\(created.secret)') > 0 OR prefix = '\(created.secret)'"), 0)
+
+        let other = try store.createToken(AuthToken(name: "seed"), secret: "my-seed-secret")
+        try reopen()
+        let found = try store.token(secret: created.secret)
+        XCTAssertEqual(found, created.token)
+        XCTAssertEqual(try store.token(hash: TokenDigest(of: Array("my-seed-secret".utf8)).bytes)?.id, other.token.id)
+        XCTAssertNil(try store.token(secret: "wrong"))
+        XCTAssertEqual(try store.tokens().map(\.name), ["ci", "seed"])
+
+        var edit = created.token
+        edit.name = "ci-2"
+        edit.enabled = false
+        edit.allowedModels = nil
+        edit.requestsPerMinute = nil
+        try store.updateToken(edit)
+        XCTAssertEqual(try store.token(id: edit.id), edit)
+        XCTAssertThrowsError(try store.createToken(AuthToken(name: "dup"), secret: "my-seed-secret")) {
+            XCTAssertEqual(($0 as! StoreError).kind, .constraint)
+        }
+        XCTAssertTrue(try store.deleteToken(id: edit.id))
+        XCTAssertNil(try store.token(secret: created.secret))
+        var gone = edit
+        gone.id = 12345
+        XCTAssertThrowsError(try store.updateToken(gone))
+    }
+
+    func testWriterMaintainsTokenTotals() throws {
+        let t = try store.createToken(AuthToken(name: "user"), secret: "s1")
+        for i in 0..<10 { store.writer.enqueue(StoreTest.record(i, time: 1_700_000_000_000 + UInt64(i), token: t.token.id, cost: 250)) }
+        store.writer.enqueue(StoreTest.record(99, token: 4242))  // an unmanaged token id: no row, no error
+        store.writer.flush()
+        let back = try store.token(id: t.token.id)!
+        XCTAssertEqual(back.totalCostMicroUSD, 2500)
+        XCTAssertEqual(back.totalRequests, 10)
+        XCTAssertEqual(back.lastUsedMillis, 1_700_000_000_009)
+        XCTAssertEqual(try store.tokenCostsSince(1_700_000_000_000), [t.token.id: 2500, 4242: 1000])
+        XCTAssertEqual(store.writer.snapshot().written, 11)
+    }
+
+    func testSettings() throws {
+        XCTAssertEqual(try store.intSetting("log_retention_days"), 30)
+        XCTAssertEqual(try store.boolSetting("log_request_records"), true)
+        try store.setSetting("log_retention_days", "7")
+        try store.setSetting("log_request_records", "false")
+        try store.setSetting("first_byte_timeout_seconds", "2.5")
+        XCTAssertThrowsError(try store.setSetting("log_retention_days", "seven")) {
+            XCTAssertEqual(($0 as! StoreError).kind, .invalid)
+            XCTAssertTrue("\($0)".contains("integer"), "\($0)")
+        }
+        XCTAssertThrowsError(try store.setSetting("nope", "1"))
+        XCTAssertThrowsError(try store.setting("nope"))
+        try reopen()
+        XCTAssertEqual(try store.intSetting("log_retention_days"), 7)
+        XCTAssertEqual(try store.boolSetting("log_request_records"), false)
+        XCTAssertEqual(try store.doubleSetting("first_byte_timeout_seconds"), 2.5)
+        let all = try store.settings()
+        XCTAssertEqual(all["writer_queue_capacity"], "65536")
+        XCTAssertEqual(all["log_retention_days"], "7")
+        try store.resetSetting("log_retention_days")
+        XCTAssertEqual(try store.intSetting("log_retention_days"), 30)
+    }
+
+    func testAdminSessions() throws {
+        let clock = Lock<UInt64>(1_000_000)
+        store.close()
+        store = try Store.open(path: dir + "/ccload.db", options: StoreTest.options { $0.wallClock = { clock.withLock { $0 } } })
+        let s = try store.createAdminSession(ttlMillis: 60_000)
+        XCTAssertTrue(try store.adminSessionValid(s))
+        XCTAssertFalse(try store.adminSessionValid(s + "x"))
+        clock.withLock { $0 += 60_001 }
+        XCTAssertFalse(try store.adminSessionValid(s))
+        let s2 = try store.createAdminSession(ttlMillis: 60_000)
+        XCTAssertTrue(try store.deleteAdminSession(s2))
+        XCTAssertFalse(try store.adminSessionValid(s2))
+        // Retention purges expired sessions.
+        store.writer.runRetention()
+        XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM admin_sessions"), 0)
+    }
+
+    func testCooldownsSurviveRestart() throws {
+        let book = CooldownBook()
+        let mono0: UInt64 = 5_000 * 1_000_000_000
+        book.record(failure: .server, scope: .channel(3), now: mono0)
+        book.record(failure: .server, scope: .channel(3), now: mono0 + 200 * 1_000_000_000)  // second failure: doubles
+        book.record(failure: .auth, scope: .key(channelID: 3, keyIndex: 1), now: mono0)
+        book.record(failure: .rateLimit, scope: .model(channelID: 4, model: "opus"), now: mono0,
+                    explicitResetAt: mono0 + 3600 * 1_000_000_000)
+        let now1 = mono0 + 210 * 1_000_000_000
+        let wall1: UInt64 = 1_700_000_000_000
+        let before = book.snapshot(now: now1)
+        try store.saveCooldowns(book, nowMonotonic: now1, nowWallMillis: wall1)
+        try reopen()
+
+        // A restart: the monotonic clock starts over; 30 s of wall time have passed.
+        let now2: UInt64 = 100 * 1_000_000_000
+        let wall2 = wall1 + 30_000
+        let restored = CooldownBook()
+        XCTAssertEqual(try store.restoreCooldowns(into: restored, nowMonotonic: now2, nowWallMillis: wall2), 3)
+        let after = restored.snapshot(now: now2)
+        XCTAssertEqual(after.count, before.count)
+        for (a, b) in zip(before, after) {
+            XCTAssertEqual(a.scope, b.scope)
+            XCTAssertEqual(a.consecutiveFailures, b.consecutiveFailures)
+            XCTAssertEqual(a.lastClass, b.lastClass)
+            XCTAssertEqual(a.explicit, b.explicit)
+            XCTAssertEqual(a.durationNanos / 1_000_000, b.durationNanos / 1_000_000)
+            // 30 s less remain, to the millisecond.
+            let expected = Int64(a.remainingNanos / 1_000_000) - 30_000
+            XCTAssertEqual(Int64(b.remainingNanos / 1_000_000), max(0, expected), accuracy: 1, "\(a.scope)")
+        }
+        XCTAssertEqual(restored.count, 3)
+        XCTAssertNotNil(restored.remaining(.channel(3), now: now2))
+        XCTAssertEqual(before.first { $0.scope == .channel(3) }?.consecutiveFailures, 2)
+        // The restored book keeps doubling: the channel's next failure after it ends is the third.
+        let end = now2 + restored.remaining(.channel(3), now: now2)!
+        let until = restored.record(failure: .server, scope: .channel(3), now: end + 1)
+        XCTAssertEqual(until - (end + 1), CooldownSettings().duration(.server, consecutive: 3))
+
+        // Saving an empty book clears the table.
+        try store.saveCooldowns(CooldownBook(), nowMonotonic: now2, nowWallMillis: wall2)
+        XCTAssertEqual(try store.loadCooldowns(nowMonotonic: now2, nowWallMillis: wall2).count, 0)
+    }
+
+    func testDeletingAChannelDropsItsCooldowns() throws {
+        try store.createChannel(Channel(id: 3, name: "c", kind: .openai, urls: ["https://x"], keys: []))
+        let book = CooldownBook()
+        book.record(failure: .server, scope: .channel(3), now: 1_000_000_000)
+        try store.saveCooldowns(book, nowMonotonic: 1_000_000_000, nowWallMillis: 1_700_000_000_000)
+        try store.deleteChannel(id: 3)
+        XCTAssertEqual(try store.loadCooldowns(nowMonotonic: 0, nowWallMillis: 0).count, 0)
+    }
+}
