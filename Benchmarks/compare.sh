@@ -151,7 +151,7 @@ MOCK_PID=$!; PIDS+=("$MOCK_PID"); WATCH[mock]=$MOCK_PID
 wait_listening "$MOCK_PORT" "$MOCK_PID" mock
 
 CCLOAD_PORT=$(free_port)
-PORT=$CCLOAD_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS \
+PORT=$CCLOAD_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS SQLITE_PATH="$WORK/ccload.db" \
     CCLOAD_UPSTREAM="http://127.0.0.1:$MOCK_PORT" "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/ccload.log" &
 CCLOAD_PID=$!; PIDS+=("$CCLOAD_PID"); WATCH[ccload]=$CCLOAD_PID
 wait_listening "$CCLOAD_PORT" "$CCLOAD_PID" ccload
@@ -167,10 +167,16 @@ cat >"$WORK/channels.json" <<JSON
   {"name": "bench-c", "protocol": "anthropic", "url": "http://127.0.0.1:$MOCK_PORT", "api_key": "sk-bench-c-0000"}
 ]
 JSON
-PORT=$RELAY_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_AUTH=$RELAY_TOKEN \
+PORT=$RELAY_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_AUTH=$RELAY_TOKEN SQLITE_PATH="$WORK/relay.db" \
     CCLOAD_CHANNELS_FILE="$WORK/channels.json" "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/relay.log" &
 RELAY_PID=$!; PIDS+=("$RELAY_PID"); WATCH[relay]=$RELAY_PID
 wait_listening "$RELAY_PORT" "$RELAY_PID" relay
+# The same relay with request records kept in memory only (issue 5: logging's cost).
+NOLOG_PORT=$(free_port)
+PORT=$NOLOG_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_AUTH=$RELAY_TOKEN SQLITE_PATH="$WORK/nolog.db" \
+    CCLOAD_REQUEST_LOG=0 CCLOAD_CHANNELS_FILE="$WORK/channels.json" "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/relay-nolog.log" &
+NOLOG_PID=$!; PIDS+=("$NOLOG_PID"); WATCH[relay-nolog]=$NOLOG_PID
+wait_listening "$NOLOG_PORT" "$NOLOG_PID" relay-nolog
 
 start_nginx() {  # start_nginx NAME TEMPLATE PORT UPSTREAM_PORT -> sets STARTED_PID
     local name=$1 template=$2 port=$3 upstream_port=$4 prefix="$WORK/$1"
@@ -189,10 +195,10 @@ NGINX_PORT=$(free_port)
 start_nginx nginx Benchmarks/nginx.conf.template "$NGINX_PORT" "$MOCK_PORT"
 NGINX_PID=$STARTED_PID; WATCH[nginx]=$NGINX_PID
 
-declare -A PORT_OF=([direct]=$MOCK_PORT [ccload]=$CCLOAD_PORT [relay]=$RELAY_PORT [nginx]=$NGINX_PORT)
-TARGETS=(direct ccload relay nginx)
-# Only the relay checks client tokens.
-declare -A AUTH_OF=([relay]="x-api-key: $RELAY_TOKEN")
+declare -A PORT_OF=([direct]=$MOCK_PORT [ccload]=$CCLOAD_PORT [relay]=$RELAY_PORT [relay-nolog]=$NOLOG_PORT [nginx]=$NGINX_PORT)
+TARGETS=(direct ccload relay relay-nolog nginx)
+# Only the relays check client tokens.
+declare -A AUTH_OF=([relay]="x-api-key: $RELAY_TOKEN" [relay-nolog]="x-api-key: $RELAY_TOKEN")
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 nginx_rss_kib() {  # master + workers
@@ -361,7 +367,7 @@ MOCK_TLS_PID=$!; PIDS+=("$MOCK_TLS_PID"); WATCH[mock-https]=$MOCK_TLS_PID
 wait_listening "$MOCK_TLS_PORT" "$MOCK_TLS_PID" mock-https
 
 CCLOAD_TLS_PORT=$(free_port)
-PORT=$CCLOAD_TLS_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_DRAIN_SECONDS=5 \
+PORT=$CCLOAD_TLS_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_DRAIN_SECONDS=5 SQLITE_PATH="$WORK/https.db" \
     CCLOAD_UPSTREAM="https://localhost:$MOCK_TLS_PORT" CCLOAD_CA_FILE="$TLS_DIR/ca.pem" \
     "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/ccload-https.log" &
 CCLOAD_TLS_PID=$!; PIDS+=("$CCLOAD_TLS_PID"); WATCH[ccload-https]=$CCLOAD_TLS_PID
@@ -470,6 +476,7 @@ T3=$(le "$(mib "$RSS_IDLE_AFTER")" 64)
 RSS_10K=$(awk -v i="$RSS_IDLE_AFTER" -v r="$RSS_STREAMS" -v h="$HELD" 'BEGIN { if (h > 0) printf "%.0f", i + (r - i) * 10000 / h; else print r }')
 T4=$(awk -v r="$(mib "$RSS_10K")" -v h="$HELD" -v s="$STREAMS" 'BEGIN { print (r + 0 <= 256 && h + 0 >= 0.99 * s) ? 1 : 0 }')
 
+T9=$(awk -v a="${RPS[relay]}" -v b="${RPS[relay-nolog]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= 0.95 * b) ? 1 : 0 }')
 T7=$(awk -v a="${RPS[relay]}" -v b="${RPS[nginx]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= b + 0) ? 1 : 0 }')
 T8=$(awk -v d="$RELAY_ADDED_FB" 'BEGIN { print (d != "-" && d + 0 <= 100) ? 1 : 0 }')
 T5=$(awk -v a="${RPS[ccload-https]}" -v b="${RPS[nginx-https]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= b + 0) ? 1 : 0 }')
@@ -494,6 +501,7 @@ for t in "${TARGETS[@]}"; do
 done
 echo "| **ccload / nginx** | **$(ratio "${RPS[ccload]}" "${RPS[nginx]}")** | $(ratio "${P50[ccload]}" "${P50[nginx]}") | **$(ratio "${P99[ccload]}" "${P99[nginx]}")** | $(ratio "${P999[ccload]}" "${P999[nginx]}") | |"
 echo "| ccload / direct | $(ratio "${RPS[ccload]}" "${RPS[direct]}") | | | | |"
+echo "| relay (logging on) / relay-nolog | **$(ratio "${RPS[relay]}" "${RPS[relay-nolog]}")** | | | | |"
 echo "| **relay / nginx** | **$(ratio "${RPS[relay]}" "${RPS[nginx]}")** | $(ratio "${P50[relay]}" "${P50[nginx]}") | $(ratio "${P99[relay]}" "${P99[nginx]}") | $(ratio "${P999[relay]}" "${P999[nginx]}") | |"
 if [[ $WRK == 1 ]]; then
     echo "| wrk cross-check (1 run, req/s) | direct $(num "${WRK_RPS[direct]}"), ccload $(num "${WRK_RPS[ccload]}"), nginx $(num "${WRK_RPS[nginx]}") — ccload/nginx $(ratio "${WRK_RPS[ccload]}" "${WRK_RPS[nginx]}") | | | | |"
@@ -543,6 +551,7 @@ echo "| RSS idle ≤ 64 MiB | $(mib "$RSS_IDLE_AFTER") MiB | $(verdict "$T3") |"
 echo "| RSS with 10,000 streams ≤ 256 MiB | $(mib "$RSS_STREAMS") MiB at $HELD streams$( (( STREAMS < 10000 )) && echo " (open-files limit $NOFILE caps the hold at $STREAMS; linear estimate at 10,000: $(mib "$RSS_10K") MiB)") | $(verdict "$T4") |"
 echo "| relay (3 channels, auth, usage tap) throughput / nginx ≥ 1.0 | $(ratio "${RPS[relay]}" "${RPS[nginx]}") | $(verdict "$T7") |"
 echo "| relay first SSE event added at p50 ≤ 100 µs | $RELAY_ADDED_FB µs | $(verdict "$T8") |"
+echo "| relay throughput with request logging on ≥ 0.95 × off (issue 5) | $(ratio "${RPS[relay]}" "${RPS[relay-nolog]}") | $(verdict "$T9") |"
 echo "| HTTPS throughput ccload/nginx ≥ 1.0 | $(ratio "${RPS[ccload-https]}" "${RPS[nginx-https]}") | $(verdict "$T5") |"
 echo "| requests on reused upstream connections ≥ 99 % | $REUSED_PCT % ($TLS_REUSED of $( [[ $TLS_OPENED == - ]] && echo - || echo $((TLS_OPENED + TLS_REUSED)) ); TLS handshakes full $TLS_FULL, resumed $TLS_RESUMED) | $(verdict "$T6") |"
 }

@@ -16,6 +16,11 @@ public struct TokenDigest: Sendable, Hashable {
         bytes = out
     }
 
+    /// A digest already computed (as the store keeps it).
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
     /// Constant-time comparison (the digests have a fixed length).
     public func matches(_ other: TokenDigest) -> Bool {
         bytes.withUnsafeBytes { a in
@@ -24,9 +29,31 @@ public struct TokenDigest: Sendable, Hashable {
     }
 }
 
+/// One client token as the proxy checks it: its id (the store's, or its position in
+/// `CCLOAD_AUTH` without a store), the digest of its secret, and its limits.
+public struct ClientToken: Sendable, Equatable {
+    public var id: Int
+    public var name: String
+    public var digest: TokenDigest
+    public var enabled = true
+    public var expiresAtMillis: UInt64?
+    /// nil → any model.
+    public var allowedModels: Set<String>?
+    public var dailyCostCapMicroUSD: Int64?
+    public var totalCostCapMicroUSD: Int64?
+    public var requestsPerMinute: Int?
+    public var maxConcurrency: Int?
+
+    public init(id: Int, name: String, digest: TokenDigest) {
+        self.id = id
+        self.name = name
+        self.digest = digest
+    }
+}
+
 /// Who a request is from, after authentication.
 public enum AuthOutcome: Equatable, Sendable {
-    /// A configured token matched; `tokenID` is its 1-based position.
+    /// A known token matched; its id.
     case token(Int)
     /// No tokens are configured and the client is on loopback.
     case loopback
@@ -37,25 +64,40 @@ public enum AuthOutcome: Equatable, Sendable {
 }
 
 /// Checks the client's ccload token. Tokens arrive as `Authorization: Bearer`,
-/// `x-api-key`, `x-goog-api-key` or a `key=` query parameter; they are compared by
-/// SHA-256 digest in constant time and never kept in clear.
+/// `x-api-key`, `x-goog-api-key` or a `key=` query parameter; only their SHA-256
+/// digests are kept, and a presented token is found by its digest (a lookup keyed by a
+/// digest tells a timing observer nothing about any secret). Immutable.
 public final class ClientAuth: Sendable {
-    private let digests: [TokenDigest]
+    private let byDigest: [TokenDigest: ClientToken]
+    private let byID: [Int: ClientToken]
 
-    public init(tokens: [String]) {
-        digests = tokens.map { TokenDigest(of: Array($0.utf8)) }
+    public init(tokens: [ClientToken]) {
+        var d: [TokenDigest: ClientToken] = [:]
+        var i: [Int: ClientToken] = [:]
+        for t in tokens {
+            d[t.digest] = t
+            i[t.id] = t
+        }
+        byDigest = d
+        byID = i
     }
 
-    public var tokenCount: Int { digests.count }
+    /// Plain secrets (`CCLOAD_AUTH` without a store): ids are their 1-based positions.
+    public convenience init(secrets: [String]) {
+        self.init(tokens: secrets.enumerated().map {
+            ClientToken(id: $0.offset + 1, name: "token \($0.offset + 1)", digest: TokenDigest(of: Array($0.element.utf8)))
+        })
+    }
+
+    public var tokenCount: Int { byDigest.count }
+
+    public func token(id: Int) -> ClientToken? { byID[id] }
 
     public func check(_ head: HTTPRequestHead, peer: SocketAddress) -> AuthOutcome {
-        if digests.isEmpty { return peer.isLoopback ? .loopback : .notLoopback }
+        if byDigest.isEmpty { return peer.isLoopback ? .loopback : .notLoopback }
         guard let presented = ClientAuth.presentedToken(head) else { return .missing }
-        let d = TokenDigest(of: presented)
-        var found = 0
-        // Every digest is compared, so timing does not tell which one matched.
-        for (i, known) in digests.enumerated() where known.matches(d) && found == 0 { found = i + 1 }
-        return found > 0 ? .token(found) : .invalid
+        guard let t = byDigest[TokenDigest(of: presented)] else { return .invalid }
+        return .token(t.id)
     }
 
     /// The credential the client sent, from the first place that has one.

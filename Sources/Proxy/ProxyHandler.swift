@@ -98,17 +98,23 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         default:
             break
         }
+        if case .token(let id) = auth, let token = shared.auth.token(id: id),
+           let no = shared.meters.admit(token, model: info.model, nowMillis: record.timeMillis) {
+            return refuse(connection, kind, no.status, no.message, record, retryAfter: no.retryAfterSeconds)
+        }
         let relay = Relay(handler: self, client: connection, request: request, route: route, info: info,
                           session: session, table: table, candidates: candidateScratch, record: record)
         relay.start()
     }
 
-    private func refuse(_ c: HTTPServerConnection, _ kind: ProtocolKind, _ status: Int, _ message: String, _ record: RequestRecord) {
+    private func refuse(_ c: HTTPServerConnection, _ kind: ProtocolKind, _ status: Int, _ message: String,
+                        _ record: RequestRecord, retryAfter: Int? = nil) {
         var r = record
         r.status = status
         r.error = message
-        shared.ring.append(r)
-        c.respond(status: status, body: ProtocolRules.errorBody(kind, status: status, message: message))
+        shared.record(r)
+        c.respond(status: status, extraHeaders: retryAfter.map { [("retry-after", String($0))] } ?? [],
+                  body: ProtocolRules.errorBody(kind, status: status, message: message))
     }
 
     func preferredURL(channelID: Int, count: Int) -> Int {

@@ -10,12 +10,19 @@ public final class ProxyShared: Sendable {
     public let auth: ClientAuth
     public let ring: RequestRing
     public let routing: RoutingState
+    public let meters: TokenMeters
+    /// Where records are persisted (nil: memory only).
+    public let store: Store?
+    /// Whether request records go to the store (`CCLOAD_REQUEST_LOG`); the ring keeps them either way.
+    public let logRequests: Bool
     /// Upper bound on upstream tries for one request.
     public let maxAttempts: Int
 
     public init(cooldowns: CooldownBook = CooldownBook(), selectorSettings: SelectorSettings = SelectorSettings(),
                 affinity: SessionAffinity? = SessionAffinity(), pricing: Pricing = .builtIn,
-                auth: ClientAuth = ClientAuth(tokens: []), ring: RequestRing = RequestRing(), maxAttempts: Int = 12) {
+                auth: ClientAuth = ClientAuth(tokens: [ClientToken]()), ring: RequestRing = RequestRing(),
+                store: Store? = nil, logRequests: Bool = true, meters: TokenMeters = TokenMeters(),
+                routing: RoutingState = RoutingState(), maxAttempts: Int = 12) {
         let spend = DailySpend()
         self.cooldowns = cooldowns
         self.spend = spend
@@ -23,7 +30,17 @@ public final class ProxyShared: Sendable {
         self.pricing = pricing
         self.auth = auth
         self.ring = ring
-        self.routing = RoutingState()
+        self.routing = routing
+        self.store = store
+        self.logRequests = logRequests
+        self.meters = meters
         self.maxAttempts = maxAttempts
+    }
+
+    /// Keeps a finished request's record: in the ring, and queued for the store (never
+    /// waits: a full queue drops it and counts the drop).
+    public func record(_ r: RequestRecord) {
+        ring.append(r)
+        if logRequests { store?.writer.enqueue(r) }
     }
 }

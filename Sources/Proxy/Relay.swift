@@ -492,7 +492,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             record.priced = cost.priced
             if cost.microUSD > 0 { handler.shared.spend.add(channelID: ch.id, microUSD: cost.microUSD) }
         }
-        handler.shared.ring.append(record)
+        if let id = record.tokenID {
+            handler.shared.meters.finish(tokenID: id, costMicroUSD: record.costMicroUSD, nowMillis: wallClockMillis())
+        }
+        handler.shared.record(record)
     }
 
     static func isEventStream(_ head: HTTPResponseHead?) -> Bool {

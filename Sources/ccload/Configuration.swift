@@ -39,6 +39,12 @@ struct Configuration: ParsableArguments {
     var auth: String?
     @Option(help: "JSON file of model prices overriding the built-in table (env CCLOAD_PRICES_FILE).")
     var pricesFile: String?
+    @Option(help: "The SQLite database (env SQLITE_PATH, default data/ccload.db; created on first start).")
+    var sqlitePath: String?
+    @Option(help: "Days request logs are kept (env CCLOAD_LOG_RETENTION_DAYS, default 30).")
+    var logRetentionDays: Int?
+    @Option(help: "Write every request's record to the database: 1 or 0 (env CCLOAD_REQUEST_LOG, default 1).")
+    var requestLog: Int?
     @Option(help: "Keep a session (metadata.user_id, Codex session_id, x-ccload-session) on one channel while healthy: 1 or 0 (env CCLOAD_SESSION_AFFINITY, default 1).")
     var sessionAffinity: Int?
     @Option(help: "Seconds a session's channel is remembered (env CCLOAD_AFFINITY_TTL, default 3600).")
@@ -130,6 +136,10 @@ struct Configuration: ParsableArguments {
                 throw ValidationError("CCLOAD_PRICES_FILE: \(error)")
             }
         }
+        s.sqlitePath = sqlitePath ?? env("SQLITE_PATH") ?? Store.defaultPath
+        s.logRetentionDays = try number(logRetentionDays, "CCLOAD_LOG_RETENTION_DAYS", 30)
+        s.logRequests = try number(requestLog, "CCLOAD_REQUEST_LOG", 1) != 0
+        guard s.logRetentionDays >= 1 else { throw ValidationError("CCLOAD_LOG_RETENTION_DAYS must be at least 1") }
         var affinity = SessionAffinitySettings()
         affinity.enabled = try number(sessionAffinity, "CCLOAD_SESSION_AFFINITY", 1) != 0
         affinity.ttlNanos = try seconds(affinityTTL, "CCLOAD_AFFINITY_TTL", 3600)
@@ -179,4 +189,7 @@ struct Settings: Sendable {
     var affinity = SessionAffinitySettings()
     var selector = SelectorSettings()
     var cooldowns = CooldownSettings()
+    var sqlitePath = Store.defaultPath
+    var logRetentionDays = 30
+    var logRequests = true
 }

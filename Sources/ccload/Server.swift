@@ -20,19 +20,14 @@ enum Server {
         }
     }
 
-    enum TableLoad { case success(ChannelTable), failure(String) }
-
-    /// Reads and validates a channels file into a table; a bad file is rejected whole.
-    static func loadTable(_ path: String, _ shared: ProxyShared) -> TableLoad {
-        do {
-            let channels = try ChannelFile.load(path: path)
-            let table = try ChannelTable(channels, state: shared.routing)
-            for c in channels where c.insecureSkipVerify {
-                Log.warn("channel \(c.name): certificate verification is OFF (insecure_skip_verify)")
-            }
-            return .success(table)
-        } catch {
-            return .failure("channels file \(path) rejected: \(error)")
+    /// Saves cooldowns (so a restart does not hammer a cooling channel) and reports
+    /// records dropped since the last call.
+    static func periodic(_ store: Store, _ cooldowns: CooldownBook, _ lastDropped: inout UInt64) {
+        try? store.saveCooldowns(cooldowns, nowMonotonic: monotonicNanos(), nowWallMillis: wallClockMillis())
+        let dropped = store.writer.droppedCount
+        if dropped > lastDropped {
+            Log.warn("request records dropped so far: \(dropped) (+\(dropped - lastDropped)); the database is not keeping up or is failing")
+            lastDropped = dropped
         }
     }
 
@@ -63,19 +58,39 @@ enum Server {
         }
 
         let frozenProxy = settings.proxy
-        let shared = ProxyShared(cooldowns: CooldownBook(settings: settings.cooldowns),
-                                 selectorSettings: settings.selector,
-                                 affinity: settings.affinity.enabled ? SessionAffinity(settings: settings.affinity) : nil,
-                                 pricing: settings.pricing, auth: ClientAuth(tokens: settings.authTokens))
+        // The store: opened (and migrated) before any loop runs; a bad file stops start-up.
+        let store: Store
+        var options = StoreOptions()
+        options.logRetentionDays = settings.logRetentionDays
+        do {
+            store = try Store.open(path: settings.sqlitePath, options: options)
+        } catch {
+            log("cannot open the database \(settings.sqlitePath): \((error as? StoreError)?.message ?? "\(error)")")
+            for s in sockets { _ = Glibc.close(s) }
+            return 1
+        }
+        let cooldowns = CooldownBook(settings: settings.cooldowns)
+        let routing = RoutingState()
+        let meters = TokenMeters()
         var initialTable: ChannelTable?
-        if let path = settings.channelsFile {
-            switch loadTable(path, shared) {
-            case .success(let t): initialTable = t
-            case .failure(let message):
-                log(message)
-                for s in sockets { _ = Glibc.close(s) }
-                return 1
-            }
+        let shared: ProxyShared
+        do {
+            if let path = settings.channelsFile { try StoreSetup.seedChannels(from: path, into: store) }
+            try StoreSetup.seedTokens(settings.authTokens, into: store)
+            let restored = (try? store.restoreCooldowns(into: cooldowns, nowMonotonic: monotonicNanos(),
+                                                        nowWallMillis: wallClockMillis())) ?? 0
+            if restored > 0 { log("restored \(restored) cooldowns from the database") }
+            StoreSetup.seedMeters(meters, from: store, nowMillis: wallClockMillis())
+            shared = ProxyShared(cooldowns: cooldowns, selectorSettings: settings.selector,
+                                 affinity: settings.affinity.enabled ? SessionAffinity(settings: settings.affinity) : nil,
+                                 pricing: settings.pricing, auth: ClientAuth(tokens: try StoreSetup.clientTokens(store)),
+                                 store: store, logRequests: settings.logRequests, meters: meters, routing: routing)
+            initialTable = try StoreSetup.table(store, routing)
+        } catch {
+            log(error.description)
+            store.close()
+            for s in sockets { _ = Glibc.close(s) }
+            return 1
         }
         let firstTable = initialTable
         let group = LoopGroup(count: settings.threads)
@@ -90,36 +105,43 @@ enum Server {
             servers.withLock { $0[loop.index] = server }
             handlers.withLock { $0[loop.index] = handler }
         }
-        let routing: String
+        let routingText: String
         if let t = firstTable {
-            routing = " routing \(t.count) channels from \(settings.channelsFile ?? "")"
+            routingText = " routing \(t.count) channels (database \(settings.sqlitePath))"
         } else if let up = frozenProxy.upstream {
-            routing = " → \(up.displayName)"
+            routingText = " → \(up.displayName)"
         } else {
-            routing = " (no channels or upstream configured)"
+            routingText = " (no channels or upstream configured)"
         }
-        log("listening on \(settings.tlsServer == nil ? "" : "https://")\(address) with \(settings.threads) threads\(routing)")
-        if settings.authTokens.isEmpty {
+        log("listening on \(settings.tlsServer == nil ? "" : "https://")\(address) with \(settings.threads) threads\(routingText)")
+        if shared.auth.tokenCount == 0 {
             Log.warn("no client tokens configured (CCLOAD_AUTH): only loopback clients are served")
         }
 
-        // Signals: the first SIGTERM/SIGINT drains, a second one exits at once.
+        // Signals: the first SIGTERM/SIGINT drains, a second one exits at once. Between
+        // signals this thread saves cooldowns and reports dropped records (every 10 s).
+        var lastDropped: UInt64 = 0
         while true {
-            let sig = cc_wait_signal()
+            let sig = cc_wait_signal_timeout(10_000)
             if sig == SIGHUP {
                 guard let path = settings.channelsFile else {
                     log("SIGHUP: no channels file to reload")
                     continue
                 }
-                switch loadTable(path, shared) {
-                case .success(let table):
+                do {
+                    try StoreSetup.seedChannels(from: path, into: store)
+                    let table = try StoreSetup.table(store, routing)
                     group.forEach { loop in
                         handlers.withLock { $0[loop.index] }?.table = table
                     }
-                    log("SIGHUP: \(table.count) channels loaded from \(path)")
-                case .failure(let message):
-                    log("SIGHUP: \(message); the running channels stay")
+                    log("SIGHUP: \(table?.count ?? 0) channels loaded from \(path)")
+                } catch {
+                    log("SIGHUP: \(error.description); the running channels stay")
                 }
+                continue
+            }
+            if sig == 0 {
+                periodic(store, cooldowns, &lastDropped)
                 continue
             }
             if sig == SIGTERM || sig == SIGINT { break }
@@ -142,6 +164,12 @@ enum Server {
                 return 1
             }
         }
+        do {
+            try store.saveCooldowns(cooldowns, nowMonotonic: monotonicNanos(), nowWallMillis: wallClockMillis())
+        } catch {
+            log("could not save cooldowns: \(error)")
+        }
+        store.close()  // writes every queued record first
         log("stopped; upstream connections opened \(UpstreamPool.openedTotal.load(ordering: .relaxed)), "
             + "pooled reuses \(UpstreamPool.reusedTotal.load(ordering: .relaxed)), "
             + "TLS handshakes full \(TLSStats.fullHandshakes) resumed \(TLSStats.resumedHandshakes)")

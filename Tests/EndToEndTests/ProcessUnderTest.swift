@@ -45,6 +45,8 @@ final class ProcessUnderTest: @unchecked Sendable {
     private let exited = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var exitStatus: Int32?
+    /// The database a ccload started here got of its own (removed by `stop()`).
+    private var ownDatabase: String?
 
     init(executable: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
         name = URL(fileURLWithPath: executable).lastPathComponent
@@ -58,6 +60,12 @@ final class ProcessUnderTest: @unchecked Sendable {
         // A clean environment: nothing of the test runner's (SSL_CERT_FILE, CCLOAD_*) leaks in.
         var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
         for (k, v) in environment { env[k] = v }
+        // Every ccload gets its own database unless the test names one (to restart on it).
+        if name == "ccload" && env["SQLITE_PATH"] == nil {
+            let db = NSTemporaryDirectory() + "ccload-e2e-\(tag).db"
+            env["SQLITE_PATH"] = db
+            ownDatabase = db
+        }
         process.environment = env
         process.standardInput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
@@ -138,5 +146,8 @@ final class ProcessUnderTest: @unchecked Sendable {
         }
         try? FileManager.default.removeItem(atPath: stdoutPath)
         try? FileManager.default.removeItem(atPath: stderrPath)
+        if let db = ownDatabase {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) }
+        }
     }
 }

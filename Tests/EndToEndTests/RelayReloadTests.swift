@@ -2,8 +2,9 @@ import Foundation
 import Glibc
 import XCTest
 
-/// The channels file is re-read on SIGHUP: a good file replaces the table for the next
-/// request; a bad one is rejected whole, the running table stays, and the log says why.
+/// The channels file is re-read on SIGHUP: a good file is applied on top of the stored
+/// channels (same name: updated; new name: added) for the next request; a bad one is
+/// rejected whole, the running table stays, and the log says why.
 final class RelayReloadTests: RelayCase {
     func testSIGHUPAddsAChannel() throws {
         let a = try startMock(), b = try startMock()
@@ -48,10 +49,11 @@ final class RelayReloadTests: RelayCase {
         XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false)).status, 200)
         XCTAssertEqual(try a.requests(), 5)
 
-        // And a good file afterwards is taken.
-        try writeChannelsFile([channel("b", url: b.url)], path: path)
+        // And a good file afterwards is taken: it disables "a" (stored channels stay unless
+        // the file changes them) and adds "b".
+        try writeChannelsFile([channel("a", url: a.url, ["enabled": false]), channel("b", url: b.url)], path: path)
         ccload.process.signal(SIGHUP)
-        XCTAssertTrue(ccload.process.waitForOutput("SIGHUP: 1 channels loaded", timeout: 5), ccload.process.stderrText)
+        XCTAssertTrue(ccload.process.waitForOutput("SIGHUP: 2 channels loaded", timeout: 5), ccload.process.stderrText)
         XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false)).status, 200)
         XCTAssertEqual(try b.requests(), 1)
         XCTAssertEqual(try a.requests(), 5)

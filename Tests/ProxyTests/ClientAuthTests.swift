@@ -17,7 +17,7 @@ final class ClientAuthTests: XCTestCase {
     private let local = SocketAddress(ip: "127.0.0.1", port: 5000)!
 
     func testEachPlaceATokenCanArrive() {
-        let auth = ClientAuth(tokens: ["alpha-token", "beta-token"])
+        let auth = ClientAuth(secrets: ["alpha-token", "beta-token"])
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer beta-token\r\n"), peer: remote), .token(2))
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-api-key: alpha-token\r\n"), peer: remote), .token(1))
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-goog-api-key: beta-token\r\n"), peer: remote), .token(2))
@@ -25,7 +25,7 @@ final class ClientAuthTests: XCTestCase {
     }
 
     func testWrongOrMissingTokensAreRefusedEvenFromLoopback() {
-        let auth = ClientAuth(tokens: ["alpha-token"])
+        let auth = ClientAuth(secrets: ["alpha-token"])
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-api-key: alpha-tokeN\r\n"), peer: local), .invalid)
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-api-key: alpha-token2\r\n"), peer: local), .invalid)
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\n"), peer: local), .missing)
@@ -33,7 +33,7 @@ final class ClientAuthTests: XCTestCase {
     }
 
     func testWithoutTokensOnlyLoopbackIsAccepted() {
-        let auth = ClientAuth(tokens: [])
+        let auth = ClientAuth(secrets: [])
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\n"), peer: local), .loopback)
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\n"), peer: SocketAddress(ip: "::1", port: 1)!), .loopback)
         XCTAssertEqual(auth.check(head("GET / HTTP/1.1\r\nHost: x\r\nx-api-key: anything\r\n"), peer: remote), .notLoopback)

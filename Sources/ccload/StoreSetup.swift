@@ -1,0 +1,88 @@
+import Proxy
+import Reactor
+
+/// Start-up and reload work against the store: the channels file and `CCLOAD_AUTH` are
+/// seeds applied on top of what the database holds, which stays the source of truth.
+/// Runs on the main thread, never on a reactor thread.
+enum StoreSetup {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Applies the channels file: a channel whose name the store knows is updated, a new
+    /// one is added. A bad file changes nothing.
+    static func seedChannels(from path: String, into store: Store) throws(Failure) {
+        let fromFile: [Channel]
+        do { fromFile = try ChannelFile.load(path: path) } catch {
+            throw Failure(description: "channels file \(path) rejected: \(error)")
+        }
+        do {
+            // Validate the file as a table first, so a bad file is refused whole.
+            _ = try ChannelTable(fromFile, state: RoutingState())
+            let known = Dictionary(try store.channels().map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+            for var c in fromFile {
+                if let id = known[c.name] {
+                    c.id = id
+                    try store.updateChannel(c)
+                } else {
+                    c.id = 0
+                    _ = try store.createChannel(c)
+                }
+            }
+        } catch {
+            throw Failure(description: "channels file \(path) rejected: \(error)")
+        }
+    }
+
+    /// Adds each `CCLOAD_AUTH` secret the store does not know yet (only its hash is kept).
+    static func seedTokens(_ secrets: [String], into store: Store) throws(Failure) {
+        do {
+            for (i, secret) in secrets.enumerated() where try store.token(secret: secret) == nil {
+                _ = try store.createToken(AuthToken(name: "CCLOAD_AUTH #\(i + 1)"), secret: secret)
+            }
+        } catch {
+            throw Failure(description: "cannot store the CCLOAD_AUTH tokens: \(error)")
+        }
+    }
+
+    /// The client tokens as the proxy checks them.
+    static func clientTokens(_ store: Store) throws(Failure) -> [ClientToken] {
+        do {
+            return try store.tokens().map { t in
+                var c = ClientToken(id: t.id, name: t.name, digest: TokenDigest(bytes: t.hash))
+                c.enabled = t.enabled
+                c.expiresAtMillis = t.expiresAtMillis
+                c.allowedModels = t.allowedModels.map(Set.init)
+                c.dailyCostCapMicroUSD = t.dailyCostCapMicroUSD
+                c.totalCostCapMicroUSD = t.totalCostCapMicroUSD
+                c.requestsPerMinute = t.requestsPerMinute
+                c.maxConcurrency = t.maxConcurrency
+                return c
+            }
+        } catch {
+            throw Failure(description: "cannot read client tokens: \(error)")
+        }
+    }
+
+    /// Today's and all-time spend per token, so caps hold across restarts.
+    static func seedMeters(_ meters: TokenMeters, from store: Store, nowMillis: UInt64) {
+        let today = (try? store.tokenCostsSince(nowMillis / 86_400_000 * 86_400_000)) ?? [:]
+        let totals = ((try? store.tokens()) ?? []).reduce(into: [Int: Int64]()) { $0[$1.id] = $1.totalCostMicroUSD }
+        meters.seed(today: today, total: totals, nowMillis: nowMillis)
+    }
+
+    /// The routing table from the store's channels (nil when it holds none).
+    static func table(_ store: Store, _ state: RoutingState) throws(Failure) -> ChannelTable? {
+        do {
+            let channels = try store.channels()
+            if channels.isEmpty { return nil }
+            let table = try ChannelTable(channels, state: state)
+            for c in channels where c.insecureSkipVerify {
+                Log.warn("channel \(c.name): certificate verification is OFF (insecure_skip_verify)")
+            }
+            return table
+        } catch {
+            throw Failure(description: "the stored channels do not form a valid table: \(error)")
+        }
+    }
+}
