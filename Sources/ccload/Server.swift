@@ -22,10 +22,12 @@ enum Server {
 
     /// Saves cooldowns (so a restart does not hammer a cooling channel) and reports
     /// records dropped since the last call.
-    static func periodic(_ store: Store, _ cooldowns: CooldownBook, _ lastDropped: inout UInt64) {
+    static func periodic(_ store: Store, _ cooldowns: CooldownBook, _ lastDropped: inout UInt64, _ lastReport: inout UInt64) {
         try? store.saveCooldowns(cooldowns, nowMonotonic: monotonicNanos(), nowWallMillis: wallClockMillis())
         let dropped = store.writer.droppedCount
-        if dropped > lastDropped {
+        let now = monotonicNanos()
+        if dropped > lastDropped && now &- lastReport >= 60 * nanosPerSecond {
+            lastReport = now
             Log.warn("request records dropped so far: \(dropped) (+\(dropped - lastDropped)); the database is not keeping up or is failing")
             lastDropped = dropped
         }
@@ -119,8 +121,10 @@ enum Server {
         }
 
         // Signals: the first SIGTERM/SIGINT drains, a second one exits at once. Between
-        // signals this thread saves cooldowns and reports dropped records (every 10 s).
+        // signals this thread saves cooldowns every 10 s and reports dropped records at
+        // most once a minute while their count grows.
         var lastDropped: UInt64 = 0
+        var lastDropReport: UInt64 = 0
         while true {
             let sig = cc_wait_signal_timeout(10_000)
             if sig == SIGHUP {
@@ -141,7 +145,7 @@ enum Server {
                 continue
             }
             if sig == 0 {
-                periodic(store, cooldowns, &lastDropped)
+                periodic(store, cooldowns, &lastDropped, &lastDropReport)
                 continue
             }
             if sig == SIGTERM || sig == SIGINT { break }
