@@ -75,6 +75,19 @@ class StoreE2ECase: RelayCase {
         return n
     }
 
+    /// Waits (bounded) until `request_logs` holds at least `count` rows (the writer commits
+    /// in batches, up to 100 ms after a record is queued).
+    @discardableResult
+    func waitForLoggedRows(_ db: String, _ count: Int, timeout: Double = 5) throws -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let n = try int(db, "SELECT count(*) FROM request_logs")
+            if n >= count { return n }
+            if Date() > deadline { throw TestFailure("only \(n) request_logs rows after \(timeout) s, wanted \(count)") }
+            usleep(20_000)
+        }
+    }
+
     /// The store's id of the channel named `name`.
     func channelID(_ db: String, _ name: String) throws -> Int {
         try int(db, "SELECT id FROM channels WHERE name = '\(name)'")
