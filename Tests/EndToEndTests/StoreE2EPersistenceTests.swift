@@ -121,3 +121,39 @@ final class StoreE2EPersistenceTests: StoreE2ECase {
         XCTAssertEqual(try int(db, "SELECT count(*) FROM request_logs"), 1)
     }
 }
+
+/// SIGHUP re-applies the channels file on top of the database: a known name is updated in
+/// place (same id), a new one is added, and what it wrote is what a restart routes by.
+final class StoreE2EReloadTests: StoreE2ECase {
+    func testSIGHUPUpdatesTheStoredChannels() throws {
+        let a = try startMock(), b = try startMock()
+        let db = tempDatabase()
+        let channels = try writeChannelsFile([channel("main", url: a.url)])
+        let ccload = try startOn(db: db, channelsFile: channels)
+        XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false)).status, 200)
+        XCTAssertEqual(try a.requests(), 1)
+        let mainID = try channelID(db, "main")
+
+        try writeChannelsFile([channel("main", url: b.url, priority: 5), channel("extra", url: a.url, priority: 1)], path: channels)
+        ccload.process.signal(SIGHUP)
+        XCTAssertTrue(ccload.process.waitForOutput("SIGHUP: 2 channels loaded", timeout: 5), ccload.process.stderrText)
+        XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false)).status, 200)
+        XCTAssertEqual(try b.requests(), 1, "the reloaded channel's new URL is not used")
+        XCTAssertEqual(try a.requests(), 1)
+        XCTAssertEqual(try channelID(db, "main"), mainID, "an update in place keeps the id")
+        XCTAssertEqual(try int(db, "SELECT count(*) FROM channels"), 2)
+        let urls = try rows(db, "SELECT urls FROM channels WHERE name = 'main'").first?.first as? String ?? ""
+        XCTAssertTrue(urls.contains(":\(b.port)"), "stored urls: \(urls)")
+        stopGracefully(ccload)
+
+        // A bad file on SIGHUP changes nothing, in memory or in the database.
+        let again = try startOn(db: db, channelsFile: channels)
+        try Data("[{\"name\": \"broken\"".utf8).write(to: URL(fileURLWithPath: channels))
+        again.process.signal(SIGHUP)
+        XCTAssertTrue(again.process.waitForOutput("the running channels stay", timeout: 5), again.process.stderrText)
+        XCTAssertEqual(try again.post("/v1/messages", anthropicBody(stream: false)).status, 200)
+        XCTAssertEqual(try b.requests(), 2)
+        XCTAssertEqual(try int(db, "SELECT count(*) FROM channels"), 2)
+        stopGracefully(again)
+    }
+}
