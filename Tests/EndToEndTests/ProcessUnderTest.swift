@@ -76,13 +76,14 @@ final class ProcessUnderTest: @unchecked Sendable {
         process.terminationHandler = { p in
             lock.lock()
             box.status = p.terminationStatus
+            box.bySignal = p.terminationReason == .uncaughtSignal
             lock.unlock()
             sem.signal()
         }
         try process.run()
     }
 
-    private final class ExitBox: @unchecked Sendable { var status: Int32? }
+    private final class ExitBox: @unchecked Sendable { var status: Int32?; var bySignal = false }
     private let box = ExitBox()
 
     var pid: Int32 { process.processIdentifier }
@@ -136,6 +137,13 @@ final class ProcessUnderTest: @unchecked Sendable {
         exited.signal()  // later waits return at once
         lock.lock(); defer { lock.unlock() }
         return box.status
+    }
+
+    /// Whether the process ended by an uncaught signal (a crash or a kill) rather than by
+    /// exiting; its `waitForExit` status is then the signal number.
+    var endedBySignal: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return box.bySignal
     }
 
     /// Kills the process if it still runs, reaps it, and removes its output files.
