@@ -41,7 +41,7 @@ enum Server {
         _ = cc_block_signals()
 
         guard var address = SocketAddress(ip: settings.listen, port: settings.port) else {
-            log("CCLOAD_LISTEN=\(settings.listen) is not a numeric IPv4 or IPv6 address")
+            Log.error("CCLOAD_LISTEN=\(settings.listen) is not a numeric IPv4 or IPv6 address")
             return 2
         }
         var sockets: [Int32] = []
@@ -54,7 +54,7 @@ enum Server {
                 sockets.append(try Listener.openSocket(address).release())
             }
         } catch {
-            log("\(error)")
+            Log.error("\(error)")
             for s in sockets { _ = Glibc.close(s) }
             return 1
         }
@@ -67,7 +67,7 @@ enum Server {
         do {
             store = try Store.open(path: settings.sqlitePath, options: options)
         } catch {
-            log("cannot open the database \(settings.sqlitePath): \((error as? StoreError)?.message ?? "\(error)")")
+            Log.error("cannot open the database \(settings.sqlitePath): \((error as? StoreError)?.message ?? "\(error)")")
             for s in sockets { _ = Glibc.close(s) }
             return 1
         }
@@ -89,7 +89,7 @@ enum Server {
                                  store: store, logRequests: settings.logRequests, meters: meters, routing: routing)
             initialTable = try StoreSetup.table(store, routing)
         } catch {
-            log(error.description)
+            Log.error(error.description)
             store.close()
             for s in sockets { _ = Glibc.close(s) }
             return 1
@@ -140,7 +140,7 @@ enum Server {
                     }
                     log("SIGHUP: \(table?.count ?? 0) channels loaded from \(path)")
                 } catch {
-                    log("SIGHUP: \(error.description); the running channels stay")
+                    Log.warn("SIGHUP: \(error.description); the running channels stay")
                 }
                 continue
             }
@@ -159,7 +159,7 @@ enum Server {
         let deadline = monotonicNanos() + settings.drainNanos
         while remaining.load(ordering: .acquiring) > 0 {
             if monotonicNanos() >= deadline {
-                log("drain time is up; closing \(remaining.load(ordering: .acquiring)) loops' connections")
+                Log.warn("drain time is up; closing \(remaining.load(ordering: .acquiring)) loops' connections")
                 break
             }
             let sig = cc_wait_signal_timeout(50)
@@ -171,7 +171,7 @@ enum Server {
         do {
             try store.saveCooldowns(cooldowns, nowMonotonic: monotonicNanos(), nowWallMillis: wallClockMillis())
         } catch {
-            log("could not save cooldowns: \(error)")
+            Log.warn("could not save cooldowns: \(error)")
         }
         store.close()  // writes every queued record first
         log("stopped; upstream connections opened \(UpstreamPool.openedTotal.load(ordering: .relaxed)), "
