@@ -200,6 +200,14 @@ public enum JSONScan {
     static func skipString(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
         var i = start + 1
         while i < end {
+            // Eight plain bytes at a time (no quote, no backslash, no control byte): message
+            // text is most of a request body, and byte-at-a-time scanning of it showed in profiles.
+            while i + 8 <= end {
+                let w = UInt64(littleEndian: buf.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                if JSONScan.hasSpecialByte(w) { break }
+                i += 8
+            }
+            guard i < end else { return nil }
             let c = buf[i]
             if c == UInt8(ascii: "\"") { return i + 1 }
             if c == UInt8(ascii: "\\") {
@@ -221,6 +229,19 @@ public enum JSONScan {
             i += 1
         }
         return nil
+    }
+
+    /// Whether any byte of `w` is `"`, `\\` or below 0x20 (SWAR: a byte's high bit marks it).
+    @inline(__always)
+    static func hasSpecialByte(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5C)
+        let zeroInQuote = (quote &- ones) & ~quote
+        let zeroInBackslash = (backslash &- ones) & ~backslash
+        let control = (w &- ones &* 0x20) & ~w
+        return (zeroInQuote | zeroInBackslash | control) & highs != 0
     }
 
     static func skipNumber(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
