@@ -41,9 +41,9 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             if let refusal = Self.refusal(shared.auth.check(request.head, peer: request.peer)) {
                 return Self.fail(connection, refusal.status, refusal.message)
             }
-            let attempt = Attempt(handler: self, client: connection, request: request, target: upstream)
-            connection.userData = attempt
-            return attempt.start()
+            let exchange = PassThrough(handler: self, client: connection, request: request, target: upstream)
+            connection.userData = exchange
+            return exchange.start()
         }
         if ASCII.hasPrefix(target, "/v1/") {
             return Self.fail(connection, 503, "no channels or upstream are configured")

@@ -1,12 +1,13 @@
 import Reactor
 import TLS
 
-/// One request's trip upstream: get a connection (pooled or new), send, wait for the
-/// response head under the first-byte timeout, then stream every read to the client
-/// as it arrives, pausing the upstream while the client is congested.
+/// One request forwarded to the single `CCLOAD_UPSTREAM` (no channel table): get a
+/// connection (pooled or new), send, wait for the response head under the first-byte
+/// timeout, then stream every read to the client as it arrives, pausing the upstream
+/// while the client is congested.
 /// A pooled connection found closed before any response byte gets one retry on a
 /// fresh connection. Owner: the client connection's loop.
-final class Attempt: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
+final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
     private unowned let handler: ProxyHandler
     private let client: HTTPServerConnection
     private let request: HTTPRequest
