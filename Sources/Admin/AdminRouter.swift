@@ -1,6 +1,7 @@
 import Foundation
 import Proxy
 import Reactor
+import TLS
 
 /// The loop's top-level handler: `/admin/*` is answered here, everything else goes to
 /// the proxy. Admin requests are authenticated like proxy requests (a ccload token, or
@@ -30,6 +31,8 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
             requests(query, connection)
         case ("GET", "/admin/cooldowns"):
             cooldowns(connection)
+        case ("GET", "/admin/metrics"):
+            metrics(connection)
         default:
             error(connection, 404, "no admin endpoint \(path)")
         }
@@ -51,6 +54,36 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
                   failures: $0.consecutiveFailures, failure_class: $0.lastClass.rawValue)
         }
         json(c, ["data": entries])
+    }
+
+    /// Process counters: the request log writer (accepted, written, dropped), the upstream
+    /// pools and TLS handshakes, and what is cooling.
+    private func metrics(_ c: HTTPServerConnection) {
+        struct Writer: Encodable {
+            let accepted: UInt64, written: UInt64, queued: Int, dropped: UInt64
+            let droppedQueueFull: UInt64, droppedWriteFailed: UInt64, batches: UInt64, failedBatches: UInt64
+            let lastError: String?
+        }
+        struct Metrics: Encodable {
+            let requestLogWriter: Writer?
+            let upstreamConnectionsOpened: Int, upstreamPooledReuses: Int
+            let tlsHandshakesFull: Int, tlsHandshakesResumed: Int
+            let coolingScopes: Int
+        }
+        let shared = proxy.shared
+        let writer = shared.store.map { store -> Writer in
+            let w = store.writer.snapshot()
+            return Writer(accepted: w.accepted, written: w.written, queued: store.writer.queuedCount,
+                          dropped: w.droppedQueueFull + w.droppedWriteFailed, droppedQueueFull: w.droppedQueueFull,
+                          droppedWriteFailed: w.droppedWriteFailed, batches: w.batches, failedBatches: w.failedBatches,
+                          lastError: w.lastError)
+        }
+        let now = proxy.loop.now
+        json(c, Metrics(requestLogWriter: writer,
+                        upstreamConnectionsOpened: UpstreamPool.openedTotal.load(ordering: .relaxed),
+                        upstreamPooledReuses: UpstreamPool.reusedTotal.load(ordering: .relaxed),
+                        tlsHandshakesFull: TLSStats.fullHandshakes, tlsHandshakesResumed: TLSStats.resumedHandshakes,
+                        coolingScopes: shared.cooldowns.snapshot(now: now).filter { $0.remainingNanos > 0 }.count))
     }
 
     private func json<T: Encodable>(_ c: HTTPServerConnection, _ value: T) {
