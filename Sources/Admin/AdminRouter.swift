@@ -3,99 +3,128 @@ import Proxy
 import Reactor
 import TLS
 
-/// The loop's top-level handler: `/admin/*` is answered here, everything else goes to
-/// the proxy. Admin requests are authenticated like proxy requests (a ccload token, or
-/// loopback when none are configured) until admin sessions exist. Owner: one loop.
+/// The loop's top-level handler: the admin API (`/admin/*`, `/login`, `/logout`),
+/// `/public/*`, `/metrics`, the web UI (`/web/*`, with `/` redirecting there) are
+/// answered here; everything else goes to the proxy untouched. Owner: one loop.
 public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
-    private let proxy: ProxyHandler
+    public let proxy: ProxyHandler
+    public let context: AdminContext
+    private let routes: [AdminRoute]
 
-    public init(proxy: ProxyHandler) {
+    public init(proxy: ProxyHandler, context: AdminContext) {
         self.proxy = proxy
+        self.context = context
+        routes = AdminRoutes.all
     }
+
+    public static let sessionCookie = "ccload_session"
 
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {
         let target = request.head.targetBytes
-        guard target.starts(with: Array("/admin/".utf8)) else {
+        // The proxy's paths first, with the fewest byte compares.
+        if ASCII.hasPrefix(target, "/v1") || !AdminRouter.isAdminPath(target) {
             return proxy.handle(request, on: connection)
         }
-        switch proxy.shared.auth.check(request.head, peer: request.peer) {
-        case .token, .loopback: break
-        case .missing, .invalid:
-            return error(connection, 401, "admin endpoints need a ccload token")
-        case .notLoopback:
-            return error(connection, 403, "admin endpoints are served to loopback clients only while no tokens are configured")
-        }
         let (path, query) = AdminRouter.split(target)
-        switch (String(decoding: request.head.bytes[request.head.method], as: UTF8.self), path) {
-        case ("GET", "/admin/requests"):
-            requests(query, connection)
-        case ("GET", "/admin/cooldowns"):
-            cooldowns(connection)
-        case ("GET", "/admin/metrics"):
-            metrics(connection)
-        default:
-            error(connection, 404, "no admin endpoint \(path)")
+        let method = String(decoding: request.head.bytes[request.head.method], as: UTF8.self)
+        var call = AdminCall(request: request, connection: connection, context: context, loop: proxy.loop, proxy: proxy,
+                             method: method, path: path, query: query)
+        if path == "/" {
+            return call.respond(status: 302, contentType: "text/plain; charset=utf-8", headers: [("Location", "/web/")],
+                                body: Array("see /web/\n".utf8))
         }
+        let segments = path.split(separator: "/")
+        var allowed: [String] = []
+        for route in routes {
+            guard let params = route.match(segments) else { continue }
+            guard route.method == method || (route.method == "GET" && method == "HEAD") else {
+                allowed.append(route.method)
+                continue
+            }
+            call.params = params
+            if route.access == .session {
+                if let refusal = authenticate(&call) { return call.fail(refusal) }
+            }
+            return route.handler(call)
+        }
+        if !allowed.isEmpty {
+            var e = AdminError(405, "\(path) takes \(allowed.joined(separator: ", ")), not \(method)")
+            e.headers = [("Allow", allowed.joined(separator: ", "))]
+            return call.fail(e)
+        }
+        call.fail(404, "no admin endpoint \(path)")
     }
 
-    private func requests(_ query: [String: String], _ c: HTTPServerConnection) {
-        let limit = min(max(Int(query["limit"] ?? "") ?? 100, 1), 1000)
-        let before = query["before"].flatMap { UInt64($0) }
-        let page = proxy.shared.ring.page(limit: limit, beforeID: before)
-        struct Page: Encodable { let data: [RequestRecord]; let next_before: UInt64? }
-        json(c, Page(data: page, next_before: page.count == limit ? page.last?.id : nil))
+    /// Paths this router answers; all others belong to the proxy.
+    static func isAdminPath(_ t: ArraySlice<UInt8>) -> Bool {
+        if t.count == 1 || (t.count > 1 && t[t.startIndex + 1] == 0x3F) { return t.first == 0x2F }  // "/" or "/?…"
+        return ASCII.hasPrefix(t, "/admin/") || ASCII.hasPrefix(t, "/web") || ASCII.hasPrefix(t, "/login")
+            || ASCII.hasPrefix(t, "/logout") || ASCII.hasPrefix(t, "/public/") || ASCII.hasPrefix(t, "/metrics")
     }
 
-    private func cooldowns(_ c: HTTPServerConnection) {
-        struct Entry: Encodable { let scope: String; let remaining_ms: UInt64; let failures: Int; let failure_class: String }
-        let now = proxy.loop.now
-        let entries = proxy.shared.cooldowns.snapshot(now: now).filter { $0.remainingNanos > 0 }.map {
-            Entry(scope: $0.scope.description, remaining_ms: $0.remainingNanos / 1_000_000,
-                  failures: $0.consecutiveFailures, failure_class: $0.lastClass.rawValue)
+    /// Checks the session (cookie or bearer) and, for a cookie-authenticated change, that
+    /// the request comes from this origin. Nil when the call may proceed.
+    private func authenticate(_ call: inout AdminCall) -> AdminError? {
+        let head = call.request.head
+        if let v = head.value("authorization"), v.count > 7, ASCII.equalsIgnoringCase(v.prefix(7), "bearer ") {
+            guard context.sessions.valid(v.dropFirst(7)) else {
+                return AdminError(401, "the session is unknown or has expired; log in again (POST /login)")
+            }
+            call.auth = .bearer
+            return nil
         }
-        json(c, ["data": entries])
+        guard let secret = AdminRouter.cookie(head, AdminRouter.sessionCookie) else {
+            return AdminError(401, "log in first (POST /login with {\"password\": …})")
+        }
+        guard context.sessions.valid(secret) else {
+            return AdminError(401, "the session is unknown or has expired; log in again")
+        }
+        call.auth = .cookie
+        if !["GET", "HEAD", "OPTIONS"].contains(call.method) && !AdminRouter.sameOrigin(head) {
+            return AdminError(403, "cross-site request refused: a change made with the session cookie needs an Origin or Referer of this site")
+        }
+        return nil
     }
 
-    /// Process counters: the request log writer (accepted, written, dropped), the upstream
-    /// pools and TLS handshakes, and what is cooling.
-    private func metrics(_ c: HTTPServerConnection) {
-        struct Writer: Encodable {
-            let accepted: UInt64, written: UInt64, queued: Int, dropped: UInt64
-            let droppedQueueFull: UInt64, droppedWriteFailed: UInt64, batches: UInt64, failedBatches: UInt64
-            let lastError: String?
+    /// Whether the request's `Origin` (or, without one, its `Referer`) names the host it
+    /// was sent to.
+    static func sameOrigin(_ head: HTTPRequestHead) -> Bool {
+        guard let host = head.value("host").map({ String(decoding: $0, as: UTF8.self).lowercased() }), !host.isEmpty else {
+            return false
         }
-        struct Metrics: Encodable {
-            let requestLogWriter: Writer?
-            let upstreamConnectionsOpened: Int, upstreamPooledReuses: Int
-            let tlsHandshakesFull: Int, tlsHandshakesResumed: Int
-            let coolingScopes: Int
+        let source: String
+        if let o = head.value("origin") {
+            source = String(decoding: o, as: UTF8.self).lowercased()
+            if source == "null" { return false }
+        } else if let r = head.value("referer") {
+            source = String(decoding: r, as: UTF8.self).lowercased()
+        } else {
+            return false
         }
-        let shared = proxy.shared
-        let writer = shared.store.map { store -> Writer in
-            let w = store.writer.snapshot()
-            return Writer(accepted: w.accepted, written: w.written, queued: store.writer.queuedCount,
-                          dropped: w.droppedQueueFull + w.droppedWriteFailed, droppedQueueFull: w.droppedQueueFull,
-                          droppedWriteFailed: w.droppedWriteFailed, batches: w.batches, failedBatches: w.failedBatches,
-                          lastError: w.lastError)
+        for scheme in ["http://", "https://"] where source.hasPrefix(scheme) {
+            let rest = source.dropFirst(scheme.count)
+            let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            return authority == host
         }
-        let now = proxy.loop.now
-        json(c, Metrics(requestLogWriter: writer,
-                        upstreamConnectionsOpened: UpstreamPool.openedTotal.load(ordering: .relaxed),
-                        upstreamPooledReuses: UpstreamPool.reusedTotal.load(ordering: .relaxed),
-                        tlsHandshakesFull: TLSStats.fullHandshakes, tlsHandshakesResumed: TLSStats.resumedHandshakes,
-                        coolingScopes: shared.cooldowns.snapshot(now: now).filter { $0.remainingNanos > 0 }.count))
+        return false
     }
 
-    private func json<T: Encodable>(_ c: HTTPServerConnection, _ value: T) {
-        let enc = JSONEncoder()
-        enc.keyEncodingStrategy = .convertToSnakeCase
-        enc.outputFormatting = [.sortedKeys]
-        let body = (try? enc.encode(value)).map { Array($0) } ?? Array("{}".utf8)
-        c.respond(status: 200, body: body)
-    }
-
-    private func error(_ c: HTTPServerConnection, _ status: Int, _ message: String) {
-        c.respond(status: status, body: ErrorBody.anthropic(status: status, message: message))
+    /// A cookie's value from the `Cookie` header.
+    static func cookie(_ head: HTTPRequestHead, _ name: String) -> ArraySlice<UInt8>? {
+        guard let v = head.value("cookie") else { return nil }
+        let key = Array(name.utf8) + [0x3D]
+        var rest = v
+        while !rest.isEmpty {
+            while let f = rest.first, f == 0x20 { rest = rest.dropFirst() }
+            let end = rest.firstIndex(of: 0x3B) ?? rest.endIndex
+            let pair = rest[rest.startIndex..<end]
+            if pair.starts(with: key) {
+                let value = pair.dropFirst(key.count)
+                return value.isEmpty ? nil : value
+            }
+            rest = end < rest.endIndex ? rest[(end + 1)...] : rest[end..<end]
+        }
+        return nil
     }
 
     static func split(_ target: ArraySlice<UInt8>) -> (String, [String: String]) {
@@ -104,7 +133,8 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
         var out: [String: String] = [:]
         for part in s[s.index(after: q)...].split(separator: "&") {
             let kv = part.split(separator: "=", maxSplits: 1)
-            out[String(kv[0])] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            guard let k = AdminCall.percentDecode(String(kv[0])) else { continue }
+            out[k] = kv.count > 1 ? (AdminCall.percentDecode(String(kv[1])) ?? String(kv[1])) : ""
         }
         return (String(s[..<q]), out)
     }

@@ -1,8 +1,8 @@
 /// ASCII byte comparisons for header names and paths.
-enum ASCII {
+public enum ASCII {
     @inline(__always) static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
 
-    static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: StaticString) -> Bool {
+    public static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: StaticString) -> Bool {
         guard a.count == b.utf8CodeUnitCount else { return false }
         let p = b.utf8Start
         var i = 0
@@ -13,12 +13,12 @@ enum ASCII {
         return true
     }
 
-    static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
+    public static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
         guard a.count == b.count else { return false }
         return zip(a, b).allSatisfy { lower($0) == lower($1) }
     }
 
-    static func hasPrefix(_ a: ArraySlice<UInt8>, _ p: StaticString) -> Bool {
+    public static func hasPrefix(_ a: ArraySlice<UInt8>, _ p: StaticString) -> Bool {
         guard a.count >= p.utf8CodeUnitCount else { return false }
         let s = p.utf8Start
         var i = 0
@@ -29,7 +29,7 @@ enum ASCII {
         return true
     }
 
-    static func hasPrefixIgnoringCase(_ a: ArraySlice<UInt8>, _ p: StaticString) -> Bool {
+    public static func hasPrefixIgnoringCase(_ a: ArraySlice<UInt8>, _ p: StaticString) -> Bool {
         guard a.count >= p.utf8CodeUnitCount else { return false }
         return equalsIgnoringCase(a.prefix(p.utf8CodeUnitCount), p)
     }

@@ -6,11 +6,14 @@ import Reactor
 /// Owner: one loop.
 public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     public let loop: Loop
-    public let config: ProxyConfig
+    /// Replaced (on this loop) when a live setting changes.
+    public private(set) var config: ProxyConfig
     public let shared: ProxyShared
     public let pool: UpstreamPool
     /// The channel table this loop routes by; replaced whole (on this loop) when it changes.
     public var table: ChannelTable?
+    /// The client tokens this loop checks; replaced whole (on this loop) when they change.
+    public var auth: ClientAuth
     private var candidateScratch: [Candidate] = []
     /// Per channel, the base URL that last answered on this loop (tries start there).
     private var preferredURLs: [Int: Int] = [:]
@@ -20,7 +23,18 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         self.config = config
         self.shared = shared
         self.table = table
+        self.auth = shared.auth
         self.pool = UpstreamPool(loop: loop, settings: config.pool)
+    }
+
+    /// Takes a live configuration (on this loop): the table, the tokens and the timeouts.
+    public func apply(_ live: LiveConfig) {
+        loop.assertOnLoop()
+        table = live.table
+        auth = live.auth
+        config.firstByteTimeoutNanos = live.settings.firstByteTimeoutNanos
+        config.pool.connectTimeoutNanos = live.settings.connectTimeoutNanos
+        pool.settings.connectTimeoutNanos = live.settings.connectTimeoutNanos
     }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {
@@ -38,7 +52,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             return Self.fail(connection, 404, "no route for this path")
         }
         if ASCII.hasPrefix(target, "/v1/"), let upstream = config.upstream {
-            if let refusal = Self.refusal(shared.auth.check(request.head, peer: request.peer)) {
+            if let refusal = Self.refusal(auth.check(request.head, peer: request.peer)) {
                 return Self.fail(connection, refusal.status, refusal.message)
             }
             let exchange = PassThrough(handler: self, client: connection, request: request, target: upstream)
@@ -63,7 +77,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
 
     private func relay(_ request: HTTPRequest, _ route: APIRoute, _ table: ChannelTable, _ connection: HTTPServerConnection) {
         let kind = route.kind
-        let auth = shared.auth.check(request.head, peer: request.peer)
+        let auth = auth.check(request.head, peer: request.peer)
         if let refusal = Self.refusal(auth) {
             return connection.respond(status: refusal.status,
                                       body: ProtocolRules.errorBody(kind, status: refusal.status, message: refusal.message))
@@ -98,7 +112,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         default:
             break
         }
-        if case .token(let id) = auth, let token = shared.auth.token(id: id),
+        if case .token(let id) = auth, let token = self.auth.token(id: id),
            let no = shared.meters.admit(token, model: info.model, nowMillis: record.timeMillis) {
             return refuse(connection, kind, no.status, no.message, record, retryAfter: no.retryAfterSeconds)
         }

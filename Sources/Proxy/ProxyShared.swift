@@ -1,4 +1,5 @@
 import Reactor
+import Synchronization
 
 /// The proxy state every loop shares: cooldowns, the selector (with session affinity),
 /// prices, spend, client tokens and the request ring. Each piece guards itself.
@@ -7,14 +8,24 @@ public final class ProxyShared: Sendable {
     public let selector: Selector
     public let pricing: Pricing
     public let spend: DailySpend
-    public let auth: ClientAuth
+    /// The client tokens now in force. Loops route by their own copy (`ProxyHandler.auth`),
+    /// replaced when this changes; this one is for start-up, admin and tests.
+    public var auth: ClientAuth {
+        get { currentAuth.withLock { $0 } }
+        set { currentAuth.withLock { $0 = newValue } }
+    }
+    private let currentAuth: Lock<ClientAuth>
     public let ring: RequestRing
     public let routing: RoutingState
     public let meters: TokenMeters
     /// Where records are persisted (nil: memory only).
     public let store: Store?
-    /// Whether request records go to the store (`CCLOAD_REQUEST_LOG`); the ring keeps them either way.
-    public let logRequests: Bool
+    /// Whether request records go to the store (`log_request_records`); the ring keeps them either way.
+    public var logRequests: Bool {
+        get { logging.load(ordering: .relaxed) }
+        set { logging.store(newValue, ordering: .relaxed) }
+    }
+    private let logging: Atomic<Bool>
     /// Upper bound on upstream tries for one request.
     public let maxAttempts: Int
 
@@ -28,11 +39,11 @@ public final class ProxyShared: Sendable {
         self.spend = spend
         self.selector = Selector(settings: selectorSettings, affinity: affinity, costs: spend)
         self.pricing = pricing
-        self.auth = auth
+        self.currentAuth = Lock(auth)
         self.ring = ring
         self.routing = routing
         self.store = store
-        self.logRequests = logRequests
+        self.logging = Atomic(logRequests)
         self.meters = meters
         self.maxAttempts = maxAttempts
     }

@@ -1,4 +1,5 @@
 import Reactor
+import Synchronization
 
 /// Today's spend per channel, for daily cost limits. Called during selection while the
 /// cooldown book's lock is held: it must be quick and must not call the `CooldownBook`.
@@ -89,16 +90,35 @@ public enum SelectionStatus: Sendable, Equatable {
 /// every key cooling, channels at max concurrency or over their daily cost limit. A session's
 /// last channel goes first (its key first) when it is usable in the top usable tier.
 ///
-/// Immutable and shared; build a new one to change settings.
+/// Shared by every loop; its settings change live (each is one atomic word).
 public final class Selector: Sendable {
-    public let settings: SelectorSettings
+    private let fallbackToSoonest: Atomic<Bool>
+    private let maxKeyRetries: Atomic<Int>
+    private let maxChannels: Atomic<Int>
+
+    public var settings: SelectorSettings {
+        get {
+            var s = SelectorSettings()
+            s.fallbackToSoonest = fallbackToSoonest.load(ordering: .relaxed)
+            s.maxKeyRetries = maxKeyRetries.load(ordering: .relaxed)
+            s.maxChannels = maxChannels.load(ordering: .relaxed)
+            return s
+        }
+        set {
+            fallbackToSoonest.store(newValue.fallbackToSoonest, ordering: .relaxed)
+            maxKeyRetries.store(newValue.maxKeyRetries, ordering: .relaxed)
+            maxChannels.store(newValue.maxChannels, ordering: .relaxed)
+        }
+    }
     /// nil: no session affinity.
     public let affinity: SessionAffinity?
     public let costs: (any DailyCostSource)?
 
     public init(settings: SelectorSettings = SelectorSettings(), affinity: SessionAffinity? = SessionAffinity(),
                 costs: (any DailyCostSource)? = nil) {
-        self.settings = settings
+        fallbackToSoonest = Atomic(settings.fallbackToSoonest)
+        maxKeyRetries = Atomic(settings.maxKeyRetries)
+        maxChannels = Atomic(settings.maxChannels)
         self.affinity = affinity
         self.costs = costs
     }
@@ -145,8 +165,8 @@ public final class Selector: Sendable {
     private func select(_ table: ChannelTable, _ route: Route, _ model: String, _ session: SessionKey?,
                         _ now: UInt64, _ cooldowns: CooldownBook, _ slots: UnsafeMutableBufferPointer<Slot>,
                         _ out: inout [Candidate]) -> SelectionStatus? {
-        let maxChannels = min(max(1, settings.maxChannels), 64)
-        let maxKeys = min(max(1, settings.maxKeyRetries), KeyOrder.capacity)
+        let maxChannels = min(max(1, self.maxChannels.load(ordering: .relaxed)), 64)
+        let maxKeys = min(max(1, maxKeyRetries.load(ordering: .relaxed)), KeyOrder.capacity)
         var filled = 0
         var usable = 0
         let infos = table.info
@@ -193,7 +213,7 @@ public final class Selector: Sendable {
 
         // 2a. Nothing usable: the channel whose cooldown ends first, if allowed.
         if usable == 0 {
-            guard settings.fallbackToSoonest else { return .unavailable }
+            guard fallbackToSoonest.load(ordering: .relaxed) else { return .unavailable }
             var best = 0
             for k in 1..<filled where slots[k].until < slots[best].until { best = k }
             emit(table, route, model, slots[best], preferredKey: nil, affinity: false, maxKeys, &out, &pendingKeys)

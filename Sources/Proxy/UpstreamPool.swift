@@ -19,7 +19,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     }
 
     public let loop: Loop
-    public let settings: Settings
+    public var settings: Settings
     /// Idle connections of one origin, most recently used last. A class so the list is
     /// changed in place (a dictionary of arrays would copy on every change).
     private final class IdleList {

@@ -89,6 +89,14 @@ struct Configuration: ParsableArguments {
         return UInt64(s * 1e9)
     }
 
+    /// A live setting given explicitly (flag or environment): it is written to the
+    /// database at start-up, over what an admin stored there.
+    private func seed(_ s: inout Settings, _ key: String, _ flag: (any CustomStringConvertible)?, bool: Bool = false) {
+        guard let def = SettingsCatalog.definition(key) else { preconditionFailure("no setting \(key)") }
+        guard let raw = flag.map({ "\($0)" }) ?? def.environment.flatMap(env) else { return }
+        s.settingSeeds[key] = bool ? (raw == "0" || raw.lowercased() == "false" ? "false" : "true") : raw
+    }
+
     /// The resolved settings, validated.
     func resolve() throws -> Settings {
         var s = Settings()
@@ -159,6 +167,22 @@ struct Configuration: ParsableArguments {
         cool.maximumNanos = try seconds(cooldownMax, "CCLOAD_COOLDOWN_MAX", 1800)
         guard cool.minimumNanos <= cool.maximumNanos else { throw ValidationError("CCLOAD_COOLDOWN_MIN must not exceed CCLOAD_COOLDOWN_MAX") }
         s.cooldowns = cool
+        seed(&s, "cooldown_auth_seconds", cooldownAuth)
+        seed(&s, "cooldown_server_seconds", cooldownServer)
+        seed(&s, "cooldown_rate_limit_seconds", cooldownRateLimit)
+        seed(&s, "cooldown_timeout_seconds", cooldownTimeout)
+        seed(&s, "cooldown_min_seconds", cooldownMin)
+        seed(&s, "cooldown_max_seconds", cooldownMax)
+        seed(&s, "max_key_retries", maxKeyRetries)
+        seed(&s, "fallback_to_soonest", fallbackToSoonest, bool: true)
+        seed(&s, "first_byte_timeout_seconds", firstByteTimeout)
+        seed(&s, "connect_timeout_seconds", connectTimeout)
+        seed(&s, "session_affinity", sessionAffinity, bool: true)
+        seed(&s, "affinity_ttl_seconds", affinityTTL)
+        seed(&s, "log_retention_days", logRetentionDays)
+        seed(&s, "log_request_records", requestLog, bool: true)
+        if let p = env("CCLOAD_PASS") { s.adminPassword = p }
+        s.metricsEndpoint = env("CCLOAD_METRICS").map { $0 != "0" && $0.lowercased() != "false" } ?? false
         let cert = tlsCert ?? env("CCLOAD_TLS_CERT"), key = tlsKey ?? env("CCLOAD_TLS_KEY")
         switch (cert, key) {
         case (nil, nil): break
@@ -192,4 +216,10 @@ struct Settings: Sendable {
     var sqlitePath = Store.defaultPath
     var logRetentionDays = 30
     var logRequests = true
+    /// Live settings given explicitly (catalog key → value), written to the database at start-up.
+    var settingSeeds: [String: String] = [:]
+    /// `CCLOAD_PASS`; nil → a generated password whose hash is stored.
+    var adminPassword: String?
+    /// `CCLOAD_METRICS=1`: serve `GET /metrics` in Prometheus text format.
+    var metricsEndpoint = false
 }

@@ -5,6 +5,7 @@ import Proxy
 import Reactor
 import Synchronization
 import TLS
+import Foundation
 
 /// Wires the loops, listeners and handlers together and owns the process's signals.
 /// Not isolated to the main actor: threads are created from here (see DESIGN.md).
@@ -74,38 +75,48 @@ enum Server {
         let cooldowns = CooldownBook(settings: settings.cooldowns)
         let routing = RoutingState()
         let meters = TokenMeters()
-        var initialTable: ChannelTable?
         let shared: ProxyShared
+        let control: ControlPlane
+        let admin: AdminContext
         do {
             if let path = settings.channelsFile { try StoreSetup.seedChannels(from: path, into: store) }
             try StoreSetup.seedTokens(settings.authTokens, into: store)
+            try StoreSetup.seedSettings(settings.settingSeeds, into: store)
             let restored = (try? store.restoreCooldowns(into: cooldowns, nowMonotonic: monotonicNanos(),
                                                         nowWallMillis: wallClockMillis())) ?? 0
             if restored > 0 { log("restored \(restored) cooldowns from the database") }
             StoreSetup.seedMeters(meters, from: store, nowMillis: wallClockMillis())
             shared = ProxyShared(cooldowns: cooldowns, selectorSettings: settings.selector,
-                                 affinity: settings.affinity.enabled ? SessionAffinity(settings: settings.affinity) : nil,
-                                 pricing: settings.pricing, auth: ClientAuth(tokens: try StoreSetup.clientTokens(store)),
-                                 store: store, logRequests: settings.logRequests, meters: meters, routing: routing)
-            initialTable = try StoreSetup.table(store, routing)
+                                 affinity: SessionAffinity(settings: settings.affinity),
+                                 pricing: settings.pricing, store: store, logRequests: settings.logRequests,
+                                 meters: meters, routing: routing)
+            control = try ControlPlane(store: store, shared: shared)
+            admin = try AdminContext.prepare(store: store, control: control, password: settings.adminPassword,
+                                             secureCookies: settings.tlsServer != nil, metricsEndpoint: settings.metricsEndpoint) { password in
+                // Shown once, on the console only: the store keeps its hash.
+                let line = "ccload: generated admin password (shown once; set CCLOAD_PASS to choose one): \(password)\n"
+                _ = line.withCString { Glibc.write(1, $0, strlen($0)) }
+            }
+            for c in control.live.table?.channels ?? [] where c.insecureSkipVerify {
+                Log.warn("channel \(c.name): certificate verification is OFF (insecure_skip_verify)")
+            }
         } catch {
-            Log.error(error.description)
+            Log.error((error as? StoreSetup.Failure)?.description ?? (error as? StoreError)?.message ?? "\(error)")
             store.close()
             for s in sockets { _ = Glibc.close(s) }
             return 1
         }
-        let firstTable = initialTable
+        let firstTable = control.live.table
         let group = LoopGroup(count: settings.threads)
         let servers = Lock<[HTTPServer?]>(Array(repeating: nil, count: settings.threads))
-        let handlers = Lock<[ProxyHandler?]>(Array(repeating: nil, count: settings.threads))
         let socketList = sockets
         group.start { loop in
             let handler = ProxyHandler(loop: loop, config: frozenProxy, shared: shared, table: firstTable)
-            let server = HTTPServer(loop: loop, config: settings.http, handler: AdminRouter(proxy: handler),
+            control.attach(handler)
+            let server = HTTPServer(loop: loop, config: settings.http, handler: AdminRouter(proxy: handler, context: admin),
                                     wrap: settings.tlsServer.map(TLSServing.wrap))
             _ = server.listen(on: FileDescriptor(socketList[loop.index]))
             servers.withLock { $0[loop.index] = server }
-            handlers.withLock { $0[loop.index] = handler }
         }
         let routingText: String
         if let t = firstTable {
@@ -134,13 +145,10 @@ enum Server {
                 }
                 do {
                     try StoreSetup.seedChannels(from: path, into: store)
-                    let table = try StoreSetup.table(store, routing)
-                    group.forEach { loop in
-                        handlers.withLock { $0[loop.index] }?.table = table
-                    }
+                    let table = try control.reloadChannels()
                     log("SIGHUP: \(table?.count ?? 0) channels loaded from \(path)")
                 } catch {
-                    Log.warn("SIGHUP: \(error.description); the running channels stay")
+                    Log.warn("SIGHUP: \((error as? StoreSetup.Failure)?.description ?? "\(error)"); the running channels stay")
                 }
                 continue
             }

@@ -45,22 +45,11 @@ enum StoreSetup {
         }
     }
 
-    /// The client tokens as the proxy checks them.
-    static func clientTokens(_ store: Store) throws(Failure) -> [ClientToken] {
-        do {
-            return try store.tokens().map { t in
-                var c = ClientToken(id: t.id, name: t.name, digest: TokenDigest(bytes: t.hash))
-                c.enabled = t.enabled
-                c.expiresAtMillis = t.expiresAtMillis
-                c.allowedModels = t.allowedModels.map(Set.init)
-                c.dailyCostCapMicroUSD = t.dailyCostCapMicroUSD
-                c.totalCostCapMicroUSD = t.totalCostCapMicroUSD
-                c.requestsPerMinute = t.requestsPerMinute
-                c.maxConcurrency = t.maxConcurrency
-                return c
-            }
-        } catch {
-            throw Failure(description: "cannot read client tokens: \(error)")
+    /// Writes the live settings given by flag or environment over the stored ones.
+    static func seedSettings(_ seeds: [String: String], into store: Store) throws(Failure) {
+        if seeds.isEmpty { return }
+        do { try store.setSettings(seeds) } catch {
+            throw Failure(description: "\(error)")
         }
     }
 
@@ -69,20 +58,5 @@ enum StoreSetup {
         let today = (try? store.tokenCostsSince(nowMillis / 86_400_000 * 86_400_000)) ?? [:]
         let totals = ((try? store.tokens()) ?? []).reduce(into: [Int: Int64]()) { $0[$1.id] = $1.totalCostMicroUSD }
         meters.seed(today: today, total: totals, nowMillis: nowMillis)
-    }
-
-    /// The routing table from the store's channels (nil when it holds none).
-    static func table(_ store: Store, _ state: RoutingState) throws(Failure) -> ChannelTable? {
-        do {
-            let channels = try store.channels()
-            if channels.isEmpty { return nil }
-            let table = try ChannelTable(channels, state: state)
-            for c in channels where c.insecureSkipVerify {
-                Log.warn("channel \(c.name): certificate verification is OFF (insecure_skip_verify)")
-            }
-            return table
-        } catch {
-            throw Failure(description: "the stored channels do not form a valid table: \(error)")
-        }
     }
 }

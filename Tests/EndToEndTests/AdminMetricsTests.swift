@@ -9,7 +9,7 @@ final class AdminMetricsTests: RelayCase {
         for _ in 0..<3 {
             XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false)).status, 200)
         }
-        let r = try ccload.get("/admin/metrics")
+        let r = try ccload.get("/admin/metrics", headers: ["Authorization: Bearer \(try ccload.adminToken())"])
         XCTAssertEqual(r.status, 200, r.bodyText)
         guard let j = r.json, let writer = j["request_log_writer"] as? [String: Any] else {
             return XCTFail("no request_log_writer in \(r.bodyText)")
@@ -22,10 +22,12 @@ final class AdminMetricsTests: RelayCase {
         XCTAssertFalse(r.bodyText.contains("sk-secret-"), "a channel key is in the metrics")
     }
 
-    func testMetricsNeedATokenWhenTokensAreConfigured() throws {
+    func testMetricsNeedAnAdminSessionNotAClientToken() throws {
         let mock = try startMock()
         let (ccload, _) = try startRelay([channel("a", url: mock.url)], auth: ["metrics-token"])
         XCTAssertEqual(try ccload.get("/admin/metrics").status, 401)
-        XCTAssertEqual(try ccload.get("/admin/metrics", headers: ["x-api-key: metrics-token"]).status, 200)
+        XCTAssertEqual(try ccload.get("/admin/metrics", headers: ["x-api-key: metrics-token"]).status, 401)
+        XCTAssertEqual(try ccload.get("/admin/metrics", headers: ["Authorization: Bearer metrics-token"]).status, 401)
+        XCTAssertEqual(try ccload.get("/admin/metrics", headers: ["Authorization: Bearer \(try ccload.adminToken())"]).status, 200)
     }
 }

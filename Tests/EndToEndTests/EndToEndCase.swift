@@ -61,9 +61,27 @@ final class CcloadProcess {
     let process: ProcessUnderTest
     let port: Int
 
+    /// The admin password every ccload started by a test gets (unless the test sets CCLOAD_PASS).
+    static let adminPassword = "e2e-admin-password-7Hq2"
+    private var session: String?
+
     init(environment: [String: String]) throws {
-        process = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"), environment: environment)
+        var env = environment
+        if env["CCLOAD_PASS"] == nil { env["CCLOAD_PASS"] = CcloadProcess.adminPassword }
+        process = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"), environment: env)
         port = try process.waitForListeningPort()
+    }
+
+    /// An admin session token (logs in on first use with `POST /login`).
+    func adminToken(password: String = CcloadProcess.adminPassword) throws -> String {
+        if let session { return session }
+        let body = #"{"password":"\#(password)"}"#
+        let r = try request("POST /login HTTP/1.1\r\nHost: ccload.test\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        guard r.status == 200, let t = r.json?["token"] as? String else {
+            throw TestFailure("POST /login: \(r.status) \(r.bodyText)")
+        }
+        session = t
+        return t
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
@@ -211,15 +229,16 @@ extension CcloadProcess {
         return try request(s + "\r\n", timeout: timeout)
     }
 
-    func adminJSON(_ target: String, token: String? = nil) throws -> [String: Any] {
-        let r = try get(target, headers: token.map { ["Authorization: Bearer \($0)"] } ?? [])
+    /// An admin GET with the session token; the JSON object it answers.
+    func adminJSON(_ target: String) throws -> [String: Any] {
+        let r = try get(target, headers: ["Authorization: Bearer \(try adminToken())"])
         guard r.status == 200, let j = r.json else { throw TestFailure("\(target): \(r.status) \(r.bodyText)") }
         return j
     }
 
     /// `/admin/requests` records, newest first.
-    func records(limit: Int = 100, token: String? = nil) throws -> [[String: Any]] {
-        guard let d = try adminJSON("/admin/requests?limit=\(limit)", token: token)["data"] as? [[String: Any]] else {
+    func records(limit: Int = 100) throws -> [[String: Any]] {
+        guard let d = try adminJSON("/admin/requests?limit=\(limit)")["data"] as? [[String: Any]] else {
             throw TestFailure("/admin/requests has no data array")
         }
         return d
@@ -227,10 +246,10 @@ extension CcloadProcess {
 
     /// Waits (bounded) until at least `count` records exist (a record is written just after
     /// the response ends, so a client can see its answer before the record is there).
-    func waitForRecords(_ count: Int, token: String? = nil, timeout: Double = 5) throws -> [[String: Any]] {
+    func waitForRecords(_ count: Int, timeout: Double = 5) throws -> [[String: Any]] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            let r = try records(token: token)
+            let r = try records()
             if r.count >= count { return r }
             if Date() > deadline { throw TestFailure("only \(r.count) request records after \(timeout) s, wanted \(count): \(r)") }
             usleep(10_000)
@@ -238,8 +257,8 @@ extension CcloadProcess {
     }
 
     /// `/admin/cooldowns` entries (scope, remaining_ms, failures, failure_class).
-    func cooldowns(token: String? = nil) throws -> [[String: Any]] {
-        guard let d = try adminJSON("/admin/cooldowns", token: token)["data"] as? [[String: Any]] else {
+    func cooldowns() throws -> [[String: Any]] {
+        guard let d = try adminJSON("/admin/cooldowns")["data"] as? [[String: Any]] else {
             throw TestFailure("/admin/cooldowns has no data array")
         }
         return d

@@ -148,10 +148,13 @@ final class PassThroughTests: EndToEndCase {
         let mock = try startMock()
         let ccload = try startCcload(upstream: mock.url)
         let before = try mock.acceptedConnections()
-        for path in ["/", "/nope", "/v2/messages", "/v1", "/healthz"] {
+        for path in ["/nope", "/v2/messages", "/v1", "/healthz"] {
             let r = try ccload.request("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
             assertErrorShape(r, status: 404, type: "not_found_error")
         }
+        let root = try ccload.request("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(root.status, 302, "/ leads to the web UI")
+        XCTAssertEqual(root.header("location"), "/web/")
         XCTAssertEqual(try mock.acceptedConnections(), before, "an unknown path reached the upstream")
     }
 

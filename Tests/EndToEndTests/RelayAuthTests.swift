@@ -52,7 +52,7 @@ final class RelayAuthTests: RelayCase {
             for t in RelayAuthTests.tokens { XCTAssertFalse(head.contains(t), "client token sent upstream:\n\(head)") }
             if c.header == nil { XCTAssertFalse((stats["last_path"] as? String ?? "").contains("key="), "\(stats)") }
         }
-        let recs = try ccload.waitForRecords(cases.count, token: alpha)
+        let recs = try ccload.waitForRecords(cases.count)
         XCTAssertEqual(recs.prefix(cases.count).reversed().compactMap { $0["token_id"] as? Int }, [1, 2, 1, 2, 1, 2])
         assertNoSecrets(ccload)
     }
@@ -93,11 +93,11 @@ final class RelayAuthTests: RelayCase {
         let r = try ccload.post("/v1/messages", anthropicBody(stream: false), headers: ["x-api-key: \(RelayAuthTests.tokens[0])"])
         XCTAssertEqual(r.status, 401, "the last upstream answer passes through")
         for text in [r.bodyText,
-                     try ccload.get("/admin/requests", headers: ["x-api-key: \(RelayAuthTests.tokens[1])"]).bodyText,
-                     try ccload.get("/admin/cooldowns", headers: ["x-api-key: \(RelayAuthTests.tokens[1])"]).bodyText] {
+                     try ccload.get("/admin/requests", headers: ["Authorization: Bearer \(try ccload.adminToken())"]).bodyText,
+                     try ccload.get("/admin/cooldowns", headers: ["Authorization: Bearer \(try ccload.adminToken())"]).bodyText] {
             XCTAssertFalse(text.contains("sk-ant-leak-check") || text.contains("ccl-token-"), "a secret in an answer: \(text)")
         }
-        let rec = try XCTUnwrap(try ccload.waitForRecords(1, token: RelayAuthTests.tokens[1]).first)
+        let rec = try XCTUnwrap(try ccload.waitForRecords(1).first)
         XCTAssertEqual((rec["attempts"] as? [[String: Any]])?.compactMap { $0["key_index"] as? Int }, [0, 1])
         let log = ccload.process.stderrText
         XCTAssertFalse(log.contains("sk-ant-leak-check") || log.contains("ccl-token-"), "a secret in the log:\n\(log)")
@@ -108,7 +108,7 @@ final class RelayAuthTests: RelayCase {
         for s in RelayAuthTests.tokens + Array(RelayAuthTests.keys.values) {
             XCTAssertFalse(log.contains(s), "secret \(s) in ccload's log:\n\(log)", file: file, line: line)
         }
-        if let body = try? ccload.get("/admin/requests?limit=1000", headers: ["x-api-key: \(RelayAuthTests.tokens[0])"]).bodyText {
+        if let body = try? ccload.get("/admin/requests?limit=1000", headers: ["Authorization: Bearer \((try? ccload.adminToken()) ?? "")"]).bodyText {
             for s in RelayAuthTests.tokens + Array(RelayAuthTests.keys.values) {
                 XCTAssertFalse(body.contains(s), "secret \(s) in /admin/requests", file: file, line: line)
             }

@@ -38,7 +38,7 @@ class RelayCase: EndToEndCase {
     @discardableResult
     func assertRecord(_ ccload: CcloadProcess, channel: Int?, status: Int, failures: [(Int, Int, String)],
                       token: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
-        let rec = try XCTUnwrap(try ccload.waitForRecords(1, token: token).first, file: file, line: line)
+        let rec = try XCTUnwrap(try ccload.waitForRecords(1).first, file: file, line: line)
         XCTAssertEqual(rec["status"] as? Int, status, "\(rec)", file: file, line: line)
         if let channel { XCTAssertEqual(rec["channel_id"] as? Int, channel, "\(rec)", file: file, line: line) }
         let attempts = rec["attempts"] as? [[String: Any]] ?? []

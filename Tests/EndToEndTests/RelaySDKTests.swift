@@ -80,7 +80,7 @@ final class RelaySDKTests: RelayCase {
 
         // The records: usage as the mock reported it, for the streamed request.
         // create, stream, broken stream, the 503 (a refused token leaves no record).
-        let recs = try ccload.waitForRecords(4, token: RelaySDKTests.token)
+        let recs = try ccload.waitForRecords(4)
         let streamed = try XCTUnwrap(recs.first { $0["stream"] as? Bool == true && $0["error"] == nil }, "\(recs)")
         XCTAssertEqual(streamed["input_tokens"] as? Int, 321)
         XCTAssertEqual(streamed["output_tokens"] as? Int, 45)
@@ -137,7 +137,7 @@ final class RelaySDKTests: RelayCase {
         XCTAssertEqual(stats["last_path"] as? String, "/v1/responses")
         XCTAssertEqual(stats["last_model"] as? String, "gpt-5.1-codex")
 
-        let recs = try ccload.waitForRecords(5, token: RelaySDKTests.token)
+        let recs = try ccload.waitForRecords(5)
         let chatStream = try XCTUnwrap(recs.first { $0["protocol_name"] as? String == "openai" && $0["stream"] as? Bool == true && $0["error"] == nil }, "\(recs)")
         XCTAssertEqual(chatStream["input_tokens"] as? Int, 400, "prompt 500 minus 100 cached")
         XCTAssertEqual(chatStream["cache_read_tokens"] as? Int, 100)

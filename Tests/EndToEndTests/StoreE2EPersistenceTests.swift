@@ -73,7 +73,7 @@ final class StoreE2EPersistenceTests: StoreE2ECase {
             let r = try ccload.post("/v1/messages", anthropicBody(stream: false), headers: ["x-api-key: \(s1)"])
             XCTAssertEqual(r.status, 200, "run \(run): \(r.bodyText)")
             XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false), headers: ["x-api-key: ccl-seed-unknown"]).status, 401)
-            let rec = try XCTUnwrap(try ccload.waitForRecords(1, token: s2).first)
+            let rec = try XCTUnwrap(try ccload.waitForRecords(1).first)
             ids.append(rec["token_id"] as? Int ?? -1)
             stopGracefully(ccload)
             let log = ccload.process.stderrText
@@ -113,8 +113,9 @@ final class StoreE2EPersistenceTests: StoreE2ECase {
         // The database itself is in use (channels seeded), so the zero is not an empty file's.
         XCTAssertEqual(try int(db, "SELECT count(*) FROM channels WHERE name = 'main'"), 1)
 
-        // Control: the same run with logging on writes them.
-        let again = try startOn(db: db, channelsFile: channels)
+        // Control: the same database with logging switched on writes them. (An explicit
+        // CCLOAD_REQUEST_LOG is stored as the log_request_records setting, so it is given again.)
+        let again = try startOn(db: db, channelsFile: channels, ["CCLOAD_REQUEST_LOG": "1"])
         XCTAssertEqual(try again.post("/v1/messages", anthropicBody(stream: false)).status, 200)
         _ = try again.waitForRecords(1)
         stopGracefully(again)

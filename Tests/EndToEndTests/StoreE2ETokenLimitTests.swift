@@ -74,7 +74,7 @@ final class StoreE2ETokenLimitTests: StoreE2ECase {
 
     /// The refused request's record: its status, the limited token's id, and no channel reached.
     private func assertRefusalRecorded(_ c: CcloadProcess, status: Int, file: StaticString = #filePath, line: UInt = #line) throws {
-        let recs = try c.waitForRecords(1, token: Self.admin)
+        let recs = try c.waitForRecords(1)
         let tokenID = try int(db, "SELECT id FROM auth_tokens WHERE hash = sha256('\(Self.limited)')")
         let refused = recs.filter { $0["status"] as? Int == status && $0["token_id"] as? Int == tokenID }
         XCTAssertFalse(refused.isEmpty, "no \(status) record for the limited token: \(recs)", file: file, line: line)
@@ -120,7 +120,7 @@ final class StoreE2ETokenLimitTests: StoreE2ECase {
         let r = try first.readResponse(timeout: 10)
         assertCompleteAnthropicStream(r)
         // Once the first request's record is in (it is written after its end), the slot is free.
-        _ = try ccload.waitForRecords(3, token: Self.admin)
+        _ = try ccload.waitForRecords(3)
         XCTAssertEqual(try anthropic(ccload).status, 200, "the slot was not given back")
         try assertRefusalRecorded(ccload, status: 429)
         assertNoSecrets(ccload)
@@ -162,7 +162,7 @@ final class StoreE2ETokenLimitTests: StoreE2ECase {
     func testDailyCostCapHoldsAcrossARestart() throws {
         let (ccload, mock) = try start(limited: "daily_cost_cap_micro = 40")
         XCTAssertEqual(try anthropic(ccload, model: Self.pricedModel).status, 200, "under the cap before any spend")
-        let rec = try XCTUnwrap(try ccload.waitForRecords(1, token: Self.admin).first)
+        let rec = try XCTUnwrap(try ccload.waitForRecords(1).first)
         XCTAssertEqual(rec["cost_micro_usd"] as? Int, 46, "the priced request's cost: \(rec)")
         let refused = try anthropic(ccload, model: Self.pricedModel)
         assertErrorShape(refused, status: 429, type: "rate_limit_error")
@@ -190,7 +190,7 @@ final class StoreE2ETokenLimitTests: StoreE2ECase {
         XCTAssertTrue(message(refused).contains("total cost cap"), message(refused))
         XCTAssertEqual(try anthropic(ccload, Self.other, model: Self.pricedModel).status, 200)
         XCTAssertEqual(try mock.requests(), 2)
-        _ = try ccload.waitForRecords(3, token: Self.admin)
+        _ = try ccload.waitForRecords(3)
         stopGracefully(ccload)
         assertNoSecrets(ccload)
         let totals = try rows(db, "SELECT total_cost_micro, total_requests FROM auth_tokens WHERE hash = sha256('\(Self.limited)')")
@@ -216,7 +216,7 @@ extension StoreE2ETokenLimitTests {
         XCTAssertEqual(try ccload.post("/v1/messages", body, headers: ["x-api-key: \(Self.limited)"]).status, 429)
         first = nil  // closes the socket: the client is gone mid-stream
         // The abandoned request's record (written when it ends) is there within a bounded wait.
-        _ = try ccload.waitForRecords(2, token: Self.admin)
+        _ = try ccload.waitForRecords(2)
         XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false), headers: ["x-api-key: \(Self.limited)"]).status, 200,
                        "the slot of the client that left was not given back")
         try mock.release(gate: gate)

@@ -170,7 +170,7 @@ final class StoreConfigTests: XCTestCase {
         XCTAssertEqual(try store.boolSetting("log_request_records"), false)
         XCTAssertEqual(try store.doubleSetting("first_byte_timeout_seconds"), 2.5)
         let all = try store.settings()
-        XCTAssertEqual(all["writer_queue_capacity"], "65536")
+        XCTAssertEqual(all["max_key_retries"], "3")
         XCTAssertEqual(all["log_retention_days"], "7")
         try store.resetSetting("log_retention_days")
         XCTAssertEqual(try store.intSetting("log_retention_days"), 30)

@@ -63,30 +63,71 @@ public struct SettingDefinition: Sendable {
     public var type: SettingType
     public var defaultValue: String
     public var summary: String
+    /// Inclusive bounds for numbers.
+    public var minimum: Double?
+    public var maximum: Double?
+    /// The environment variable that seeds it at start-up (an explicit value wins over the database).
+    public var environment: String?
+
+    public init(_ key: String, _ type: SettingType, _ defaultValue: String, _ summary: String,
+                min: Double? = nil, max: Double? = nil, env: String? = nil) {
+        self.key = key
+        self.type = type
+        self.defaultValue = defaultValue
+        self.summary = summary
+        self.minimum = min
+        self.maximum = max
+        self.environment = env
+    }
 }
 
-/// The settings ccload knows. The lead adds to this list as settings become editable.
+/// The settings ccload knows; all apply live (see `RuntimeSettings`).
 public enum SettingsCatalog {
     public static let all: [SettingDefinition] = [
-        SettingDefinition(key: "log_retention_days", type: .int, defaultValue: "30", summary: "request logs older than this are deleted"),
-        SettingDefinition(key: "stats_retention_days", type: .int, defaultValue: "365", summary: "hourly statistics older than this are deleted"),
-        SettingDefinition(key: "writer_queue_capacity", type: .int, defaultValue: "65536", summary: "request records queued before the writer drops"),
-        SettingDefinition(key: "log_request_records", type: .bool, defaultValue: "true", summary: "keep request logs"),
-        SettingDefinition(key: "admin_session_hours", type: .int, defaultValue: "24", summary: "admin session lifetime"),
-        SettingDefinition(key: "first_byte_timeout_seconds", type: .double, defaultValue: "60", summary: "default first-byte timeout"),
+        SettingDefinition("cooldown_auth_seconds", .double, "300", "first cooldown after an auth failure (401/403)", min: 0.01, max: 86_400, env: "CCLOAD_COOLDOWN_AUTH"),
+        SettingDefinition("cooldown_server_seconds", .double, "120", "first cooldown after a 5xx or connection failure", min: 0.01, max: 86_400, env: "CCLOAD_COOLDOWN_SERVER"),
+        SettingDefinition("cooldown_rate_limit_seconds", .double, "60", "first cooldown after a 429", min: 0.01, max: 86_400, env: "CCLOAD_COOLDOWN_RATE_LIMIT"),
+        SettingDefinition("cooldown_timeout_seconds", .double, "60", "first cooldown after a first-byte timeout", min: 0.01, max: 86_400, env: "CCLOAD_COOLDOWN_TIMEOUT"),
+        SettingDefinition("cooldown_min_seconds", .double, "10", "shortest cooldown", min: 0.01, max: 86_400, env: "CCLOAD_COOLDOWN_MIN"),
+        SettingDefinition("cooldown_max_seconds", .double, "1800", "longest cooldown (doubling stops here)", min: 0.01, max: 86_400, env: "CCLOAD_COOLDOWN_MAX"),
+        SettingDefinition("max_key_retries", .int, "3", "keys tried per channel before the next channel", min: 1, max: 8, env: "CCLOAD_MAX_KEY_RETRIES"),
+        SettingDefinition("max_channels_per_request", .int, "8", "channels tried per request", min: 1, max: 64),
+        SettingDefinition("fallback_to_soonest", .bool, "true", "when every channel is cooling, try the one whose cooldown ends first", env: "CCLOAD_FALLBACK_TO_SOONEST"),
+        SettingDefinition("first_byte_timeout_seconds", .double, "300", "seconds to wait for upstream response headers (a channel may set its own)", min: 0.01, max: 3600, env: "CCLOAD_FIRST_BYTE_TIMEOUT"),
+        SettingDefinition("connect_timeout_seconds", .double, "10", "seconds to connect (and handshake) to an upstream", min: 0.01, max: 300, env: "CCLOAD_CONNECT_TIMEOUT"),
+        SettingDefinition("session_affinity", .bool, "true", "keep a conversation on the same channel while it is healthy", env: "CCLOAD_SESSION_AFFINITY"),
+        SettingDefinition("affinity_ttl_seconds", .double, "3600", "how long a session's channel is remembered", min: 0.01, max: 604_800, env: "CCLOAD_AFFINITY_TTL"),
+        SettingDefinition("log_retention_days", .int, "30", "request logs older than this are deleted", min: 1, max: 3650, env: "CCLOAD_LOG_RETENTION_DAYS"),
+        SettingDefinition("stats_retention_days", .int, "365", "hourly statistics older than this are deleted", min: 1, max: 3650),
+        SettingDefinition("log_request_records", .bool, "true", "write every request's record to the database", env: "CCLOAD_REQUEST_LOG"),
+        SettingDefinition("admin_session_hours", .int, "24", "admin session lifetime", min: 1, max: 720),
     ]
 
     public static func definition(_ key: String) -> SettingDefinition? { all.first { $0.key == key } }
 
-    /// Whether `value` parses as `type`.
-    static func valid(_ value: String, _ type: SettingType) -> Bool {
-        switch type {
-        case .int: return Int(value) != nil
-        case .double: return Double(value) != nil
-        case .bool: return value == "true" || value == "false"
-        case .string: return true
+    /// Why `value` is not acceptable for `def`, or nil when it is.
+    public static func problem(_ value: String, _ def: SettingDefinition) -> String? {
+        switch def.type {
+        case .int:
+            guard let i = Int(value) else { return "must be an integer, not \(value)" }
+            return range(Double(i), def)
+        case .double:
+            guard let d = Double(value), d.isFinite else { return "must be a number, not \(value)" }
+            return range(d, def)
+        case .bool:
+            return value == "true" || value == "false" ? nil : "must be true or false, not \(value)"
+        case .string:
+            return nil
         }
     }
+
+    private static func range(_ v: Double, _ def: SettingDefinition) -> String? {
+        if let lo = def.minimum, v < lo { return "must be at least \(Self.format(lo)), not \(Self.format(v))" }
+        if let hi = def.maximum, v > hi { return "must be at most \(Self.format(hi)), not \(Self.format(v))" }
+        return nil
+    }
+
+    static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v) }
 }
 
 /// A token just created: the secret is shown once and never again.
@@ -418,15 +459,27 @@ extension Store {
         }
     }
 
-    /// Stores a setting after checking that the key is known and the value has its type.
+    /// Stores a setting after checking that the key is known and the value has its type
+    /// and range.
     public func setSetting(_ key: String, _ value: String) throws {
-        guard let def = SettingsCatalog.definition(key) else { throw StoreError(.invalid, "unknown setting \(key)") }
-        guard SettingsCatalog.valid(value, def.type) else {
-            throw StoreError(.invalid, "setting \(key) must be \(def.type.rawValue == "int" ? "an integer" : def.type == .bool ? "true or false" : "a number"), not \(value)")
+        try setSettings([key: value])
+    }
+
+    /// Stores several settings in one transaction: all of them or, when one is unknown or
+    /// out of range, none.
+    public func setSettings(_ values: [String: String]) throws {
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+            guard let def = SettingsCatalog.definition(key) else { throw StoreError(.invalid, "unknown setting \(key)") }
+            if let why = SettingsCatalog.problem(value, def) { throw StoreError(.invalid, "setting \(key) \(why)") }
         }
+        let now = Int64(options.wallClock())
         try withConfig { db in
-            try db.run("INSERT INTO settings(key, value, updated_ms) VALUES(?,?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ms=excluded.updated_ms",
-                       [.text(key), .text(value), .int(Int64(options.wallClock()))])
+            try db.transaction {
+                for (key, value) in values {
+                    try db.run("INSERT INTO settings(key, value, updated_ms) VALUES(?,?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ms=excluded.updated_ms",
+                               [.text(key), .text(value), .int(now)])
+                }
+            }
         }
     }
 
@@ -463,6 +516,34 @@ extension Store {
     public func deleteAdminSession(_ secret: String) throws -> Bool {
         try withConfig { db in
             try db.run("DELETE FROM admin_sessions WHERE token_hash = ?", [.blob(TokenDigest(of: Array(secret.utf8)).bytes)]) > 0
+        }
+    }
+
+    /// Every unexpired session as (digest of its secret, expiry), deleting expired ones:
+    /// the admin side keeps them in memory so checking a session never touches disk.
+    public func adminSessions() throws -> [(digest: [UInt8], expiresMillis: UInt64)] {
+        let now = Int64(options.wallClock())
+        return try withConfig { db in
+            _ = try db.run("DELETE FROM admin_sessions WHERE expires_ms <= ?", [.int(now)])
+            let s = try db.prepare("SELECT token_hash, expires_ms FROM admin_sessions")
+            var out: [(digest: [UInt8], expiresMillis: UInt64)] = []
+            while try s.step() { out.append((s.blob(0), UInt64(s.int64(1)))) }
+            return out
+        }
+    }
+
+    // MARK: admin password
+
+    /// The stored admin password hash (`AdminPassword`'s encoded form), if one was made.
+    /// Kept in the settings table under a key the catalog does not list.
+    public func adminPasswordHash() throws -> String? {
+        try withConfig { db in try db.scalarText("SELECT value FROM settings WHERE key = '_admin_password'") }
+    }
+
+    public func setAdminPasswordHash(_ encoded: String) throws {
+        try withConfig { db in
+            try db.run("INSERT INTO settings(key, value, updated_ms) VALUES('_admin_password',?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ms=excluded.updated_ms",
+                       [.text(encoded), .int(Int64(options.wallClock()))])
         }
     }
 

@@ -62,6 +62,7 @@ public final class StoreWriter: @unchecked Sendable {
     private var choresDone: UInt64 = 0
     private var choresAsked: UInt64 = 0
     private var counters = StoreWriterCounters()
+    private var retention: (logDays: Int, statsDays: Int)
     private var thread: pthread_t?
 
     public let capacity: Int
@@ -75,6 +76,7 @@ public final class StoreWriter: @unchecked Sendable {
         self.db = db
         self.options = options
         capacity = max(1, options.queueCapacity)
+        retention = (options.logRetentionDays, options.statsRetentionDays)
         ring = ContiguousArray(repeating: nil, count: min(capacity, 1024))
         nextRetentionAt = monotonicNanos() &+ options.firstRetentionDelayNanos
         pthread_mutex_init(mutex, nil)
@@ -139,6 +141,11 @@ public final class StoreWriter: @unchecked Sendable {
     }
 
     /// Records dropped so far (queue full plus failed batches).
+    /// Changes how long request logs and hourly statistics are kept (from the next pass).
+    public func setRetention(logDays: Int, statsDays: Int) {
+        withLock { retention = (max(1, logDays), max(1, statsDays)) }
+    }
+
     public var droppedCount: UInt64 { withLock { counters.dropped } }
 
     /// Records waiting in the queue.
@@ -463,8 +470,9 @@ public final class StoreWriter: @unchecked Sendable {
     private func retentionChunk() -> Bool {
         let now = options.wallClock()
         let day: UInt64 = 86_400_000
-        let logCutoff = now > UInt64(options.logRetentionDays) * day ? now - UInt64(options.logRetentionDays) * day : 0
-        let statsCutoff = now > UInt64(options.statsRetentionDays) * day ? now - UInt64(options.statsRetentionDays) * day : 0
+        let (logDays, statsDays) = withLock { (retention.logDays, retention.statsDays) }
+        let logCutoff = now > UInt64(logDays) * day ? now - UInt64(logDays) * day : 0
+        let statsCutoff = now > UInt64(statsDays) * day ? now - UInt64(statsDays) * day : 0
         let chunk = Int64(options.retentionChunkRows)
         do {
             switch retentionStage {

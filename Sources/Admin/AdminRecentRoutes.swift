@@ -1,0 +1,61 @@
+import Foundation
+import Proxy
+import Reactor
+import TLS
+
+/// In-memory views: the most recent requests (`/admin/requests`, from the ring, without
+/// the database) and what is cooling (`/admin/cooldowns`).
+enum AdminRecentRoutes {
+    static let routes: [AdminRoute] = [
+        AdminRoute("GET", "/admin/requests", .session, requests),
+        AdminRoute("GET", "/admin/cooldowns", .session, cooldowns),
+        AdminRoute("GET", "/admin/metrics", .session, metrics),
+    ]
+
+    static func requests(_ call: AdminCall) {
+        let limit = min(max(Int(call.query["limit"] ?? "") ?? 100, 1), 1000)
+        let before = call.query["before"].flatMap { UInt64($0) }
+        let page = call.context.shared.ring.page(limit: limit, beforeID: before)
+        struct Page: Encodable { let data: [RequestRecord]; let next_before: UInt64? }
+        call.json(Page(data: page, next_before: page.count == limit ? page.last?.id : nil))
+    }
+
+    static func cooldowns(_ call: AdminCall) {
+        struct Entry: Encodable { let scope: String; let remaining_ms: UInt64; let failures: Int; let failure_class: String }
+        let now = call.loop.now
+        let entries = call.context.shared.cooldowns.snapshot(now: now).filter { $0.remainingNanos > 0 }.map {
+            Entry(scope: $0.scope.description, remaining_ms: $0.remainingNanos / 1_000_000,
+                  failures: $0.consecutiveFailures, failure_class: $0.lastClass.rawValue)
+        }
+        call.json(["data": entries])
+    }
+
+    /// Process counters: the request log writer (accepted, written, dropped), the upstream
+    /// pools and TLS handshakes, and what is cooling.
+    static func metrics(_ call: AdminCall) {
+        struct Writer: Encodable {
+            let accepted: UInt64, written: UInt64, queued: Int, dropped: UInt64
+            let droppedQueueFull: UInt64, droppedWriteFailed: UInt64, batches: UInt64, failedBatches: UInt64
+            let lastError: String?
+        }
+        struct Metrics: Encodable {
+            let requestLogWriter: Writer?
+            let upstreamConnectionsOpened: Int, upstreamPooledReuses: Int
+            let tlsHandshakesFull: Int, tlsHandshakesResumed: Int
+            let coolingScopes: Int
+        }
+        let shared = call.context.shared
+        let store = call.context.store
+        let w = store.writer.snapshot()
+        let writer = Writer(accepted: w.accepted, written: w.written, queued: store.writer.queuedCount,
+                            dropped: w.droppedQueueFull + w.droppedWriteFailed, droppedQueueFull: w.droppedQueueFull,
+                            droppedWriteFailed: w.droppedWriteFailed, batches: w.batches, failedBatches: w.failedBatches,
+                            lastError: w.lastError)
+        let now = call.loop.now
+        call.json(Metrics(requestLogWriter: writer,
+                          upstreamConnectionsOpened: UpstreamPool.openedTotal.load(ordering: .relaxed),
+                          upstreamPooledReuses: UpstreamPool.reusedTotal.load(ordering: .relaxed),
+                          tlsHandshakesFull: TLSStats.fullHandshakes, tlsHandshakesResumed: TLSStats.resumedHandshakes,
+                          coolingScopes: shared.cooldowns.snapshot(now: now).filter { $0.remainingNanos > 0 }.count))
+    }
+}

@@ -1,0 +1,65 @@
+import Reactor
+
+/// The settings that apply live, typed: built from the store's settings (stored values
+/// over the catalog's defaults) and pushed to the cooldown book, the selector, session
+/// affinity, the writer and every loop when an admin changes one.
+public struct RuntimeSettings: Sendable, Equatable {
+    public var cooldowns = CooldownSettings()
+    public var selector = SelectorSettings()
+    public var affinityEnabled = true
+    public var affinityTTLNanos: UInt64 = 3600 * nanosPerSecond
+    public var firstByteTimeoutNanos: UInt64 = 300 * nanosPerSecond
+    public var connectTimeoutNanos: UInt64 = 10 * nanosPerSecond
+    public var logRetentionDays = 30
+    public var statsRetentionDays = 365
+    public var logRequests = true
+    public var adminSessionHours = 24
+
+    public init() {}
+
+    /// From `SettingsCatalog` keys and values (as `Store.settings()` returns them). A key
+    /// missing from `values` keeps its catalog default; a value that does not parse
+    /// throws, naming the key.
+    public init(values: [String: String]) throws(StoreError) {
+        func raw(_ key: String) -> String {
+            values[key] ?? SettingsCatalog.definition(key)!.defaultValue
+        }
+        func number(_ key: String) throws(StoreError) -> Double {
+            let v = raw(key)
+            if let def = SettingsCatalog.definition(key), let why = SettingsCatalog.problem(v, def) {
+                throw StoreError(.invalid, "setting \(key) \(why)")
+            }
+            return Double(v)!
+        }
+        func nanos(_ key: String) throws(StoreError) -> UInt64 { UInt64(try number(key) * 1e9) }
+        func flag(_ key: String) throws(StoreError) -> Bool {
+            let v = raw(key)
+            guard v == "true" || v == "false" else { throw StoreError(.invalid, "setting \(key) must be true or false, not \(v)") }
+            return v == "true"
+        }
+        var c = CooldownSettings()
+        c.authNanos = try nanos("cooldown_auth_seconds")
+        c.notFoundNanos = c.authNanos
+        c.serverNanos = try nanos("cooldown_server_seconds")
+        c.connectionNanos = c.serverNanos
+        c.rateLimitNanos = try nanos("cooldown_rate_limit_seconds")
+        c.timeoutNanos = try nanos("cooldown_timeout_seconds")
+        c.minimumNanos = try nanos("cooldown_min_seconds")
+        c.maximumNanos = try nanos("cooldown_max_seconds")
+        guard c.minimumNanos <= c.maximumNanos else {
+            throw StoreError(.invalid, "setting cooldown_min_seconds must not exceed cooldown_max_seconds")
+        }
+        cooldowns = c
+        selector.maxKeyRetries = Int(try number("max_key_retries"))
+        selector.maxChannels = Int(try number("max_channels_per_request"))
+        selector.fallbackToSoonest = try flag("fallback_to_soonest")
+        affinityEnabled = try flag("session_affinity")
+        affinityTTLNanos = try nanos("affinity_ttl_seconds")
+        firstByteTimeoutNanos = try nanos("first_byte_timeout_seconds")
+        connectTimeoutNanos = try nanos("connect_timeout_seconds")
+        logRetentionDays = Int(try number("log_retention_days"))
+        statsRetentionDays = Int(try number("stats_retention_days"))
+        logRequests = try flag("log_request_records")
+        adminSessionHours = Int(try number("admin_session_hours"))
+    }
+}
