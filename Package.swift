@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CEpoll"], swiftSettings: swiftSettings),
         .target(name: "TLS", dependencies: ["CEpoll", "Reactor"], swiftSettings: swiftSettings),
         .target(name: "Proxy", dependencies: ["CEpoll", "Reactor", "TLS"], swiftSettings: swiftSettings),
-        .target(name: "Admin", dependencies: ["Reactor", "TLS", "Proxy"], exclude: ["API.md"], swiftSettings: swiftSettings),
+        .target(name: "Admin", dependencies: ["CEpoll", "Reactor", "TLS", "Proxy"], exclude: ["API.md"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "ccload",
             dependencies: [

@@ -197,6 +197,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         state = .responding
         keepAlive = head.keepAlive && !server.draining
         currentVersionMinor = head.versionMinor
+        currentIsHEAD = head.methodIs("HEAD")
         loop.disarm(timer)
         let req = HTTPRequest(head: head, body: body, peer: peer)
         body = []
@@ -226,7 +227,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         for (k, v) in extraHeaders { HTTP1Writer.appendHeader(&head, name: Array(k.utf8)[...], value: Array(v.utf8)[...]) }
         appendConnectionHeader(&head)
         HTTP1Writer.appendEndOfHead(&head)
-        head.append(contentsOf: body)
+        if !currentIsHEAD { head.append(contentsOf: body) }
         head.withUnsafeBytes { send($0) }
         endResponse()
     }
@@ -244,6 +245,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     private var currentVersionMinor = 1
+    /// The request being answered is a HEAD: `respond` sends the head only (with the
+    /// Content-Length the body would have had).
+    private var currentIsHEAD = false
 
     /// The HTTP minor version of the request being answered (0 → the client cannot take chunked).
     public var requestVersionMinor: Int { currentVersionMinor }

@@ -1,0 +1,305 @@
+/// `/web/channels.js`: the channels page: the table with live cooldown countdowns, batch
+/// actions, the create/edit form (keys, URLs, models, redirects, limits), the test
+/// button, CSV import with per-row results and the export link.
+enum WebScriptChannels {
+    static let js = #"""
+'use strict';
+
+/// Countdown spans (`.cd` with `data-until`, a performance.now() deadline) tick here.
+function startCountdowns(root) {
+  const tick = () => {
+    const now = performance.now();
+    $$('.cd[data-until]', root).forEach((el) => {
+      const left = Number(el.dataset.until) - now;
+      if (left <= 0) { el.textContent = 'ready'; el.classList.remove('cd'); el.removeAttribute('data-until'); }
+      else el.textContent = fmt.countdown(left);
+    });
+  };
+  const id = setInterval(tick, 250);
+  App.onLeave(() => clearInterval(id));
+}
+function countdown(ms) {
+  return h('span', { class: 'cd', dataset: { until: String(performance.now() + ms) } }, fmt.countdown(ms));
+}
+
+/// What cools on a channel: its own cooldown, its keys', its models'.
+function channelCooling(c) {
+  const parts = [];
+  if (c.cooldown && c.cooldown.remaining_ms > 0) {
+    parts.push(h('div', countdown(c.cooldown.remaining_ms), ' ',
+      h('span', { class: 'muted' }, (c.cooldown.failure_class || 'failure') + ' ×' + (c.cooldown.failures || 1))));
+  }
+  (c.keys || []).forEach((k) => {
+    if (k.cooldown_remaining_ms > 0) parts.push(h('div', h('span', { class: 'muted' }, 'key ' + (k.index + 1) + ' '), countdown(k.cooldown_remaining_ms)));
+  });
+  (c.model_cooldowns || []).forEach((m) => {
+    if (m.remaining_ms > 0) parts.push(h('div', h('span', { class: 'muted' }, m.model + ' '), countdown(m.remaining_ms)));
+  });
+  return parts;
+}
+
+App.pages.channels = {
+  title: 'Channels',
+  async render(root) {
+    const selected = new Set();
+    let channels = [];
+    const msg = h('div');
+    const importBox = h('div');
+    const tableBox = h('div', { class: 'table-wrap' }, h('div', { class: 'empty' }, 'Loading…'));
+    const batchCount = h('span', { class: 'muted' });
+    const prio = h('input', { type: 'number', placeholder: 'priority', class: 'small-input', 'aria-label': 'priority for the selected channels' });
+    const batchBar = h('div', { class: 'row panel', id: 'batch-bar', hidden: true }, batchCount,
+      h('button', { type: 'button', onclick: () => batch('enable') }, 'Enable'),
+      h('button', { type: 'button', onclick: () => batch('disable') }, 'Disable'),
+      h('button', { type: 'button', onclick: () => batch('clear_cooldowns') }, 'Clear cooldowns'),
+      prio, h('button', { type: 'button', onclick: () => batch('set_priority') }, 'Set priority'),
+      h('button', { type: 'button', class: 'danger', onclick: () => batch('delete') }, 'Delete'));
+    const fileInput = h('input', { type: 'file', accept: '.csv,text/csv', id: 'csv-file', 'aria-label': 'Import CSV' });
+    fileInput.addEventListener('change', () => importCSV(fileInput));
+
+    add(root,
+      h('div', { class: 'row' }, h('h1', 'Channels'), h('span', { class: 'spacer' }),
+        h('button', { class: 'primary', type: 'button', id: 'new-channel', onclick: () => editChannel(null) }, '+ New channel'),
+        h('span', { class: 'button filebtn' }, 'Import CSV', fileInput),
+        h('a', { class: 'button', href: '/admin/channels/export', download: 'channels.csv', id: 'export-csv' }, 'Export CSV')),
+      h('p', { class: 'muted' }, 'Changes apply to the proxy at once. Cooldowns count down live.'),
+      msg, importBox, batchBar, tableBox);
+    startCountdowns(root);
+
+    async function load() {
+      try {
+        const r = await api('GET', '/admin/channels');
+        channels = r.data || [];
+        clear(msg);
+        draw();
+      } catch (e) { clear(msg).appendChild(alertBox(e)); clear(tableBox); }
+    }
+    function updateBatch() {
+      for (const id of Array.from(selected)) if (!channels.some((c) => c.id === id)) selected.delete(id);
+      batchBar.hidden = selected.size === 0;
+      batchCount.textContent = selected.size + ' selected';
+    }
+    function draw() {
+      clear(tableBox);
+      if (!channels.length) {
+        tableBox.appendChild(h('div', { class: 'empty' }, 'No channels yet. Add one, or import a CSV.'));
+        return updateBatch();
+      }
+      const all = h('input', { type: 'checkbox', 'aria-label': 'select all', checked: channels.every((c) => selected.has(c.id)) });
+      all.addEventListener('change', () => {
+        channels.forEach((c) => all.checked ? selected.add(c.id) : selected.delete(c.id));
+        draw();
+      });
+      const rows = channels.map((c) => {
+        const box = h('input', { type: 'checkbox', checked: selected.has(c.id), 'aria-label': 'select ' + c.name });
+        box.addEventListener('change', () => { box.checked ? selected.add(c.id) : selected.delete(c.id); updateBatch(); });
+        const testCell = h('td', { class: 'test-result' });
+        const cooling = channelCooling(c);
+        return h('tr', { dataset: { id: String(c.id), name: c.name } },
+          h('td', box),
+          h('td', { class: 'num muted' }, c.id),
+          h('td', h('b', c.name), h('div', { class: 'muted mono' }, (c.urls || []).join(' '))),
+          h('td', c.protocol),
+          h('td', { class: 'num' }, c.priority, c.weight != null ? h('span', { class: 'muted' }, ' w' + c.weight) : null),
+          h('td', { class: 'wrap' }, (c.models || []).length ? (c.models || []).join(', ') : h('span', { class: 'muted' }, 'any'),
+            Object.keys(c.redirects || {}).length ? h('div', { class: 'muted' }, Object.entries(c.redirects).map(([a, b]) => a + ' → ' + b).join(', ')) : null),
+          h('td', { class: 'num' }, (c.keys || []).length),
+          h('td', h('span', { class: 'badge ' + (c.enabled ? 'ok' : '') }, c.enabled ? 'enabled' : 'disabled')),
+          h('td', { class: 'cooling' }, cooling.length ? cooling : h('span', { class: 'badge ok' }, 'ready')),
+          h('td', { class: 'num' }, fmt.usd(c.today_cost_usd)),
+          h('td', h('div', { class: 'row' },
+            h('button', { type: 'button', class: 'small', onclick: () => editChannel(c) }, 'Edit'),
+            h('button', { type: 'button', class: 'small test', onclick: (ev) => testChannel(c, testCell, ev.currentTarget) }, 'Test'),
+            h('button', { type: 'button', class: 'small', onclick: () => toggle(c) }, c.enabled ? 'Disable' : 'Enable'),
+            cooling.length ? h('button', { type: 'button', class: 'small', onclick: () => clearCooldown(c) }, 'Clear cooldown') : null,
+            h('button', { type: 'button', class: 'small danger', onclick: () => remove(c) }, 'Delete'))),
+          testCell);
+      });
+      tableBox.appendChild(h('table', { id: 'channels-table' },
+        h('thead', h('tr', h('th', all), h('th', { class: 'num' }, 'ID'), h('th', 'Name / URL'), h('th', 'Protocol'),
+          h('th', { class: 'num' }, 'Priority'), h('th', 'Models'), h('th', { class: 'num' }, 'Keys'), h('th', 'State'),
+          h('th', 'Cooldown'), h('th', { class: 'num' }, 'Today'), h('th', 'Actions'), h('th', 'Test'))),
+        h('tbody', rows)));
+      updateBatch();
+    }
+    async function act(promise, done) {
+      try { await promise; if (done) toast(done); } catch (e) { toast(describeError(e), true); }
+      await load();
+    }
+    function toggle(c) { act(api('PUT', '/admin/channels/' + c.id, { enabled: !c.enabled }), c.name + (c.enabled ? ' disabled' : ' enabled')); }
+    function clearCooldown(c) { act(api('POST', '/admin/channels/' + c.id + '/clear-cooldowns', {}), 'cooldowns cleared on ' + c.name); }
+    function remove(c) {
+      if (!confirm('Delete channel ' + c.name + '?')) return;
+      act(api('DELETE', '/admin/channels/' + c.id), c.name + ' deleted');
+    }
+    function batch(action) {
+      const ids = Array.from(selected);
+      const body = { ids, action };
+      if (action === 'set_priority') {
+        const p = numOrNull(prio.value);
+        if (p == null || isNaN(p)) { prio.classList.add('invalid'); return toast('enter a priority first', true); }
+        prio.classList.remove('invalid');
+        body.priority = p;
+      }
+      if (action === 'delete' && !confirm('Delete ' + ids.length + ' channels?')) return;
+      act(api('POST', '/admin/channels/batch', body).then((r) => {
+        if (action === 'delete') selected.clear();
+        return r;
+      }), action.replace('_', ' ') + ': ' + ids.length + ' channels');
+    }
+    async function testChannel(c, cell, btn) {
+      btn.disabled = true;
+      clear(cell).appendChild(h('span', { class: 'muted' }, 'testing…'));
+      try {
+        const r = await api('POST', '/admin/channels/' + c.id + '/test', {});
+        clear(cell).appendChild(h('span', { class: 'badge ' + (r.ok ? 'ok' : 'bad') },
+          (r.ok ? '✓ ' : '✗ ') + (r.status || 'no answer') + ' · TTFB ' + fmt.ms(r.ttfb_ms) + ' · ' + fmt.ms(r.duration_ms)));
+        if (r.error) cell.appendChild(h('div', { class: 'muted wrap' }, r.error));
+      } catch (e) {
+        clear(cell).appendChild(h('span', { class: 'badge bad' }, describeError(e)));
+      } finally { btn.disabled = false; }
+    }
+    async function importCSV(input) {
+      const file = input.files && input.files[0];
+      if (!file) return;
+      const text = await file.text();
+      input.value = '';
+      clear(importBox).appendChild(h('div', { class: 'alert info' }, 'Importing ' + file.name + '…'));
+      try {
+        const r = await api('POST', '/admin/channels/import', text, { raw: true, contentType: 'text/csv; charset=utf-8' });
+        const rows = (r.rows || []).map((x) => h('tr', { class: 'import-' + x.result },
+          h('td', { class: 'num' }, x.row), h('td', x.name || ''),
+          h('td', h('span', { class: 'badge ' + (x.result === 'error' ? 'bad' : 'ok') }, x.result)),
+          h('td', { class: 'wrap' }, x.error || '')));
+        clear(importBox).appendChild(h('div', { class: 'panel', id: 'import-result' },
+          h('div', { class: 'row' }, h('h2', 'Import of ' + file.name), h('span', { class: 'spacer' }),
+            h('button', { type: 'button', class: 'small', onclick: () => clear(importBox) }, 'Dismiss')),
+          h('p', { class: 'import-summary' }, (r.created || 0) + ' created, ' + (r.updated || 0) + ' updated, ' + (r.failed || 0) + ' failed'),
+          rows.length ? h('div', { class: 'table-wrap' }, h('table',
+            h('thead', h('tr', h('th', { class: 'num' }, 'Row'), h('th', 'Name'), h('th', 'Result'), h('th', 'Error'))),
+            h('tbody', rows))) : null));
+      } catch (e) { clear(importBox).appendChild(alertBox(e)); }
+      load();
+    }
+    function editChannel(c) {
+      channelForm(c, () => load());
+    }
+
+    await load();
+    App.every(10000, async () => { if (!document.querySelector('.modal-back')) await load(); });
+  },
+};
+
+/// The create/edit form in a modal. `c` null: a new channel.
+function channelForm(c, saved) {
+  const v = c || { protocol: 'anthropic', urls: [], keys: [], key_strategy: 'sequential', priority: 0, models: [], redirects: {}, enabled: true, cost_multiplier: 1 };
+  const inp = (name, value, attrs) => h('input', Object.assign({ name, id: 'ch-' + name, value: value == null ? '' : value }, attrs || {}));
+  const name = inp('name', v.name, { required: true, autocomplete: 'off' });
+  const protocol = h('select', { name: 'protocol', id: 'ch-protocol' },
+    ['anthropic', 'openai', 'codex', 'gemini'].map((p) => h('option', { value: p, selected: v.protocol === p }, p)));
+  const urls = h('textarea', { name: 'urls', id: 'ch-urls', rows: 2, placeholder: 'https://api.anthropic.com' }, (v.urls || []).join('\n'));
+  const keysBox = h('div', { class: 'keys', id: 'ch-keys' });
+  const addKey = (key) => {
+    const isKept = key && key.keep != null;
+    const input = h('input', { type: isKept ? 'text' : 'password', class: 'mono key-input', autocomplete: 'off',
+      placeholder: isKept ? '' : 'sk-…', value: isKept ? key.masked : '', readonly: isKept, dataset: isKept ? { keep: String(key.keep) } : {} });
+    const row = h('div', { class: 'keyrow' }, input,
+      isKept ? h('button', { type: 'button', class: 'small', onclick: () => {
+        delete input.dataset.keep; input.readOnly = false; input.value = ''; input.type = 'password'; input.placeholder = 'new key'; input.focus();
+      } }, 'Replace') : null,
+      h('button', { type: 'button', class: 'small danger', 'aria-label': 'remove key', onclick: () => row.remove() }, '✕'));
+    keysBox.appendChild(row);
+    return input;
+  };
+  (v.keys || []).forEach((k) => addKey({ keep: k.index, masked: k.masked }));
+  if (!c) addKey(null);
+  const strategy = h('select', { name: 'key_strategy', id: 'ch-key_strategy' },
+    ['sequential', 'round_robin'].map((s) => h('option', { value: s, selected: v.key_strategy === s }, s)));
+  const priority = inp('priority', v.priority, { type: 'number', step: 1 });
+  const weight = inp('weight', v.weight, { type: 'number', step: 1, min: 0, placeholder: 'none' });
+  const models = h('textarea', { name: 'models', id: 'ch-models', rows: 2, placeholder: 'empty: every model' }, (v.models || []).join(', '));
+  const redirBox = h('div', { class: 'redirects', id: 'ch-redirects' });
+  const addRedirect = (from, to) => {
+    const row = h('div', { class: 'rrow' },
+      h('input', { class: 'r-from', placeholder: 'requested model', value: from || '' }), '→',
+      h('input', { class: 'r-to', placeholder: 'upstream model', value: to || '' }),
+      h('button', { type: 'button', class: 'small danger', 'aria-label': 'remove redirect', onclick: () => row.remove() }, '✕'));
+    redirBox.appendChild(row);
+  };
+  Object.entries(v.redirects || {}).forEach(([a, b]) => addRedirect(a, b));
+  const enabled = h('input', { type: 'checkbox', name: 'enabled', id: 'ch-enabled', checked: v.enabled !== false });
+  const proxy = inp('proxy', v.proxy, { placeholder: 'http://host:port or socks5://…' });
+  const fbt = inp('first_byte_timeout_seconds', v.first_byte_timeout_seconds, { type: 'number', step: 'any', min: 0, placeholder: 'global setting' });
+  const mult = inp('cost_multiplier', v.cost_multiplier, { type: 'number', step: 'any', min: 0 });
+  const daily = inp('daily_cost_limit_usd', v.daily_cost_limit_usd, { type: 'number', step: 'any', min: 0, placeholder: 'none' });
+  const conc = inp('max_concurrency', v.max_concurrency, { type: 'number', step: 1, min: 1, placeholder: 'none' });
+  const insecure = h('input', { type: 'checkbox', name: 'insecure_skip_verify', id: 'ch-insecure', checked: !!v.insecure_skip_verify });
+
+  const form = h('form', { id: 'channel-form', novalidate: true },
+    h('div', { class: 'form-grid' },
+      field('name', 'Name', name),
+      field('protocol', 'Protocol', protocol),
+      field('urls', 'URLs', urls, 'one per line; tried in order', 'wide'),
+      h('div', { class: 'field wide', dataset: { field: 'api_keys' } },
+        h('span', { class: 'name' }, 'API keys'), keysBox,
+        h('div', h('button', { type: 'button', class: 'small', id: 'ch-add-key', onclick: () => addKey(null).focus() }, '+ Add key')),
+        h('span', { class: 'hint' }, 'stored keys are shown masked and kept unless you replace or remove them'),
+        h('span', { class: 'field-error' })),
+      field('key_strategy', 'Key strategy', strategy),
+      field('priority', 'Priority', priority, 'higher is tried first'),
+      field('weight', 'Weight', weight, 'share among equal priorities'),
+      field('models', 'Models', models, 'comma or newline separated', 'wide'),
+      h('div', { class: 'field wide', dataset: { field: 'redirects' } },
+        h('span', { class: 'name' }, 'Model redirects'), redirBox,
+        h('div', h('button', { type: 'button', class: 'small', onclick: () => addRedirect() }, '+ Add redirect')),
+        h('span', { class: 'field-error' })),
+      field('proxy', 'Egress proxy', proxy),
+      field('first_byte_timeout_seconds', 'First-byte timeout (s)', fbt),
+      field('cost_multiplier', 'Cost multiplier', mult),
+      field('daily_cost_limit_usd', 'Daily cost limit (USD)', daily),
+      field('max_concurrency', 'Max concurrency', conc),
+      h('div', { class: 'field', dataset: { field: 'enabled' } }, h('label', { class: 'check' }, enabled, 'Enabled'), h('span', { class: 'field-error' })),
+      h('div', { class: 'field', dataset: { field: 'insecure_skip_verify' } }, h('label', { class: 'check' }, insecure, 'Skip TLS verification'), h('span', { class: 'field-error' }))));
+  const save = h('button', { type: 'submit', class: 'primary', id: 'ch-save', form: 'channel-form' }, c ? 'Save' : 'Create');
+  const modal = openModal(c ? 'Edit channel ' + c.name : 'New channel', form,
+    [h('button', { type: 'button', onclick: () => modal.close() }, 'Cancel'), save]);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFieldErrors(form);
+    const body = {
+      name: name.value.trim(), protocol: protocol.value, urls: listOf(urls.value.replace(/\s+/g, '\n')),
+      key_strategy: strategy.value, priority: numOrNull(priority.value) || 0, weight: numOrNull(weight.value),
+      models: listOf(models.value), enabled: enabled.checked, proxy: proxy.value.trim() || null,
+      first_byte_timeout_seconds: numOrNull(fbt.value), cost_multiplier: numOrNull(mult.value) == null ? 1 : numOrNull(mult.value),
+      daily_cost_limit_usd: numOrNull(daily.value), max_concurrency: numOrNull(conc.value), insecure_skip_verify: insecure.checked,
+    };
+    body.api_keys = $$('.key-input', keysBox).map((i) => i.dataset.keep != null ? { keep: Number(i.dataset.keep) } : i.value.trim()).filter((k) => k !== '');
+    body.redirects = {};
+    $$('.rrow', redirBox).forEach((r) => {
+      const a = $('.r-from', r).value.trim(), b = $('.r-to', r).value.trim();
+      if (a && b) body.redirects[a] = b;
+    });
+    // Checks the browser can make; the server checks everything again.
+    const local = [];
+    if (!body.name) local.push(['name', 'a name is required']);
+    if (!body.urls.length) local.push(['urls', 'at least one URL is required']);
+    else if (body.urls.some((u) => !/^https?:\/\//.test(u))) local.push(['urls', 'URLs start with http:// or https://']);
+    if (!body.api_keys.length) local.push(['api_keys', 'at least one key is required']);
+    for (const k of ['priority', 'weight', 'first_byte_timeout_seconds', 'cost_multiplier', 'daily_cost_limit_usd', 'max_concurrency']) {
+      if (Number.isNaN(body[k])) local.push([k, 'must be a number']);
+    }
+    if (local.length) { local.forEach(([f, m]) => showFieldError(form, new ApiError(400, m, f))); return; }
+    save.disabled = true;
+    try {
+      if (c) await api('PUT', '/admin/channels/' + c.id, body);
+      else await api('POST', '/admin/channels', body);
+      modal.close();
+      toast((c ? 'Saved ' : 'Created ') + body.name);
+      saved();
+    } catch (e) {
+      if (e.status !== 401) showFieldError(form, e);
+    } finally { save.disabled = false; }
+  });
+}
+"""#
+}
