@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "Reactor"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Reactor"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "Proxy", "Reactor"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["ccload", "MockUpstream", "Reactor"],
