@@ -38,20 +38,7 @@ final class RuntimeSettingsTests: XCTestCase {
     }
 }
 
-final class ControlPlaneTests: XCTestCase {
-    var dir = ""
-    var store: Store!
-
-    override func setUp() {
-        dir = StoreTest.tempDir()
-        store = try! Store.open(path: dir + "/ccload.db", options: StoreTest.options())
-    }
-
-    override func tearDown() {
-        store?.close()
-        store = nil
-        StoreTest.remove(dir)
-    }
+final class ControlPlaneTests: StoreTestCase {
 
     func channel(_ name: String) -> Channel {
         Channel(id: 0, name: name, kind: .anthropic, urls: ["http://127.0.0.1:9"], keys: [ChannelKey(index: 0, secret: "sk-\(name)-0123456789")])
