@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "ccload-loadgen", targets: ["LoadGen"]),
         .executable(name: "ccload-mock", targets: ["MockUpstream"]),
         .executable(name: "ccload-routing-bench", targets: ["RoutingBench"]),
+        .executable(name: "ccload-seed", targets: ["Seed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,9 +67,16 @@ let package = Package(
             path: "Benchmarks/RoutingBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "Seed",
+            dependencies: ["Proxy", "Reactor"],
+            path: "Benchmarks/Seed",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "Reactor"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Reactor"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "Proxy", "Reactor"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["ccload", "MockUpstream", "Reactor"],

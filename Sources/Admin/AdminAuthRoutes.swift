@@ -48,7 +48,7 @@ enum AdminAuthRoutes {
             }
             ctx.limiter.recordSuccess(address)
             ctx.sessions.add(secret: reply.token, expiresMillis: reply.expiresAtMs)
-            let maxAge = (reply.expiresAtMs - wallClockMillis()) / 1000
+            let maxAge = ctx.control.live.settings.adminSessionHours * 3600
             var cookie = "\(AdminRouter.sessionCookie)=\(reply.token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(maxAge)"
             if ctx.secureCookies { cookie += "; Secure" }
             call.json(reply, headers: [("Set-Cookie", cookie)])

@@ -71,7 +71,7 @@ public final class ControlPlane: Sendable {
 
     /// Rebuilds the client tokens from the store and publishes them.
     public func reloadTokens() throws(StoreError) {
-        try publish { live throws(StoreError) in
+        _ = try publish { live throws(StoreError) in
             live.auth = ClientAuth(tokens: try Self.clientTokens(store))
             shared.auth = live.auth
         }

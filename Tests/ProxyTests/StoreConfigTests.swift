@@ -3,20 +3,7 @@ import XCTest
 
 @testable import Proxy
 
-final class StoreConfigTests: XCTestCase {
-    var dir = ""
-    var store: Store!
-
-    override func setUp() {
-        dir = StoreTest.tempDir()
-        store = try! Store.open(path: dir + "/ccload.db", options: StoreTest.options())
-    }
-
-    override func tearDown() {
-        store?.close()
-        store = nil
-        StoreTest.remove(dir)
-    }
+final class StoreConfigTests: StoreTestCase {
 
     func reopen() throws {
         store.close()
