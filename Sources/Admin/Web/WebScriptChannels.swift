@@ -185,8 +185,8 @@ App.pages.channels = {
       channelForm(c, () => load());
     }
 
-    await load();
-    App.every(10000, async () => { if (!document.querySelector('.modal-back')) await load(); });
+    // Reloaded every 10 s while visible (not under an open form).
+    await App.every(10000, async () => { if (!document.querySelector('.modal-back')) await load(); });
   },
 };
 

@@ -27,7 +27,7 @@ function h(tag, attrs, ...kids) {
   add(el, kids);
   return el;
 }
-function add(el, kids) {
+function add(el, ...kids) {
   for (const k of [kids].flat(Infinity)) {
     if (k == null || k === false) continue;
     el.appendChild(k instanceof Node ? k : document.createTextNode(String(k)));
@@ -204,7 +204,9 @@ function showFieldError(form, e) {
       return;
     }
   }
-  form.prepend(h('div', { class: 'alert form-alert', role: 'alert' }, describeError(e)));
+  const box = h('div', { class: 'alert form-alert', role: 'alert' }, describeError(e));
+  form.prepend(box);
+  box.scrollIntoView({ block: 'nearest' });
 }
 function numOrNull(v) {
   if (v == null || String(v).trim() === '') return null;
@@ -257,6 +259,10 @@ const App = {
     Promise.resolve().then(() => page.render(root, query)).catch((e) => {
       if (e && e.status === 401) return;
       root.prepend(alertBox(e));
+    }).then(() => {
+      // The first page of this document has its data on screen (benchmarks read it).
+      const html = document.documentElement;
+      if (!html.dataset.readyMs) html.dataset.readyMs = String(Math.round(performance.now() * 10) / 10);
     });
   },
 
@@ -264,9 +270,9 @@ const App = {
   runLeave() { const l = App.leave; App.leave = []; l.forEach((f) => { try { f(); } catch (_) {} }); },
 
   /// Runs fn now and every `ms` while this page is shown and the tab is visible; a run
-  /// never overlaps the previous one.
+  /// never overlaps the previous one. The promise settles after the first run.
   every(ms, fn) {
-    let timer = 0, stopped = false, running = false;
+    let timer = 0, stopped = false, running = false, first = null;
     const tick = async () => {
       timer = 0;
       if (stopped) return;
@@ -279,7 +285,8 @@ const App = {
     const stop = () => { stopped = true; clearTimeout(timer); };
     stop.wake = () => { if (!stopped && !running) { clearTimeout(timer); tick(); } };
     App.leave.push(stop);
-    tick();
+    first = tick();
+    return first;
   },
 
   needLogin() {

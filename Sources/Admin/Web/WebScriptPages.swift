@@ -99,8 +99,7 @@ App.pages.dashboard = {
       $('#active-count', active).textContent = rows.length + ' in flight';
       clear(activeBox).appendChild(table('active-table', [['ID'], 'Channel', 'Model', 'Protocol', 'Stream', ['Elapsed'], ['Streamed'], 'Client'], rows, 'No requests in flight.'));
     };
-    App.every(1000, pollActive);
-    App.every(15000, refresh);
+    await Promise.all([App.every(1000, pollActive), App.every(15000, refresh)]);
   },
 };
 

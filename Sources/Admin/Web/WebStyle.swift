@@ -73,8 +73,8 @@ input, select, textarea { font: inherit; color: var(--text); background: var(--b
 input:focus, select:focus, textarea:focus { outline: 2px solid var(--accent); outline-offset: -1px; }
 input[type=checkbox] { width: 16px; height: 16px; accent-color: var(--accent); }
 textarea { width: 100%; min-height: 64px; resize: vertical; }
-label.field { display: flex; flex-direction: column; gap: 4px; font-size: 13px; color: var(--muted); }
-label.field > span.name { font-weight: 600; color: var(--text); }
+.field { display: flex; flex-direction: column; gap: 4px; font-size: 13px; color: var(--muted); }
+.field > span.name { font-weight: 600; color: var(--text); }
 label.check { display: flex; align-items: center; gap: 8px; }
 .form-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 12px 16px; }
 .form-grid .wide { grid-column: 1 / -1; }

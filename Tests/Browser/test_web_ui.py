@@ -1,0 +1,515 @@
+#!/usr/bin/env python3
+"""Real-browser test of ccload's web UI (/web/): headless Chromium driven by Selenium.
+
+It builds nothing: it runs the ccload and ccload-mock binaries from a folder given as the
+first argument or CCLOAD_BIN_DIR (default .build/debug), each on an ephemeral loopback
+port with its own temporary database. Through the UI it logs in, adds a channel pointing
+at the mock, imports a CSV, creates a client token; then it sends a request through the
+proxy with the official anthropic SDK and finds it on the logs page, the dashboard and
+the trend chart. It screenshots every page (desktop 1280x800, the dashboard on a phone
+and in dark mode) into Tests/Browser/screenshots/ and prints each page's first
+contentful paint (measured, never asserted).
+
+Every wait is bounded; what it started is stopped in a finally block. Exit status 0 when
+every step passed, 1 otherwise; the last line is "browser: N passed, M failed".
+"""
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHOTS = HERE / "screenshots"
+PASSWORD = "browser-admin-pass-3xK9"
+MODEL = "claude-browser-model"
+WAIT = 15  # seconds: the bound for every UI wait
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                            TimeoutException, WebDriverException)
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError as e:
+    print("selenium is not installed (pip install selenium): %s" % e)
+    print("browser: 0 passed, 1 failed")
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------- processes
+
+class Proc:
+    """A binary under test: its merged output is collected by a thread; the port comes
+    from its first "listening on 127.0.0.1:PORT" line."""
+
+    def __init__(self, name, argv, env):
+        self.name = name
+        self.lines = []
+        self.cond = threading.Condition()
+        self.p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.p.stdout:
+            with self.cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def port(self, timeout=20):
+        end = time.monotonic() + timeout
+        pat = re.compile(r"listening on (?:https?://)?127\.0\.0\.1:(\d+)")
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    m = pat.search(line)
+                    if m:
+                        return int(m.group(1))
+                left = end - time.monotonic()
+                if left <= 0 or self.p.poll() is not None:
+                    raise RuntimeError("%s did not report its port:\n%s" % (self.name, "\n".join(self.lines[-30:])))
+                self.cond.wait(min(left, 0.5))
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=5)
+
+
+# ---------------------------------------------------------------- steps
+
+class Steps:
+    def __init__(self):
+        self.results = []   # (name, ok, detail)
+        self.passed = set()
+
+    def run(self, name, fn, needs=()):
+        missing = [n for n in needs if n not in self.passed]
+        if missing:
+            self.results.append((name, False, "skipped: needs " + ", ".join(missing)))
+            print("SKIP %-28s needs %s" % (name, ", ".join(missing)), flush=True)
+            return
+        t0 = time.monotonic()
+        try:
+            detail = fn() or ""
+            self.passed.add(name)
+            self.results.append((name, True, detail))
+            print("PASS %-28s %5.1f s  %s" % (name, time.monotonic() - t0, detail), flush=True)
+        except Exception as e:  # a failed step is reported; later independent steps still run
+            msg = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
+            self.results.append((name, False, msg))
+            print("FAIL %-28s %5.1f s  %s" % (name, time.monotonic() - t0, msg), flush=True)
+            traceback.print_exc(limit=3)
+            shot(ui.driver, "failure-" + name) if ui and ui.driver else None
+
+
+def shot(driver, name):
+    try:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SHOTS / (name + ".png")))
+    except WebDriverException as e:
+        print("  (screenshot %s failed: %s)" % (name, e.msg))
+
+
+# ---------------------------------------------------------------- browser
+
+class UI:
+    def __init__(self, base):
+        self.base = base
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                  "--window-size=1280,800", "--hide-scrollbars", "--no-first-run", "--disable-extensions"):
+            opts.add_argument(a)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")),
+                                       options=opts)
+        self.driver.set_page_load_timeout(WAIT)
+        self.driver.set_script_timeout(WAIT)
+        self.desktop()
+        self.console = []
+        self.paints = {}
+
+    def desktop(self):
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+
+    def phone(self):
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+
+    def scheme(self, value):
+        self.driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                    {"features": [{"name": "prefers-color-scheme", "value": value}]})
+
+    def wait(self, cond, what, timeout=WAIT):
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                             ).until(lambda d: cond(d), "timed out after %ss waiting for %s" % (timeout, what))
+
+    def el(self, css, timeout=WAIT):
+        return self.wait(lambda d: d.find_element(By.CSS_SELECTOR, css), css, timeout)
+
+    def visible(self, css, timeout=WAIT):
+        return self.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()][0]
+                         if any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, css)) else None,
+                         css + " (visible)", timeout)
+
+    def text_in(self, css, needle, timeout=WAIT):
+        return self.wait(lambda d: needle in d.find_element(By.CSS_SELECTOR, css).text, "%r in %s" % (needle, css), timeout)
+
+    def open(self, page, ready_css):
+        """A fresh document load of #/page (so its first paint can be measured), then waits
+        for `ready_css` and records first-contentful-paint."""
+        self.driver.get("about:blank")
+        self.driver.get(self.base + "/web/#/" + page)
+        self.el(ready_css)
+        fcp = self.driver.execute_script(
+            "const e = performance.getEntriesByType('paint').find(p => p.name === 'first-contentful-paint');"
+            "return e ? e.startTime : null;")
+        self.paints[page] = fcp
+        self.collect_console(page)
+
+    def collect_console(self, where):
+        try:
+            for entry in self.driver.get_log("browser"):
+                self.console.append((where, entry))
+        except WebDriverException:
+            pass
+
+    def fill(self, css, value):
+        e = self.el(css)
+        e.clear()
+        e.send_keys(value)
+        return e
+
+    def quit(self):
+        try:
+            self.driver.quit()
+        except Exception:
+            pass
+
+
+ui = None
+
+
+def main():
+    global ui
+    bin_dir = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CCLOAD_BIN_DIR", ".build/debug")).resolve()
+    for b in ("ccload", "ccload-mock"):
+        if not os.access(bin_dir / b, os.X_OK):
+            print("no %s in %s (build first: swift build; pass the folder as the argument or CCLOAD_BIN_DIR)" % (b, bin_dir))
+            print("browser: 0 passed, 1 failed")
+            return 1
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+
+    tmp = tempfile.mkdtemp(prefix="ccload-browser-")
+    procs = []
+    steps = Steps()
+    state = {}
+    try:
+        base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp}
+        mock = Proc("ccload-mock", [str(bin_dir / "ccload-mock"), "--port", "0", "--listen", "127.0.0.1", "--threads", "1"],
+                    base_env)
+        procs.append(mock)
+        mock_url = "http://127.0.0.1:%d" % mock.port()
+        env = dict(base_env, PORT="0", CCLOAD_LISTEN="127.0.0.1", CCLOAD_PASS=PASSWORD, CCLOAD_THREADS="2",
+                   SQLITE_PATH=os.path.join(tmp, "ccload.db"))
+        ccload = Proc("ccload", [str(bin_dir / "ccload")], env)
+        procs.append(ccload)
+        base = "http://127.0.0.1:%d" % ccload.port()
+        print("ccload at %s, mock at %s, screenshots in %s" % (base, mock_url, SHOTS), flush=True)
+        ui = UI(base)
+        d = ui.driver
+
+        # -------- login
+        def login():
+            ui.open("dashboard", "#password")          # not logged in: the login page
+            shot(d, "login")
+            ui.fill("#password", "wrong-password")
+            ui.el("#login-submit").click()
+            ui.wait(lambda d: "wrong password" in d.find_element(By.CSS_SELECTOR, "[data-field=password] .field-error").text,
+                    "the wrong-password error next to the field")
+            ui.fill("#password", PASSWORD)
+            ui.el("#login-submit").click()
+            ui.wait(lambda d: d.find_element(By.CSS_SELECTOR, ".page[data-page=dashboard] h1").text == "Dashboard",
+                    "the dashboard after logging in")
+        steps.run("login", login)
+
+        # -------- channel through the form
+        def add_channel():
+            ui.open("channels", "#new-channel")
+            ui.el("#new-channel").click()
+            ui.fill("#ch-name", "mock-main")
+            ui.fill("#ch-urls", mock_url)
+            ui.el("#ch-keys .key-input").send_keys("sk-browser-key-one")
+            ui.el("#ch-add-key").click()
+            keys = d.find_elements(By.CSS_SELECTOR, "#ch-keys .key-input")
+            keys[-1].send_keys("sk-browser-key-two")
+            ui.fill("#ch-models", MODEL + ", claude-other")
+            ui.fill("#ch-priority", "10")
+            d.find_element(By.XPATH, "//button[normalize-space()='+ Add redirect']").click()
+            ui.el("#ch-redirects .r-from").send_keys("claude-alias")
+            ui.el("#ch-redirects .r-to").send_keys(MODEL)
+            shot(d, "channel-form")
+            ui.el("#ch-save").click()
+            row = ui.el("#channels-table tr[data-name='mock-main']")
+            state["channel_id"] = row.get_attribute("data-id")
+            text = row.text
+            assert MODEL in text and "claude-alias → " + MODEL in text, "the row shows models and the redirect: " + text
+            cells = row.find_elements(By.CSS_SELECTOR, "td")
+            assert cells[6].text.strip() == "2", "two keys: " + cells[6].text
+            return "channel id %s" % state["channel_id"]
+        steps.run("channel form", add_channel, needs=["login"])
+
+        def test_button():
+            row = ui.el("#channels-table tr[data-name='mock-main']")
+            row.find_element(By.CSS_SELECTOR, "button.test").click()
+            ui.wait(lambda d: d.find_element(By.CSS_SELECTOR, "tr[data-name='mock-main'] td.test-result .badge").text,
+                    "the test result")
+            text = d.find_element(By.CSS_SELECTOR, "tr[data-name='mock-main'] td.test-result").text
+            assert text.startswith("✓ 200"), "the channel test passed: " + text
+            return text
+        steps.run("channel test button", test_button, needs=["channel form"])
+
+        # -------- CSV import through the file input
+        def import_csv():
+            path = os.path.join(tmp, "channels.csv")
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["name", "api_key", "url", "priority", "models", "enabled"])
+                w.writerow(["csv-one", "sk-csv-key-one", mock_url, "1", "claude-csv-model", "true"])
+                w.writerow(["csv-two", "sk-csv-key-two", mock_url, "0", "claude-csv-model", "false"])
+                w.writerow(["csv-bad", "", "not a url", "high", "", "maybe"])
+            ui.open("channels", "#csv-file")
+            d.find_element(By.CSS_SELECTOR, "#csv-file").send_keys(path)
+            ui.text_in("#import-result .import-summary", "2 created")
+            summary = d.find_element(By.CSS_SELECTOR, "#import-result .import-summary").text
+            bad = d.find_element(By.XPATH, "//div[@id='import-result']//tr[td[normalize-space()='csv-bad']]")
+            assert "error" in bad.text, "the bad row is reported: " + bad.text
+            ui.el("#channels-table tr[data-name='csv-one']")
+            ui.el("#channels-table tr[data-name='csv-two']")
+            shot(d, "channels-import")
+            return summary
+        steps.run("csv import", import_csv, needs=["login"])
+
+        # -------- a client token, its secret shown once
+        def create_token():
+            ui.open("tokens", "#new-token")
+            ui.el("#new-token").click()
+            ui.fill("#tk-name", "browser-sdk")
+            ui.fill("#tk-requests_per_minute", "600")
+            ui.el("#tk-save").click()
+            secret = ui.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#token-secret").text.strip(), "the token secret")
+            assert secret.startswith("ccl-"), "secret: " + secret
+            shot(d, "token-secret")
+            ui.el("#secret-done").click()
+            ui.el("#tokens-table tr[data-name='browser-sdk']")
+            state["secret"] = secret
+            return "prefix " + secret[:8]
+        steps.run("token create", create_token, needs=["login"])
+
+        # -------- a request through the proxy with the official SDK
+        def sdk_request():
+            import anthropic
+            client = anthropic.Anthropic(base_url=base, api_key=state.get("secret", "loopback-no-token"),
+                                         max_retries=0, timeout=20.0)
+            r = client.messages.create(model=MODEL, max_tokens=32, messages=[{"role": "user", "content": "hello from the browser test"}])
+            assert r.content and r.content[0].text, "an answer: %r" % r
+            state["usage"] = (r.usage.input_tokens, r.usage.output_tokens)
+            return "answered %r, usage in=%d out=%d" % (r.content[0].text[:30], r.usage.input_tokens, r.usage.output_tokens)
+        steps.run("sdk request", sdk_request, needs=["channel form", "token create"])
+
+        # -------- see it in the UI
+        def logs_page():
+            ui.open("logs", "#logs-table")
+            # The record reaches the database a moment after the answer: refresh until it shows.
+            def found(d):
+                rows = [r for r in d.find_elements(By.CSS_SELECTOR, "#logs-table tbody tr[data-id]") if MODEL in r.text]
+                if rows:
+                    return rows[0]
+                d.find_element(By.CSS_SELECTOR, "#log-apply").click()
+                time.sleep(0.3)
+                return None
+            row = ui.wait(found, "the SDK request in the logs table")
+            cells = [c.text for c in row.find_elements(By.CSS_SELECTOR, "td")]
+            assert cells[1] == "mock-main", "channel column: %r" % cells
+            assert cells[3] == "200", "status column: %r" % cells
+            if "usage" in state:
+                assert cells[6] == str(state["usage"][0]) and cells[7] == str(state["usage"][1]), "tokens: %r" % cells
+            # Filter by a status class that excludes it: the table empties.
+            d.find_element(By.CSS_SELECTOR, "#log-status option[value='5xx']").click()
+            d.find_element(By.CSS_SELECTOR, "#log-apply").click()
+            ui.wait(lambda d: not [r for r in d.find_elements(By.CSS_SELECTOR, "#logs-table tbody tr[data-id]")], "the 5xx filter")
+            d.find_element(By.CSS_SELECTOR, "#log-status option[value='']").click()
+            d.find_element(By.CSS_SELECTOR, "#log-apply").click()
+            ui.el("#logs-table tbody tr[data-id]")
+            shot(d, "logs")
+            return " | ".join(cells[:8])
+        steps.run("logs page", logs_page, needs=["sdk request"])
+
+        def dashboard_page():
+            def counted(d):
+                v = d.find_element(By.CSS_SELECTOR, "#stat-requests .value").get_attribute("data-value")
+                if v and int(v) >= 1:
+                    return v
+                if time.monotonic() - counted.last > 2:   # the dashboard refreshes every 15 s: reload sooner
+                    counted.last = time.monotonic()
+                    d.refresh()
+                return None
+            counted.last = time.monotonic()
+            ui.open("dashboard", "#stat-requests")
+            v = ui.wait(counted, "the request counted on the dashboard")
+            ui.wait(lambda d: float(d.find_element(By.CSS_SELECTOR, "#dash-requests").get_attribute("data-sum")) >= 1,
+                    "the request in the dashboard's hourly chart")
+            ui.el("#active-table, #active-box .empty")
+            shot(d, "dashboard")
+            return "requests card %s" % v
+        steps.run("dashboard", dashboard_page, needs=["sdk request"])
+
+        def trends_page():
+            ui.open("trends", "#trend-requests")
+            total = float(d.find_element(By.CSS_SELECTOR, "#trend-requests").get_attribute("data-sum"))
+            assert total >= 1, "the trend chart counts the request: data-sum=%s" % total
+            bars = d.find_elements(By.CSS_SELECTOR, "#trend-requests rect.bar")
+            assert bars, "a bar for the request's hour"
+            hits = d.find_elements(By.CSS_SELECTOR, "#trend-requests rect.hit")
+            ActionChains(d).move_to_element(hits[-1]).perform()
+            tip = ui.visible("#trend-requests .tip")
+            assert "succeeded" in tip.text, "tooltip: " + tip.text
+            tokens = float(d.find_element(By.CSS_SELECTOR, "#trend-tokens").get_attribute("data-sum"))
+            assert tokens > 0, "the token chart has the request's tokens"
+            shot(d, "trends")
+            d.find_element(By.CSS_SELECTOR, "#trend-range button[data-value='7d']").click()
+            ui.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trend-requests rect.hit")) > 100, "the 7-day chart")
+            shot(d, "trends-7d")
+            return "sum %s, tooltip %r" % (total, tip.text.replace("\n", " / "))
+        steps.run("trends page", trends_page, needs=["sdk request"])
+
+        def stats_page():
+            ui.open("stats", "#stats-table")
+            ui.text_in("#stats-table", "mock-main")
+            d.find_element(By.CSS_SELECTOR, "#stats-by button[data-value='model']").click()
+            ui.text_in("#stats-table", MODEL)
+            shot(d, "stats")
+        steps.run("statistics page", stats_page, needs=["sdk request"])
+
+        def tokens_page():
+            ui.open("tokens", "#tokens-table")
+            ui.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#tokens-table tr[data-name='browser-sdk'] td:nth-child(6)").text == "1",
+                    "the token's request count")
+            shot(d, "tokens")
+        steps.run("tokens page", tokens_page, needs=["sdk request"])
+
+        def settings_page():
+            ui.open("settings", "#set-max_key_retries")
+            shot(d, "settings")
+            ui.fill("#set-max_key_retries", "99")
+            ui.el("#settings-save").click()
+            ui.text_in("[data-field=max_key_retries] .field-error", "at most")
+            ui.fill("#set-max_key_retries", "4")
+            ui.el("#settings-save").click()
+            ui.text_in("#toast", "Saved max_key_retries")
+            ui.open("settings", "#set-max_key_retries")
+            v = d.find_element(By.CSS_SELECTOR, "#set-max_key_retries").get_attribute("value")
+            assert v == "4", "the saved value is read back: " + v
+        steps.run("settings page", settings_page, needs=["login"])
+
+        def channels_shot():
+            ui.open("channels", "#channels-table")
+            shot(d, "channels")
+        steps.run("channels page", channels_shot, needs=["channel form"])
+
+        def phone_and_dark():
+            ui.phone()
+            ui.open("dashboard", "#stat-requests")
+            ui.el("#dash-requests")
+            shot(d, "phone-dashboard")
+            nav = d.find_element(By.CSS_SELECTOR, "#nav")
+            assert not nav.is_displayed(), "the navigation is folded on a phone"
+            d.find_element(By.CSS_SELECTOR, "#menu").click()
+            ui.visible("#nav a[data-page=logs]")
+            shot(d, "phone-menu")
+            ui.open("channels", "#channels-table")
+            wide = d.execute_script("const w = document.querySelector('#channels-table').closest('.table-wrap');"
+                                    "return [w.scrollWidth, w.clientWidth, document.documentElement.scrollWidth, innerWidth];")
+            assert wide[0] > wide[1], "the channels table scrolls inside its box: %r" % wide
+            assert wide[2] <= wide[3] + 1, "the page itself does not scroll sideways: %r" % wide
+            shot(d, "phone-channels")
+            ui.desktop()
+            ui.scheme("dark")
+            ui.open("dashboard", "#stat-requests")
+            ui.el("#dash-requests")
+            bg = d.execute_script("return getComputedStyle(document.body).backgroundColor")
+            shot(d, "dark-dashboard")
+            ui.open("trends", "#trend-requests")
+            shot(d, "dark-trends")
+            ui.scheme("light")
+            light = d.execute_script("return getComputedStyle(document.body).backgroundColor")
+            assert bg != light, "dark mode changes the colours (%s vs %s)" % (bg, light)
+            return "dark body %s" % bg
+        steps.run("phone and dark", phone_and_dark, needs=["sdk request"])
+
+        def logout():
+            ui.open("dashboard", "#logout")
+            ui.el("#logout").click()
+            ui.el("#password")
+            ui.open("channels", "#password")   # still logged out after a reload
+        steps.run("logout", logout, needs=["login"])
+
+        def console_clean():
+            ui.collect_console("end")
+            bad = [(w, e["message"]) for w, e in ui.console
+                   if e.get("level") == "SEVERE" and "Failed to load resource" not in e["message"]]
+            bad += [(w, e["message"]) for w, e in ui.console if "Content Security Policy" in e["message"]]
+            assert not bad, "console errors: %r" % bad[:5]
+            return "%d console entries, none severe" % len(ui.console)
+        steps.run("console clean (CSP)", console_clean, needs=["login"])
+    except Exception as e:
+        steps.results.append(("setup", False, "%s: %s" % (type(e).__name__, e)))
+        traceback.print_exc()
+    finally:
+        if ui:
+            ui.quit()
+        for p in reversed(procs):
+            p.stop()
+        failed = [r for r in steps.results if not r[1]]
+        if failed:
+            for p in procs:
+                print("---- %s output (last 40 lines) ----" % p.name)
+                print("\n".join(p.lines[-40:]))
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    if ui and ui.paints:
+        print("first contentful paint (ms): " + ", ".join(
+            "%s %s" % (k, "n/a" if v is None else "%.0f" % v) for k, v in ui.paints.items()))
+    print("screenshots: %s (%d files)" % (SHOTS, len(list(SHOTS.glob("*.png")))))
+    n_ok = sum(1 for r in steps.results if r[1])
+    n_bad = len(steps.results) - n_ok
+    for name, ok, detail in steps.results:
+        if not ok:
+            print("  failed: %s — %s" % (name, detail))
+    print("browser: %d passed, %d failed" % (n_ok, n_bad))
+    return 0 if n_bad == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
