@@ -28,18 +28,42 @@ const Chart = {
   /// Returns a box with the SVG, a legend and a tooltip; `data-sum` holds the sum of
   /// every value (tests read it).
   render(spec) {
-    const W = 640, H = 210, L = 52, R = 10, T = 10, B = 24;
+    const n = spec.times.length;
+    let sum = 0;
+    for (const s of spec.series) for (let i = 0; i < n; i++) sum += Number(s.values[i]) || 0;
+    const box = h('div', { class: 'chart-box', id: spec.id || null, dataset: { sum: String(Math.round(sum * 1e6) / 1e6) } });
+    const tip = h('div', { class: 'tip' });
+    const legend = h('div', { class: 'legend' },
+      spec.series.map((s, si) => h('span', h('i', { class: 's' + (s.cls != null ? s.cls : si) }), s.name)));
+    let root = Chart.draw(spec, 640, tip), width = 640;
+    add(box, root, tip, legend);
+    // Drawn again at the width it gets, so text keeps its size at any width.
+    if (window.ResizeObserver) {
+      new ResizeObserver(() => {
+        const w = Math.round(box.clientWidth);
+        if (w > 0 && Math.abs(w - width) > 1) {
+          width = w;
+          const next = Chart.draw(spec, w, tip);
+          box.replaceChild(next, root);
+          root = next;
+        }
+      }).observe(box);
+    }
+    return box;
+  },
+
+  draw(spec, W, tip) {
+    const H = spec.height || 220, L = 52, R = 10, T = 10, B = 24;
     const pw = W - L - R, ph = H - T - B;
     const n = spec.times.length;
     const kind = spec.kind || 'line';
     const format = spec.format || fmt.compact;
     const series = spec.series;
-    let max = 0, sum = 0;
+    let max = 0;
     for (let i = 0; i < n; i++) {
       let stack = 0;
       for (const s of series) {
         const v = Number(s.values[i]) || 0;
-        sum += v;
         if (spec.stacked) stack += v; else max = Math.max(max, v);
       }
       if (spec.stacked) max = Math.max(max, stack);
@@ -50,19 +74,19 @@ const Chart = {
     const band = n ? pw / n : pw;
     const xc = (i) => L + band * (i + 0.5);
 
-    const root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart', role: 'img', 'aria-label': spec.title || '' });
+    const root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, class: 'chart', role: 'img', 'aria-label': spec.title || '' });
     // Grid and y labels.
-    for (let v = 0; v <= top + step / 2; v += step) {
+    for (let k = 0, v = 0; v <= top + step / 2; k++, v = k * step) {
       const yy = y(v);
       root.appendChild(svg('line', { x1: L, x2: W - R, y1: yy, y2: yy, class: v === 0 ? 'axis' : 'grid' }));
       const t = svg('text', { x: L - 6, y: yy + 4, 'text-anchor': 'end' });
       t.textContent = format(v);
       root.appendChild(t);
     }
-    // X labels: about six, on whole hours or days.
+    // X labels: whole hours or days, as many as fit.
     const span = n ? spec.times[n - 1] - spec.times[0] : 0;
     const daily = span > 2 * 86400000;
-    const every = Math.max(1, Math.ceil(n / 6));
+    const every = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(pw / 70))));
     for (let i = 0; i < n; i += every) {
       const t = svg('text', { x: xc(i), y: H - 6, 'text-anchor': 'middle' });
       t.textContent = daily ? fmt.day(spec.times[i]) : fmt.hour(spec.times[i]);
@@ -106,22 +130,21 @@ const Chart = {
         const g = svg('g', { class: 's' + (s.cls != null ? s.cls : si) });
         if (kind === 'area' && area) g.appendChild(svg('path', { class: 'area', d: area }));
         if (line) g.appendChild(svg('path', { class: 'line', d: line }));
-        // A lone point would draw nothing as a path: mark each point.
-        if (n <= 48) for (let i = 0; i < n; i++) {
+        // Points with a value other than zero are marked (a lone point draws no line).
+        for (let i = 0; i < n; i++) {
           const v = s.values[i];
-          if (v == null || isNaN(v)) continue;
-          g.appendChild(svg('circle', { cx: xc(i).toFixed(1), cy: y(Number(v)).toFixed(1), r: 2.2, 'data-v': v }));
+          if (v == null || isNaN(v) || Number(v) === 0) continue;
+          g.appendChild(svg('circle', { cx: xc(i).toFixed(1), cy: y(Number(v)).toFixed(1), r: 2.5, 'data-v': v }));
         }
         root.appendChild(g);
       });
     }
-    // Hover: a transparent band per hour.
-    const hover = svg('line', { class: 'hover-line', y1: T, y2: T + ph, x1: -10, x2: -10 });
+    // Hover: a transparent band per hour shows that hour's figures.
+    const hover = svg('line', { class: 'hover-line', y1: T, y2: T + ph, x1: 0, x2: 0, visibility: 'hidden' });
     root.appendChild(hover);
-    const box = h('div', { class: 'chart-box', id: spec.id || null, dataset: { sum: String(Math.round(sum * 1e6) / 1e6) } });
-    const tip = h('div', { class: 'tip' });
     const show = (i) => {
       hover.setAttribute('x1', xc(i)); hover.setAttribute('x2', xc(i));
+      hover.setAttribute('visibility', 'visible');
       clear(tip);
       tip.appendChild(h('b', (daily ? fmt.day(spec.times[i]) + ' ' : '') + fmt.hour(spec.times[i]) + '–' +
         fmt.hour(spec.times[i] + (spec.bucketMs || 3600000))));
@@ -131,9 +154,8 @@ const Chart = {
           v == null || isNaN(v) ? '–' : format(Number(v))));
       });
       tip.style.display = 'block';
-      const rect = root.getBoundingClientRect();
-      const px = (xc(i) / W) * rect.width;
-      const left = px + 12 + tip.offsetWidth > rect.width ? px - 12 - tip.offsetWidth : px + 12;
+      const px = xc(i);
+      const left = px + 12 + tip.offsetWidth > W ? px - 12 - tip.offsetWidth : px + 12;
       tip.style.left = Math.max(0, left) + 'px';
       tip.style.top = '8px';
     };
@@ -143,11 +165,8 @@ const Chart = {
       r.addEventListener('click', () => show(i));
       root.appendChild(r);
     }
-    root.addEventListener('mouseleave', () => { tip.style.display = 'none'; hover.setAttribute('x1', -10); hover.setAttribute('x2', -10); });
-    const legend = h('div', { class: 'legend' },
-      series.map((s, si) => h('span', h('i', { class: 's' + (s.cls != null ? s.cls : si) }), s.name)));
-    add(box, root, tip, legend);
-    return box;
+    root.addEventListener('mouseleave', () => { tip.style.display = 'none'; hover.setAttribute('visibility', 'hidden'); });
+    return root;
   },
 };
 

@@ -99,6 +99,7 @@ const fmt = {
   ms(v) {
     if (v == null || isNaN(v)) return '–';
     v = Number(v);
+    if (v < 10 && v !== Math.round(v)) return v.toFixed(1) + ' ms';
     if (v < 1000) return Math.round(v) + ' ms';
     if (v < 60000) return (v / 1000).toFixed(v < 10000 ? 2 : 1) + ' s';
     return fmt.countdown(v);

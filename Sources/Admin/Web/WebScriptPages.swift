@@ -66,7 +66,7 @@ App.pages.dashboard = {
       add(timeline, h('h2', 'Health, last 24 hours'),
         h('div', { class: 'timeline' }, cells),
         h('div', { class: 'timeline-axis' }, h('span', t.times.length ? fmt.hour(t.times[0]) : ''), h('span', 'now')),
-        Chart.render({ id: 'dash-requests', times: t.times, kind: 'bar', stacked: true, title: 'requests per hour',
+        Chart.render({ id: 'dash-requests', times: t.times, kind: 'bar', stacked: true, title: 'requests per hour', height: 160,
           series: [{ name: 'succeeded', values: t.get((s) => s.successes || 0), cls: 2 },
                    { name: 'failed', values: t.get((s) => statErrors(s)), cls: 1 }] }));
     };

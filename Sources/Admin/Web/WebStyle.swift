@@ -129,9 +129,11 @@ tr.total td { font-weight: 650; border-top: 2px solid var(--border); }
 .timeline .cell.bad { background: var(--bad); }
 .timeline-axis { display: flex; justify-content: space-between; color: var(--muted); font-size: 11.5px; }
 
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 16px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(520px, 100%), 1fr)); gap: 16px; }
+.charts > .panel { min-width: 0; }
 .chart-box { position: relative; }
-.chart-box svg { display: block; width: 100%; height: auto; overflow: visible; }
+.chart-box { min-width: 0; }
+.chart-box svg { display: block; max-width: 100%; overflow: visible; }
 .chart .axis { stroke: var(--border); }
 .chart .grid { stroke: var(--border); stroke-dasharray: 2 3; }
 .chart text { fill: var(--muted); font-size: 11px; }
