@@ -391,9 +391,13 @@ def main():
             assert total >= 1, "the trend chart counts the request: data-sum=%s" % total
             bars = d.find_elements(By.CSS_SELECTOR, "#trend-requests rect.bar")
             assert bars, "a bar for the request's hour"
-            hits = d.find_elements(By.CSS_SELECTOR, "#trend-requests rect.hit")
-            ActionChains(d).move_to_element(hits[-1]).perform()
-            tip = ui.visible("#trend-requests .tip")
+            # The chart is drawn again once it knows its width: hover whatever is there now.
+            def hovered(d):
+                hits = d.find_elements(By.CSS_SELECTOR, "#trend-requests rect.hit")
+                ActionChains(d).move_to_element(hits[-1]).perform()
+                tip = d.find_element(By.CSS_SELECTOR, "#trend-requests .tip")
+                return tip if tip.is_displayed() and tip.text else None
+            tip = ui.wait(hovered, "the tooltip of the last hour")
             assert "succeeded" in tip.text, "tooltip: " + tip.text
             tokens = float(d.find_element(By.CSS_SELECTOR, "#trend-tokens").get_attribute("data-sum"))
             assert tokens > 0, "the token chart has the request's tokens"

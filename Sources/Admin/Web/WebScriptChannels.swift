@@ -107,7 +107,7 @@ App.pages.channels = {
           h('td', h('span', { class: 'badge ' + (c.enabled ? 'ok' : '') }, c.enabled ? 'enabled' : 'disabled')),
           h('td', { class: 'cooling' }, cooling.length ? cooling : h('span', { class: 'badge ok' }, 'ready')),
           h('td', { class: 'num' }, fmt.usd(c.today_cost_usd)),
-          h('td', h('div', { class: 'row' },
+          h('td', h('div', { class: 'row nowrap' },
             h('button', { type: 'button', class: 'small', onclick: () => editChannel(c) }, 'Edit'),
             h('button', { type: 'button', class: 'small test', onclick: (ev) => testChannel(c, testCell, ev.currentTarget) }, 'Test'),
             h('button', { type: 'button', class: 'small', onclick: () => toggle(c) }, c.enabled ? 'Disable' : 'Enable'),

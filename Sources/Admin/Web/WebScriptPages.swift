@@ -390,7 +390,7 @@ App.pages.tokens = {
           h('td', { class: 'mono' }, t.expires_at_ms ? fmt.time(t.expires_at_ms) : 'never'),
           h('td', { class: 'mono' }, fmt.time(t.last_used_ms)),
           num(t.total_requests), num(t.today_cost_usd, fmt.usd), num(t.total_cost_usd, fmt.usd),
-          h('td', h('div', { class: 'row' },
+          h('td', h('div', { class: 'row nowrap' },
             h('button', { type: 'button', class: 'small', onclick: () => tokenForm(t, load) }, 'Edit'),
             h('button', { type: 'button', class: 'small', onclick: () => act(api('PUT', '/admin/tokens/' + t.id, { enabled: !t.enabled }), t.name + (t.enabled ? ' disabled' : ' enabled')) }, t.enabled ? 'Disable' : 'Enable'),
             h('button', { type: 'button', class: 'small', onclick: () => tokenUsage(t) }, 'Usage'),
