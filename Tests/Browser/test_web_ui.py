@@ -397,15 +397,15 @@ def main():
                 ActionChains(d).move_to_element(hits[-1]).perform()
                 tip = d.find_element(By.CSS_SELECTOR, "#trend-requests .tip")
                 return tip if tip.is_displayed() and tip.text else None
-            tip = ui.wait(hovered, "the tooltip of the last hour")
-            assert "succeeded" in tip.text, "tooltip: " + tip.text
+            tip = ui.wait(hovered, "the tooltip of the last hour").text
+            assert "succeeded: 1" in tip, "tooltip: " + tip
             tokens = float(d.find_element(By.CSS_SELECTOR, "#trend-tokens").get_attribute("data-sum"))
             assert tokens > 0, "the token chart has the request's tokens"
             shot(d, "trends")
             d.find_element(By.CSS_SELECTOR, "#trend-range button[data-value='7d']").click()
             ui.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trend-requests rect.hit")) > 100, "the 7-day chart")
             shot(d, "trends-7d")
-            return "sum %s, tooltip %r" % (total, tip.text.replace("\n", " / "))
+            return "sum %s, tooltip %r" % (total, tip.replace("\n", " / "))
         steps.run("trends page", trends_page, needs=["sdk request"])
 
         def stats_page():
