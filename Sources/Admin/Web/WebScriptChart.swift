@@ -68,7 +68,8 @@ const Chart = {
       }
       if (spec.stacked) max = Math.max(max, stack);
     }
-    const step = niceStep(max, 4);
+    // Counts (no format given) step by whole numbers.
+    const step = spec.format ? niceStep(max, 4) : Math.max(1, niceStep(max, 4));
     const top = max > 0 ? Math.ceil(max / step) * step : 1;
     const y = (v) => T + ph - (v / top) * ph;
     const band = n ? pw / n : pw;
