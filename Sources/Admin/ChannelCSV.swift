@@ -83,23 +83,27 @@ enum ChannelCSV {
     }
 
     static func importCSV(_ call: AdminCall) {
-        do throws(AdminError) {
-            guard call.body.count <= maxImportBytes else {
-                throw AdminError(413, "the import is \(call.body.count) bytes; at most \(maxImportBytes) are taken")
-            }
-            let file = try fileBytes(call)
-            let rows: [ChannelFileRow]
-            do { rows = try ChannelFile.rows(file) } catch {
-                throw AdminError(400, "the file cannot be read: \(reason(error))")
-            }
-            guard !rows.isEmpty else { throw AdminError(400, "the file holds no channels") }
-            guard rows.count <= maxImportRows else {
-                throw AdminError(400, "the file holds \(rows.count) rows; at most \(maxImportRows) are taken")
-            }
-            call.blockingJSON { ctx in try apply(rows, ctx) }
-        } catch {
-            call.fail(error)
+        guard call.body.count <= maxImportBytes else {
+            return call.fail(AdminError(413, "the import is \(call.body.count) bytes; at most \(maxImportBytes) are taken"))
         }
+        let body = call.body
+        let contentType = call.header("content-type")
+        // Parsing up to 10 MB is not work for a reactor thread: it runs on the store thread too.
+        call.blockingJSON { ctx in try apply(try rows(of: body, contentType: contentType), ctx) }
+    }
+
+    /// The rows of the uploaded file, or why it cannot be read as a whole.
+    static func rows(of body: [UInt8], contentType: String?) throws(AdminError) -> [ChannelFileRow] {
+        let file = try fileBytes(body, contentType: contentType)
+        let rows: [ChannelFileRow]
+        do { rows = try ChannelFile.rows(file) } catch {
+            throw AdminError(400, "the file cannot be read: \(reason(error))")
+        }
+        guard !rows.isEmpty else { throw AdminError(400, "the file holds no channels") }
+        guard rows.count <= maxImportRows else {
+            throw AdminError(400, "the file holds \(rows.count) rows; at most \(maxImportRows) are taken")
+        }
+        return rows
     }
 
     /// Checks every row against the stored channels and writes the valid ones in one
@@ -162,14 +166,14 @@ enum ChannelCSV {
     }
 
     /// The CSV: the body itself, or the file part of a `multipart/form-data` body.
-    static func fileBytes(_ call: AdminCall) throws(AdminError) -> [UInt8] {
-        guard let type = call.header("content-type"), type.lowercased().hasPrefix("multipart/form-data") else {
-            return call.body
+    static func fileBytes(_ body: [UInt8], contentType: String?) throws(AdminError) -> [UInt8] {
+        guard let type = contentType, type.lowercased().hasPrefix("multipart/form-data") else {
+            return body
         }
         guard let boundary = Multipart.boundary(type) else {
             throw AdminError(400, "multipart/form-data needs a boundary parameter")
         }
-        let parts = Multipart.parts(call.body, boundary: boundary)
+        let parts = Multipart.parts(body, boundary: boundary)
         guard !parts.isEmpty else { throw AdminError(400, "the multipart body holds no parts") }
         let file = parts.first { $0.filename != nil } ?? parts.first { $0.name == "file" } ?? parts[0]
         return file.content
