@@ -43,6 +43,7 @@ public struct AdminRoute: Sendable {
 
 /// Every admin endpoint. Each concern lists its own routes.
 enum AdminRoutes {
-    static let all: [AdminRoute] = AdminAuthRoutes.routes + AdminRecentRoutes.routes + WebRoutes.routes
+    static let all: [AdminRoute] = AdminAuthRoutes.routes + AdminRecentRoutes.routes + AdminChannels.routes
+        + WebRoutes.routes
 }
 

@@ -45,15 +45,35 @@ public enum ChannelFile {
     }
 
     /// Parses a file's bytes: JSON when the first non-blank character is `[`, else CSV.
+    /// The first bad entry rejects the whole file.
     public static func parse(_ bytes: [UInt8]) throws(ChannelFileError) -> [Channel] {
+        var channels: [Channel] = []
+        var seen = Seen()
+        for row in try rows(bytes) {
+            do throws(FieldError) {
+                if let problem = row.problem { throw problem }
+                let c = try build(row.fields, position: row.row)
+                try seen.check(c)
+                channels.append(c)
+            } catch {
+                throw row.error(error)
+            }
+        }
+        return channels
+    }
+
+    /// The entries of a file's bytes as field maps, before any becomes a channel (for an
+    /// import that reports each row). Throws only when the file as a whole cannot be read
+    /// (not UTF-8, not JSON, a bad CSV header, a quote left open).
+    public static func rows(_ bytes: [UInt8]) throws(ChannelFileError) -> [ChannelFileRow] {
         var b = bytes[...]
         if b.starts(with: [0xEF, 0xBB, 0xBF]) { b = b.dropFirst(3) }
         guard let first = b.first(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D) }) else {
             throw .format("the file is empty")
         }
-        if first == UInt8(ascii: "[") { return try parseJSON(Data(b)) }
+        if first == UInt8(ascii: "[") { return try jsonRows(Data(b)) }
         if first == UInt8(ascii: "{") { throw .format("expected a JSON array of channels, found an object") }
-        return try parseCSV(Array(b))
+        return try csvRows(Array(b))
     }
 
     // MARK: - JSON
@@ -64,7 +84,7 @@ public enum ChannelFile {
         "cost_multiplier", "daily_cost_limit", "max_concurrency", "insecure_skip_verify",
     ]
 
-    static func parseJSON(_ data: Data) throws(ChannelFileError) -> [Channel] {
+    static func jsonRows(_ data: Data) throws(ChannelFileError) -> [ChannelFileRow] {
         let root: FieldValue
         do {
             root = try JSONDecoder().decode(FieldValue.self, from: data)
@@ -72,22 +92,18 @@ public enum ChannelFile {
             throw .format("not valid JSON: \(Self.describe(error))")
         }
         guard case .array(let items) = root else { throw .format("expected a JSON array of channels") }
-        var channels: [Channel] = []
-        var seen = Seen()
-        for (i, item) in items.enumerated() {
-            guard case .object(let fields) = item else { throw .json(index: i, field: nil, reason: "not an object") }
+        return items.enumerated().map { i, item in
+            var row = ChannelFileRow(row: i + 1, line: nil, fields: [:])
+            guard case .object(let fields) = item else {
+                row.problem = FieldError(field: nil, reason: "not an object")
+                return row
+            }
+            row.fields = fields
             if let unknown = fields.keys.sorted().first(where: { !jsonFields.contains($0) }) {
-                throw .json(index: i, field: unknown, reason: "unknown field")
+                row.problem = FieldError(field: unknown, reason: "unknown field")
             }
-            do {
-                let c = try build(fields, position: i + 1)
-                try seen.check(c)
-                channels.append(c)
-            } catch {
-                throw .json(index: i, field: error.field, reason: error.reason)
-            }
+            return row
         }
-        return channels
     }
 
     private static func describe(_ error: Error) -> String {
@@ -127,7 +143,7 @@ public enum ChannelFile {
         return m
     }()
 
-    static func parseCSV(_ bytes: [UInt8]) throws(ChannelFileError) -> [Channel] {
+    static func csvRows(_ bytes: [UInt8]) throws(ChannelFileError) -> [ChannelFileRow] {
         let records = try CSVReader.records(bytes)
         guard let header = records.first else { throw .format("the file is empty") }
         var columns: [Int: String] = [:]  // column → field
@@ -147,55 +163,64 @@ public enum ChannelFile {
         for required in ["name", "api_key", "url"] where fieldColumn[required] == nil {
             throw .csv(line: header.line, field: required, reason: "missing column")
         }
-        var channels: [Channel] = []
-        var seen = Seen()
+        var rows: [ChannelFileRow] = []
         for record in records.dropFirst() {
             if record.cells.allSatisfy({ $0.allSatisfy { $0 == 0x20 || $0 == 0x09 } }) { continue }
-            var fields: [String: FieldValue] = [:]
+            var row = ChannelFileRow(row: rows.count + 1, line: record.line, fields: [:])
+            // Every known column is present; an empty cell is `.null` (absent to `build`,
+            // "clear it" to `overlay`).
+            for field in columns.values { row.fields[field] = .null }
             for (i, raw) in record.cells.enumerated() {
                 guard let field = columns[i] else {
                     if i >= header.cells.count, raw.contains(where: { $0 != 0x20 && $0 != 0x09 }) {
-                        throw .csv(line: record.line, field: nil,
-                                   reason: "\(record.cells.count) fields, the header has \(header.cells.count)")
+                        row.problem = row.problem
+                            ?? FieldError(field: nil, reason: "\(record.cells.count) fields, the header has \(header.cells.count)")
                     }
                     continue
                 }
                 guard let s = String(validating: raw, as: UTF8.self) else {
-                    throw .csv(line: record.line, field: field, reason: "not UTF-8")
+                    row.problem = row.problem ?? FieldError(field: field, reason: "not UTF-8")
+                    continue
                 }
                 let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
-                if !t.isEmpty { fields[field] = .string(t) }
+                if !t.isEmpty { row.fields[field] = .string(t) }
             }
-            do {
-                let c = try build(fields, position: channels.count + 1)
-                try seen.check(c)
-                channels.append(c)
-            } catch {
-                throw .csv(line: record.line, field: error.field, reason: error.reason)
-            }
+            rows.append(row)
         }
-        return channels
+        return rows
     }
 
     // MARK: - Fields → Channel
 
-    struct FieldError: Error {
-        var field: String?
-        var reason: String
+    /// Why one entry cannot become a channel: the field to blame (in the file's names) and why.
+    public struct FieldError: Error, Sendable, Equatable {
+        public var field: String?
+        public var reason: String
+
+        public init(field: String?, reason: String) {
+            self.field = field
+            self.reason = reason
+        }
     }
 
     /// Duplicate names and ids across the file.
-    struct Seen {
+    public struct Seen: Sendable {
         var names = Set<String>()
         var ids = Set<Int>()
 
-        mutating func check(_ c: Channel) throws(FieldError) {
+        public init() {}
+
+        /// Notes `c`, or throws when its name (or id) came before.
+        public mutating func check(_ c: Channel) throws(FieldError) {
             guard names.insert(c.name).inserted else { throw FieldError(field: "name", reason: "\"\(c.name)\" is used twice") }
             guard ids.insert(c.id).inserted else { throw FieldError(field: "id", reason: "\(c.id) is used twice") }
         }
     }
 
-    static func build(_ f: [String: FieldValue], position: Int) throws(FieldError) -> Channel {
+    /// A channel from one entry's fields (file names: `api_key`, `model_redirects`,
+    /// `first_byte_timeout`, …; `.null` counts as absent). Its id is the `id` field, else
+    /// `position`.
+    public static func build(_ f: [String: FieldValue], position: Int) throws(FieldError) -> Channel {
         func one(_ names: String...) throws(FieldError) -> (String, FieldValue)? {
             var found: (String, FieldValue)?
             for n in names {
@@ -321,8 +346,11 @@ public enum ChannelFile {
             }
         }
         c.priority = try integer("priority") ?? 0
+        guard abs(c.priority) <= maxPriority else {
+            throw FieldError(field: "priority", reason: "must be between -\(maxPriority) and \(maxPriority)")
+        }
         if let w = try integer("weight") {
-            guard w >= 1 else { throw FieldError(field: "weight", reason: "must be at least 1") }
+            guard (1...maxWeight).contains(w) else { throw FieldError(field: "weight", reason: "must be between 1 and \(maxWeight)") }
             c.weight = w
         }
         if let (_, models) = try list("models") { c.models = models }
@@ -367,8 +395,74 @@ public enum ChannelFile {
     }
 }
 
-/// A JSON value, or a CSV cell (always `.string`).
-enum FieldValue: Decodable, Equatable {
+/// One entry of a channels file before it becomes a channel.
+public struct ChannelFileRow: Sendable {
+    /// 1-based position among the entries (blank CSV lines do not count).
+    public var row: Int
+    /// CSV: the physical line the record starts on (the header is line 1). JSON: nil.
+    public var line: Int?
+    /// By file field name (CSV columns mapped to them). In CSV every known column is
+    /// present, an empty cell as `.null`.
+    public var fields: [String: FieldValue]
+    /// Why the entry could not even be read into fields (not an object, an unknown JSON
+    /// field, a cell that is not UTF-8, more cells than the header).
+    public var problem: ChannelFile.FieldError?
+
+    public init(row: Int, line: Int?, fields: [String: FieldValue], problem: ChannelFile.FieldError? = nil) {
+        self.row = row
+        self.line = line
+        self.fields = fields
+        self.problem = problem
+    }
+
+    /// `e` as the file error that names this entry.
+    public func error(_ e: ChannelFile.FieldError) -> ChannelFileError {
+        if let line { return .csv(line: line, field: e.field, reason: e.reason) }
+        return .json(index: row - 1, field: e.field, reason: e.reason)
+    }
+}
+
+extension ChannelFile {
+    static let maxPriority = 1_000_000_000
+    static let maxWeight = 1_000_000
+
+    /// Field names that mean the same thing (only one of a group may be given).
+    static let aliases: [[String]] = [["protocol", "channel_type"], ["url", "urls"], ["api_key", "api_keys", "keys"]]
+
+    /// `changes` laid over `base`: a field in `changes` replaces its value in `base`
+    /// (and any alias of it); `.null` clears it. For partial updates of a stored channel.
+    public static func overlay(_ base: [String: FieldValue], _ changes: [String: FieldValue]) -> [String: FieldValue] {
+        var out = base
+        for (name, value) in changes {
+            for group in aliases where group.contains(name) {
+                for alias in group { out[alias] = nil }
+            }
+            out[name] = value
+        }
+        return out
+    }
+
+    /// A channel as fields `build` turns back into the same channel.
+    public static func fields(of c: Channel) -> [String: FieldValue] {
+        var f: [String: FieldValue] = [
+            "id": .number(Double(c.id)), "name": .string(c.name), "protocol": .string(c.kind.rawValue),
+            "urls": .array(c.urls.map { .string($0) }), "api_keys": .array(c.keys.map { .string($0.secret) }),
+            "key_strategy": .string(c.keyStrategy.rawValue), "priority": .number(Double(c.priority)),
+            "models": .array(c.models.map { .string($0) }),
+            "model_redirects": .object(c.redirects.mapValues { .string($0) }), "enabled": .bool(c.enabled),
+            "cost_multiplier": .number(c.costMultiplier), "insecure_skip_verify": .bool(c.insecureSkipVerify),
+        ]
+        if let w = c.weight { f["weight"] = .number(Double(w)) }
+        if let p = c.proxy { f["proxy"] = .string(p) }
+        if let t = c.firstByteTimeoutSeconds { f["first_byte_timeout"] = .number(t) }
+        if let l = c.dailyCostLimitUSD { f["daily_cost_limit"] = .number(l) }
+        if let m = c.maxConcurrency { f["max_concurrency"] = .number(Double(m)) }
+        return f
+    }
+}
+
+/// A JSON value, or a CSV cell (`.string`, or `.null` when empty).
+public enum FieldValue: Decodable, Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -376,7 +470,7 @@ enum FieldValue: Decodable, Equatable {
     case array([FieldValue])
     case object([String: FieldValue])
 
-    init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() {
             self = .null

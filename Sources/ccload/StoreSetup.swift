@@ -17,17 +17,17 @@ enum StoreSetup {
             throw Failure(description: "channels file \(path) rejected: \(error)")
         }
         do {
-            // Validate the file as a table first, so a bad file is refused whole.
+            // One transaction: the file's channels over the stored ones, checked as a whole
+            // table first, so a bad file (or a file that clashes with the stored channels)
+            // changes nothing.
             _ = try ChannelTable(fromFile, state: RoutingState())
-            let known = Dictionary(try store.channels().map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
-            for var c in fromFile {
-                if let id = known[c.name] {
-                    c.id = id
-                    try store.updateChannel(c)
-                } else {
-                    c.id = 0
-                    _ = try store.createChannel(c)
-                }
+            try store.editChannels { current in
+                let known = Dictionary(current.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+                return ChannelEdit(upserts: fromFile.map { c in
+                    var c = c
+                    c.id = known[c.name] ?? 0
+                    return c
+                })
             }
         } catch {
             throw Failure(description: "channels file \(path) rejected: \(error)")

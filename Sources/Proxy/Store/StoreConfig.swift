@@ -130,6 +130,20 @@ public enum SettingsCatalog {
     static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v) }
 }
 
+/// A change to the stored channels, applied in one transaction by `Store.editChannels`.
+public struct ChannelEdit: Sendable {
+    /// Channels to write: an id of 0 or less adds one with a new id; another id replaces
+    /// that channel (keys, models and redirects included).
+    public var upserts: [Channel]
+    /// Channel ids to delete (with their keys, models and stored cooldowns).
+    public var deletions: [Int]
+
+    public init(upserts: [Channel] = [], deletions: [Int] = []) {
+        self.upserts = upserts
+        self.deletions = deletions
+    }
+}
+
 /// A token just created: the secret is shown once and never again.
 public struct CreatedToken: Sendable {
     public var token: AuthToken
@@ -194,6 +208,60 @@ extension Store {
                 try db.run("DELETE FROM channels")
                 let now = options.wallClock()
                 for c in channels { try Self.writeChannel(db, c, insert: true, now: now) }
+            }
+        }
+    }
+
+    /// Reads the stored channels, asks `plan` what to change, checks that the channels
+    /// after the change form a valid `ChannelTable`, and writes the change: all in one
+    /// transaction under the configuration lock, so no other edit comes between the read
+    /// and the write, and a refused change writes nothing. Throws what `plan` throws, the
+    /// `ChannelTableError` that makes the result invalid, or `.notFound` for an id to
+    /// update or delete that is not stored. Returns the written channels (new ids filled
+    /// in), in the order given. Deleted channels' stored cooldowns go too.
+    @discardableResult
+    public func editChannels(_ plan: ([Channel]) throws -> ChannelEdit) throws -> [Channel] {
+        try withConfig { db in
+            try db.transaction {
+                let current = try Self.loadChannels(db, id: nil)
+                let edit = try plan(current)
+                var byID = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
+                var order = current.map(\.id)
+                for id in edit.deletions {
+                    guard byID.removeValue(forKey: id) != nil else { throw StoreError(.notFound, "channel \(id) does not exist") }
+                }
+                var nextID = (current.map(\.id).max() ?? 0) + 1
+                var written: [Channel] = []
+                for var c in edit.upserts {
+                    if c.id <= 0 {
+                        c.id = nextID
+                        nextID += 1
+                        order.append(c.id)
+                    } else if byID[c.id] == nil {
+                        throw StoreError(.notFound, "channel \(c.id) does not exist")
+                    }
+                    byID[c.id] = c
+                    written.append(c)
+                }
+                // Validated as the proxy will see it, before anything is written.
+                _ = try ChannelTable(order.compactMap { byID[$0] }, state: RoutingState())
+                let now = options.wallClock()
+                let known = Set(current.map(\.id))
+                for id in edit.deletions {
+                    try db.run("DELETE FROM cooldowns WHERE channel_id = ?", [.int(Int64(id))])
+                    try db.run("DELETE FROM channels WHERE id = ?", [.int(Int64(id))])
+                }
+                for c in written { try Self.writeChannel(db, c, insert: !known.contains(c.id), now: now) }
+                return written
+            }
+        }
+    }
+
+    /// Forgets the stored cooldowns of these channels (the in-memory book is the caller's).
+    public func deleteStoredCooldowns(channelIDs: [Int]) throws {
+        try withConfig { db in
+            try db.transaction {
+                for id in channelIDs { try db.run("DELETE FROM cooldowns WHERE channel_id = ?", [.int(Int64(id))]) }
             }
         }
     }

@@ -1,0 +1,109 @@
+import Foundation
+import Proxy
+
+/// `ChannelInput` (API.md): the JSON body of a create or an update, turned into a
+/// channel through the same checks a channels file gets (`ChannelFile.build`), then
+/// checked as part of the whole table by the store before anything is written.
+enum ChannelInput {
+    /// API field → the channels-file field `ChannelFile.build` reads.
+    static let fileNames: [String: String] = [
+        "name": "name", "protocol": "protocol", "url": "url", "urls": "urls", "api_keys": "api_keys",
+        "key_strategy": "key_strategy", "priority": "priority", "weight": "weight", "models": "models",
+        "redirects": "model_redirects", "enabled": "enabled", "proxy": "proxy",
+        "first_byte_timeout_seconds": "first_byte_timeout", "cost_multiplier": "cost_multiplier",
+        "daily_cost_limit_usd": "daily_cost_limit", "max_concurrency": "max_concurrency",
+        "insecure_skip_verify": "insecure_skip_verify",
+    ]
+
+    /// A channels-file field (or a `ChannelTable` field) → the API's name for it.
+    static func apiName(_ fileField: String?) -> String? {
+        guard let f = fileField else { return nil }
+        switch f {
+        case "api_key", "keys", "api_keys": return "api_keys"
+        case "channel_type": return "protocol"
+        case "model_redirects": return "redirects"
+        case "first_byte_timeout": return "first_byte_timeout_seconds"
+        case "daily_cost_limit": return "daily_cost_limit_usd"
+        default: return f
+        }
+    }
+
+    /// The body as a JSON object, every field known.
+    static func object(_ body: [UInt8]) throws(AdminError) -> [String: FieldValue] {
+        if body.isEmpty { throw AdminError(400, "a JSON body is required") }
+        let value: FieldValue
+        do { value = try JSONDecoder().decode(FieldValue.self, from: Data(body)) } catch {
+            throw AdminError(400, "the body is not valid JSON")
+        }
+        guard case .object(let o) = value else { throw AdminError(400, "the body must be a JSON object") }
+        return o
+    }
+
+    /// The channel `input` describes: a new one (`stored` nil, id 0) or `stored` with the
+    /// fields `input` gives changed (`null` clears an optional one).
+    static func channel(_ input: [String: FieldValue], stored: Channel?) throws(AdminError) -> Channel {
+        var changes: [String: FieldValue] = [:]
+        for (name, value) in input.sorted(by: { $0.key < $1.key }) {
+            guard let fileName = fileNames[name] else {
+                throw AdminError.invalid(name, "unknown field \(name)")
+            }
+            changes[fileName] = name == "api_keys" ? try keys(value, stored: stored) : value
+        }
+        if stored == nil {
+            for required in ["name", "protocol"] where input[required] == nil || input[required] == .null {
+                throw AdminError.invalid(required, "\(required) is required")
+            }
+        }
+        let base = stored.map(ChannelFile.fields(of:)) ?? [:]
+        do {
+            var c = try ChannelFile.build(ChannelFile.overlay(base, changes), position: stored?.id ?? 1)
+            try ChannelSecrets.restore(&c, from: stored)
+            c.id = stored?.id ?? 0
+            return c
+        } catch {
+            throw invalid(error)
+        }
+    }
+
+    /// `api_keys`: an array of strings; on an update an element may be `{"keep": index}`.
+    static func keys(_ value: FieldValue, stored: Channel?) throws(AdminError) -> FieldValue {
+        guard case .array(let items) = value else { throw AdminError.invalid("api_keys", "api_keys must be an array of keys") }
+        var out: [FieldValue] = []
+        for (i, item) in items.enumerated() {
+            switch item {
+            case .string:
+                out.append(item)
+            case .object(let o) where o.count == 1:
+                guard case .number(let d)? = o["keep"], d == d.rounded(), d >= 0 else {
+                    throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)] must be a key or {\"keep\": index}")
+                }
+                guard let stored, Int(d) < stored.keys.count else {
+                    throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)]: there is no stored key \(Int(d)) to keep")
+                }
+                out.append(.string(stored.keys[Int(d)].secret))
+            default:
+                throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)] must be a key (a string) or {\"keep\": index}")
+            }
+        }
+        return .array(out)
+    }
+
+    /// A field error in the API's names.
+    static func invalid(_ e: ChannelFile.FieldError) -> AdminError {
+        let field = apiName(e.field)
+        return AdminError(400, field.map { "\($0): \(e.reason)" } ?? e.reason, field: field)
+    }
+
+    /// Why the table would be invalid, in the API's terms: a name in use is a conflict.
+    static func invalid(_ e: ChannelTableError) -> AdminError {
+        switch e {
+        case .duplicateName(let n): return AdminError(409, "a channel named \"\(n)\" exists already", field: "name")
+        case .duplicateID: return AdminError(409, e.description, field: "id")
+        case .emptyName: return AdminError(400, e.description, field: "name")
+        case .noURL, .badURL: return AdminError(400, e.description, field: "urls")
+        case .noKey, .emptyKey, .keyIndexMismatch: return AdminError(400, e.description, field: "api_keys")
+        case .badProxy: return AdminError(400, e.description, field: "proxy")
+        case .badValue(_, let f, _): return AdminError(400, e.description, field: apiName(f))
+        }
+    }
+}
