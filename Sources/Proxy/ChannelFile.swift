@@ -210,10 +210,11 @@ public enum ChannelFile {
 
         public init() {}
 
-        /// Notes `c`, or throws when its name (or id) came before.
+        /// Notes `c`, or throws when its name (or id) came before. Id 0 is a channel still
+        /// to be created (an import's new rows): the store gives each its own id.
         public mutating func check(_ c: Channel) throws(FieldError) {
             guard names.insert(c.name).inserted else { throw FieldError(field: "name", reason: "\"\(c.name)\" is used twice") }
-            guard ids.insert(c.id).inserted else { throw FieldError(field: "id", reason: "\(c.id) is used twice") }
+            guard c.id == 0 || ids.insert(c.id).inserted else { throw FieldError(field: "id", reason: "\(c.id) is used twice") }
         }
     }
 
