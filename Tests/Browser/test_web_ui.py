@@ -290,6 +290,20 @@ def main():
             return text
         steps.run("channel test button", test_button, needs=["channel form"])
 
+        def edit_channel():
+            row = ui.el("#channels-table tr[data-name='mock-main']")
+            row.find_element(By.XPATH, ".//button[normalize-space()='Edit']").click()
+            masked = [k.get_attribute("value") for k in d.find_elements(By.CSS_SELECTOR, "#ch-keys .key-input")]
+            assert len(masked) == 2 and all("…" in k for k in masked), "stored keys shown masked: %r" % masked
+            ui.fill("#ch-priority", "11")
+            ui.el("#ch-save").click()
+            ui.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#channels-table tr[data-name='mock-main'] td:nth-child(5)").text.startswith("11"),
+                    "the new priority in the table")
+            keys = d.find_element(By.CSS_SELECTOR, "#channels-table tr[data-name='mock-main'] td:nth-child(7)").text
+            assert keys == "2", "both stored keys kept: " + keys
+            return "masked keys %r kept" % masked
+        steps.run("channel edit keeps keys", edit_channel, needs=["channel form"])
+
         # -------- CSV import through the file input
         def import_csv():
             path = os.path.join(tmp, "channels.csv")
@@ -310,6 +324,15 @@ def main():
             shot(d, "channels-import")
             return summary
         steps.run("csv import", import_csv, needs=["login"])
+
+        def batch_enable():
+            for name in ("csv-one", "csv-two"):
+                d.find_element(By.CSS_SELECTOR, "#channels-table tr[data-name='%s'] input[type=checkbox]" % name).click()
+            ui.text_in("#batch-bar", "2 selected")
+            d.find_element(By.XPATH, "//div[@id='batch-bar']/button[normalize-space()='Enable']").click()
+            ui.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#channels-table tr[data-name='csv-two'] .badge").text == "enabled",
+                    "csv-two enabled by the batch action")
+        steps.run("batch enable", batch_enable, needs=["csv import"])
 
         # -------- a client token, its secret shown once
         def create_token():
