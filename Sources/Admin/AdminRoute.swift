@@ -44,5 +44,11 @@ public struct AdminRoute: Sendable {
 /// Every admin endpoint. Each concern lists its own routes.
 enum AdminRoutes {
     static let all: [AdminRoute] = AdminAuthRoutes.routes + AdminRecentRoutes.routes
+        + AdminTokens.routes
+        + AdminQueries.routes
+        + AdminLive.routes
+        + AdminSettings.routes
+        + AdminMetrics.routes
+        + PublicRoutes.routes
 }
 
