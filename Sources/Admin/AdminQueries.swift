@@ -111,7 +111,7 @@ enum AdminQueries {
             return call.fail(error)
         }
         let query = q
-        answer(call) { reader in
+        call.readingJSON { reader in
             let page = try reader.logs(query)
             let names = try tokenNames(reader)
             return LogPageView(data: page.entries.map { LogView($0, tokenNames: names) }, nextBeforeId: OrNull(page.nextBeforeID))
@@ -197,7 +197,7 @@ enum AdminQueries {
         } catch {
             return call.fail(error)
         }
-        answer(call) { reader in
+        call.readingJSON { reader in
             let rows = try reader.stats(fromMillis: from, toMillis: to, by: grouping)
             let all = try reader.stats(fromMillis: from, toMillis: to, by: .all).first
             let names: [Int: String]
@@ -253,7 +253,7 @@ enum AdminQueries {
             return call.fail(error)
         }
         let now = wallClockMillis()
-        answer(call) { reader in
+        call.readingJSON { reader in
             let points = try reader.trend(range.1, endMillis: now, channelID: channelID, model: model, tokenID: tokenID)
             return TrendReply(range: range.0, bucketMs: hourMillis, data: points.map(TrendPointView.init))
         }
@@ -299,15 +299,4 @@ enum AdminQueries {
 
     static func millis(_ micros: UInt64) -> Double { Double(micros) / 1000 }
     static func usd(_ micro: Int64) -> Double { Double(micro) / 1_000_000 }
-
-    /// Runs `body` on a reader thread and answers its value as JSON (a store failure as
-    /// its admin error).
-    static func answer<T: Encodable & Sendable>(_ call: AdminCall, _ body: @escaping @Sendable (StoreReader) throws -> T) {
-        call.store.tryQuery(body, on: call.loop) { result in
-            switch result {
-            case .success(let v): call.json(v)
-            case .failure(let e): call.fail(AdminError(e))
-            }
-        }
-    }
 }

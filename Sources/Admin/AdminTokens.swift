@@ -213,7 +213,7 @@ enum AdminTokens {
             return call.fail(error)
         }
         let now = wallClockMillis()
-        AdminQueries.answer(call) { reader in
+        call.readingJSON { reader in
             _ = try existing(reader.store, id)
             let points = try reader.trend(range.1, endMillis: now, tokenID: id)
             let from = points.first?.hourMillis ?? now

@@ -33,7 +33,7 @@ enum PublicRoutes {
         let channels = ctx.control.live.table?.channels ?? []
         let now = wallClockMillis()
         let uptime = now > ctx.startedMillis ? (now - ctx.startedMillis) / 1000 : 0
-        AdminQueries.answer(call) { reader in
+        call.readingJSON { reader in
             let t = try reader.stats(fromMillis: now - min(now, 24 * AdminQueries.hourMillis), toMillis: now, by: .all).first?.totals
                 ?? StatsTotals()
             return Summary(version: CcloadVersion.string, uptimeSeconds: uptime, channelsTotal: channels.count,
