@@ -49,10 +49,10 @@ public final class ActiveRequests: @unchecked Sendable {
     /// How many of them stream their answer.
     public var streamCount: Int { relays.values.reduce(0) { $0 + ($1.isStream ? 1 : 0) } }
 
-    /// The requests in flight now, oldest first.
+    /// The requests in flight now (in no particular order).
     public func snapshot() -> [ActiveRequest] {
         loop.assertOnLoop()
         let now = loop.now
-        return relays.map { $0.value.activeView(id: $0.key, now: now) }.sorted { $0.elapsedNanos > $1.elapsedNanos }
+        return relays.map { $0.value.activeView(id: $0.key, now: now) }
     }
 }
