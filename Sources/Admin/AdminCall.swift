@@ -92,13 +92,7 @@ public struct AdminCall {
         let ctx = context
         let call = self
         ctx.store.query({ _ -> Result<T, AdminError> in
-            do { return .success(try body(ctx)) } catch let e as AdminError {
-                return .failure(e)
-            } catch let e as StoreError {
-                return .failure(AdminError(e))
-            } catch {
-                return .failure(AdminError(500, "\(error)"))
-            }
+            do { return .success(try body(ctx)) } catch { return .failure(AdminError(thrown: error)) }
         }, on: loop) { result in
             switch result {
             case .success(let v): then(v)
@@ -111,6 +105,21 @@ public struct AdminCall {
     public func blockingJSON<T: Sendable & Encodable>(status: Int = 200, _ body: @escaping @Sendable (AdminContext) throws -> T) {
         let call = self
         blocking(body) { call.json($0, status: status) }
+    }
+
+    /// Runs `body` on a reader thread (its own connection, so a long query does not hold
+    /// up configuration writes) and answers its value as JSON; a thrown `AdminError` or
+    /// `StoreError` is answered for you.
+    public func readingJSON<T: Sendable & Encodable>(_ body: @escaping @Sendable (StoreReader) throws -> T) {
+        let call = self
+        context.store.query({ reader -> Result<T, AdminError> in
+            do { return .success(try body(reader)) } catch { return .failure(AdminError(thrown: error)) }
+        }, on: loop) { result in
+            switch result {
+            case .success(let v): call.json(v)
+            case .failure(let e): call.fail(e)
+            }
+        }
     }
 
     static func percentDecode(_ s: String) -> String? {

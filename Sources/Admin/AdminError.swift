@@ -34,6 +34,15 @@ public struct AdminError: Error, Sendable {
         }
     }
 
+    /// Whatever a handler's body threw, as an admin error.
+    public init(thrown error: any Error) {
+        switch error {
+        case let e as AdminError: self = e
+        case let e as StoreError: self.init(e)
+        default: self.init(500, "\(error)")
+        }
+    }
+
     static func type(for status: Int) -> String {
         switch status {
         case 400: return "invalid_request"

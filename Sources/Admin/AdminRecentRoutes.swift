@@ -1,7 +1,6 @@
 import Foundation
 import Proxy
 import Reactor
-import TLS
 
 /// In-memory views: the most recent requests (`/admin/requests`, from the ring, without
 /// the database) and what is cooling (`/admin/cooldowns`).
@@ -9,7 +8,6 @@ enum AdminRecentRoutes {
     static let routes: [AdminRoute] = [
         AdminRoute("GET", "/admin/requests", .session, requests),
         AdminRoute("GET", "/admin/cooldowns", .session, cooldowns),
-        AdminRoute("GET", "/admin/metrics", .session, metrics),
     ]
 
     static func requests(_ call: AdminCall) {
@@ -28,34 +26,5 @@ enum AdminRecentRoutes {
                   failures: $0.consecutiveFailures, failure_class: $0.lastClass.rawValue)
         }
         call.json(["data": entries])
-    }
-
-    /// Process counters: the request log writer (accepted, written, dropped), the upstream
-    /// pools and TLS handshakes, and what is cooling.
-    static func metrics(_ call: AdminCall) {
-        struct Writer: Encodable {
-            let accepted: UInt64, written: UInt64, queued: Int, dropped: UInt64
-            let droppedQueueFull: UInt64, droppedWriteFailed: UInt64, batches: UInt64, failedBatches: UInt64
-            let lastError: String?
-        }
-        struct Metrics: Encodable {
-            let requestLogWriter: Writer?
-            let upstreamConnectionsOpened: Int, upstreamPooledReuses: Int
-            let tlsHandshakesFull: Int, tlsHandshakesResumed: Int
-            let coolingScopes: Int
-        }
-        let shared = call.context.shared
-        let store = call.context.store
-        let w = store.writer.snapshot()
-        let writer = Writer(accepted: w.accepted, written: w.written, queued: store.writer.queuedCount,
-                            dropped: w.droppedQueueFull + w.droppedWriteFailed, droppedQueueFull: w.droppedQueueFull,
-                            droppedWriteFailed: w.droppedWriteFailed, batches: w.batches, failedBatches: w.failedBatches,
-                            lastError: w.lastError)
-        let now = call.loop.now
-        call.json(Metrics(requestLogWriter: writer,
-                          upstreamConnectionsOpened: UpstreamPool.openedTotal.load(ordering: .relaxed),
-                          upstreamPooledReuses: UpstreamPool.reusedTotal.load(ordering: .relaxed),
-                          tlsHandshakesFull: TLSStats.fullHandshakes, tlsHandshakesResumed: TLSStats.resumedHandshakes,
-                          coolingScopes: shared.cooldowns.snapshot(now: now).filter { $0.remainingNanos > 0 }.count))
     }
 }

@@ -43,7 +43,14 @@ public struct AdminRoute: Sendable {
 
 /// Every admin endpoint. Each concern lists its own routes.
 enum AdminRoutes {
-    static let all: [AdminRoute] = AdminAuthRoutes.routes + AdminRecentRoutes.routes + AdminChannels.routes
+    static let all: [AdminRoute] = AdminAuthRoutes.routes + AdminRecentRoutes.routes
+        + AdminChannels.routes
+        + AdminTokens.routes
+        + AdminQueries.routes
+        + AdminLive.routes
+        + AdminSettings.routes
+        + AdminMetrics.routes
+        + PublicRoutes.routes
         + WebRoutes.routes
 }
 

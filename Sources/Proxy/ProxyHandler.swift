@@ -10,6 +10,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     public private(set) var config: ProxyConfig
     public let shared: ProxyShared
     public let pool: UpstreamPool
+    /// The relayed requests in flight on this loop.
+    public let active: ActiveRequests
     /// The channel table this loop routes by; replaced whole (on this loop) when it changes.
     public var table: ChannelTable?
     /// The client tokens this loop checks; replaced whole (on this loop) when they change.
@@ -25,6 +27,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         self.table = table
         self.auth = shared.auth
         self.pool = UpstreamPool(loop: loop, settings: config.pool)
+        self.active = ActiveRequests(loop: loop)
     }
 
     /// Takes a live configuration (on this loop): the table, the tokens and the timeouts.

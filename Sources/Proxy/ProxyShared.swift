@@ -18,6 +18,8 @@ public final class ProxyShared: Sendable {
     public let ring: RequestRing
     public let routing: RoutingState
     public let meters: TokenMeters
+    /// Finished requests by status class (metrics).
+    public let counters = RequestCounters()
     /// Where records are persisted (nil: memory only).
     public let store: Store?
     /// Whether request records go to the store (`log_request_records`); the ring keeps them either way.
@@ -51,6 +53,7 @@ public final class ProxyShared: Sendable {
     /// Keeps a finished request's record: in the ring, and queued for the store (never
     /// waits: a full queue drops it and counts the drop).
     public func record(_ r: RequestRecord) {
+        counters.count(status: r.status)
         ring.append(r)
         if logRequests { store?.writer.enqueue(r) }
     }

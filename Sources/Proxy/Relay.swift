@@ -59,6 +59,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private var forwarder = ResponseForwarder()
     private var lastFailure = LastFailure.none
     private var attempts = 0
+    /// This request's id in the loop's `ActiveRequests` (0 once it left).
+    private var activeID: UInt64 = 0
+    /// Response body bytes passed to the client.
+    private var bytesStreamed: UInt64 = 0
     private lazy var firstByteTimer = LoopTimer(target: self)
 
     /// Error bodies are read up to this many bytes to classify them.
@@ -86,6 +90,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     func start() {
         client.streamDelegate = self
         client.userData = self
+        activeID = handler.active.add(self)
         nextTry()
     }
 
@@ -183,6 +188,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
         switch phase {
         case .streaming:
+            if forwarder.mode == .raw { bytesStreamed &+= UInt64(raw.count) }
             if forwarder.raw(raw, to: client) { upstream?.pauseReading() }
         case .holdingStream:
             held.append(contentsOf: raw)
@@ -195,6 +201,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         switch phase {
         case .streaming:
             tap.feed(data)
+            if forwarder.mode == .data { bytesStreamed &+= UInt64(data.count) }
             if forwarder.data(data, to: client) { upstream?.pauseReading() }
         case .holdingError:
             let room = Relay.maxHeldErrorBytes - heldData.count
@@ -306,8 +313,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         switch forwarder.mode {
         case .raw:
             if !held.isEmpty { _ = held.withUnsafeBytes { forwarder.raw($0, to: client) } }
+            bytesStreamed &+= UInt64(held.count)
         case .data:
             if !heldData.isEmpty { _ = heldData.withUnsafeBytes { forwarder.data($0, to: client) } }
+            bytesStreamed &+= UInt64(heldData.count)
         }
         held = []
         heldData = []
@@ -471,6 +480,8 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private func complete(error: String?) {
         counting?.end()
         counting = nil
+        handler.active.remove(activeID)
+        activeID = 0
         let now = handler.loop.now
         record.durationMicros = (now - startNanos) / 1000
         if error != nil && record.error == nil { record.error = error }
@@ -496,6 +507,16 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             handler.shared.meters.finish(tokenID: id, costMicroUSD: record.costMicroUSD, nowMillis: wallClockMillis())
         }
         handler.shared.record(record)
+    }
+
+    var isStream: Bool { info.stream }
+
+    /// What the admin's list of requests in flight shows of this one.
+    func activeView(id: UInt64, now: UInt64) -> ActiveRequest {
+        let ch = candidateIndex < candidates.count ? channel : nil
+        return ActiveRequest(id: id, channelID: ch?.id, channelName: ch?.name, model: info.model,
+                             protocolName: route.kind.rawValue, stream: info.stream, elapsedNanos: now &- startNanos,
+                             bytesStreamed: bytesStreamed, client: record.clientAddress, tokenID: record.tokenID)
     }
 
     static func isEventStream(_ head: HTTPResponseHead?) -> Bool {

@@ -20,6 +20,110 @@ final class AdminMetricsTests: RelayCase {
         XCTAssertEqual(j["upstream_pooled_reuses"] as? Int, 2)
         XCTAssertEqual(j["cooling_scopes"] as? Int, 0)
         XCTAssertFalse(r.bodyText.contains("sk-secret-"), "a channel key is in the metrics")
+        let requests = j["requests"] as? [String: Any]
+        XCTAssertEqual(requests?["2xx"] as? Int, 3, r.bodyText)
+        XCTAssertEqual(requests?["total"] as? Int, 3, r.bodyText)
+        XCTAssertEqual(j["active_requests"] as? Int, 0)
+        XCTAssertNotNil(j["uptime_seconds"] as? Int)
+    }
+
+    func testRequestsByStatusClassAndChannelCooldowns() throws {
+        let ok = try startMock()
+        let failing = try startMock(["--status", "500"])
+        let limited = try startMock(["--status", "429"])
+        let (ccload, _) = try startRelay([
+            channel("ok", url: ok.url, ["models": [RelayCase.model]]),
+            channel("down", url: failing.url, ["models": ["m-500"]]),
+            channel("busy", url: limited.url, ["models": ["m-429"]]),
+        ])
+        XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false)).status, 200)
+        XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(model: "m-500", stream: false)).status, 500)
+        XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(model: "m-429", stream: false)).status, 429)
+        XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(model: "nobody", stream: false)).status, 503)
+        _ = try ccload.waitForRecords(4)
+        let j = try ccload.adminJSON("/admin/metrics")
+        let requests = try XCTUnwrap(j["requests"] as? [String: Any])
+        XCTAssertEqual(requests["2xx"] as? Int, 1, "\(requests)")
+        XCTAssertEqual(requests["5xx"] as? Int, 2, "\(requests)")
+        XCTAssertEqual(requests["429"] as? Int, 1, "\(requests)")
+        XCTAssertEqual(requests["4xx"] as? Int, 1, "a 429 is also a 4xx: \(requests)")
+        XCTAssertEqual(requests["other"] as? Int, 0)
+        XCTAssertEqual(requests["total"] as? Int, 4)
+        let cooling = j["channel_cooldowns"] as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(cooling.compactMap { $0["channel_name"] as? String }), ["down", "busy"], "\(cooling)")
+        let down = try XCTUnwrap(cooling.first { $0["channel_name"] as? String == "down" })
+        XCTAssertGreaterThan((down["remaining_ms"] as? Int ?? 0) + (down["keys_cooling"] as? Int ?? 0)
+                             + (down["models_cooling"] as? Int ?? 0), 0, "\(down)")
+        XCTAssertGreaterThanOrEqual(j["cooling_scopes"] as? Int ?? 0, 2)
+    }
+
+    func testPrometheusEndpointOnlyWhenEnabled() throws {
+        let mock = try startMock()
+        let (off, _) = try startRelay([channel("a", url: mock.url)])
+        XCTAssertEqual(try off.get("/metrics").status, 404)
+        XCTAssertEqual(try off.get("/metrics", headers: ["Authorization: Bearer \(try off.adminToken())"]).status, 404)
+
+        let (on, _) = try startRelay([channel("a \"quoted\"", url: mock.url)], ["CCLOAD_METRICS": "1"])
+        XCTAssertEqual(try on.post("/v1/messages", anthropicBody(stream: false)).status, 200)
+        XCTAssertEqual(try on.post("/v1/messages?status=500", anthropicBody(stream: false)).status, 500)
+        _ = try on.waitForRecords(2)
+        let r = try on.get("/metrics")  // no session needed
+        XCTAssertEqual(r.status, 200, r.bodyText)
+        XCTAssertEqual(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8")
+        let text = r.bodyText
+        XCTAssertTrue(text.contains("# HELP ccload_requests_total "), text)
+        XCTAssertTrue(text.contains("# TYPE ccload_requests_total counter\n"), text)
+        XCTAssertTrue(text.contains("ccload_requests_total{class=\"2xx\"} 1\n"), text)
+        XCTAssertTrue(text.contains("ccload_requests_total{class=\"5xx\"} 1\n"), text)
+        XCTAssertTrue(text.contains("# TYPE ccload_active_streams gauge\nccload_active_streams 0\n"), text)
+        XCTAssertTrue(text.contains("ccload_request_log_records_total{outcome=\"accepted\"} 2\n"), text)
+        XCTAssertTrue(text.contains("ccload_request_log_dropped_total{reason=\"queue_full\"} 0\n"), text)
+        XCTAssertTrue(text.contains("ccload_upstream_connections_opened_total 1\n"), text)
+        // Every sample line belongs to a family announced with HELP and TYPE; counters end in _total.
+        var announced: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 3)
+            if line.hasPrefix("# TYPE ") {
+                announced[String(parts[2])] = String(parts[3])
+                XCTAssertTrue(parts[3] != "counter" || parts[2].hasSuffix("_total"), "counter \(parts[2]) lacks _total")
+            } else if !line.hasPrefix("#") {
+                let name = String(line.prefix { $0 != "{" && $0 != " " })
+                XCTAssertNotNil(announced[name], "sample of an unannounced family: \(line)")
+                XCTAssertNotNil(Double(line.split(separator: " ").last ?? ""), "not a number: \(line)")
+            }
+        }
+        XCTAssertFalse(text.contains("sk-secret-"))
+    }
+
+    func testPublicSummaryIsOpenAndHoldsNoSecrets() throws {
+        let mock = try startMock()
+        let (ccload, _) = try startRelay([channel("public-a", url: mock.url), channel("public-b", url: mock.url, ["enabled": false])],
+                                         auth: ["client-secret-token-123"])
+        XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false), headers: ["x-api-key: client-secret-token-123"]).status, 200)
+        XCTAssertEqual(try ccload.post("/v1/messages?status=500", anthropicBody(stream: false),
+                                       headers: ["x-api-key: client-secret-token-123"]).status, 500)
+        _ = try ccload.waitForRecords(2)
+        // Statistics are written with the logs (up to 100 ms later).
+        let deadline = Date().addingTimeInterval(5)
+        var j: [String: Any] = [:]
+        repeat {
+            let r = try ccload.get("/public/summary")
+            XCTAssertEqual(r.status, 200, r.bodyText)
+            j = r.json ?? [:]
+            XCTAssertFalse(r.bodyText.contains("sk-secret-"), r.bodyText)
+            XCTAssertFalse(r.bodyText.contains("client-secret-token"), r.bodyText)
+            XCTAssertFalse(r.bodyText.contains("public-a"), "a channel name is public: \(r.bodyText)")
+            if j["requests_24h"] as? Int == 2 { break }
+            usleep(50_000)
+        } while Date() < deadline
+        XCTAssertEqual(j["requests_24h"] as? Int, 2, "\(j)")
+        XCTAssertEqual(j["successes_24h"] as? Int, 1)
+        XCTAssertEqual(j["success_rate_24h"] as? Double, 0.5)
+        XCTAssertEqual(j["channels_total"] as? Int, 2)
+        XCTAssertEqual(j["channels_enabled"] as? Int, 1)
+        XCTAssertNotNil(j["uptime_seconds"] as? Int)
+        XCTAssertFalse((j["version"] as? String ?? "").isEmpty)
+        XCTAssertFalse(ccload.process.stderrText.contains("client-secret-token"))
     }
 
     func testMetricsNeedAnAdminSessionNotAClientToken() throws {

@@ -6,25 +6,8 @@ import XCTest
 /// are dropped and counted (the count is logged), and the file stays intact. Needs a small
 /// tmpfs of its own (mount privileges); skipped where it cannot mount one.
 final class StoreE2EDiskFullTests: StoreE2ECase {
-    private func runTool(_ path: String, _ args: [String]) throws -> (Int32, String) {
-        let p = try ProcessUnderTest(executable: path, arguments: args)
-        defer { p.stop() }
-        guard let s = p.waitForExit(timeout: 10) else { throw TestFailure("\(path) \(args) did not finish in 10 s") }
-        return (s, p.stderrText + p.stdoutText)
-    }
-
     func testDiskFullKeepsServingAndCountsDroppedRecords() throws {
-        let dir = NSTemporaryDirectory() + "ccload-store-e2e-full-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
-        let (rc, out) = try runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir])
-        if rc != 0 {
-            try? FileManager.default.removeItem(atPath: dir)
-            throw XCTSkip("cannot mount a small tmpfs here (\(out.trimmingCharacters(in: .whitespacesAndNewlines)))")
-        }
-        onTearDown { [self] in
-            if (try? runTool("/bin/umount", [dir]))?.0 != 0 { _ = try? runTool("/bin/umount", ["-l", dir]) }
-            try? FileManager.default.removeItem(atPath: dir)
-        }
+        let dir = try mountSmallDisk()
         let db = dir + "/ccload.db"
         let mock = try startMock()
         let channels = try writeChannelsFile([channel("main", url: mock.url)])
@@ -33,20 +16,7 @@ final class StoreE2EDiskFullTests: StoreE2ECase {
         try waitForLoggedRows(db, 1)
 
         // Fill the filesystem to the last byte.
-        let filler = dir + "/filler"
-        let fd = open(filler, O_WRONLY | O_CREAT, 0o644)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        var chunk = [UInt8](repeating: 0x5A, count: 4096)
-        var filled = 0
-        while filled < 4 << 20 {
-            let n = write(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            filled += n
-        }
-        var one: UInt8 = 0
-        while write(fd, &one, 1) == 1 { filled += 1 }
-        close(fd)
-        XCTAssertLessThan(filled, 4 << 20, "the tmpfs never filled")
+        let filler = fillDisk(dir)
 
         // The proxy keeps serving every request.
         var statuses: [Int: Int] = [:]

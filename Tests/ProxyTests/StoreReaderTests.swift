@@ -43,6 +43,8 @@ final class StoreReaderTests: XCTestCase {
                 q.limit = 1000
                 XCTAssertEqual(try r.logs(q).entries.count, 600 / 5 * rem.count, "\(cls)")
             }
+            // 429 alone: none among these statuses, then one written.
+            XCTAssertEqual(try r.logs(LogQuery(statusClass: .rateLimited)).entries.count, 0)
             // Pages of 50 newest first, no overlap, nothing missed.
             var seen: [Int] = []
             var q2 = LogQuery(model: "a", limit: 50)
@@ -54,6 +56,13 @@ final class StoreReaderTests: XCTestCase {
             }
             XCTAssertEqual(seen, Array(stride(from: 598, through: 0, by: -2)))
             XCTAssertEqual(try r.logCount(), 600)
+        }
+        store.writer.enqueue(StoreTest.record(600, time: base + 600 * 60_000, status: 429, channel: 1, model: "a",
+                                              token: nil, ttfbMicros: 1000, cost: 0))
+        store.writer.flush()
+        try store.read { r in
+            XCTAssertEqual(try r.logs(LogQuery(statusClass: .rateLimited)).entries.map { $0.record.status }, [429])
+            XCTAssertEqual(try r.logs(LogQuery(statusClass: .clientError, limit: 1000)).entries.count, 600 / 5 + 1, "a 429 is also a 4xx")
         }
     }
 

@@ -5,6 +5,8 @@ public enum StatusClass: String, Sendable, CaseIterable {
     case success = "2xx"
     case clientError = "4xx"
     case serverError = "5xx"
+    /// 429 only (also within `4xx`).
+    case rateLimited = "429"
     /// No response (status 0), 1xx, 3xx.
     case other
 
@@ -13,6 +15,7 @@ public enum StatusClass: String, Sendable, CaseIterable {
         case .success: return "status BETWEEN 200 AND 299"
         case .clientError: return "status BETWEEN 400 AND 499"
         case .serverError: return "status BETWEEN 500 AND 599"
+        case .rateLimited: return "status = 429"
         case .other: return "(status < 200 OR status BETWEEN 300 AND 399 OR status >= 600)"
         }
     }

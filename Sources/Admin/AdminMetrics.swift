@@ -1,0 +1,157 @@
+import Foundation
+import Proxy
+import Reactor
+import TLS
+
+/// `GET /admin/metrics` (JSON, admin session) and `GET /metrics` (Prometheus text, open,
+/// only with `CCLOAD_METRICS=1`): the same snapshot of process counters and gauges. Nothing
+/// here reads the database; in-flight counts are asked of every loop.
+enum AdminMetrics {
+    static let routes: [AdminRoute] = [
+        AdminRoute("GET", "/admin/metrics", .session, json),
+        AdminRoute("GET", "/metrics", .open, prometheus),
+    ]
+
+    /// What is cooling on one channel.
+    struct ChannelCooling: Encodable, Sendable {
+        let channelId: Int
+        let channelName: OrNull<String>
+        /// The channel's own cooldown (0 when only keys or models cool).
+        let remainingMs: UInt64
+        let failures: Int
+        let keysCooling: Int
+        let modelsCooling: Int
+    }
+
+    struct Writer: Encodable, Sendable {
+        let accepted: UInt64, written: UInt64, queued: Int, dropped: UInt64
+        let droppedQueueFull: UInt64, droppedWriteFailed: UInt64, batches: UInt64, failedBatches: UInt64
+        let lastError: OrNull<String>
+    }
+
+    struct Snapshot: Encodable, Sendable {
+        /// Finished requests by status class: `2xx`, `4xx` (429 included), `429`, `5xx`, `other`, and `total`.
+        let requests: [String: UInt64]
+        let activeRequests: Int
+        let activeStreams: Int
+        let requestLogWriter: Writer
+        let upstreamConnectionsOpened: Int, upstreamPooledReuses: Int
+        let tlsHandshakesFull: Int, tlsHandshakesResumed: Int
+        let coolingScopes: Int
+        let channelCooldowns: [ChannelCooling]
+        let uptimeSeconds: UInt64
+    }
+
+    /// Gathers the snapshot (in-flight counts from every loop) and hands it back on the call's loop.
+    static func collect(_ call: AdminCall, _ done: @escaping (Snapshot) -> Void) {
+        let ctx = call.context
+        call.control.gather({ ($0.active.count, $0.active.streamCount) }, on: call.loop) { perLoop in
+            let shared = ctx.shared
+            let counters = shared.counters
+            var requests = ["total": counters.total]
+            for c in RequestCounters.Class.allCases { requests[c.label] = counters.value(c) }
+            let w = ctx.store.writer.snapshot()
+            let writer = Writer(accepted: w.accepted, written: w.written, queued: ctx.store.writer.queuedCount,
+                                dropped: w.dropped, droppedQueueFull: w.droppedQueueFull,
+                                droppedWriteFailed: w.droppedWriteFailed, batches: w.batches, failedBatches: w.failedBatches,
+                                lastError: OrNull(w.lastError))
+            let cooling = shared.cooldowns.snapshot(now: call.loop.now).filter { $0.remainingNanos > 0 }
+            let names = Dictionary((ctx.control.live.table?.channels ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+            var byChannel: [Int: (remaining: UInt64, failures: Int, keys: Int, models: Int)] = [:]
+            for e in cooling {
+                var c = byChannel[e.scope.channelID] ?? (0, 0, 0, 0)
+                switch e.scope {
+                case .channel:
+                    c.remaining = e.remainingNanos / 1_000_000
+                    c.failures = e.consecutiveFailures
+                case .key: c.keys += 1
+                case .model: c.models += 1
+                }
+                byChannel[e.scope.channelID] = c
+            }
+            let channels = byChannel.sorted { $0.key < $1.key }.map {
+                ChannelCooling(channelId: $0.key, channelName: OrNull(names[$0.key]), remainingMs: $0.value.remaining,
+                               failures: $0.value.failures, keysCooling: $0.value.keys, modelsCooling: $0.value.models)
+            }
+            let now = wallClockMillis()
+            done(Snapshot(requests: requests, activeRequests: perLoop.reduce(0) { $0 + $1.0 },
+                          activeStreams: perLoop.reduce(0) { $0 + $1.1 }, requestLogWriter: writer,
+                          upstreamConnectionsOpened: UpstreamPool.openedTotal.load(ordering: .relaxed),
+                          upstreamPooledReuses: UpstreamPool.reusedTotal.load(ordering: .relaxed),
+                          tlsHandshakesFull: TLSStats.fullHandshakes, tlsHandshakesResumed: TLSStats.resumedHandshakes,
+                          coolingScopes: cooling.count, channelCooldowns: channels,
+                          uptimeSeconds: now > ctx.startedMillis ? (now - ctx.startedMillis) / 1000 : 0))
+        }
+    }
+
+    static func json(_ call: AdminCall) {
+        collect(call) { call.json($0) }
+    }
+
+    /// Prometheus text exposition format 0.0.4; 404 unless `CCLOAD_METRICS=1`.
+    static func prometheus(_ call: AdminCall) {
+        guard call.context.metricsEndpoint else {
+            return call.fail(404, "the Prometheus endpoint is off; start ccload with CCLOAD_METRICS=1")
+        }
+        collect(call) { s in
+            call.respond(contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(exposition(s).utf8))
+        }
+    }
+
+    static func exposition(_ s: Snapshot) -> String {
+        var out = PrometheusText()
+        let w = s.requestLogWriter
+        out.family("ccload_requests_total", "counter", "Finished proxy requests by response status class (429 also counts in 4xx).",
+                   RequestCounters.Class.allCases.map { (["class": $0.label], Double(s.requests[$0.label] ?? 0)) })
+        out.family("ccload_active_requests", "gauge", "Relayed requests in flight.", s.activeRequests)
+        out.family("ccload_active_streams", "gauge", "Relayed streaming requests in flight.", s.activeStreams)
+        out.family("ccload_request_log_records_total", "counter", "Request records given to the database writer, and written.",
+                   [(["outcome": "accepted"], Double(w.accepted)), (["outcome": "written"], Double(w.written))])
+        out.family("ccload_request_log_dropped_total", "counter", "Request records dropped, by reason.",
+                   [(["reason": "queue_full"], Double(w.droppedQueueFull)), (["reason": "write_failed"], Double(w.droppedWriteFailed))])
+        out.family("ccload_request_log_queued", "gauge", "Request records waiting for the database writer.", w.queued)
+        out.family("ccload_request_log_batches_total", "counter", "Write transactions of the request log writer, by outcome.",
+                   [(["outcome": "ok"], Double(w.batches - min(w.batches, w.failedBatches))), (["outcome": "failed"], Double(w.failedBatches))])
+        out.family("ccload_upstream_connections_opened_total", "counter", "Upstream connections opened.", s.upstreamConnectionsOpened)
+        out.family("ccload_upstream_pooled_reuses_total", "counter", "Upstream requests sent on a pooled connection.", s.upstreamPooledReuses)
+        out.family("ccload_tls_handshakes_total", "counter", "Upstream TLS handshakes, full or resumed.",
+                   [(["kind": "full"], Double(s.tlsHandshakesFull)), (["kind": "resumed"], Double(s.tlsHandshakesResumed))])
+        out.family("ccload_cooling_scopes", "gauge", "Channels, keys and models cooling down now.", s.coolingScopes)
+        out.family("ccload_channel_cooldown_remaining_seconds", "gauge", "Seconds left of a channel's own cooldown.",
+                   s.channelCooldowns.map { (["channel_id": String($0.channelId), "channel": $0.channelName.value ?? ""], Double($0.remainingMs) / 1000) })
+        out.family("ccload_uptime_seconds", "gauge", "Seconds since ccload started.", Int(s.uptimeSeconds))
+        return out.text
+    }
+}
+
+/// Builds Prometheus text exposition (format 0.0.4): `# HELP` and `# TYPE` per family,
+/// then its samples with escaped label values.
+struct PrometheusText {
+    private(set) var text = ""
+
+    /// A family with its samples (label set, value).
+    mutating func family(_ name: String, _ type: String, _ help: String, _ samples: [([String: String], Double)]) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        for (labels, value) in samples {
+            text += name
+            if !labels.isEmpty {
+                text += "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",") + "}"
+            }
+            text += " " + Self.format(value) + "\n"
+        }
+    }
+
+    /// A family of one unlabelled sample.
+    mutating func family(_ name: String, _ type: String, _ help: String, _ value: Int) {
+        family(name, type, help, [([:], Double(value))])
+    }
+
+    static func format(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+
+    static func escape(_ v: String) -> String {
+        v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Proxy
+import Reactor
+
+/// `/admin/settings`: the live settings of `SettingsCatalog`. A change is checked whole
+/// (types, ranges, and the rules between settings), stored in one transaction, then
+/// applied to every loop (`ControlPlane.reloadSettings`) before the answer goes out.
+enum AdminSettings {
+    static let routes: [AdminRoute] = [
+        AdminRoute("GET", "/admin/settings", .session, list),
+        AdminRoute("PUT", "/admin/settings", .session, update),
+        AdminRoute("DELETE", "/admin/settings/{key}", .session, reset),
+    ]
+
+    /// A setting's value as JSON: a number, true/false or a string, by its type.
+    enum Value: Encodable, Sendable {
+        case int(Int), double(Double), bool(Bool), string(String)
+
+        init(_ text: String, _ type: SettingType) {
+            switch type {
+            case .int: self = Int(text).map(Value.int) ?? .string(text)
+            case .double: self = Double(text).map(Value.double) ?? .string(text)
+            case .bool: self = text == "true" ? .bool(true) : text == "false" ? .bool(false) : .string(text)
+            case .string: self = .string(text)
+            }
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .int(let v): try c.encode(v)
+            case .double(let v): try c.encode(v)
+            case .bool(let v): try c.encode(v)
+            case .string(let v): try c.encode(v)
+            }
+        }
+    }
+
+    struct SettingView: Encodable, Sendable {
+        let key: String
+        let type: String
+        let value: Value
+        let `default`: Value
+        let summary: String
+        let min: OrNull<Double>
+        let max: OrNull<Double>
+
+        init(_ def: SettingDefinition, _ value: String) {
+            key = def.key
+            type = def.type.rawValue
+            self.value = Value(value, def.type)
+            self.default = Value(def.defaultValue, def.type)
+            summary = def.summary
+            min = OrNull(def.minimum)
+            max = OrNull(def.maximum)
+        }
+    }
+
+    struct Reply: Encodable, Sendable { let data: [SettingView] }
+
+    /// A value as sent: JSON true/false, a number or a string.
+    enum Input: Decodable, Sendable {
+        case null, bool(Bool), int(Int64), double(Double), string(String), other
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) } else if let i = try? c.decode(Int64.self) {
+                self = .int(i)
+            } else if let d = try? c.decode(Double.self) { self = .double(d) } else if let s = try? c.decode(String.self) {
+                self = .string(s)
+            } else { self = .other }
+        }
+
+        /// The stored text for a setting of type `type`, or a 400 naming `key`.
+        func text(for type: SettingType, key: String) throws(AdminError) -> String {
+            switch (self, type) {
+            case (.null, _):
+                throw AdminError.invalid(key, "\(key) must not be null (DELETE /admin/settings/\(key) restores the default)")
+            case (.int(let i), .int): return String(i)
+            case (.int(let i), .double): return String(i)
+            case (.double(let d), .double): return String(d)
+            case (.bool(let b), .bool): return b ? "true" : "false"
+            case (.string(let s), _): return s
+            default:
+                let want = type == .int ? "an integer" : type == .double ? "a number" : type == .bool ? "true or false" : "a string"
+                throw AdminError.invalid(key, "\(key) must be \(want)")
+            }
+        }
+    }
+
+    static func list(_ call: AdminCall) {
+        call.blockingJSON { ctx in try view(ctx.store.settings()) }
+    }
+
+    static func view(_ values: [String: String]) -> Reply {
+        Reply(data: SettingsCatalog.all.map { SettingView($0, values[$0.key] ?? $0.defaultValue) })
+    }
+
+    /// `{"key": value, …}`: all valid → stored and applied; else 400 naming the first bad key.
+    static func update(_ call: AdminCall) {
+        var changes: [String: String] = [:]
+        do throws(AdminError) {
+            let body: [String: Input]
+            do {
+                // A plain decoder: settings keys are used as they are.
+                body = try JSONDecoder().decode([String: Input].self, from: Data(call.body))
+            } catch {
+                throw AdminError(400, "the body must be a JSON object of setting keys and values")
+            }
+            if body.isEmpty { throw AdminError(400, "name at least one setting to change") }
+            for (key, input) in body.sorted(by: { $0.key < $1.key }) {
+                guard let def = SettingsCatalog.definition(key) else {
+                    throw AdminError.invalid(key, "unknown setting \(key)")
+                }
+                let text = try input.text(for: def.type, key: key)
+                if let why = SettingsCatalog.problem(text, def) { throw AdminError.invalid(key, "\(key) \(why)") }
+                changes[key] = text
+            }
+        } catch {
+            return call.fail(error)
+        }
+        let values = changes
+        call.blockingJSON { ctx in
+            var merged = try ctx.store.settings()
+            merged.merge(values) { _, new in new }
+            try check(merged, changed: Array(values.keys))
+            try ctx.store.setSettings(values)
+            try ctx.control.reloadSettings()
+            return view(try ctx.store.settings())
+        }
+    }
+
+    /// `DELETE /admin/settings/{key}`: the default applies again.
+    static func reset(_ call: AdminCall) {
+        let key = call.params["key"] ?? ""
+        guard let def = SettingsCatalog.definition(key) else { return call.fail(404, "no setting \(key)") }
+        call.blockingJSON { ctx in
+            var merged = try ctx.store.settings()
+            merged[key] = def.defaultValue
+            try check(merged, changed: [key])
+            try ctx.store.resetSetting(key)
+            try ctx.control.reloadSettings()
+            return SettingView(def, def.defaultValue)
+        }
+    }
+
+    /// Whether the settings hold together (e.g. the shortest cooldown is not longer than
+    /// the longest); a 400 naming the setting to blame (one of `changed` when it can).
+    static func check(_ values: [String: String], changed: [String]) throws(AdminError) {
+        do {
+            _ = try RuntimeSettings(values: values)
+        } catch {
+            let named = SettingsCatalog.all.map(\.key).filter { error.message.contains($0) }
+            let field = named.first { changed.contains($0) } ?? named.first
+            throw AdminError(400, error.message, field: field)
+        }
+    }
+}
