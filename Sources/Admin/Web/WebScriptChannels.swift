@@ -289,6 +289,8 @@ function channelForm(c, saved) {
       if (Number.isNaN(body[k])) local.push([k, 'must be a number']);
     }
     if (local.length) { local.forEach(([f, m]) => showFieldError(form, new ApiError(400, m, f))); return; }
+    // An unchanged proxy is left out: as answered its password is masked.
+    if (c && (body.proxy || null) === (c.proxy || null)) delete body.proxy;
     save.disabled = true;
     try {
       if (c) await api('PUT', '/admin/channels/' + c.id, body);

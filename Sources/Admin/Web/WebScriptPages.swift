@@ -209,7 +209,7 @@ App.pages.stats = {
       clear(box).appendChild(h('div', { class: 'muted' }, 'Loading…'));
       try {
         const r = await api('GET', '/admin/stats?by=' + by + '&from_ms=' + (Date.now() - RANGES[range]));
-        const rows = (r.data || []).map((x) => line(x.name || x.key || '(none)', statsOf(x)));
+        const rows = (r.data || []).map((x) => line(x.name || (x.key && x.key !== '0' ? x.key : '(none)'), statsOf(x)));
         if (rows.length && r.totals) rows.push(line('Total', statsOf(r.totals), 'total'));
         clear(box).appendChild(table('stats-table', [by === 'channel' ? 'Channel' : by === 'model' ? 'Model' : 'Token',
           ['Requests'], ['Success'], ['4xx'], ['5xx'], ['429'], ['Fail-overs'], ['TTFB p50'], ['TTFB p95'],
@@ -233,9 +233,11 @@ function trendCharts(points, bucketMs) {
                { name: '5xx', values: t.get((s) => s.errors_5xx || 0), cls: 1 },
                { name: 'other', values: t.get((s) => s.errors_other || 0), cls: 0 }] })),
     box('Time to first byte', Chart.render({ id: 'trend-ttfb', times: t.times, bucketMs, kind: 'line', format: fmt.ms,
-      series: [{ name: 'mean', values: t.get((s) => s.requests ? pick(s, 'ttfb_mean_ms') : null) },
+      // Trends keep sums only, so hourly percentiles may be absent: a series with no value is left out.
+      series: [{ name: 'mean', values: t.get((s) => s.requests ? pick(s, 'ttfb_mean_ms') : null), cls: 0 },
                { name: 'p50', values: t.get((s) => s.requests ? pick(s, 'ttfb_p50_ms') : null), cls: 2 },
-               { name: 'p95', values: t.get((s) => s.requests ? pick(s, 'ttfb_p95_ms') : null), cls: 3 }] })),
+               { name: 'p95', values: t.get((s) => s.requests ? pick(s, 'ttfb_p95_ms') : null), cls: 3 }]
+        .filter((x, i) => i === 0 || x.values.some((v) => v != null)) })),
     box('Tokens', Chart.render({ id: 'trend-tokens', times: t.times, bucketMs, kind: 'area',
       series: [{ name: 'input', values: t.get((s) => s.input_tokens || 0) }, { name: 'output', values: t.get((s) => s.output_tokens || 0), cls: 2 },
                { name: 'cache read', values: t.get((s) => s.cache_read_tokens || 0), cls: 4 }, { name: 'cache write', values: t.get(cacheWrite), cls: 3 }] })),
