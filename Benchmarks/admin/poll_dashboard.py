@@ -1,21 +1,19 @@
 #!/usr/bin/env python3
 """Polls ccload's dashboard every second until killed or --seconds pass.
 
---mode replay: requests the dashboard's own API calls (the list below, the same the web
-               UI's dashboard makes each second) with a session cookie, standard library
-               only.
+--mode replay: makes the dashboard page's own API calls on its own schedule (see
+               Sources/Admin/Web/WebScriptPages.swift): active requests every second, the
+               24 h statistics, trend and channel list every 15 s; session cookie,
+               standard library only.
+--mode replay-all: all four of those calls every second (a heavier admin than the page).
 --mode browser: opens /web/#/dashboard in headless Chromium (Selenium) and leaves it
                there, so the page's own polling runs.
 Prints one JSON line at the end: polls made and their median latency.
 """
 import argparse, json, signal, statistics, sys, time, urllib.request
 
-DASHBOARD_CALLS = [
-    "/public/summary",
-    "/admin/trends?range=24h",
-    "/admin/active-requests",
-    "/admin/metrics",
-]
+EVERY_SECOND = ["/admin/active-requests"]
+EVERY_15_SECONDS = ["/admin/stats?by=channel", "/admin/trends?range=24h", "/admin/channels"]
 
 stop = False
 def on_signal(*_):
@@ -30,7 +28,7 @@ def login(base, password):
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.load(r)["token"]
 
-def replay(base, password, seconds):
+def replay(base, password, seconds, every_second_all=False):
     token = login(base, password)
     opener = urllib.request.build_opener()
     opener.addheaders = [("Cookie", "ccload_session=" + token)]
@@ -38,7 +36,8 @@ def replay(base, password, seconds):
     deadline = time.monotonic() + seconds
     while not stop and time.monotonic() < deadline:
         t0 = time.monotonic()
-        for path in DASHBOARD_CALLS:
+        calls = EVERY_SECOND + (EVERY_15_SECONDS if every_second_all or polls % 15 == 0 else [])
+        for path in calls:
             try:
                 with opener.open(base + path, timeout=5) as r:
                     r.read()
@@ -47,7 +46,7 @@ def replay(base, password, seconds):
         latencies.append((time.monotonic() - t0) * 1000)
         polls += 1
         time.sleep(max(0, 1 - (time.monotonic() - t0)))
-    return {"mode": "replay", "polls": polls, "errors": errors,
+    return {"mode": "replay-all" if every_second_all else "replay", "polls": polls, "errors": errors,
             "poll_ms_p50": round(statistics.median(latencies), 2) if latencies else None}
 
 def browser(base, password, seconds):
@@ -76,8 +75,12 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--base", required=True)
     p.add_argument("--password", required=True)
-    p.add_argument("--mode", choices=["replay", "browser"], default="replay")
+    p.add_argument("--mode", choices=["replay", "replay-all", "browser"], default="replay")
     p.add_argument("--seconds", type=float, default=600)
     a = p.parse_args()
-    out = (replay if a.mode == "replay" else browser)(a.base.rstrip("/"), a.password, a.seconds)
+    base = a.base.rstrip("/")
+    if a.mode == "browser":
+        out = browser(base, a.password, a.seconds)
+    else:
+        out = replay(base, a.password, a.seconds, every_second_all=(a.mode == "replay-all"))
     print(json.dumps(out))
