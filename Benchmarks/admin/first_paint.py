@@ -49,6 +49,9 @@ def main():
                 d.get(base + "/web/#/" + page)
                 fcps.append(wait_fcp(d))
                 readies.append(wait_ready(d))
+                shown = d.execute_script("const p = document.querySelector('.page'); return p ? p.dataset.page : null")
+                if shown != page:
+                    raise SystemExit(f"asked for {page}, the UI shows {shown}")
             out[page] = {"fcp_ms": med(fcps), "ready_ms": med(readies)}
     finally:
         d.quit()

@@ -62,12 +62,18 @@ def browser(base, password, seconds):
         token = login(base, password)
         d.get(base + "/web/")
         d.add_cookie({"name": "ccload_session", "value": token, "path": "/"})
+        # A new document (only the hash would change otherwise, and the page that saw no
+        # session would stay on its login form).
+        d.get("about:blank")
         d.get(base + "/web/#/dashboard")
+        page = d.execute_script("const p = document.querySelector('.page'); return p ? p.dataset.page : null")
+        if page != "dashboard":
+            raise SystemExit(f"the dashboard did not open (page: {page})")
         deadline = time.monotonic() + seconds
         while not stop and time.monotonic() < deadline:
             time.sleep(0.2)
-        n = d.execute_script("return performance.getEntriesByType('resource').filter(e => e.name.includes('/admin/') || e.name.includes('/public/')).length")
-        return {"mode": "browser", "api_requests_seen": n}
+        n = d.execute_script("return performance.getEntriesByType('resource').filter(e => e.name.includes('/admin/active-requests')).length")
+        return {"mode": "browser", "active_request_polls_seen": n}
     finally:
         d.quit()
 
