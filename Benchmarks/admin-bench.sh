@@ -24,7 +24,7 @@ cd "$ROOT"
 SCRATCH=${BENCH_SCRATCH:-.build}
 THREADS=${BENCH_THREADS:-$(nproc)}
 REQUESTS=${REQUESTS:-1000000}
-if [[ $QUICK == 1 ]]; then REPS=1; SECS=4; LOADS=2; else REPS=3; SECS=10; LOADS=5; fi
+if [[ $QUICK == 1 ]]; then REPS=1; SECS=4; LOADS=2; else REPS=7; SECS=6; LOADS=5; fi
 PASS="bench-admin-$RANDOM$RANDOM"
 log() { printf '%s\n' "$*" >&2; }
 die() { log "admin-bench.sh: $*"; exit 1; }
@@ -120,6 +120,9 @@ run_load() {  # run_load LABEL -> prints req/s
         | jq -r '.requests_per_second // .rps // empty'
 }
 declare -A RPS_LIST=([off]="" [replay]="" [replay-all]="" [browser]="")
+# Paired: each polled run divided by the unpolled run of the same round (the machine's
+# load drifts between rounds more than polling could move the figure).
+declare -A PAIRED=([replay]="" [replay-all]="" [browser]="")
 for rep in $(seq 1 "$REPS"); do
     for mode in off replay replay-all browser; do
         POLL_PID=""
@@ -133,9 +136,13 @@ for rep in $(seq 1 "$REPS"); do
         [[ -n $POLL_PID ]] && { kill "$POLL_PID" 2>/dev/null || true; wait "$POLL_PID" 2>/dev/null || true; }
         log "  rep $rep $mode: $r req/s $( [[ -n $POLL_PID ]] && cat "$WORK/poll-$mode-$rep.json" 2>/dev/null)"
         RPS_LIST[$mode]+="$r "
+        if [[ $mode == off ]]; then round_off=$r; else
+            PAIRED[$mode]+="$(awk -v a="$r" -v b="$round_off" 'BEGIN { if (b > 0) printf "%.4f", a / b }') "
+        fi
     done
 done
 median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.0f", a[int((NR+1)/2)]; else print "-"}'; }
+median3() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.3f", a[int((NR+1)/2)]; else print "-"}'; }
 OFF=$(median "${RPS_LIST[off]}"); REPLAY=$(median "${RPS_LIST[replay]}"); BROWSER=$(median "${RPS_LIST[browser]}")
 REPLAY_ALL=$(median "${RPS_LIST[replay-all]}")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
@@ -151,11 +158,11 @@ echo "| page | first contentful paint, median ms | data on screen, median ms |"
 echo "|---|---|---|"
 echo "$FP" | jq -r 'to_entries[] | "| \(.key) | \(.value.fcp_ms) | \(.value.ready_ms // "-") |"'
 echo
-echo "| proxy throughput, 1 KiB JSON via the relay | median req/s | / no polling |"
-echo "|---|---|---|"
-echo "| no admin traffic | $OFF | 1.000 |"
-echo "| the dashboard's API calls on its schedule (active requests 1 s, stats/trend/channels 15 s) | $REPLAY | $(ratio "$REPLAY" "$OFF") |"
-echo "| all four dashboard calls every 1 s | $REPLAY_ALL | $(ratio "$REPLAY_ALL" "$OFF") |"
-echo "| headless Chromium on the dashboard | $BROWSER | $(ratio "$BROWSER" "$OFF") |"
+echo "| proxy throughput, 1 KiB JSON via the relay ($REPS rounds) | median req/s | ratio of medians | median of per-round ratios |"
+echo "|---|---|---|---|"
+echo "| no admin traffic | $OFF | 1.000 | 1.000 |"
+echo "| the dashboard's API calls on its schedule (active requests 1 s, stats/trend/channels 15 s) | $REPLAY | $(ratio "$REPLAY" "$OFF") | $(median3 "${PAIRED[replay]}") |"
+echo "| all four dashboard calls every 1 s | $REPLAY_ALL | $(ratio "$REPLAY_ALL" "$OFF") | $(median3 "${PAIRED[replay-all]}") |"
+echo "| headless Chromium on the dashboard | $BROWSER | $(ratio "$BROWSER" "$OFF") | $(median3 "${PAIRED[browser]}") |"
 echo
 echo "runs (req/s): off: ${RPS_LIST[off]}; replay: ${RPS_LIST[replay]}; replay-all: ${RPS_LIST[replay-all]}; browser: ${RPS_LIST[browser]}"

@@ -43,6 +43,20 @@ final class AdminAuthTests: StoreE2ECase {
         XCTAssertFalse(ccload.process.stderrText.contains(token), "a session secret reached the log")
     }
 
+    /// Served over HTTPS, the session cookie is marked Secure.
+    func testTheCookieIsSecureWhenCcloadServesHTTPS() throws {
+        let pki = try TestCertificates.make()
+        onTearDown { pki.remove() }
+        let ccload = try startCcload(upstream: nil, ["CCLOAD_TLS_CERT": pki.leafCert, "CCLOAD_TLS_KEY": pki.leafKey])
+        let r = try curl(["--cacert", pki.caCert, "-X", "POST", "-H", "content-type: application/json",
+                          "--data", #"{"password":"\#(CcloadProcess.adminPassword)"}"#,
+                          "https://127.0.0.1:\(ccload.port)/login"])
+        XCTAssertEqual(r.status, 200, r.stderr + r.bodyText)
+        let cookie = try XCTUnwrap(r.headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") })
+        XCTAssertTrue(cookie.contains("; Secure"), String(cookie))
+        XCTAssertTrue(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), String(cookie))
+    }
+
     func testFailedLoginsAreLimitedThenAnswered429WithRetryAfter() throws {
         let ccload = try startCcload(upstream: nil)
         for i in 0..<5 {

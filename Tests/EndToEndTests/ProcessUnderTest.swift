@@ -53,8 +53,8 @@ final class ProcessUnderTest: @unchecked Sendable {
         let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         stderrPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stderr"
         stdoutPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stdout"
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         // A clean environment: nothing of the test runner's (SSL_CERT_FILE, CCLOAD_*) leaks in.
@@ -113,14 +113,16 @@ final class ProcessUnderTest: @unchecked Sendable {
         return false
     }
 
-    /// The port in the first "listening on 127.0.0.1:PORT" line.
+    /// The port in the first "listening on [https://]127.0.0.1:PORT" line.
     func waitForListeningPort(timeout: Double = 10) throws -> Int {
-        let marker = "listening on 127.0.0.1:"
-        guard waitForOutput(marker, timeout: timeout) else {
+        guard waitForOutput("listening on ", timeout: timeout) else {
             throw TestFailure("\(name) did not report its port within \(timeout) s; stderr:\n\(stderrText)")
         }
         let text = stderrText
-        let after = text[text.range(of: marker)!.upperBound...]
+        guard let found = text.range(of: "listening on 127.0.0.1:") ?? text.range(of: "listening on https://127.0.0.1:") else {
+            throw TestFailure("\(name): no 127.0.0.1 listening line in: \(text)")
+        }
+        let after = text[found.upperBound...]
         guard let port = Int(after.prefix { $0.isNumber }), port > 0 else {
             throw TestFailure("\(name): cannot parse a port in: \(text)")
         }
