@@ -90,6 +90,8 @@ for b in ccload ccload-mock ccload-loadgen; do [[ -x $BIN/$b ]] || die "$BIN/$b 
 
 # ---------------------------------------------------------------- processes
 WORK=$(mktemp -d /tmp/ccload-bench.XXXXXX)
+# Every ccload here gets an admin password, so none prints a generated one on stdout (the report).
+export CCLOAD_PASS="bench-admin-$RANDOM$RANDOM"
 PIDS=()
 cleanup() {
     local p
