@@ -69,6 +69,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
         handler.loop.disarm(firstByteTimer)
         headSent = true
+        handler.shared.counters.count(status: head.status)
         forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: !bodyBytesFollow)
     }
 
@@ -137,6 +138,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         guard !finished else { return }
         finished = true
         handler.loop.disarm(firstByteTimer)
+        handler.shared.counters.count(status: status)
         ProxyHandler.fail(client, status, message)
     }
 }

@@ -56,6 +56,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }
         if ASCII.hasPrefix(target, "/v1/"), let upstream = config.upstream {
             if let refusal = Self.refusal(auth.check(request.head, peer: request.peer)) {
+                shared.counters.count(status: refusal.status)
                 return Self.fail(connection, refusal.status, refusal.message)
             }
             let exchange = PassThrough(handler: self, client: connection, request: request, target: upstream)
@@ -82,6 +83,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         let kind = route.kind
         let auth = auth.check(request.head, peer: request.peer)
         if let refusal = Self.refusal(auth) {
+            // Counted, not logged: an unauthenticated flood must not fill the request log.
+            shared.counters.count(status: refusal.status)
             return connection.respond(status: refusal.status,
                                       body: ProtocolRules.errorBody(kind, status: refusal.status, message: refusal.message))
         }
@@ -92,6 +95,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         do {
             info = try RequestScan.scan(body: request.body, kind: kind, target: request.head.targetBytes)
         } catch {
+            shared.counters.count(status: 400)
             return connection.respond(status: 400, body: ProtocolRules.errorBody(kind, status: 400, message: error.message))
         }
         let sessionID = RequestScan.session(head: request.head, kind: kind, bodySession: info.bodySession)

@@ -134,4 +134,27 @@ final class AdminMetricsTests: RelayCase {
         XCTAssertEqual(try ccload.get("/admin/metrics", headers: ["Authorization: Bearer metrics-token"]).status, 401)
         XCTAssertEqual(try ccload.get("/admin/metrics", headers: ["Authorization: Bearer \(try ccload.adminToken())"]).status, 200)
     }
+
+    /// Requests refused before routing (a bad client token, a body that is not JSON) and
+    /// pass-through requests are counted by status class too, but never logged.
+    func testRefusedAndPassThroughRequestsAreCounted() throws {
+        let mock = try startMock()
+        let (relay, _) = try startRelay([channel("a", url: mock.url)], auth: ["count-token"])
+        XCTAssertEqual(try relay.post("/v1/messages", anthropicBody(stream: false), headers: ["x-api-key: wrong"]).status, 401)
+        XCTAssertEqual(try relay.post("/v1/messages", "{not json", headers: ["x-api-key: count-token"]).status, 400)
+        XCTAssertEqual(try relay.post("/v1/messages", anthropicBody(stream: false), headers: ["x-api-key: count-token"]).status, 200)
+        let auth = ["Authorization: Bearer \(try relay.adminToken())"]
+        let requests = try XCTUnwrap(try relay.get("/admin/metrics", headers: auth).json?["requests"] as? [String: Any])
+        XCTAssertEqual(requests["4xx"] as? Int, 2, "\(requests)")
+        XCTAssertEqual(requests["2xx"] as? Int, 1, "\(requests)")
+        _ = try relay.waitForRecords(1)
+        XCTAssertEqual(try relay.records().count, 1, "only the routed request is recorded")
+
+        let pass = try startCcload(upstream: mock.url)
+        XCTAssertEqual(try pass.post("/v1/messages", anthropicBody(stream: false)).status, 200)
+        XCTAssertEqual(try pass.post("/v1/messages", anthropicBody(stream: false), headers: ["x-mock-status: 503"]).status, 503)
+        let p = try XCTUnwrap(try pass.get("/admin/metrics", headers: ["Authorization: Bearer \(try pass.adminToken())"]).json?["requests"] as? [String: Any])
+        XCTAssertEqual(p["2xx"] as? Int, 1, "\(p)")
+        XCTAssertEqual(p["5xx"] as? Int, 1, "\(p)")
+    }
 }
