@@ -124,12 +124,14 @@ enum Server {
         } else if let up = frozenProxy.upstream {
             routingText = " → \(up.displayName)"
         } else {
-            routingText = " (no channels or upstream configured)"
+            routingText = " (no channels yet: add them in the web UI)"
         }
         log("listening on \(settings.tlsServer == nil ? "" : "https://")\(address) with \(settings.threads) threads\(routingText)")
         if shared.auth.tokenCount == 0 {
-            Log.warn("no client tokens configured (CCLOAD_AUTH): only loopback clients are served")
+            Log.warn("no client tokens yet (add them in the web UI or with CCLOAD_AUTH): only loopback clients are served")
         }
+        let uiHost = ["0.0.0.0", "::"].contains(settings.listen) ? "localhost:\(address.port)" : "\(address)"
+        log("web UI: \(settings.tlsServer == nil ? "http" : "https")://\(uiHost)/web/")
 
         // Signals: the first SIGTERM/SIGINT drains, a second one exits at once. Between
         // signals this thread saves cooldowns every 10 s and reports dropped records at
