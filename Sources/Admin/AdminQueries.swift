@@ -216,7 +216,7 @@ enum AdminQueries {
 
     // MARK: trends
 
-    /// One hour of a trend: `{"hour_ms", …Stats}` (percentiles null: trends keep sums only).
+    /// One hour of a trend: `{"hour_ms", …Stats}`, percentiles from the hour's histogram.
     struct TrendPointView: Encodable, Sendable {
         let hourMs: UInt64
         let stats: StatsView
@@ -225,7 +225,7 @@ enum AdminQueries {
 
         init(_ p: TrendPoint) {
             hourMs = p.hourMillis
-            stats = StatsView(p.totals)
+            stats = StatsView(p.totals, p50: p.ttfbP50Micros, p95: p.ttfbP95Micros)
         }
 
         func encode(to encoder: Encoder) throws {

@@ -63,6 +63,10 @@ final class AdminStatsTests: AdminDataCase {
         XCTAssertTrue(zip(hours, hours.dropFirst()).allSatisfy { $1 - $0 == 3_600_000 }, "hours not contiguous: \(hours)")
         XCTAssertEqual(points.compactMap { $0["requests"] as? Int }.reduce(0, +), 4)
         XCTAssertEqual(points.first?["requests"] as? Int, 0, "an empty hour is a zero")
+        XCTAssertTrue(points.first?["ttfb_p50_ms"] is NSNull, "an empty hour has no percentile")
+        let busy = try XCTUnwrap(points.last { ($0["requests"] as? Int ?? 0) > 0 })
+        XCTAssertNotNil(busy["ttfb_p50_ms"] as? Double, "an hour with requests has its TTFB p50: \(busy)")
+        XCTAssertNotNil(busy["ttfb_p95_ms"] as? Double, "\(busy)")
         XCTAssertEqual((try adminOK(ccload, "GET", "/admin/trends?range=7d")["data"] as? [Any])?.count, 168)
         XCTAssertEqual((try adminOK(ccload, "GET", "/admin/trends?range=30d")["data"] as? [Any])?.count, 720)
         let filtered = try adminOK(ccload, "GET", "/admin/trends?model=broken-model")["data"] as? [[String: Any]] ?? []

@@ -117,6 +117,12 @@ final class StoreReaderTests: XCTestCase {
             XCTAssertEqual(day.first?.hourMillis, base)
             XCTAssertEqual(day.map(\.totals.requests), Array(repeating: 60, count: 10) + Array(repeating: 0, count: 14))
             XCTAssertEqual(day[0].totals.costMicroUSD, Int64((0..<60).reduce(0, +)))
+            // Per-hour percentiles from the hour's histogram: hour 0 holds TTFBs of 1…60 ms,
+            // hour 9 of 541…600 ms; an empty hour has none.
+            XCTAssertEqual(Double(try XCTUnwrap(day[0].ttfbP50Micros)), 30_500, accuracy: 30_500 * 0.2)
+            XCTAssertEqual(Double(try XCTUnwrap(day[0].ttfbP95Micros)), 57_000, accuracy: 57_000 * 0.2)
+            XCTAssertEqual(Double(try XCTUnwrap(day[9].ttfbP50Micros)), 570_500, accuracy: 570_500 * 0.2)
+            XCTAssertNil(day[10].ttfbP50Micros)
             let week = try r.trend(.week, endMillis: base + 9 * 3_600_000, channelID: 3)
             XCTAssertEqual(week.count, 168)
             XCTAssertEqual(week.suffix(10).map(\.totals.requests), Array(repeating: 20, count: 10))

@@ -117,6 +117,16 @@ public struct StatsRow: Sendable {
 public struct TrendPoint: Sendable {
     public var hourMillis: UInt64
     public var totals: StatsTotals
+    /// From the hour's time-to-first-byte histogram; nil when the hour has none.
+    public var ttfbP50Micros: UInt64?
+    public var ttfbP95Micros: UInt64?
+
+    public init(hourMillis: UInt64, totals: StatsTotals, ttfbP50Micros: UInt64? = nil, ttfbP95Micros: UInt64? = nil) {
+        self.hourMillis = hourMillis
+        self.totals = totals
+        self.ttfbP50Micros = ttfbP50Micros
+        self.ttfbP95Micros = ttfbP95Micros
+    }
 }
 
 /// Trend windows.
@@ -312,7 +322,7 @@ public struct StoreReader {
         let span = UInt64(range.hours - 1) * h
         let firstHour = lastHour >= span ? lastHour - span : 0
         let src = Self.source(from: firstHour, to: lastHour + h, grouping: .all, channelID: channelID, model: model, tokenID: tokenID)
-        let sums = Self.sumColumns.map { "SUM(\($0))" }.joined(separator: ", ")
+        let sums = Schema.valueColumns.map { "SUM(\($0))" }.joined(separator: ", ")
         let s = try db.cached("SELECT hour_ms, \(sums) FROM \(src.table) WHERE \(src.whereSQL) GROUP BY hour_ms ORDER BY hour_ms")
         try s.bind(src.args)
         defer { s.reset() }
@@ -321,7 +331,13 @@ public struct StoreReader {
         while try s.step() {
             let hr = UInt64(s.int64(0))
             let i = Int((hr - firstHour) / h)
-            if i >= 0 && i < points.count { points[i].totals = Self.totals(s, from: 1) }
+            if i >= 0 && i < points.count {
+                points[i].totals = Self.totals(s, from: 1)
+                let h0 = Int32(1 + Self.sumColumns.count)
+                let hist = (0..<TTFBBuckets.count).map { s.int64(h0 + Int32($0)) }
+                points[i].ttfbP50Micros = TTFBBuckets.quantile(0.5, hist)
+                points[i].ttfbP95Micros = TTFBBuckets.quantile(0.95, hist)
+            }
         }
         return points
     }
