@@ -86,14 +86,6 @@ public final class ControlPlane: Sendable {
         }.settings
     }
 
-    /// Runs `body` on every loop with its handler (no reply).
-    public func forEachHandler(_ body: @escaping @Sendable (ProxyHandler) -> Void) {
-        for h in handlers.withLock({ $0 }) {
-            let handler = UncheckedHandler(h)
-            h.loop.submit { body(handler.value) }
-        }
-    }
-
     /// Asks every loop for a value computed on it and hands the values (in loop order)
     /// back on `loop`. `body` runs on each handler's own loop.
     public func gather<T: Sendable>(_ body: @escaping @Sendable (ProxyHandler) -> T, on loop: Loop,

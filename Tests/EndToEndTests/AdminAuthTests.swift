@@ -119,6 +119,12 @@ final class AdminAuthTests: StoreE2ECase {
             XCTAssertEqual(r.status, 400, "\(body): \(r.bodyText)")
             XCTAssertEqual((r.json?["error"] as? [String: Any])?["field"] as? String, field, body)
         }
+        // The password limit, both sides: 1,024 bytes are checked (and wrong), 1,025 refused unread.
+        let longest = try login(ccload, String(repeating: "p", count: 1024))
+        XCTAssertEqual(longest.status, 401, longest.bodyText)
+        let tooLong = try login(ccload, String(repeating: "p", count: 1025))
+        XCTAssertEqual(tooLong.status, 400, tooLong.bodyText)
+        XCTAssertTrue(tooLong.bodyText.contains("too long"), tooLong.bodyText)
     }
 
     /// No CCLOAD_PASS: a password is generated at first start, printed once on standard
