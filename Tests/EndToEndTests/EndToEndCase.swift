@@ -106,11 +106,16 @@ class EndToEndCase: XCTestCase {
         let failed = (testRun?.failureCount ?? 0) + (testRun?.unexpectedExceptionCount ?? 0) > 0
         // Processes first: their sockets close, so test-side servers see their peers go.
         for p in processes {
+            // Under `swift test --sanitize=address` (CCLOAD_TEST_GRACEFUL=1 in .ci/run) each
+            // child is asked to exit cleanly first, so LeakSanitizer gets to check it at exit.
+            if ProcessUnderTest.graceful { p.terminate(within: 5) }
             let log = p.stderrText
             if failed { print("---- \(p.name) stderr ----\n\(log)") }
-            // Under `swift test --sanitize=thread` the binaries are sanitized too: a race
-            // they report fails the test that drove them.
+            // Under `swift test --sanitize=thread|address` the binaries are sanitized too: a
+            // race, a memory error or a leak they report fails the test that drove them.
             XCTAssertFalse(log.contains("WARNING: ThreadSanitizer"), "\(p.name) reported a data race:\n\(log)")
+            XCTAssertFalse(log.contains("ERROR: AddressSanitizer"), "\(p.name) reported a memory error:\n\(log)")
+            XCTAssertFalse(log.contains("ERROR: LeakSanitizer"), "\(p.name) reported a leak:\n\(log)")
             p.stop()
         }
         processes = []

@@ -148,6 +148,17 @@ final class ProcessUnderTest: @unchecked Sendable {
         return box.bySignal
     }
 
+    /// Whether children end with SIGTERM before SIGKILL (set for the address-sanitizer run,
+    /// so each child's leak check runs at its exit).
+    static let graceful = ProcessInfo.processInfo.environment["CCLOAD_TEST_GRACEFUL"] == "1"
+
+    /// Sends SIGTERM if the process still runs and waits up to `seconds` for it to exit.
+    func terminate(within seconds: Double) {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        _ = waitForExit(timeout: seconds)
+    }
+
     /// Kills the process if it still runs, reaps it, and removes its output files.
     func stop() {
         if isRunning {
