@@ -27,7 +27,8 @@ public final class DailySpend: DailyCostSource, Sendable {
     public func add(channelID: Int, microUSD: Int) {
         state.withLock { s in
             rolled(&s)
-            s.microUSD[channelID, default: 0] += microUSD
+            let before = s.microUSD[channelID] ?? 0
+            s.microUSD[channelID] = Saturating.add(before, max(0, microUSD))
         }
     }
 

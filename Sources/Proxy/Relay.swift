@@ -63,6 +63,8 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private var activeID: UInt64 = 0
     /// Response body bytes passed to the client.
     private var bytesStreamed: UInt64 = 0
+    /// The token's admission (set before `start`), settled in `complete`.
+    var admission = TokenAdmission(tokenID: nil)
     private lazy var firstByteTimer = LoopTimer(target: self)
 
     /// Error bodies are read up to this many bytes to classify them.
@@ -164,8 +166,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         let head = HeaderRewriter.upstreamRequest(request.head, target: path, hostHeader: target.hostHeader,
                                                   credential: .channel(ch.kind, Array(ch.keys[keyIndex].secret.utf8)),
                                                   bodyLength: body.count)
-        let timeout = ch.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? handler.config.firstByteTimeoutNanos
-        handler.loop.arm(firstByteTimer, afterNanos: timeout)
+        handler.loop.arm(firstByteTimer, afterNanos: firstByteTimeoutNanos)
         c.send(head: head, body: body, isHEAD: isHEAD, delegate: self)
     }
 
@@ -405,7 +406,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         // (channel, model) cooldowns are keyed by the requested model, as the selector reads them;
         // a channel whose keys all cool counts as cooling there without a record of its own.
         let scopeValue = CooldownScope(scope, channelID: ch.id, keyIndex: keyIndex, model: info.model)
-        cooldowns.record(failure: cls, scope: scopeValue, now: now, explicitResetAt: reset.map { now &+ $0 })
+        cooldowns.record(failure: cls, scope: scopeValue, now: now, explicitResetAt: reset.map { Saturating.add(now, $0) })
         record.attempts.append(AttemptNote(channelID: ch.id, keyIndex: keyIndex, status: status, failure: cls.rawValue))
         if let note { record.error = note }
         if phase == .finished { return }
@@ -421,11 +422,15 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         nextTry()
     }
 
+    /// The current channel's first-byte timeout (its own, clamped like the setting), else the setting.
+    private var firstByteTimeoutNanos: UInt64 {
+        channel.firstByteTimeoutSeconds.map(RuntimeSettings.firstByteTimeoutNanos(seconds:)) ?? handler.config.firstByteTimeoutNanos
+    }
+
     func timerFired(_ timer: LoopTimer) {
         guard phase == .waiting else { return }
         let (cls, scope) = Classifier.classifyFirstByteTimeout()
-        let seconds = channel.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? handler.config.firstByteTimeoutNanos
-        lastFailure = .timeout("upstream sent no response headers within \(formatSeconds(seconds))")
+        lastFailure = .timeout("upstream sent no response headers within \(formatSeconds(firstByteTimeoutNanos))")
         failTry(cls, scope, reset: nil, status: 0, note: "first-byte timeout")
     }
 
@@ -503,9 +508,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             record.priced = cost.priced
             if cost.microUSD > 0 { handler.shared.spend.add(channelID: ch.id, microUSD: cost.microUSD) }
         }
-        if let id = record.tokenID {
-            handler.shared.meters.finish(tokenID: id, costMicroUSD: record.costMicroUSD, nowMillis: wallClockMillis())
-        }
+        handler.settle(admission, costMicroUSD: record.costMicroUSD)
         handler.shared.record(record)
     }
 
