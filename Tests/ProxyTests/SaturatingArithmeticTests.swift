@@ -182,6 +182,30 @@ final class SaturatingArithmeticTests: XCTestCase {
         XCTAssertEqual(meters.spend(tokenID: 1, nowMillis: now).total, Int64.max, "a negative cost refunds nothing")
     }
 
+    /// The writer's hourly sums of upstream-reported counts (a trap there stops the writer thread).
+    func testHourlyStatsSumsSaturate() {
+        var r = RequestRecord()
+        r.status = 200
+        r.inputTokens = Int.max
+        r.outputTokens = Int.max
+        r.cacheReadTokens = Int.max
+        r.cacheWrite5mTokens = Int.max
+        r.cacheWrite1hTokens = Int.max
+        r.costMicroUSD = Int64.max
+        r.durationMicros = UInt64.max
+        r.ttfbMicros = UInt64.max
+        var d = StatsDelta()
+        d.add(r)
+        d.add(r)
+        var merged = d
+        merged.merge(d)
+        for s in [d, merged] {
+            XCTAssertEqual([s.input, s.output, s.cacheRead, s.cacheWrite5m, s.cacheWrite1h, s.cost, s.durationSum, s.ttfbSum],
+                           Array(repeating: Int64.max, count: 8))
+        }
+        XCTAssertEqual(merged.requests, 4)
+    }
+
     // MARK: admin-given durations
 
     func testFirstByteTimeoutsClampToTheSettingsBounds() {
