@@ -65,6 +65,8 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private var bytesStreamed: UInt64 = 0
     /// The token's admission (set before `start`), settled in `complete`.
     var admission = TokenAdmission(tokenID: nil)
+    /// The estimate the current try holds against its channel's daily cost limit.
+    private var channelReservation: (channelID: Int, microUSD: Int)?
     private lazy var firstByteTimer = LoopTimer(target: self)
 
     /// Error bodies are read up to this many bytes to classify them.
@@ -115,6 +117,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             let counters = table.counters[current.channelIndex]
             if counters.tryBegin(limit: channel.maxConcurrency) {
                 counting = counters
+                reserveDailySpend()
                 if urlsTried == 0 {
                     urlIndex = handler.preferredURL(channelID: channel.id, count: table.targets[current.channelIndex].count)
                 }
@@ -400,6 +403,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         upstream = nil
         counting?.end()
         counting = nil
+        releaseDailySpend()
         let ch = channel
         let now = handler.loop.now
         let cooldowns = handler.shared.cooldowns
@@ -482,9 +486,26 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     // MARK: the record
 
+    /// A channel with a daily cost limit holds this try's estimate against it until the try ends.
+    private func reserveDailySpend() {
+        let ch = channel
+        guard ch.dailyCostLimitUSD != nil else { return }
+        let estimate = handler.shared.pricing.estimate(model: current.upstreamModel, bodyBytes: request.body.count,
+                                                       maxOutputTokens: info.maxOutputTokens, multiplier: ch.costMultiplier)
+        handler.shared.spend.reserve(channelID: ch.id, microUSD: estimate)
+        channelReservation = (ch.id, estimate)
+    }
+
+    private func releaseDailySpend() {
+        guard let r = channelReservation else { return }
+        handler.shared.spend.release(channelID: r.channelID, microUSD: r.microUSD)
+        channelReservation = nil
+    }
+
     private func complete(error: String?) {
         counting?.end()
         counting = nil
+        releaseDailySpend()
         handler.active.remove(activeID)
         activeID = 0
         let now = handler.loop.now

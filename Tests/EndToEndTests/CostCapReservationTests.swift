@@ -102,4 +102,29 @@ final class CostCapReservationTests: StoreE2ECase {
     func testDailyCapHoldsAgainstConcurrentRequestsInPassThrough() throws {
         try assertCapHolds(passThrough: true, capSQL: "daily_cost_cap_micro = \(Self.cap)", refusal: 429)
     }
+
+    /// A channel's daily cost limit holds against tries in flight too: once its spend plus
+    /// the reserved estimates reach the limit, the next request goes to the next channel.
+    func testChannelDailyLimitHoldsAgainstConcurrentTries() throws {
+        let capped = try startMock()
+        let backup = try startMock()
+        let prices = NSTemporaryDirectory() + "ccload-reserve-prices-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).json"
+        try Data("{\"\(Self.pricedModel)\": {\"input\": 1, \"output\": 1}}".utf8).write(to: URL(fileURLWithPath: prices))
+        onTearDown { try? FileManager.default.removeItem(atPath: prices) }
+        let limitUSD = Double(Self.cap) / 1_000_000
+        let (ccload, _) = try startRelay([channel("capped", url: capped.url, priority: 10, ["id": 1, "daily_cost_limit": limitUSD]),
+                                          channel("backup", url: backup.url, priority: 5, ["id": 2])],
+                                         auth: [Self.token], ["CCLOAD_PRICES_FILE": prices])
+        let (admitted, refused) = try openGated(ccload, 6)
+        XCTAssertEqual(admitted.count, 6)
+        XCTAssertEqual(refused, [])
+        let fits = (Self.cap + estimate - 1) / estimate
+        XCTAssertEqual(try capped.requests(), fits, "the capped channel took more tries than its limit holds")
+        XCTAssertEqual(try backup.requests(), 6 - fits)
+        for (c, gate) in admitted {
+            try capped.release(gate: gate)
+            try backup.release(gate: gate)
+            XCTAssertEqual(try c.readResponse(timeout: 10).status, 200)
+        }
+    }
 }
