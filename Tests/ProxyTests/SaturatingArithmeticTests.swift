@@ -219,6 +219,19 @@ final class SaturatingArithmeticTests: XCTestCase {
         XCTAssertEqual(def?.maximum, RuntimeSettings.firstByteTimeoutSeconds.upperBound)
     }
 
+    /// Every number in the catalog has both bounds, and every duration's maximum is a timer
+    /// the loops can arm (now + nanos may not wrap).
+    func testEveryNumericSettingIsBounded() {
+        for def in SettingsCatalog.all where def.type == .int || def.type == .double {
+            guard let lo = def.minimum, let hi = def.maximum else { XCTFail("\(def.key) has no bounds"); continue }
+            XCTAssertLessThanOrEqual(lo, hi, def.key)
+            if def.key.hasSuffix("_seconds") {
+                XCTAssertGreaterThan(lo, 0, def.key)
+                XCTAssertLessThan(hi * 1e9, Double(UInt64.max / 2), def.key)
+            }
+        }
+    }
+
     func testOutOfRangeSettingsAreRefusedNamingTheKey() {
         for key in ["first_byte_timeout_seconds", "connect_timeout_seconds", "affinity_ttl_seconds", "cooldown_max_seconds"] {
             for bad in ["1e300", "-1", "nan", "NaN", "inf", "-inf", "0", "1e-300"] {
