@@ -151,9 +151,12 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         let token = tokenOf(auth)
         let listsModels = route?.endpoint == .models
         var info: RequestInfo?
+        var priced: (kind: ProtocolKind, model: String)?
         if let route, !listsModels {
             do {
-                info = try RequestScan.scan(body: request.body, kind: route.kind, target: request.head.targetBytes)
+                let scanned = try RequestScan.scan(body: request.body, kind: route.kind, target: request.head.targetBytes)
+                info = scanned
+                priced = (route.kind, scanned.model)
             } catch {
                 let forward = token?.allowedModels == nil && (error == .notJSON || error == .noModel)
                 if !forward {
@@ -171,57 +174,9 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             return connection.respond(status: 200, body: ProtocolRules.modelsList(kind, models: allowed.sorted()))
         }
         let exchange = PassThrough(handler: self, client: connection, request: request, target: upstream, admission: admission,
-                                   priced: info.map { (route!.kind, $0.model) })
+                                   priced: priced)
         connection.userData = exchange
         exchange.start()
-    }
-
-    // MARK: token admission
-
-    enum Admission {
-        case admitted(TokenAdmission)
-        case refused(TokenRefusal)
-    }
-
-    /// The token `auth` names, with its limits.
-    private func tokenOf(_ auth: AuthOutcome) -> ClientToken? {
-        guard case .token(let id) = auth else { return nil }
-        return self.auth.token(id: id)
-    }
-
-    /// The one place a request's token limits apply, in every mode and on every endpoint
-    /// (`TokenMeters.admit`: enabled, expiry, models, rpm, concurrency, cost caps). A token
-    /// with a cost cap reserves `estimate()` micro-USD until `settle`. Without client
-    /// tokens (loopback) every request is admitted.
-    func admit(_ auth: AuthOutcome, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
-               estimate: () -> Int) -> Admission {
-        guard let token = tokenOf(auth) else { return .admitted(TokenAdmission(tokenID: nil)) }
-        let capped = token.dailyCostCapMicroUSD != nil || token.totalCostCapMicroUSD != nil
-        let reserve = capped ? Int64(estimate()) : 0
-        if let no = shared.meters.admit(token, model: model, modelsEndpoint: modelsEndpoint, reserveMicroUSD: reserve, nowMillis: nowMillis) {
-            return .refused(no)
-        }
-        return .admitted(TokenAdmission(tokenID: token.id, reservedMicroUSD: reserve))
-    }
-
-    /// `admit` for a request that is not recorded: a refusal is answered (and counted) here.
-    private func admitOrRefuse(_ auth: AuthOutcome, model: String?, kind: ProtocolKind, modelsEndpoint: Bool,
-                               _ c: HTTPServerConnection, estimate: () -> Int = { 0 }) -> TokenAdmission? {
-        switch admit(auth, model: model, modelsEndpoint: modelsEndpoint, nowMillis: wallClockMillis(), estimate: estimate) {
-        case .admitted(let a):
-            return a
-        case .refused(let no):
-            shared.counters.count(status: no.status)
-            c.respond(status: no.status, extraHeaders: no.retryAfterSeconds.map { [("retry-after", String($0))] } ?? [],
-                      body: ProtocolRules.errorBody(kind, status: no.status, message: no.message))
-            return nil
-        }
-    }
-
-    /// Ends an admitted request: its reservation goes back and its cost is charged.
-    func settle(_ a: TokenAdmission, costMicroUSD: Int64) {
-        guard let id = a.tokenID else { return }
-        shared.meters.finish(tokenID: id, costMicroUSD: costMicroUSD, reservedMicroUSD: a.reservedMicroUSD, nowMillis: wallClockMillis())
     }
 
     private func refuse(_ c: HTTPServerConnection, _ kind: ProtocolKind, _ status: Int, _ message: String,

@@ -8,18 +8,6 @@ public struct TokenRefusal: Sendable, Equatable {
     public var retryAfterSeconds: Int?
 }
 
-/// A request `TokenMeters` let in: whose it is (nil: no client tokens are configured) and
-/// the estimate it holds against the cost caps until `TokenMeters.finish`.
-public struct TokenAdmission: Sendable, Equatable {
-    public var tokenID: Int?
-    public var reservedMicroUSD: Int64
-
-    public init(tokenID: Int?, reservedMicroUSD: Int64 = 0) {
-        self.tokenID = tokenID
-        self.reservedMicroUSD = reservedMicroUSD
-    }
-}
-
 /// What each client token has in flight, asked this minute and spent today and in all,
 /// shared by every loop; the lock is held for one dictionary update per call.
 ///
