@@ -8,8 +8,8 @@ import TLS
 /// A pooled connection found closed before any response byte gets one retry on a
 /// fresh connection. No client credential goes upstream (`CCLOAD_UPSTREAM_KEY`, if set,
 /// takes its place). The token's admission is settled once the exchange ends, charged
-/// with what a known route's answer reports it used (priced by the requested model; the
-/// exchange is counted, not recorded). Owner: the client connection's loop.
+/// (when `priced`) with what the answer reports it used, priced by the requested model;
+/// the exchange is counted, not recorded. Owner: the client connection's loop.
 final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
     private unowned let handler: ProxyHandler
     private let client: HTTPServerConnection

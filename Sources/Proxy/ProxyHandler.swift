@@ -139,6 +139,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// (`admit`), then `PassThrough`. The body of a known route is scanned for its model
     /// and output limit; one ccload cannot read is forwarded as it is unless the token's
     /// model limit needs the model, and a body with a repeated key is refused either way.
+    /// Spend is metered (the answer's usage tapped and priced) for cost-capped tokens only.
     /// A model-limited token's `/v1/models` is answered here with its models.
     private func passThrough(_ request: HTTPRequest, _ upstream: UpstreamTarget, _ connection: HTTPServerConnection) {
         let auth = auth.check(request.head, peer: request.peer)
@@ -156,7 +157,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             do {
                 let scanned = try RequestScan.scan(body: request.body, kind: route.kind, target: request.head.targetBytes)
                 info = scanned
-                priced = (route.kind, scanned.model)
+                // Only a capped token's answers are metered (the tap holds a non-streamed body).
+                if token?.hasCostCap == true { priced = (route.kind, scanned.model) }
             } catch {
                 let forward = token?.allowedModels == nil && (error == .notJSON || error == .noModel)
                 if !forward {

@@ -34,8 +34,7 @@ extension ProxyHandler {
     func admit(_ auth: AuthOutcome, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
                estimate: () -> Int) -> Admission {
         guard let token = tokenOf(auth) else { return .admitted(TokenAdmission(tokenID: nil)) }
-        let capped = token.dailyCostCapMicroUSD != nil || token.totalCostCapMicroUSD != nil
-        let reserve = capped ? Int64(estimate()) : 0
+        let reserve = token.hasCostCap ? Int64(estimate()) : 0
         if let no = shared.meters.admit(token, model: model, modelsEndpoint: modelsEndpoint, reserveMicroUSD: reserve, nowMillis: nowMillis) {
             return .refused(no)
         }
