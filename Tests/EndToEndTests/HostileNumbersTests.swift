@@ -44,10 +44,16 @@ final class HostileNumbersTests: AdminDataCase {
     }
 
     /// A channel's own first-byte timeout of 1e300 s (`UInt64(1e300 * 1e9)` trapped on the
-    /// first request) is clamped to the setting's maximum.
+    /// first request) is clamped to the setting's maximum where it is used. (Channel input
+    /// may refuse such a value outright; then the refusal must name the field.)
     func testAbsurdChannelFirstByteTimeoutIsClamped() throws {
         let mock = try startMock()
-        let (ccload, _) = try startRelay([channel("slow", url: mock.url, ["first_byte_timeout": 1e300])])
+        let ccload: CcloadProcess
+        do {
+            ccload = try startRelay([channel("slow", url: mock.url, ["first_byte_timeout": 1e300])]).ccload
+        } catch {
+            return XCTAssertTrue("\(error)".contains("first_byte_timeout"), "refused without naming the field: \(error)")
+        }
         XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: false)).status, 200)
         XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: true)).status, 200)
         XCTAssertNil(ccload.process.waitForExit(timeout: 0.1), "ccload exited:\n\(ccload.process.stderrText)")
