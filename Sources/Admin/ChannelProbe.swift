@@ -83,7 +83,7 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
             let model = input.model ?? c.models.first ?? c.redirects.keys.sorted().first ?? defaultModel(c.kind)
             let target = table.targets[index][0]
             let request = minimalRequest(c, model: c.upstreamModel(for: model), key: c.keys[keyIndex].secret, target: target)
-            let timeout = c.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? call.proxy.config.firstByteTimeoutNanos
+            let timeout = c.firstByteTimeoutSeconds.map(RuntimeSettings.firstByteTimeoutNanos(seconds:)) ?? call.proxy.config.firstByteTimeoutNanos
             let probe = ChannelProbe(call: call, channel: c, target: target, model: model, request: request, timeoutNanos: timeout)
             probe.start()
         } catch {

@@ -117,13 +117,13 @@ public enum Classifier {
     /// `retry-after` (delta seconds or an HTTP date), else `anthropic-ratelimit-unified-reset`
     /// (unix seconds), as nanoseconds from now. nil when absent, unparsable or in the past.
     static func resetHint(_ headers: some HTTPHeadFields, nowUnixSeconds: UInt64) -> UInt64? {
+        // Far-future values saturate at UInt64.max; the cooldown book clamps them to its maximum.
         if let v = headers.value("retry-after") {
-            if let s = decimal(v) { return s.multipliedReportingOverflow(by: nanosPerSecond).overflow ? UInt64.max : s * nanosPerSecond }
-            if let t = httpDate(v), t > nowUnixSeconds { return (t - nowUnixSeconds) * nanosPerSecond }
+            if let s = decimal(v) { return Saturating.nanos(seconds: s) }
+            if let t = httpDate(v), t > nowUnixSeconds { return Saturating.nanos(seconds: t - nowUnixSeconds) }
         }
         if let v = headers.value("anthropic-ratelimit-unified-reset"), let t = decimal(v), t > nowUnixSeconds {
-            let d = t - nowUnixSeconds
-            return d.multipliedReportingOverflow(by: nanosPerSecond).overflow ? UInt64.max : d * nanosPerSecond
+            return Saturating.nanos(seconds: t - nowUnixSeconds)
         }
         return nil
     }

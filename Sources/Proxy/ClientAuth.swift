@@ -49,6 +49,9 @@ public struct ClientToken: Sendable, Equatable {
         self.name = name
         self.digest = digest
     }
+
+    /// Whether a cost cap limits it (its requests are then estimated and metered).
+    public var hasCostCap: Bool { dailyCostCapMicroUSD != nil || totalCostCapMicroUSD != nil }
 }
 
 /// Who a request is from, after authentication.

@@ -1,11 +1,15 @@
 import Reactor
 
-/// What each channel has cost today (UTC), in micro-USD, for daily cost limits. Shared
-/// by every loop; the lock is held for one dictionary operation.
+/// What each channel has cost today (UTC), in micro-USD, for daily cost limits, plus
+/// what the tries in flight on it may still cost (their reserved estimates), so that
+/// concurrent requests cannot all pass a limit that only a few fit under. Shared by every
+/// loop; the lock is held for one dictionary operation. Sums saturate.
 public final class DailySpend: DailyCostSource, Sendable {
     private struct State {
         var day: UInt64 = 0
         var microUSD: [Int: Int] = [:]
+        /// Kept across the day's end: a reservation is given back by the try that made it.
+        var reserved: [Int: Int] = [:]
     }
 
     private let state = Lock(State())
@@ -27,14 +31,31 @@ public final class DailySpend: DailyCostSource, Sendable {
     public func add(channelID: Int, microUSD: Int) {
         state.withLock { s in
             rolled(&s)
-            s.microUSD[channelID, default: 0] += microUSD
+            let before = s.microUSD[channelID] ?? 0
+            s.microUSD[channelID] = Saturating.add(before, max(0, microUSD))
         }
     }
 
+    /// Holds `microUSD` (a try's estimate) against the channel's daily limit until `release`.
+    public func reserve(channelID: Int, microUSD: Int) {
+        guard microUSD > 0 else { return }
+        state.withLock { s in s.reserved[channelID] = Saturating.add(s.reserved[channelID] ?? 0, microUSD) }
+    }
+
+    /// Gives back what `reserve` held.
+    public func release(channelID: Int, microUSD: Int) {
+        guard microUSD > 0 else { return }
+        state.withLock { s in
+            let left = max(0, (s.reserved[channelID] ?? 0) - microUSD)
+            s.reserved[channelID] = left > 0 ? left : nil
+        }
+    }
+
+    /// Spent today plus reserved, in USD.
     public func todayCostUSD(channelID: Int) -> Double {
         state.withLock { s in
             rolled(&s)
-            return Double(s.microUSD[channelID] ?? 0) / 1_000_000
+            return Double(Saturating.add(s.microUSD[channelID] ?? 0, s.reserved[channelID] ?? 0)) / 1_000_000
         }
     }
 }

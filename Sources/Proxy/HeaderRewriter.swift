@@ -18,19 +18,21 @@ public enum HeaderRewriter {
         return false
     }
 
-    /// What credential the upstream request carries.
+    /// What credential the upstream request carries. In every case each client credential
+    /// field (`ProtocolRules.clientCredentialHeaders`: the ccload token, `Cookie`, …) is
+    /// dropped: a client's credential never goes upstream.
     public enum Credential {
-        /// The client's own credential headers go upstream unchanged (pass-through, no key).
-        case clientsOwn
-        /// The pass-through key replaces the client's credential where the client put it
-        /// (with none, where the path's protocol expects it).
+        /// No credential at all (pass-through without `CCLOAD_UPSTREAM_KEY`).
+        case noKey
+        /// The pass-through key, where the client put its credential (`x-api-key` or
+        /// `Authorization`; with neither, where the path's protocol expects it).
         case keyInClientsPlace([UInt8])
         /// A channel's key, set the way its protocol wants; every client credential is dropped.
         case channel(ProtocolKind, [UInt8])
     }
 
     /// The upstream request: `METHOD target HTTP/1.1`, Host, the client's end-to-end
-    /// fields minus framing and the credentials `credential` says to drop, the credential,
+    /// fields minus framing and every client credential, the credential `credential` names,
     /// and Content-Length for the (already de-chunked) body.
     public static func upstreamRequest(_ head: HTTPRequestHead, target: [UInt8], hostHeader: [UInt8],
                                        credential: Credential, bodyLength: Int) -> [UInt8] {
@@ -50,21 +52,16 @@ public enum HeaderRewriter {
                 || ASCII.equalsIgnoringCase(name, "expect") {
                 continue
             }
-            switch credential {
-            case .clientsOwn:
-                break
-            case .keyInClientsPlace:
-                if ASCII.equalsIgnoringCase(name, "x-api-key") { sawApiKey = true; continue }
-                if ASCII.equalsIgnoringCase(name, "authorization") { sawAuthorization = true; continue }
-                if ASCII.equalsIgnoringCase(name, "x-goog-api-key") { continue }
-            case .channel:
-                if ProtocolRules.isClientCredentialHeader(name) { continue }
+            if ProtocolRules.isClientCredentialHeader(name) {
+                if ASCII.equalsIgnoringCase(name, "x-api-key") { sawApiKey = true }
+                if ASCII.equalsIgnoringCase(name, "authorization") { sawAuthorization = true }
+                continue
             }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
             out.append(0x0D); out.append(0x0A)
         }
         switch credential {
-        case .clientsOwn:
+        case .noKey:
             break
         case .keyInClientsPlace(let key):
             let anthropicPath = ASCII.hasPrefix(head.targetBytes, "/v1/messages")

@@ -6,7 +6,10 @@ import TLS
 /// timeout, then stream every read to the client as it arrives, pausing the upstream
 /// while the client is congested.
 /// A pooled connection found closed before any response byte gets one retry on a
-/// fresh connection. Owner: the client connection's loop.
+/// fresh connection. No client credential goes upstream (`CCLOAD_UPSTREAM_KEY`, if set,
+/// takes its place). The token's admission is settled once the exchange ends, charged
+/// (when `priced`) with what the answer reports it used, priced by the requested model;
+/// the exchange is counted, not recorded. Owner: the client connection's loop.
 final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
     private unowned let handler: ProxyHandler
     private let client: HTTPServerConnection
@@ -20,13 +23,21 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     private var forwarder = ResponseForwarder()
     private lazy var firstByteTimer = LoopTimer(target: self)
     private let isHEAD: Bool
+    private let admission: TokenAdmission
+    private var settled = false
+    /// The protocol and requested model of a known route, for pricing; nil: not priced.
+    private let priced: (kind: ProtocolKind, model: String)?
+    private var tap: UsageTap?
 
-    init(handler: ProxyHandler, client: HTTPServerConnection, request: HTTPRequest, target: UpstreamTarget) {
+    init(handler: ProxyHandler, client: HTTPServerConnection, request: HTTPRequest, target: UpstreamTarget,
+         admission: TokenAdmission, priced: (kind: ProtocolKind, model: String)?) {
         self.handler = handler
         self.client = client
         self.request = request
         self.target = target
         self.isHEAD = request.head.methodIs("HEAD")
+        self.admission = admission
+        self.priced = priced
     }
 
     func start() {
@@ -56,8 +67,9 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
 
     private func send(on c: HTTPClientConnection) {
         upstream = c
-        let credential: HeaderRewriter.Credential = handler.config.upstreamKey.map { .keyInClientsPlace($0) } ?? .clientsOwn
-        let head = HeaderRewriter.upstreamRequest(request.head, target: target.pathPrefix + request.head.targetBytes,
+        let credential: HeaderRewriter.Credential = handler.config.upstreamKey.map { .keyInClientsPlace($0) } ?? .noKey
+        let path = target.pathPrefix + ProtocolRules.removingCredentialParameters(request.head.targetBytes)
+        let head = HeaderRewriter.upstreamRequest(request.head, target: path,
                                                   hostHeader: target.hostHeader, credential: credential,
                                                   bodyLength: request.body.count)
         handler.loop.arm(firstByteTimer, afterNanos: handler.config.firstByteTimeoutNanos)
@@ -70,6 +82,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         handler.loop.disarm(firstByteTimer)
         headSent = true
         handler.shared.counters.count(status: head.status)
+        if let priced, head.status < 300, !isHEAD { tap = UsageTap(kind: priced.kind, streaming: Relay.isEventStream(head)) }
         forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: !bodyBytesFollow)
     }
 
@@ -78,6 +91,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     }
 
     func responseData(_ data: UnsafeRawBufferPointer) {
+        tap?.feed(data)
         if forwarder.data(data, to: client) { upstream?.pauseReading() }
     }
 
@@ -88,6 +102,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         if let c = upstream, c.state == .idle { handler.pool.release(c, target) }
         upstream = nil
         client.endResponse()
+        settle()
     }
 
     func responseFailed(_ error: TransportError, receivedBytes: Bool) {
@@ -107,6 +122,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         // After the head went out the only honest ending is an incomplete body.
         finished = true
         client.abortResponse()
+        settle()
     }
 
     // MARK: client events
@@ -123,6 +139,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         connector = nil
         upstream?.close()  // never back to the pool mid-response
         upstream = nil
+        settle()
     }
 
     // MARK: timeouts and errors
@@ -140,5 +157,18 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         handler.loop.disarm(firstByteTimer)
         handler.shared.counters.count(status: status)
         ProxyHandler.fail(client, status, message)
+        settle()
+    }
+
+    /// Gives the token's admission back (once), charged with the usage the answer reported.
+    private func settle() {
+        guard !settled else { return }
+        settled = true
+        var cost: Int64 = 0
+        if let priced, var t = tap {
+            cost = Int64(handler.shared.pricing.cost(model: priced.model, usage: t.finish()).microUSD)
+            tap = nil
+        }
+        handler.settle(admission, costMicroUSD: cost)
     }
 }

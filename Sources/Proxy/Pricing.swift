@@ -24,7 +24,10 @@ public struct ModelPrice: Sendable, Equatable {
         self.init(input: input, output: output, cacheRead: cacheRead, cacheWrite5m: input, cacheWrite1h: input)
     }
 
-    static func micro(_ usdPerMillion: Double) -> Int { Int((max(0, usdPerMillion) * 1_000_000).rounded()) }
+    /// Clamped: a price of 1e300 (a prices file may say so) is `Int.max`, NaN or negative 0.
+    static func micro(_ usdPerMillion: Double) -> Int {
+        Saturating.integer(usdPerMillion.isNaN ? 0 : (max(0, usdPerMillion) * 1_000_000).rounded())
+    }
 }
 
 /// The cost of one request.
@@ -92,9 +95,15 @@ public struct Pricing: Sendable {
     }
 
     /// tokens × price per token, summed, × `multiplier` (the channel's), in micro-USD.
-    /// Unknown model → 0, `priced: false`.
+    /// Unknown model → 0, `priced: false`. Saturates at `Int.max` (a NaN or negative
+    /// multiplier counts as 0, an infinite one as `Int.max`).
     public func cost(model: String, usage: Usage, multiplier: Double = 1) -> Cost {
         guard let p = price(for: model) else { return Cost(microUSD: 0, priced: false) }
+        return Cost(microUSD: Self.microUSD(usage, p, multiplier: multiplier), priced: true)
+    }
+
+    /// `usage` at `p` × `multiplier`, in micro-USD, saturating at `Int.max`.
+    static func microUSD(_ usage: Usage, _ p: ModelPrice, multiplier: Double) -> Int {
         // Σ tokens × (micro-USD per million tokens), then ÷ 1e6 once.
         var sum = 0
         var overflow = false
@@ -105,11 +114,29 @@ public struct Pricing: Sendable {
             if o1 || o2 { overflow = true; break }
             sum = a
         }
-        if overflow { return Cost(microUSD: Int.max, priced: true) }
-        let k = max(0, multiplier)
-        if k == 1 { return Cost(microUSD: (sum + 500_000) / 1_000_000, priced: true) }
-        let scaled = (Double(sum) * k / 1_000_000).rounded()
-        return Cost(microUSD: scaled >= Double(Int.max) ? Int.max : Int(scaled), priced: true)
+        if overflow { return Int.max }
+        let k = multiplier.isNaN ? 0 : max(0, multiplier)
+        if k == 1 { return Saturating.add(sum, 500_000) / 1_000_000 }
+        if sum == 0 || k == 0 { return 0 }
+        return Saturating.integer((Double(sum) * k / 1_000_000).rounded())
+    }
+
+    /// Output tokens assumed for a cost estimate when the request sets no limit.
+    public static let defaultEstimatedOutputTokens = 4096
+    /// Output limits above this are estimated as this (no model writes more in one answer).
+    public static let maxEstimatedOutputTokens = 1 << 21
+
+    /// What a request may cost before it runs (for cost-cap reservations), in micro-USD:
+    /// `maxOutputTokens` (clamped; `defaultEstimatedOutputTokens` when nil) at the output
+    /// price, plus one input token per 3 body bytes (text runs about 4 bytes a token) at the
+    /// dearest input price (cache writes included), × `multiplier`. Unknown model → 0.
+    public func estimate(model: String, bodyBytes: Int, maxOutputTokens: Int?, multiplier: Double = 1) -> Int {
+        guard let p = price(for: model) else { return 0 }
+        let output = min(max(0, maxOutputTokens ?? Self.defaultEstimatedOutputTokens), Self.maxEstimatedOutputTokens)
+        let input = max(0, bodyBytes) / 3 + 1
+        var dearest = p
+        dearest.cacheWrite5m = max(p.input, p.cacheWrite5m, p.cacheWrite1h)
+        return Self.microUSD(Usage(input: 0, output: output, cacheWrite5m: input), dearest, multiplier: multiplier)
     }
 
     // MARK: Overrides

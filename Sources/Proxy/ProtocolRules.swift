@@ -92,7 +92,8 @@ public enum ProtocolRules {
     /// The request target to send upstream for a client target, given the path part of the
     /// channel's base URL (`""` for `https://api.anthropic.com`, `"/v1"` or `"/openai/v1"` for a
     /// relay, `"/backend-api/codex"` for ChatGPT's Codex backend). The client's credential
-    /// query parameter (`key=`) is removed; the rest of the query is kept.
+    /// query parameter (`key=`, any case or percent-encoding) is removed; the rest of the
+    /// query is kept.
     ///
     /// - A base path that already ends in the client path's first segment (`/v1`, `/v1beta`)
     ///   does not repeat it: base `/openai/v1` + `/v1/chat/completions` → `/openai/v1/chat/completions`.
@@ -105,7 +106,7 @@ public enum ProtocolRules {
     public static func upstreamTarget(route: APIRoute, clientTarget: ArraySlice<UInt8>, basePath: ArraySlice<UInt8>) -> [UInt8] {
         var base = basePath
         while base.last == UInt8(ascii: "/") { base = base.dropLast() }
-        let cleaned = removingQueryParameter(clientTarget, "key")
+        let cleaned = removingCredentialParameters(clientTarget)
         var path = pathOf(cleaned[...])
         let query = cleaned[path.endIndex...]
         if route.kind == .codex && (route.endpoint == .responses || route.endpoint == .codexResponses) {
@@ -126,25 +127,48 @@ public enum ProtocolRules {
         return out
     }
 
+    /// Whether a raw (percent-encoded) query parameter name decodes to `name`, ASCII case-insensitively.
+    static func parameterName(_ raw: ArraySlice<UInt8>, equals name: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = raw.startIndex
+        var j = 0
+        while i < raw.endIndex {
+            var c = raw[i]
+            if c == UInt8(ascii: "%"), i + 2 < raw.endIndex, let h = JSONScan.hexValue(raw[i + 1]), let l = JSONScan.hexValue(raw[i + 2]) {
+                c = UInt8(h << 4 | l)
+                i += 3
+            } else {
+                i += 1
+            }
+            guard j < name.count, ASCII.lower(c) == ASCII.lower(name[j]) else { return false }
+            j += 1
+        }
+        return j == name.count
+    }
+
     static func endsWith(_ a: ArraySlice<UInt8>, _ s: StaticString) -> Bool {
         guard a.count >= s.utf8CodeUnitCount else { return false }
         return s.withUTF8Buffer { p in a.suffix(p.count).elementsEqual(p) }
     }
 
-    /// The target with every `name=…` query parameter removed (and `?` dropped when nothing is left).
+    /// The target without the query parameters that carry a client credential: `key`
+    /// (where `ClientAuth` reads a token; its name compared case-insensitively, as
+    /// `ClientAuth` does, and after percent-decoding, as an upstream would).
+    public static func removingCredentialParameters(_ target: ArraySlice<UInt8>) -> [UInt8] {
+        removingQueryParameter(target, "key")
+    }
+
+    /// The target with every `name=…` query parameter removed (and `?` dropped when nothing
+    /// is left). Names compare ASCII case-insensitively after percent-decoding (`KEY`, `k%65y`).
     public static func removingQueryParameter(_ target: ArraySlice<UInt8>, _ name: StaticString) -> [UInt8] {
         guard let q = target.firstIndex(of: UInt8(ascii: "?")) else { return Array(target) }
         var out = Array(target[..<q])
         var kept = 0
         var i = q + 1
-        let n = name.utf8CodeUnitCount
         while i <= target.endIndex {
             let end = target[i...].firstIndex(of: UInt8(ascii: "&")) ?? target.endIndex
             let param = target[i..<end]
-            let isNamed = name.withUTF8Buffer { p in
-                param.count >= n && param.prefix(n).elementsEqual(p)
-                    && (param.count == n || param[param.startIndex + n] == UInt8(ascii: "="))
-            }
+            let nameEnd = param.firstIndex(of: UInt8(ascii: "=")) ?? param.endIndex
+            let isNamed = name.withUTF8Buffer { parameterName(param[..<nameEnd], equals: $0) }
             if !isNamed && !param.isEmpty {
                 out.append(kept == 0 ? UInt8(ascii: "?") : UInt8(ascii: "&"))
                 out.append(contentsOf: param)
@@ -181,10 +205,13 @@ public enum ProtocolRules {
     }
 
     /// Client header fields that carry a credential (or an account identity bound to one)
-    /// and are never forwarded upstream: `authorization`, `x-api-key`, `x-goog-api-key`,
-    /// `chatgpt-account-id`. The `key=` query parameter is removed by `upstreamTarget`.
+    /// and are never forwarded upstream, in any mode: `authorization` (a ccload token or the
+    /// admin's bearer token), `x-api-key`, `x-goog-api-key`, `api-key` (Azure-style
+    /// clients), `chatgpt-account-id`, and `cookie` (the admin session among others).
+    /// (`proxy-authorization` is hop-by-hop.) The `key=` query parameter is removed by
+    /// `removingCredentialParameters`.
     public static let clientCredentialHeaders: [StaticString] = [
-        "authorization", "x-api-key", "x-goog-api-key", "chatgpt-account-id",
+        "authorization", "x-api-key", "x-goog-api-key", "api-key", "chatgpt-account-id", "cookie",
     ]
 
     public static func isClientCredentialHeader(_ name: ArraySlice<UInt8>) -> Bool {

@@ -55,13 +55,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             return Self.fail(connection, 404, "no route for this path")
         }
         if ASCII.hasPrefix(target, "/v1/"), let upstream = config.upstream {
-            if let refusal = Self.refusal(auth.check(request.head, peer: request.peer)) {
-                shared.counters.count(status: refusal.status)
-                return Self.fail(connection, refusal.status, refusal.message)
-            }
-            let exchange = PassThrough(handler: self, client: connection, request: request, target: upstream)
-            connection.userData = exchange
-            return exchange.start()
+            return passThrough(request, upstream, connection)
         }
         if ASCII.hasPrefix(target, "/v1/") {
             return Self.fail(connection, 503, "no channels or upstream are configured")
@@ -89,7 +83,10 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
                                       body: ProtocolRules.errorBody(kind, status: refusal.status, message: refusal.message))
         }
         if route.endpoint == .models {
-            return connection.respond(status: 200, body: ProtocolRules.modelsList(kind, models: table.servedModels(kind: kind)))
+            guard let admission = admitOrRefuse(auth, model: nil, kind: kind, modelsEndpoint: true, connection) else { return }
+            settle(admission, costMicroUSD: 0)
+            let models = tokenOf(auth)?.allowedModels.map { $0.sorted().filter { table.serves(kind: kind, model: $0) } }
+            return connection.respond(status: 200, body: ProtocolRules.modelsList(kind, models: models ?? table.servedModels(kind: kind)))
         }
         let info: RequestInfo
         do {
@@ -119,13 +116,69 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         default:
             break
         }
-        if case .token(let id) = auth, let token = self.auth.token(id: id),
-           let no = shared.meters.admit(token, model: info.model, nowMillis: record.timeMillis) {
+        let first = candidateScratch.first
+        let admission: TokenAdmission
+        switch admit(auth, model: info.model, nowMillis: record.timeMillis, estimate: {
+            // At the first candidate's price: the channel most likely to serve it.
+            guard let c = first else { return 0 }
+            return shared.pricing.estimate(model: c.upstreamModel, bodyBytes: request.body.count, maxOutputTokens: info.maxOutputTokens,
+                                           multiplier: table.channels[c.channelIndex].costMultiplier)
+        }) {
+        case .refused(let no):
             return refuse(connection, kind, no.status, no.message, record, retryAfter: no.retryAfterSeconds)
+        case .admitted(let a):
+            admission = a
         }
         let relay = Relay(handler: self, client: connection, request: request, route: route, info: info,
                           session: session, table: table, candidates: candidateScratch, record: record)
+        relay.admission = admission
         relay.start()
+    }
+
+    /// A pass-through request (no channel table): the same token admission as the relay
+    /// (`admit`), then `PassThrough`. The body of a known route is scanned for its model
+    /// and output limit; one ccload cannot read is forwarded as it is unless the token's
+    /// model limit needs the model, and a body with a repeated key is refused either way.
+    /// Spend is metered (the answer's usage tapped and priced) for cost-capped tokens only.
+    /// A model-limited token's `/v1/models` is answered here with its models.
+    private func passThrough(_ request: HTTPRequest, _ upstream: UpstreamTarget, _ connection: HTTPServerConnection) {
+        let auth = auth.check(request.head, peer: request.peer)
+        if let refusal = Self.refusal(auth) {
+            shared.counters.count(status: refusal.status)
+            return Self.fail(connection, refusal.status, refusal.message)
+        }
+        let route = ProtocolRules.route(request.head)
+        let kind = route?.kind ?? .anthropic
+        let token = tokenOf(auth)
+        let listsModels = route?.endpoint == .models
+        var info: RequestInfo?
+        var priced: (kind: ProtocolKind, model: String)?
+        if let route, !listsModels {
+            do {
+                let scanned = try RequestScan.scan(body: request.body, kind: route.kind, target: request.head.targetBytes)
+                info = scanned
+                // Only a capped token's answers are metered (the tap holds a non-streamed body).
+                if token?.hasCostCap == true { priced = (route.kind, scanned.model) }
+            } catch {
+                let forward = token?.allowedModels == nil && (error == .notJSON || error == .noModel)
+                if !forward {
+                    shared.counters.count(status: 400)
+                    return connection.respond(status: 400, body: ProtocolRules.errorBody(kind, status: 400, message: error.message))
+                }
+            }
+        }
+        let body = request.body.count
+        guard let admission = admitOrRefuse(auth, model: info?.model, kind: kind, modelsEndpoint: listsModels, connection, estimate: {
+            info.map { shared.pricing.estimate(model: $0.model, bodyBytes: body, maxOutputTokens: $0.maxOutputTokens) } ?? 0
+        }) else { return }
+        if listsModels, let allowed = token?.allowedModels {
+            settle(admission, costMicroUSD: 0)
+            return connection.respond(status: 200, body: ProtocolRules.modelsList(kind, models: allowed.sorted()))
+        }
+        let exchange = PassThrough(handler: self, client: connection, request: request, target: upstream, admission: admission,
+                                   priced: priced)
+        connection.userData = exchange
+        exchange.start()
     }
 
     private func refuse(_ c: HTTPServerConnection, _ kind: ProtocolKind, _ status: Int, _ message: String,

@@ -63,6 +63,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private var activeID: UInt64 = 0
     /// Response body bytes passed to the client.
     private var bytesStreamed: UInt64 = 0
+    /// The token's admission (set before `start`), settled in `complete`.
+    var admission = TokenAdmission(tokenID: nil)
+    /// The estimate the current try holds against its channel's daily cost limit.
+    private var channelReservation: (channelID: Int, microUSD: Int)?
     private lazy var firstByteTimer = LoopTimer(target: self)
 
     /// Error bodies are read up to this many bytes to classify them.
@@ -113,6 +117,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             let counters = table.counters[current.channelIndex]
             if counters.tryBegin(limit: channel.maxConcurrency) {
                 counting = counters
+                reserveDailySpend()
                 if urlsTried == 0 {
                     urlIndex = handler.preferredURL(channelID: channel.id, count: table.targets[current.channelIndex].count)
                 }
@@ -164,8 +169,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         let head = HeaderRewriter.upstreamRequest(request.head, target: path, hostHeader: target.hostHeader,
                                                   credential: .channel(ch.kind, Array(ch.keys[keyIndex].secret.utf8)),
                                                   bodyLength: body.count)
-        let timeout = ch.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? handler.config.firstByteTimeoutNanos
-        handler.loop.arm(firstByteTimer, afterNanos: timeout)
+        handler.loop.arm(firstByteTimer, afterNanos: firstByteTimeoutNanos)
         c.send(head: head, body: body, isHEAD: isHEAD, delegate: self)
     }
 
@@ -399,13 +403,14 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         upstream = nil
         counting?.end()
         counting = nil
+        releaseDailySpend()
         let ch = channel
         let now = handler.loop.now
         let cooldowns = handler.shared.cooldowns
         // (channel, model) cooldowns are keyed by the requested model, as the selector reads them;
         // a channel whose keys all cool counts as cooling there without a record of its own.
         let scopeValue = CooldownScope(scope, channelID: ch.id, keyIndex: keyIndex, model: info.model)
-        cooldowns.record(failure: cls, scope: scopeValue, now: now, explicitResetAt: reset.map { now &+ $0 })
+        cooldowns.record(failure: cls, scope: scopeValue, now: now, explicitResetAt: reset.map { Saturating.add(now, $0) })
         record.attempts.append(AttemptNote(channelID: ch.id, keyIndex: keyIndex, status: status, failure: cls.rawValue))
         if let note { record.error = note }
         if phase == .finished { return }
@@ -421,11 +426,15 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         nextTry()
     }
 
+    /// The current channel's first-byte timeout (its own, clamped like the setting), else the setting.
+    private var firstByteTimeoutNanos: UInt64 {
+        channel.firstByteTimeoutSeconds.map(RuntimeSettings.firstByteTimeoutNanos(seconds:)) ?? handler.config.firstByteTimeoutNanos
+    }
+
     func timerFired(_ timer: LoopTimer) {
         guard phase == .waiting else { return }
         let (cls, scope) = Classifier.classifyFirstByteTimeout()
-        let seconds = channel.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? handler.config.firstByteTimeoutNanos
-        lastFailure = .timeout("upstream sent no response headers within \(formatSeconds(seconds))")
+        lastFailure = .timeout("upstream sent no response headers within \(formatSeconds(firstByteTimeoutNanos))")
         failTry(cls, scope, reset: nil, status: 0, note: "first-byte timeout")
     }
 
@@ -477,9 +486,26 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     // MARK: the record
 
+    /// A channel with a daily cost limit holds this try's estimate against it until the try ends.
+    private func reserveDailySpend() {
+        let ch = channel
+        guard ch.dailyCostLimitUSD != nil else { return }
+        let estimate = handler.shared.pricing.estimate(model: current.upstreamModel, bodyBytes: request.body.count,
+                                                       maxOutputTokens: info.maxOutputTokens, multiplier: ch.costMultiplier)
+        handler.shared.spend.reserve(channelID: ch.id, microUSD: estimate)
+        channelReservation = (ch.id, estimate)
+    }
+
+    private func releaseDailySpend() {
+        guard let r = channelReservation else { return }
+        handler.shared.spend.release(channelID: r.channelID, microUSD: r.microUSD)
+        channelReservation = nil
+    }
+
     private func complete(error: String?) {
         counting?.end()
         counting = nil
+        releaseDailySpend()
         handler.active.remove(activeID)
         activeID = 0
         let now = handler.loop.now
@@ -503,9 +529,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             record.priced = cost.priced
             if cost.microUSD > 0 { handler.shared.spend.add(channelID: ch.id, microUSD: cost.microUSD) }
         }
-        if let id = record.tokenID {
-            handler.shared.meters.finish(tokenID: id, costMicroUSD: record.costMicroUSD, nowMillis: wallClockMillis())
-        }
+        handler.settle(admission, costMicroUSD: record.costMicroUSD)
         handler.shared.record(record)
     }
 

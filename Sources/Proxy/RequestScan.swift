@@ -12,12 +12,17 @@ public struct RequestInfo: Sendable, Equatable {
     public var stream: Bool
     /// Anthropic `metadata.user_id` (Claude Code puts its session there); nil otherwise.
     public var bodySession: String?
+    /// The most output tokens the request allows (`max_tokens`, `max_completion_tokens`,
+    /// `max_output_tokens`, Gemini `generationConfig.maxOutputTokens`), for cost estimates;
+    /// nil when it sets none.
+    public var maxOutputTokens: Int?
 
-    public init(model: String, modelRange: Range<Int>?, stream: Bool, bodySession: String? = nil) {
+    public init(model: String, modelRange: Range<Int>?, stream: Bool, bodySession: String? = nil, maxOutputTokens: Int? = nil) {
         self.model = model
         self.modelRange = modelRange
         self.stream = stream
         self.bodySession = bodySession
+        self.maxOutputTokens = maxOutputTokens
     }
 }
 
@@ -27,11 +32,15 @@ public enum RequestScanError: Error, Sendable, Equatable {
     case notJSON
     /// No usable `model` (absent, not a string, or empty); for Gemini, no model in the path.
     case noModel
+    /// A top-level key ccload reads (`model`, `stream`, …) appears twice: upstream JSON
+    /// parsers keep the last, ccload would read the first, so the request is refused.
+    case duplicateKey(String)
 
     public var message: String {
         switch self {
         case .notJSON: return "request body is not a JSON object"
         case .noModel: return "request has no model: set a non-empty string \"model\" field"
+        case .duplicateKey(let k): return "request body repeats the top-level key \"\(k)\"; send it once"
         }
     }
 }
@@ -45,21 +54,39 @@ public enum RequestScan {
     public static func scan(body: UnsafeRawBufferPointer, kind: ProtocolKind, target: ArraySlice<UInt8>) throws(RequestScanError) -> RequestInfo {
         let start = JSONScan.skipWhitespace(body, 0, body.count)
         guard start < body.count, body[start] == UInt8(ascii: "{") else { throw .notJSON }
+        // Every key read here is read once: a repeat is refused (keys compare unescaped, so
+        // `"mod\u0065l"` is `model`), since the upstream would act on the last one.
         var model: JSONScan.Value?
-        var stream = false
+        var stream: JSONScan.Value?
         var metadata: JSONScan.Value?
+        var maxOutput: Int?
+        var limitsSeen = 0  // bit i: limitKeys[i]
+        var duplicate: StaticString?
+        func once(_ slot: inout JSONScan.Value?, _ value: JSONScan.Value, _ name: StaticString) -> Bool {
+            guard slot == nil else { duplicate = name; return false }
+            slot = value
+            return true
+        }
         let objectEnd = JSONScan.walkObject(body, start, body.count) { key, value in
-            if model == nil, JSONScan.keyEquals(body, key, "model") {
-                model = value
-            } else if JSONScan.keyEquals(body, key, "stream") {
-                stream = JSONScan.bool(body, value) ?? false
-            } else if metadata == nil, JSONScan.keyEquals(body, key, "metadata") {
-                metadata = value
+            // A cheap first-byte test keeps the common case (other keys) to one comparison.
+            guard key.count >= 3 else { return true }
+            let c = body[key.lowerBound + 1]
+            guard c == UInt8(ascii: "m") || c == UInt8(ascii: "s") || c == UInt8(ascii: "g") || c == UInt8(ascii: "\\") else { return true }
+            if JSONScan.keyEquals(body, key, "model") { return once(&model, value, "model") }
+            if JSONScan.keyEquals(body, key, "stream") { return once(&stream, value, "stream") }
+            if JSONScan.keyEquals(body, key, "metadata") { return once(&metadata, value, "metadata") }
+            for (i, name) in RequestScan.limitKeys.enumerated() where JSONScan.keyEquals(body, key, name) {
+                guard limitsSeen & (1 << i) == 0 else { duplicate = name; return false }
+                limitsSeen |= 1 << i
+                if let n = outputLimit(body, value) { maxOutput = max(maxOutput ?? 0, n) }
+                return true
             }
             return true
         }
+        if let duplicate { throw .duplicateKey(duplicate.description) }
         // The walk ends at the object's close; nothing but whitespace may follow it.
         guard let objectEnd, JSONScan.skipWhitespace(body, objectEnd, body.count) == body.count else { throw .notJSON }
+        let streamFlag = stream.flatMap { JSONScan.bool(body, $0) } ?? false
 
         var session: String?
         if let m = metadata, m.kind == .object,
@@ -68,10 +95,27 @@ public enum RequestScan {
         }
         if kind == .gemini {
             guard let g = GeminiProtocol.parsePath(target), !g.model.isEmpty else { throw .noModel }
-            return RequestInfo(model: g.model, modelRange: nil, stream: g.stream, bodySession: session)
+            return RequestInfo(model: g.model, modelRange: nil, stream: g.stream, bodySession: session, maxOutputTokens: maxOutput)
         }
         guard let m = model, m.kind == .string, let name = JSONScan.string(body, m), !name.isEmpty else { throw .noModel }
-        return RequestInfo(model: name, modelRange: m.range, stream: stream, bodySession: session)
+        return RequestInfo(model: name, modelRange: m.range, stream: streamFlag, bodySession: session, maxOutputTokens: maxOutput)
+    }
+
+    /// The top-level keys that carry an output limit (Gemini's is nested in
+    /// `generationConfig`); when several appear, the largest limit counts.
+    static let limitKeys: [StaticString] = ["max_tokens", "max_completion_tokens", "max_output_tokens", "generationConfig"]
+
+    /// The output limit a limit key's value sets: the integer itself, or Gemini's
+    /// `generationConfig.maxOutputTokens` (the largest, if repeated); nil for anything else.
+    static func outputLimit(_ body: UnsafeRawBufferPointer, _ v: JSONScan.Value) -> Int? {
+        if v.kind == .number { return JSONScan.int(body, v).map { max(0, $0) } }
+        guard v.kind == .object else { return nil }
+        var most: Int?
+        JSONScan.forEachMember(in: body, object: v.range) { k, value in
+            if JSONScan.keyEquals(body, k, "maxOutputTokens"), let n = JSONScan.int(body, value) { most = max(most ?? 0, max(0, n)) }
+            return true
+        }
+        return most
     }
 
     public static func scan(body: [UInt8], kind: ProtocolKind, target: ArraySlice<UInt8>) throws(RequestScanError) -> RequestInfo {

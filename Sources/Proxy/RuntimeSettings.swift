@@ -17,6 +17,18 @@ public struct RuntimeSettings: Sendable, Equatable {
 
     public init() {}
 
+    /// The bounds of a first-byte timeout, in seconds: the `first_byte_timeout_seconds`
+    /// setting's, and what a channel's own timeout is clamped to where it is used.
+    public static let firstByteTimeoutSeconds: ClosedRange<Double> = 0.01...3600
+
+    /// A first-byte timeout in seconds (any Double: NaN, negative, 1e300) as nanoseconds
+    /// within `firstByteTimeoutSeconds`; NaN → the shortest.
+    public static func firstByteTimeoutNanos(seconds: Double) -> UInt64 {
+        let b = firstByteTimeoutSeconds
+        let s = seconds.isNaN ? b.lowerBound : Swift.min(Swift.max(seconds, b.lowerBound), b.upperBound)
+        return Saturating.nanos(seconds: s)
+    }
+
     /// From `SettingsCatalog` keys and values (as `Store.settings()` returns them). A key
     /// missing from `values` keeps its catalog default; a value that does not parse
     /// throws, naming the key.
@@ -31,7 +43,8 @@ public struct RuntimeSettings: Sendable, Equatable {
             }
             return Double(v)!
         }
-        func nanos(_ key: String) throws(StoreError) -> UInt64 { UInt64(try number(key) * 1e9) }
+        func nanos(_ key: String) throws(StoreError) -> UInt64 { Saturating.nanos(seconds: try number(key)) }
+        func integer(_ key: String) throws(StoreError) -> Int { Saturating.integer(try number(key)) }
         func flag(_ key: String) throws(StoreError) -> Bool {
             let v = raw(key)
             guard v == "true" || v == "false" else { throw StoreError(.invalid, "setting \(key) must be true or false, not \(v)") }
@@ -50,16 +63,16 @@ public struct RuntimeSettings: Sendable, Equatable {
             throw StoreError(.invalid, "setting cooldown_min_seconds must not exceed cooldown_max_seconds")
         }
         cooldowns = c
-        selector.maxKeyRetries = Int(try number("max_key_retries"))
-        selector.maxChannels = Int(try number("max_channels_per_request"))
+        selector.maxKeyRetries = try integer("max_key_retries")
+        selector.maxChannels = try integer("max_channels_per_request")
         selector.fallbackToSoonest = try flag("fallback_to_soonest")
         affinityEnabled = try flag("session_affinity")
         affinityTTLNanos = try nanos("affinity_ttl_seconds")
         firstByteTimeoutNanos = try nanos("first_byte_timeout_seconds")
         connectTimeoutNanos = try nanos("connect_timeout_seconds")
-        logRetentionDays = Int(try number("log_retention_days"))
-        statsRetentionDays = Int(try number("stats_retention_days"))
+        logRetentionDays = try integer("log_retention_days")
+        statsRetentionDays = try integer("stats_retention_days")
         logRequests = try flag("log_request_records")
-        adminSessionHours = Int(try number("admin_session_hours"))
+        adminSessionHours = try integer("admin_session_hours")
     }
 }

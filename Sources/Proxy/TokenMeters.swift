@@ -10,6 +10,12 @@ public struct TokenRefusal: Sendable, Equatable {
 
 /// What each client token has in flight, asked this minute and spent today and in all,
 /// shared by every loop; the lock is held for one dictionary update per call.
+///
+/// Cost caps count what requests in flight may still cost: `admit` reserves the request's
+/// estimate and `finish` replaces it with the real cost. A request is admitted while spent
+/// plus reserved is under the cap, so with estimates that hold, a cap is passed by at most
+/// one request's estimate (plus what requests in flight cost beyond their estimates).
+/// Every sum saturates: costs come from upstream usage counts.
 public final class TokenMeters: Sendable {
     private struct Meter {
         var inFlight = 0
@@ -18,6 +24,8 @@ public final class TokenMeters: Sendable {
         var day: UInt64 = 0
         var costToday: Int64 = 0
         var costTotal: Int64 = 0
+        /// The estimates of the requests in flight, not yet charged.
+        var reserved: Int64 = 0
     }
 
     private let meters = Lock<[Int: Meter]>([:])
@@ -33,14 +41,23 @@ public final class TokenMeters: Sendable {
         }
     }
 
-    /// Admits one request of `token` for `model`, counting it in flight, or says why not.
-    public func admit(_ token: ClientToken, model: String?, nowMillis: UInt64) -> TokenRefusal? {
+    /// Admits one request of `token` for `model`, counting it in flight and reserving
+    /// `reserveMicroUSD` (its estimated cost) against the cost caps, or says why not.
+    /// `model` nil: the request names none (a models list, an endpoint ccload cannot read);
+    /// a token limited to some models may then only list them (`modelsEndpoint`).
+    public func admit(_ token: ClientToken, model: String?, modelsEndpoint: Bool = false, reserveMicroUSD: Int64 = 0,
+                      nowMillis: UInt64) -> TokenRefusal? {
         if !token.enabled { return TokenRefusal(status: 401, message: "token \(token.name) is disabled") }
         if let e = token.expiresAtMillis, e <= nowMillis {
             return TokenRefusal(status: 401, message: "token \(token.name) has expired")
         }
-        if let allowed = token.allowedModels, let model, !allowed.contains(model) {
-            return TokenRefusal(status: 403, message: "token \(token.name) may not use model \(model)")
+        if let allowed = token.allowedModels {
+            if let model, !allowed.contains(model) {
+                return TokenRefusal(status: 403, message: "token \(token.name) may not use model \(model)")
+            }
+            if model == nil && !modelsEndpoint {
+                return TokenRefusal(status: 403, message: "token \(token.name) is limited to some models and this endpoint names none ccload can check")
+            }
         }
         let day = nowMillis / 86_400_000
         let minute = nowMillis / 60_000
@@ -48,11 +65,11 @@ public final class TokenMeters: Sendable {
             var t = m[token.id] ?? Meter()
             if t.day != day { t.day = day; t.costToday = 0 }
             if t.minute != minute { t.minute = minute; t.requestsThisMinute = 0 }
-            if let cap = token.totalCostCapMicroUSD, t.costTotal >= cap {
+            if let cap = token.totalCostCapMicroUSD, Saturating.add(t.costTotal, t.reserved) >= cap {
                 m[token.id] = t
                 return TokenRefusal(status: 403, message: "token \(token.name) reached its total cost cap")
             }
-            if let cap = token.dailyCostCapMicroUSD, t.costToday >= cap {
+            if let cap = token.dailyCostCapMicroUSD, Saturating.add(t.costToday, t.reserved) >= cap {
                 m[token.id] = t
                 let wait = Int(((day + 1) * 86_400_000 - nowMillis + 999) / 1000)
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its daily cost cap; it resets at 00:00 UTC",
@@ -71,21 +88,33 @@ public final class TokenMeters: Sendable {
             }
             t.inFlight += 1
             t.requestsThisMinute += 1
+            t.reserved = Saturating.add(t.reserved, max(0, reserveMicroUSD))
             m[token.id] = t
             return nil
         }
     }
 
-    /// Ends a request `admit` let in, adding what it cost.
-    public func finish(tokenID: Int, costMicroUSD: Int64, nowMillis: UInt64) {
+    /// Ends a request `admit` let in: gives back its reservation and adds what it cost.
+    public func finish(tokenID: Int, costMicroUSD: Int64, reservedMicroUSD: Int64 = 0, nowMillis: UInt64) {
         let day = nowMillis / 86_400_000
+        let cost = max(0, costMicroUSD)
         meters.withLock { m in
             var t = m[tokenID] ?? Meter()
             t.inFlight = max(0, t.inFlight - 1)
+            t.reserved = max(0, t.reserved - max(0, reservedMicroUSD))
             if t.day != day { t.day = day; t.costToday = 0 }
-            t.costToday += costMicroUSD
-            t.costTotal += costMicroUSD
+            t.costToday = Saturating.add(t.costToday, cost)
+            t.costTotal = Saturating.add(t.costTotal, cost)
             m[tokenID] = t
+        }
+    }
+
+    /// What `token` has spent today and in all, and holds reserved (tests, admin).
+    public func spend(tokenID: Int, nowMillis: UInt64) -> (today: Int64, total: Int64, reserved: Int64, inFlight: Int) {
+        let day = nowMillis / 86_400_000
+        return meters.withLock { m in
+            guard let t = m[tokenID] else { return (0, 0, 0, 0) }
+            return (t.day == day ? t.costToday : 0, t.costTotal, t.reserved, t.inFlight)
         }
     }
 }

@@ -25,8 +25,8 @@ public struct Usage: Sendable, Equatable {
     public static let unknown = Usage(known: false)
 
     /// Both cache-write lifetimes together.
-    public var cacheWrite: Int { cacheWrite5m + cacheWrite1h }
+    public var cacheWrite: Int { Saturating.add(cacheWrite5m, cacheWrite1h) }
 
     /// Every input token, cached or not.
-    public var totalInput: Int { input + cacheRead + cacheWrite }
+    public var totalInput: Int { Saturating.add(Saturating.add(input, cacheRead), cacheWrite) }
 }

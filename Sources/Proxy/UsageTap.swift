@@ -102,7 +102,9 @@ public struct UsageTap: Sendable {
         return usage
     }
 
-    /// The usage so far (final after `finish()`), normalised (see `Usage`).
+    /// The usage so far (final after `finish()`), normalised (see `Usage`). Every count is
+    /// clamped to `0...Int.max` as read, and the sums below saturate: the numbers are the
+    /// upstream's and may be anything.
     public var usage: Usage {
         guard reported else { return .unknown }
         switch kind {
@@ -110,15 +112,22 @@ public struct UsageTap: Sendable {
             var w5 = cache5m ?? 0, w1 = cache1h ?? 0
             if cache5m == nil && cache1h == nil {
                 w5 = cacheCreation
-            } else if cacheCreation > w5 + w1 {
+            } else {
+                let split = Saturating.add(w5, w1)
                 // A total larger than its split: the unsplit rest is the default 5 min kind.
-                w5 += cacheCreation - w5 - w1
+                if cacheCreation > split { w5 = Saturating.add(w5, cacheCreation - split) }
             }
             return Usage(input: input, output: output, cacheRead: cached, cacheWrite5m: w5, cacheWrite1h: w1)
         case .openai, .codex, .gemini:
-            let prompt = input + extraInput
-            return Usage(input: max(0, prompt - cached), output: output + extraOutput, cacheRead: cached)
+            let prompt = Saturating.add(input, extraInput)
+            return Usage(input: max(0, prompt - cached), output: Saturating.add(output, extraOutput), cacheRead: cached)
         }
+    }
+
+    /// A token count as the upstream sent it, clamped to `0...`: negative counts are 0.
+    @inline(__always)
+    private static func count(_ buf: UnsafeRawBufferPointer, _ v: JSONScan.Value) -> Int? {
+        JSONScan.int(buf, v).map { max(0, $0) }
     }
 
     // MARK: Streams
@@ -164,7 +173,7 @@ public struct UsageTap: Sendable {
     private mutating func anthropicUsage(_ data: UnsafeRawBufferPointer, _ range: Range<Int>, isDelta: Bool = false) {
         reported = true
         JSONScan.forEachMember(in: data, object: range) { key, v in
-            if let n = JSONScan.int(data, v) {
+            if let n = Self.count(data, v) {
                 if JSONScan.keyEquals(data, key, "output_tokens") { output = n; return true }
                 if isDelta && n == 0 { return true }
                 if JSONScan.keyEquals(data, key, "input_tokens") { input = n }
@@ -172,9 +181,9 @@ public struct UsageTap: Sendable {
                 else if JSONScan.keyEquals(data, key, "cache_creation_input_tokens") { cacheCreation = n }
             } else if v.kind == .object, JSONScan.keyEquals(data, key, "cache_creation") {
                 if let e = JSONScan.value(forKey: "ephemeral_5m_input_tokens", in: data, object: v.range),
-                   let n = JSONScan.int(data, e), !(isDelta && n == 0) { cache5m = n }
+                   let n = Self.count(data, e), !(isDelta && n == 0) { cache5m = n }
                 if let e = JSONScan.value(forKey: "ephemeral_1h_input_tokens", in: data, object: v.range),
-                   let n = JSONScan.int(data, e), !(isDelta && n == 0) { cache1h = n }
+                   let n = Self.count(data, e), !(isDelta && n == 0) { cache1h = n }
             }
             return true
         }
@@ -195,11 +204,11 @@ public struct UsageTap: Sendable {
         reported = true
         cached = 0
         JSONScan.forEachMember(in: data, object: range) { key, v in
-            if let n = JSONScan.int(data, v) {
+            if let n = Self.count(data, v) {
                 if JSONScan.keyEquals(data, key, "prompt_tokens") { input = n }
                 else if JSONScan.keyEquals(data, key, "completion_tokens") { output = n }
             } else if v.kind == .object, JSONScan.keyEquals(data, key, "prompt_tokens_details") {
-                if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: v.range), let n = JSONScan.int(data, c) { cached = n }
+                if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: v.range), let n = Self.count(data, c) { cached = n }
             }
             return true
         }
@@ -221,11 +230,11 @@ public struct UsageTap: Sendable {
                 reported = true
                 cached = 0
                 JSONScan.forEachMember(in: data, object: v.range) { k, u in
-                    if let n = JSONScan.int(data, u) {
+                    if let n = Self.count(data, u) {
                         if JSONScan.keyEquals(data, k, "input_tokens") { input = n }
                         else if JSONScan.keyEquals(data, k, "output_tokens") { output = n }
                     } else if u.kind == .object, JSONScan.keyEquals(data, k, "input_tokens_details") {
-                        if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: u.range), let n = JSONScan.int(data, c) { cached = n }
+                        if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: u.range), let n = Self.count(data, c) { cached = n }
                     }
                     return true
                 }
@@ -242,7 +251,7 @@ public struct UsageTap: Sendable {
                 reported = true
                 input = 0; output = 0; cached = 0; extraInput = 0; extraOutput = 0
                 JSONScan.forEachMember(in: data, object: v.range) { k, u in
-                    guard let n = JSONScan.int(data, u) else { return true }
+                    guard let n = Self.count(data, u) else { return true }
                     if JSONScan.keyEquals(data, k, "promptTokenCount") { input = n }
                     else if JSONScan.keyEquals(data, k, "candidatesTokenCount") { output = n }
                     else if JSONScan.keyEquals(data, k, "cachedContentTokenCount") { cached = n }

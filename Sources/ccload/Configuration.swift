@@ -86,7 +86,7 @@ struct Configuration: ParsableArguments {
     private func seconds(_ flag: Double?, _ name: String, _ fallback: Double) throws -> UInt64 {
         let s = try number(flag, name, fallback)
         guard s > 0, s < 1e7 else { throw ValidationError("\(name) must be a positive number of seconds") }
-        return UInt64(s * 1e9)
+        return Saturating.nanos(seconds: s)
     }
 
     /// A live setting given explicitly (flag or environment): it is written to the

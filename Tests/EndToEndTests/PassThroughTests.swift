@@ -134,14 +134,18 @@ final class PassThroughTests: EndToEndCase {
         XCTAssertTrue(head.contains("\r\nx-api-key: \(key)\r\n"), head)
     }
 
-    func testClientCredentialsPassUnchangedWithoutAnUpstreamKey() throws {
+    /// Without CCLOAD_UPSTREAM_KEY no client credential goes upstream: it may be a ccload token.
+    func testNoClientCredentialGoesUpstreamWithoutAnUpstreamKey() throws {
         let mock = try startMock()
         let ccload = try startCcload(upstream: mock.url)
-        let r = try ccload.request(messagesRequest(headers: ["x-api-key: client-key-3", "Authorization: Bearer client-token-4"]))
+        let r = try ccload.request(messagesRequest(query: "key=client-key-5&beta=true",
+                                                   headers: ["x-api-key: client-key-3", "Authorization: Bearer client-token-4"]))
         XCTAssertEqual(r.status, 200)
         let head = try mock.lastRequest().head
-        XCTAssertTrue(head.contains("\r\nx-api-key: client-key-3\r\n"), head)
-        XCTAssertTrue(head.contains("\r\nAuthorization: Bearer client-token-4\r\n"), head)
+        for secret in ["client-key-3", "client-token-4", "client-key-5"] { XCTAssertFalse(head.contains(secret), head) }
+        XCTAssertFalse(head.lowercased().contains("\r\nx-api-key:"), head)
+        XCTAssertFalse(head.lowercased().contains("\r\nauthorization:"), head)
+        XCTAssertTrue(head.hasPrefix("POST /v1/messages?beta=true HTTP/1.1\r\n"), head)
     }
 
     func testUnknownPathIs404InTheErrorShape() throws {

@@ -138,6 +138,37 @@ final class StoreE2ETokenLimitTests: StoreE2ECase {
         assertNoSecrets(ccload)
     }
 
+    /// A model-limited token's models list shows only its models that a channel serves;
+    /// a disabled one gets no list at all.
+    func testModelsListFollowsTheTokensLimits() throws {
+        let (ccload, _) = try start(limited: "allowed_models = '[\"\(RelayCase.model)\",\"not-served-anywhere\"]'", other: "enabled = 0")
+        // The channels serve any model, so every allowed model is listed.
+        let list = try ccload.get("/v1/models", headers: ["x-api-key: \(Self.limited)"])
+        XCTAssertEqual(list.status, 200, list.bodyText)
+        let ids = ((list.json?["data"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }
+        XCTAssertEqual(ids, ["claude-sonnet-4-5", "not-served-anywhere"].sorted(), list.bodyText)
+        let refused = try ccload.get("/v1/models", headers: ["x-api-key: \(Self.other)"])
+        assertErrorShape(refused, status: 401, type: "authentication_error")
+        XCTAssertTrue(message(refused).contains("disabled"), message(refused))
+    }
+
+    /// A Haiku-only token sent `model` twice: ccload read the first, the upstream the last.
+    func testRepeatedModelKeyIsRefused() throws {
+        let (ccload, mock) = try start(limited: "allowed_models = '[\"claude-haiku-4-5\"]'")
+        for body in [#"{"model":"claude-haiku-4-5","max_tokens":5,"model":"claude-opus-4-5"}"#,
+                     #"{"model":"claude-haiku-4-5","max_tokens":5,"\u006dodel":"claude-opus-4-5"}"#] {
+            let r = try ccload.post("/v1/messages", body, headers: ["x-api-key: \(Self.limited)"])
+            assertErrorShape(r, status: 400, type: "invalid_request_error")
+            XCTAssertTrue(message(r).contains("\"model\""), message(r))
+        }
+        let oai = try ccload.post("/v1/chat/completions", #"{"model":"gpt-5","stream":false,"stream":true}"#,
+                                  headers: ["Authorization: Bearer \(Self.other)"])
+        XCTAssertEqual(oai.status, 400, oai.bodyText)
+        let e = try XCTUnwrap(oai.json?["error"] as? [String: Any], "not OpenAI's error shape: \(oai.bodyText)")
+        XCTAssertTrue((e["message"] as? String ?? "").contains("\"stream\""), oai.bodyText)
+        XCTAssertEqual(try mock.requests(), 0)
+    }
+
     func testDisabledToken() throws {
         let (ccload, mock) = try start(limited: "enabled = 0")
         let refused = try anthropic(ccload)

@@ -32,7 +32,7 @@ final class HeaderRewriterTests: XCTestCase {
 
     private func upstream(_ head: HTTPRequestHead, prefix: String = "", host: String = "up.example:8443",
                           key: String? = nil, bodyLength: Int = 0) -> String {
-        let credential: HeaderRewriter.Credential = key.map { .keyInClientsPlace(Array($0.utf8)) } ?? .clientsOwn
+        let credential: HeaderRewriter.Credential = key.map { .keyInClientsPlace(Array($0.utf8)) } ?? .noKey
         let out = HeaderRewriter.upstreamRequest(head, target: Array(prefix.utf8) + head.targetBytes,
                                                  hostHeader: Array(host.utf8), credential: credential,
                                                  bodyLength: bodyLength)
@@ -138,13 +138,33 @@ final class HeaderRewriterTests: XCTestCase {
         XCTAssertFalse(names(out).contains("x-api-key"), out)
     }
 
-    func testWithoutKeyCredentialsPassThroughUntouched() throws {
+    /// Pass-through without an upstream key: no client credential goes upstream at all.
+    func testWithoutKeyNoClientCredentialGoesUpstream() throws {
         let h = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nx-api-key: c1\r\nAuthorization: Bearer c2\r\n"
-            + "x-goog-api-key: c3\r\nContent-Length: 0\r\n\r\n")
+            + "x-goog-api-key: c3\r\nApi-Key: c4\r\nCookie: ccload_session=c5; other=c6\r\nchatgpt-account-id: c7\r\n"
+            + "anthropic-version: 2023-06-01\r\nContent-Length: 0\r\n\r\n")
         let out = upstream(h, key: nil)
-        XCTAssertTrue(lines(out).contains("x-api-key: c1"), out)
-        XCTAssertTrue(lines(out).contains("Authorization: Bearer c2"), out)
-        XCTAssertTrue(lines(out).contains("x-goog-api-key: c3"), out)
+        for gone in ["x-api-key", "authorization", "x-goog-api-key", "api-key", "cookie", "chatgpt-account-id"] {
+            XCTAssertFalse(names(out).contains(gone), "\(gone) went upstream:\n\(out)")
+        }
+        for c in ["c1", "c2", "c3", "c4", "c5", "c6", "c7"] { XCTAssertFalse(out.contains(c), "\(c) went upstream:\n\(out)") }
+        XCTAssertTrue(lines(out).contains("anthropic-version: 2023-06-01"), out)
+    }
+
+    /// Cookie (the admin session among others) and every other client credential field are
+    /// dropped in every mode, whatever their case.
+    func testCookieAndCredentialSiblingsAreDroppedInEveryMode() throws {
+        let h = try requestHead("POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nCOOKIE: ccload_session=s3cr3t\r\n"
+            + "API-KEY: azure-k\r\nProxy-Authorization: Basic cHJveHk=\r\nX-Goog-Api-Key: g-k\r\nContent-Length: 0\r\n\r\n")
+        let credentials: [HeaderRewriter.Credential] = [.noKey, .keyInClientsPlace(Array("KEY".utf8)), .channel(.openai, Array("sk-chan".utf8))]
+        for credential in credentials {
+            let out = String(decoding: HeaderRewriter.upstreamRequest(h, target: Array("/v1/chat/completions".utf8), hostHeader: Array("up".utf8),
+                                                                       credential: credential, bodyLength: 0), as: UTF8.self)
+            for gone in ["cookie", "api-key", "proxy-authorization", "x-goog-api-key"] {
+                XCTAssertFalse(names(out).contains(gone), "\(gone) went upstream with \(credential):\n\(out)")
+            }
+            for secret in ["s3cr3t", "azure-k", "cHJveHk=", "g-k"] { XCTAssertFalse(out.contains(secret), out) }
+        }
     }
 
     func testContentLengthIsTheBodyActuallySent() throws {

@@ -81,6 +81,44 @@ final class ProtocolRequestScanTests: XCTestCase {
         XCTAssertTrue(RequestScanError.notJSON.message.contains("JSON"))
     }
 
+    /// Upstream JSON parsers keep the last of a repeated key; ccload read the first, so a
+    /// Haiku-only token got Opus. Every top-level key ccload reads may appear only once,
+    /// compared after unescaping.
+    func testRepeatedTopLevelKeysAreRefusedNamingTheKey() {
+        XCTAssertEqual(scanError(#"{"model":"claude-haiku-4-5","max_tokens":5,"model":"claude-opus-4-5"}"#, .anthropic), .duplicateKey("model"))
+        XCTAssertEqual(scanError(#"{"model":"a","mod\u0065l":"b"}"#, .anthropic), .duplicateKey("model"))
+        XCTAssertEqual(scanError(#"{"\u006d\u006f\u0064\u0065\u006c":"a","model":"b"}"#, .openai), .duplicateKey("model"))
+        XCTAssertEqual(scanError(#"{"model":"a","stream":false,"stream":true}"#, .openai), .duplicateKey("stream"))
+        XCTAssertEqual(scanError(#"{"model":"a","str\u0065am":true,"stream":false}"#, .codex), .duplicateKey("stream"))
+        XCTAssertEqual(scanError(#"{"model":"a","metadata":{"user_id":"x"},"metadata":{"user_id":"y"}}"#, .anthropic), .duplicateKey("metadata"))
+        XCTAssertEqual(scanError(#"{"model":"a","max_tokens":5,"max_tokens":99999}"#, .anthropic), .duplicateKey("max_tokens"))
+        XCTAssertEqual(scanError(#"{"contents":[],"generationConfig":{},"generationConfig":{"maxOutputTokens":9}}"#, .gemini,
+                                 target: "/v1beta/models/g:generateContent"), .duplicateKey("generationConfig"))
+        // Gemini's model is in the path, but a repeated body model is still ambiguous.
+        XCTAssertEqual(scanError(#"{"model":"a","model":"b"}"#, .gemini, target: "/v1beta/models/g:generateContent"), .duplicateKey("model"))
+        XCTAssertTrue(RequestScanError.duplicateKey("model").message.contains("\"model\""))
+        // Repeats that are not top-level, or of keys ccload does not read, are the upstream's business.
+        XCTAssertEqual(scanError(#"{"model":"a","messages":[{"model":"b"},{"model":"c"}],"temperature":1,"temperature":0}"#, .anthropic), nil)
+        XCTAssertEqual(scanError(#"{"model":"a","metadata":{"user_id":"x","user_id":"y"}}"#, .anthropic), nil)
+        // Keys that only look alike are different keys.
+        XCTAssertEqual(scanError(#"{"model":"a","Model":"b","model ":"c","models":"d","stream":true,"streams":1}"#, .anthropic), nil)
+        // A repeat is found wherever it sits, even after a malformed tail would have been.
+        XCTAssertEqual(scanError(#"{"stream":true,"model":"a","stream":true"#, .anthropic), .duplicateKey("stream"))
+    }
+
+    func testOutputLimitIsReadForEstimates() throws {
+        XCTAssertEqual(try scan(#"{"model":"a","max_tokens":32000}"#, .anthropic).maxOutputTokens, 32000)
+        XCTAssertEqual(try scan(#"{"model":"a","max_completion_tokens":10,"max_tokens":20}"#, .openai).maxOutputTokens, 20, "the largest of several")
+        XCTAssertEqual(try scan(#"{"model":"a","max_output_tokens":7}"#, .codex).maxOutputTokens, 7)
+        XCTAssertEqual(try scan(#"{"contents":[],"generationConfig":{"temperature":1,"maxOutputTokens":8192}}"#, .gemini,
+                                target: "/v1beta/models/g:generateContent").maxOutputTokens, 8192)
+        XCTAssertNil(try scan(#"{"model":"a"}"#, .anthropic).maxOutputTokens)
+        XCTAssertNil(try scan(#"{"model":"a","max_tokens":"many"}"#, .anthropic).maxOutputTokens)
+        XCTAssertNil(try scan(#"{"model":"a","max_tokens":1e300}"#, .anthropic).maxOutputTokens)
+        XCTAssertNil(try scan(#"{"model":"a","max_tokens":99999999999999999999999}"#, .anthropic).maxOutputTokens)
+        XCTAssertEqual(try scan(#"{"model":"a","max_tokens":-5}"#, .anthropic).maxOutputTokens, 0)
+    }
+
     func testRewriteModelKeepsEveryOtherByte() throws {
         let body = "{ \"messages\" : [ {\"role\":\"user\",\"content\":\"model \\\"x\\\"\"} ] ,\n \"model\"\t:\t\"claude-opus-4-1\" , \"stream\":true }"
         let bytes = Array(body.utf8)

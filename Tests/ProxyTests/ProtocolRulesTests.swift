@@ -59,6 +59,22 @@ final class ProtocolRulesTests: XCTestCase {
         XCTAssertEqual(upstream(gem, "/v1beta/models/g:generateContent?keyx=1&key", base: ""), "/v1beta/models/g:generateContent?keyx=1")
     }
 
+    /// `ClientAuth` reads `?KEY=` / `?Key=` as a token, and an upstream decodes `k%65y`: every
+    /// spelling is removed, and only that parameter.
+    func testCredentialParameterIsRemovedInEverySpelling() {
+        let gem = APIRoute(kind: .gemini, endpoint: .geminiGenerate)
+        for spelling in ["key", "KEY", "Key", "kEy", "k%65y", "%4B%45%59", "%6b%65%79"] {
+            XCTAssertEqual(upstream(gem, "/v1beta/models/g:generateContent?\(spelling)=TOKEN&alt=sse", base: ""),
+                           "/v1beta/models/g:generateContent?alt=sse", spelling)
+            XCTAssertEqual(String(decoding: ProtocolRules.removingCredentialParameters(Array("/v1/x?a=1&\(spelling)=TOKEN".utf8)[...]), as: UTF8.self),
+                           "/v1/x?a=1", spelling)
+        }
+        for kept in ["keys=1", "akey=1", "ke=1", "k%6=1", "key%=1", "%=1", "ke%79x=1"] {
+            XCTAssertEqual(String(decoding: ProtocolRules.removingCredentialParameters(Array("/v1/x?\(kept)".utf8)[...]), as: UTF8.self),
+                           "/v1/x?\(kept)", kept)
+        }
+    }
+
     func testCredentials() {
         for (kind, line) in [(ProtocolKind.anthropic, "x-api-key: sk-1\r\n"), (.openai, "Authorization: Bearer sk-1\r\n"),
                              (.codex, "Authorization: Bearer sk-1\r\n"), (.gemini, "x-goog-api-key: sk-1\r\n")] {
@@ -66,7 +82,7 @@ final class ProtocolRulesTests: XCTestCase {
             ProtocolRules.appendCredential(&out, kind: kind, key: Array("sk-1".utf8))
             XCTAssertEqual(String(decoding: out, as: UTF8.self), line)
         }
-        for name in ["Authorization", "x-api-key", "X-Goog-Api-Key", "ChatGPT-Account-Id"] {
+        for name in ["Authorization", "x-api-key", "X-Goog-Api-Key", "ChatGPT-Account-Id", "Cookie", "api-key", "API-Key"] {
             XCTAssertTrue(ProtocolRules.isClientCredentialHeader(Array(name.utf8)[...]), name)
         }
         for name in ["anthropic-version", "anthropic-beta", "user-agent", "x-api-keys", "session_id"] {

@@ -185,6 +185,33 @@ final class StoreConfigTests: StoreTestCase {
         XCTAssertEqual(try store.loadCooldowns(nowMonotonic: now2, nowWallMillis: wall2).count, 0)
     }
 
+    /// Stored times and durations may be anything (a hand-edited or damaged database):
+    /// reading them back saturates instead of trapping at start-up.
+    func testExtremeStoredTimesAreReadBackClamped() throws {
+        let book = CooldownBook()
+        let mono: UInt64 = 5_000 * 1_000_000_000
+        book.record(failure: .server, scope: .channel(1), now: mono)
+        book.record(failure: .server, scope: .channel(2), now: mono)
+        try store.saveCooldowns(book, nowMonotonic: mono, nowWallMillis: 1_700_000_000_000)
+        _ = try store.createToken(AuthToken(name: "t"), secret: "secret-extreme")
+        store.close()
+        let db = try Database(path: dir + "/ccload.db", create: false)
+        _ = try db.run("UPDATE cooldowns SET until_ms = 9223372036854775807, duration_ms = 9223372036854775807 WHERE channel_id = 1")
+        _ = try db.run("UPDATE cooldowns SET until_ms = -9223372036854775808, duration_ms = -5 WHERE channel_id = 2")
+        _ = try db.run("UPDATE auth_tokens SET created_ms = -1, expires_ms = -9223372036854775808, last_used_ms = -2")
+        db.close()
+        store = try Store.open(path: dir + "/ccload.db", options: StoreTest.options())
+        let loaded = try store.loadCooldowns(nowMonotonic: mono, nowWallMillis: 1_700_000_000_000)
+        XCTAssertEqual(loaded.first { $0.scope == .channel(1) }?.until, mono + UInt64(Int64.max), "the saturated delta, from now")
+        XCTAssertEqual(loaded.first { $0.scope == .channel(1) }?.durationNanos, UInt64.max)
+        XCTAssertEqual(loaded.first { $0.scope == .channel(2) }?.until, 0)
+        XCTAssertEqual(loaded.first { $0.scope == .channel(2) }?.durationNanos, 0)
+        let t = try XCTUnwrap(try store.tokens().first)
+        XCTAssertEqual(t.createdMillis, 0)
+        XCTAssertEqual(t.expiresAtMillis, 0)
+        XCTAssertEqual(t.lastUsedMillis, 0)
+    }
+
     func testDeletingAChannelDropsItsCooldowns() throws {
         try store.createChannel(Channel(id: 3, name: "c", kind: .openai, urls: ["https://x"], keys: []))
         let book = CooldownBook()

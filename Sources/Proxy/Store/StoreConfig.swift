@@ -93,7 +93,8 @@ public enum SettingsCatalog {
         SettingDefinition("max_key_retries", .int, "3", "keys tried per channel before the next channel", min: 1, max: 8, env: "CCLOAD_MAX_KEY_RETRIES"),
         SettingDefinition("max_channels_per_request", .int, "8", "channels tried per request", min: 1, max: 64),
         SettingDefinition("fallback_to_soonest", .bool, "true", "when every channel is cooling, try the one whose cooldown ends first", env: "CCLOAD_FALLBACK_TO_SOONEST"),
-        SettingDefinition("first_byte_timeout_seconds", .double, "300", "seconds to wait for upstream response headers (a channel may set its own)", min: 0.01, max: 3600, env: "CCLOAD_FIRST_BYTE_TIMEOUT"),
+        SettingDefinition("first_byte_timeout_seconds", .double, "300", "seconds to wait for upstream response headers (a channel may set its own)",
+                          min: RuntimeSettings.firstByteTimeoutSeconds.lowerBound, max: RuntimeSettings.firstByteTimeoutSeconds.upperBound, env: "CCLOAD_FIRST_BYTE_TIMEOUT"),
         SettingDefinition("connect_timeout_seconds", .double, "10", "seconds to connect (and handshake) to an upstream", min: 0.01, max: 300, env: "CCLOAD_CONNECT_TIMEOUT"),
         SettingDefinition("session_affinity", .bool, "true", "keep a conversation on the same channel while it is healthy", env: "CCLOAD_SESSION_AFFINITY"),
         SettingDefinition("affinity_ttl_seconds", .double, "3600", "how long a session's channel is remembered", min: 0.01, max: 604_800, env: "CCLOAD_AFFINITY_TTL"),
@@ -460,9 +461,9 @@ extension Store {
         while try s.step() {
             let models = s.optionalText(8).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
             out.append(AuthToken(
-                id: s.int(0), name: s.text(1), prefix: s.text(2), hash: s.blob(3), createdMillis: UInt64(s.int64(4)),
-                lastUsedMillis: s.optionalInt64(5).map { UInt64($0) }, enabled: s.bool(6),
-                expiresAtMillis: s.optionalInt64(7).map { UInt64($0) }, allowedModels: models,
+                id: s.int(0), name: s.text(1), prefix: s.text(2), hash: s.blob(3), createdMillis: UInt64(clamping: s.int64(4)),
+                lastUsedMillis: s.optionalInt64(5).map { UInt64(clamping: $0) }, enabled: s.bool(6),
+                expiresAtMillis: s.optionalInt64(7).map { UInt64(clamping: $0) }, allowedModels: models,
                 dailyCostCapMicroUSD: s.optionalInt64(9), totalCostCapMicroUSD: s.optionalInt64(10),
                 requestsPerMinute: s.optionalInt(11), maxConcurrency: s.optionalInt(12),
                 totalCostMicroUSD: s.int64(13), totalRequests: s.int64(14)))
@@ -595,7 +596,7 @@ extension Store {
             _ = try db.run("DELETE FROM admin_sessions WHERE expires_ms <= ?", [.int(now)])
             let s = try db.prepare("SELECT token_hash, expires_ms FROM admin_sessions")
             var out: [(digest: [UInt8], expiresMillis: UInt64)] = []
-            while try s.step() { out.append((s.blob(0), UInt64(s.int64(1)))) }
+            while try s.step() { out.append((s.blob(0), UInt64(clamping: s.int64(1)))) }
             return out
         }
     }
@@ -665,13 +666,14 @@ extension Store {
                 case "key": scope = .key(channelID: channel, keyIndex: s.int(2))
                 default: scope = .model(channelID: channel, model: s.text(3))
                 }
-                let deltaNanos = (s.int64(4) - Int64(nowWallMillis)) * 1_000_000
-                let until: UInt64 = deltaNanos >= 0 ? nowMonotonic &+ UInt64(deltaNanos)
-                    : (UInt64(-deltaNanos) >= nowMonotonic ? 0 : nowMonotonic - UInt64(-deltaNanos))
+                // Stored times may be anything (a hand-edited database): the arithmetic saturates.
+                let deltaNanos = Saturating.multiply(Saturating.subtract(s.int64(4), Int64(clamping: nowWallMillis)), 1_000_000)
+                let until: UInt64 = deltaNanos >= 0 ? Saturating.add(nowMonotonic, UInt64(deltaNanos))
+                    : Saturating.subtract(nowMonotonic, deltaNanos.magnitude)
                 out.append(CooldownSnapshotEntry(
                     scope: scope, until: until, remainingNanos: until > nowMonotonic ? until - nowMonotonic : 0,
                     consecutiveFailures: s.int(6), lastClass: FailureClass(rawValue: s.text(7)) ?? .server,
-                    durationNanos: UInt64(max(0, s.int64(5))) * 1_000_000, explicit: s.bool(8)))
+                    durationNanos: Saturating.multiply(UInt64(clamping: s.int64(5)), 1_000_000), explicit: s.bool(8)))
             }
             return out
         }

@@ -191,7 +191,7 @@ public struct StoreReader {
         while try s.step() {
             var r = RequestRecord()
             r.id = UInt64(bitPattern: s.int64(1))
-            r.timeMillis = UInt64(s.int64(2))
+            r.timeMillis = UInt64(clamping: s.int64(2))
             r.tokenID = s.optionalInt(3)
             r.channelID = s.optionalInt(4)
             r.channelName = s.optionalText(5)
@@ -203,8 +203,8 @@ public struct StoreReader {
             r.stream = s.bool(11)
             r.status = s.int(12)
             r.attempts = (try? decoder.decode([AttemptNote].self, from: Data(s.text(13).utf8))) ?? []
-            r.ttfbMicros = s.optionalInt64(14).map { UInt64($0) }
-            r.durationMicros = UInt64(s.int64(15))
+            r.ttfbMicros = s.optionalInt64(14).map { UInt64(clamping: $0) }
+            r.durationMicros = UInt64(clamping: s.int64(15))
             r.inputTokens = s.int(16)
             r.outputTokens = s.int(17)
             r.cacheReadTokens = s.int(18)

@@ -572,16 +572,17 @@ struct StatsDelta {
         }
         if r.status == 429 { rateLimited += 1 }
         if r.attempts.count > 1 { failovers += Int64(r.attempts.count - 1) }
-        input += Int64(r.inputTokens)
-        output += Int64(r.outputTokens)
-        cacheRead += Int64(r.cacheReadTokens)
-        cacheWrite5m += Int64(r.cacheWrite5mTokens)
-        cacheWrite1h += Int64(r.cacheWrite1hTokens)
-        cost += r.costMicroUSD
-        durationSum += Int64(clamping: r.durationMicros)
+        // Token counts and costs come from upstream usage: their sums saturate.
+        input = Saturating.add(input, Int64(clamping: r.inputTokens))
+        output = Saturating.add(output, Int64(clamping: r.outputTokens))
+        cacheRead = Saturating.add(cacheRead, Int64(clamping: r.cacheReadTokens))
+        cacheWrite5m = Saturating.add(cacheWrite5m, Int64(clamping: r.cacheWrite5mTokens))
+        cacheWrite1h = Saturating.add(cacheWrite1h, Int64(clamping: r.cacheWrite1hTokens))
+        cost = Saturating.add(cost, r.costMicroUSD)
+        durationSum = Saturating.add(durationSum, Int64(clamping: r.durationMicros))
         if let t = r.ttfbMicros {
             ttfbCount += 1
-            ttfbSum += Int64(clamping: t)
+            ttfbSum = Saturating.add(ttfbSum, Int64(clamping: t))
             hist[TTFBBuckets.index(ofMicros: t)] += 1
         }
     }
@@ -604,15 +605,15 @@ struct StatsDelta {
         errorsOther += o.errorsOther
         rateLimited += o.rateLimited
         failovers += o.failovers
-        input += o.input
-        output += o.output
-        cacheRead += o.cacheRead
-        cacheWrite5m += o.cacheWrite5m
-        cacheWrite1h += o.cacheWrite1h
-        cost += o.cost
-        durationSum += o.durationSum
+        input = Saturating.add(input, o.input)
+        output = Saturating.add(output, o.output)
+        cacheRead = Saturating.add(cacheRead, o.cacheRead)
+        cacheWrite5m = Saturating.add(cacheWrite5m, o.cacheWrite5m)
+        cacheWrite1h = Saturating.add(cacheWrite1h, o.cacheWrite1h)
+        cost = Saturating.add(cost, o.cost)
+        durationSum = Saturating.add(durationSum, o.durationSum)
         ttfbCount += o.ttfbCount
-        ttfbSum += o.ttfbSum
+        ttfbSum = Saturating.add(ttfbSum, o.ttfbSum)
         for i in 0..<hist.count { hist[i] += o.hist[i] }
     }
 }

@@ -1,0 +1,63 @@
+import Reactor
+
+/// A request `TokenMeters` let in: whose it is (nil: no client tokens are configured) and
+/// the estimate it holds against the cost caps until `TokenMeters.finish`.
+public struct TokenAdmission: Sendable, Equatable {
+    public var tokenID: Int?
+    public var reservedMicroUSD: Int64
+
+    public init(tokenID: Int?, reservedMicroUSD: Int64 = 0) {
+        self.tokenID = tokenID
+        self.reservedMicroUSD = reservedMicroUSD
+    }
+}
+
+/// The one admission path of every request, relay and pass-through alike: the token's
+/// limits (`TokenMeters.admit`), a cost reservation for capped tokens, and settlement.
+/// Owner: the handler's loop.
+extension ProxyHandler {
+    enum Admission {
+        case admitted(TokenAdmission)
+        case refused(TokenRefusal)
+    }
+
+    /// The token `auth` names, with its limits.
+    func tokenOf(_ auth: AuthOutcome) -> ClientToken? {
+        guard case .token(let id) = auth else { return nil }
+        return self.auth.token(id: id)
+    }
+
+    /// The one place a request's token limits apply, in every mode and on every endpoint
+    /// (`TokenMeters.admit`: enabled, expiry, models, rpm, concurrency, cost caps). A token
+    /// with a cost cap reserves `estimate()` micro-USD until `settle`. Without client
+    /// tokens (loopback) every request is admitted.
+    func admit(_ auth: AuthOutcome, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
+               estimate: () -> Int) -> Admission {
+        guard let token = tokenOf(auth) else { return .admitted(TokenAdmission(tokenID: nil)) }
+        let reserve = token.hasCostCap ? Int64(estimate()) : 0
+        if let no = shared.meters.admit(token, model: model, modelsEndpoint: modelsEndpoint, reserveMicroUSD: reserve, nowMillis: nowMillis) {
+            return .refused(no)
+        }
+        return .admitted(TokenAdmission(tokenID: token.id, reservedMicroUSD: reserve))
+    }
+
+    /// `admit` for a request that is not recorded: a refusal is answered (and counted) here.
+    func admitOrRefuse(_ auth: AuthOutcome, model: String?, kind: ProtocolKind, modelsEndpoint: Bool,
+                               _ c: HTTPServerConnection, estimate: () -> Int = { 0 }) -> TokenAdmission? {
+        switch admit(auth, model: model, modelsEndpoint: modelsEndpoint, nowMillis: wallClockMillis(), estimate: estimate) {
+        case .admitted(let a):
+            return a
+        case .refused(let no):
+            shared.counters.count(status: no.status)
+            c.respond(status: no.status, extraHeaders: no.retryAfterSeconds.map { [("retry-after", String($0))] } ?? [],
+                      body: ProtocolRules.errorBody(kind, status: no.status, message: no.message))
+            return nil
+        }
+    }
+
+    /// Ends an admitted request: its reservation goes back and its cost is charged.
+    func settle(_ a: TokenAdmission, costMicroUSD: Int64) {
+        guard let id = a.tokenID else { return }
+        shared.meters.finish(tokenID: id, costMicroUSD: costMicroUSD, reservedMicroUSD: a.reservedMicroUSD, nowMillis: wallClockMillis())
+    }
+}
