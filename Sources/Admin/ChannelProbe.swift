@@ -77,13 +77,15 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
             guard c.keys.indices.contains(keyIndex) else {
                 throw AdminError.invalid("key_index", "key_index must be between 0 and \(c.keys.count - 1)")
             }
-            if let m = input.model, m.isEmpty || m.utf8.count > 256 || m.contains(where: { $0.isNewline }) {
-                throw AdminError.invalid("model", "model must be a model name")
+            if let m = input.model, let why = ChannelFieldRules.model(m, kind: c.kind) {
+                throw AdminError.invalid("model", "model \(why)")
             }
             let model = input.model ?? c.models.first ?? c.redirects.keys.sorted().first ?? defaultModel(c.kind)
             let target = table.targets[index][0]
             let request = minimalRequest(c, model: c.upstreamModel(for: model), key: c.keys[keyIndex].secret, target: target)
-            let timeout = c.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? call.proxy.config.firstByteTimeoutNanos
+            // Clamped: a channel stored before its timeout was bounded may hold any number.
+            let timeout = c.firstByteTimeoutSeconds.map { UInt64(min(max($0, 0.001), ChannelFieldRules.maxFirstByteTimeout) * 1e9) }
+                ?? call.proxy.config.firstByteTimeoutNanos
             let probe = ChannelProbe(call: call, channel: c, target: target, model: model, request: request, timeoutNanos: timeout)
             probe.start()
         } catch {

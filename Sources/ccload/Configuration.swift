@@ -137,7 +137,11 @@ struct Configuration: ParsableArguments {
         } catch {
             throw ValidationError("TLS set-up failed: \(error)")
         }
-        if let k = upstreamKey ?? env("CCLOAD_UPSTREAM_KEY") { proxy.upstreamKey = Array(k.utf8) }
+        if let k = upstreamKey ?? env("CCLOAD_UPSTREAM_KEY") {
+            // Sent as a header value, like a channel's key: the same rule.
+            if let why = ChannelFieldRules.key(k) { throw ValidationError("CCLOAD_UPSTREAM_KEY \(why)") }
+            proxy.upstreamKey = Array(k.utf8)
+        }
         s.proxy = proxy
         s.channelsFile = channelsFile ?? env("CCLOAD_CHANNELS_FILE")
         s.authTokens = (auth ?? env("CCLOAD_AUTH") ?? "").split(separator: ",")

@@ -179,4 +179,22 @@ final class AdminInputTests: AdminChannelsCase {
         XCTAssertEqual(try ccload.get("/health").status, 200, "ccload died")
         XCTAssertEqual(try adminJSON(ccload, "GET", "/admin/tokens/\(id)")["expires_at_ms"] as? Int, 253_402_300_799_999)
     }
+
+    /// The pass-through's key goes into the same headers as a channel's: the same rule, at start-up.
+    func testAnUpstreamKeyWithCRLFIsRefusedAtStartUp() throws {
+        for (key, starts) in [("sk-up\r\nX-Evil: 1", false), ("sk up", false), ("sk-up-with-dashes", true)] {
+            let p = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"),
+                                         environment: ["PORT": "0", "CCLOAD_LISTEN": "127.0.0.1", "CCLOAD_UPSTREAM": "http://127.0.0.1:9",
+                                                       "CCLOAD_UPSTREAM_KEY": key, "CCLOAD_PASS": CcloadProcess.adminPassword,
+                                                       "SQLITE_PATH": tempDatabase()])
+            track(p)
+            if starts {
+                XCTAssertNoThrow(try p.waitForListeningPort(), key)
+            } else {
+                XCTAssertNotNil(p.waitForExit(timeout: 10), "started with CCLOAD_UPSTREAM_KEY \(key.debugDescription)")
+                XCTAssertTrue(p.stderrText.contains("CCLOAD_UPSTREAM_KEY holds a space, a control byte or CR/LF"), p.stderrText)
+                XCTAssertFalse(p.stderrText.contains("sk-up\r") || p.stderrText.contains("sk up"), "the key reached the log")
+            }
+        }
+    }
 }
