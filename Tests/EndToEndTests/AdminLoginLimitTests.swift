@@ -164,4 +164,27 @@ final class AdminLoginLimitTests: StoreE2ECase {
         let atStart = try XCTUnwrap(try rows(db, "SELECT value FROM settings WHERE key = '_admin_password'").first?.first as? String)
         XCTAssertTrue(atStart.hasPrefix("pbkdf2-sha256$600000$"), atStart)
     }
+
+    /// On a dual-stack listener an IPv4 client arrives as an IPv4-mapped IPv6 address: it
+    /// counts as its IPv4 address, and an IPv6 client by its /64, each its own source.
+    func testDualStackPeersCountAsIPv4AndIPv6Per64() throws {
+        let p = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"),
+                                     environment: ["PORT": "0", "CCLOAD_LISTEN": "::", "CCLOAD_PASS": CcloadProcess.adminPassword])
+        track(p)
+        guard p.waitForOutput("listening on [::]:", timeout: 10) else { throw TestFailure("no listening line: \(p.stderrText)") }
+        let text = p.stderrText
+        let port = Int(text[text.range(of: "listening on [::]:")!.upperBound...].prefix { $0.isNumber }) ?? 0
+        func login(_ host: String, _ password: String) throws -> CurlResult {
+            try curl(["-g", "-X", "POST", "-H", "content-type: application/json", "-H", "origin: http://\(host)",
+                      "--data", #"{"password":"\#(password)"}"#, "http://\(host):\(port)/login"], maxTime: 20)
+        }
+        for i in 0..<5 { XCTAssertEqual(try login("127.0.0.1", "w\(i)").status, 401) }
+        let v4 = try login("127.0.0.1", "w5")
+        XCTAssertEqual(v4.status, 429)
+        XCTAssertTrue(v4.bodyText.contains("from 127.0.0.1;"), v4.bodyText)
+        for i in 0..<5 { XCTAssertEqual(try login("[::1]", "w\(i)").status, 401, "IPv6 loopback is not the IPv4 source") }
+        let v6 = try login("[::1]", "w5")
+        XCTAssertEqual(v6.status, 429)
+        XCTAssertTrue(v6.bodyText.contains("from 0:0:0:0::/64;"), v6.bodyText)
+    }
 }
