@@ -363,7 +363,7 @@ public enum ChannelFile {
             }
         }
         c.priority = try integer("priority") ?? 0
-        guard abs(c.priority) <= maxPriority else {
+        guard (-maxPriority...maxPriority).contains(c.priority) else {
             throw FieldError(field: "priority", reason: "must be between -\(maxPriority) and \(maxPriority)")
         }
         if let w = try integer("weight") {

@@ -197,4 +197,23 @@ final class AdminInputTests: AdminChannelsCase {
             }
         }
     }
+
+    /// Numbers that trapped on the reactor thread (ccload died with `Illegal instruction`):
+    /// `{"keep": 1e300}` became `Int(1e300)`, a batch priority of Int.min went through `abs`.
+    func testNumbersThatTrappedAreRefusedAndCcloadStaysUp() throws {
+        let ccload = try startEmpty()
+        let id = try XCTUnwrap(try create(ccload, input("one", url: "http://127.0.0.1:9"))["id"] as? Int)
+        let keep = try admin(ccload, "PUT", "/admin/channels/\(id)", #"{"api_keys":[{"keep":1e300}]}"#)
+        XCTAssertEqual(keep.status, 400, keep.bodyText)
+        XCTAssertEqual(field(keep), "api_keys[0]")
+        XCTAssertEqual(try admin(ccload, "PUT", "/admin/channels/\(id)", #"{"api_keys":[{"keep":0}]}"#).status, 200, "a kept key still works")
+        let batch = try admin(ccload, "POST", "/admin/channels/batch",
+                              #"{"ids":[\#(id)],"action":"set_priority","priority":-9223372036854775808}"#)
+        XCTAssertEqual(batch.status, 400, batch.bodyText)
+        XCTAssertEqual(field(batch), "priority")
+        XCTAssertEqual(try admin(ccload, "POST", "/admin/channels/batch",
+                                 #"{"ids":[\#(id)],"action":"set_priority","priority":-1000000000}"#).status, 200)
+        XCTAssertEqual(try ccload.get("/health").status, 200, "ccload died")
+        XCTAssertEqual(try view(ccload, id)["priority"] as? Int, -1_000_000_000)
+    }
 }
