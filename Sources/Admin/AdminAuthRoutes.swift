@@ -13,22 +13,32 @@ enum AdminAuthRoutes {
     struct Login: Decodable { let password: String }
     struct LoginReply: Encodable, Sendable { let token: String; let expiresAtMs: UInt64 }
 
-    /// Checks the password (on a store thread: the hash is slow on purpose), creates a
-    /// session, and answers with it as a cookie and in the body (for scripts).
+    /// Checks the password and creates a session, answered as a cookie and in the body (for
+    /// scripts). The attempt is reserved with the login limiter before the password is
+    /// hashed (429 past the limit, 503 while as many hashes as it allows are running); the
+    /// hash runs on a thread of its own (`LoginCheck`).
     static func login(_ call: AdminCall) {
-        let address = call.request.peer.ipString
         let ctx = call.context
-        if let wait = ctx.limiter.retryAfterSeconds(address) {
-            var e = AdminError(429, "too many failed logins from \(address); try again in \(wait) s")
-            e.headers = [("Retry-After", String(wait))]
-            return call.fail(e)
-        }
         let password: String
         do { password = try call.decode(Login.self).password } catch { return call.fail(error) }
         if password.isEmpty { return call.fail(.invalid("password", "password is required")) }
         if password.utf8.count > 1024 { return call.fail(.invalid("password", "password is too long")) }
-        call.blocking({ ctx -> LoginReply? in
-            guard ctx.password.matches(password) else { return nil }
+        let source = ctx.trustedProxies.source(call.request.head, peer: call.request.peer)
+        let ticket: LoginLimiter.Ticket
+        switch ctx.limiter.reserve(source) {
+        case .granted(let t):
+            ticket = t
+        case .limited(let wait):
+            var e = AdminError(429, "too many failed logins from \(source); try again in \(wait) s")
+            e.headers = [("Retry-After", String(wait))]
+            return call.fail(e)
+        case .busy(let wait):
+            var e = AdminError(503, "too many logins are being checked at once; try again in \(wait) s")
+            e.headers = [("Retry-After", String(wait))]
+            return call.fail(e)
+        }
+        let started = LoginCheck.start(on: call.loop, { () -> LoginReply? in
+            guard ctx.checkPassword(password) else { return nil }
             let hours = ctx.control.live.settings.adminSessionHours
             let ttl = UInt64(hours) * 3_600_000
             let secret: String
@@ -42,16 +52,19 @@ enum AdminAuthRoutes {
             }
             return LoginReply(token: secret, expiresAtMs: wallClockMillis() + ttl)
         }) { reply in
-            guard let reply else {
-                ctx.limiter.recordFailure(address)
-                return call.fail(401, "wrong password", field: "password")
-            }
-            ctx.limiter.recordSuccess(address)
+            ctx.limiter.finish(ticket, reply != nil ? .succeeded : .failed)
+            guard let reply else { return call.fail(401, "wrong password", field: "password") }
             ctx.sessions.add(secret: reply.token, expiresMillis: reply.expiresAtMs)
             let maxAge = ctx.control.live.settings.adminSessionHours * 3600
             var cookie = "\(AdminRouter.sessionCookie)=\(reply.token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(maxAge)"
             if ctx.secureCookies { cookie += "; Secure" }
             call.json(reply, headers: [("Set-Cookie", cookie)])
+        }
+        if !started {
+            ctx.limiter.finish(ticket, .unchecked)
+            var e = AdminError(503, "no thread to check the password on; try again in 1 s")
+            e.headers = [("Retry-After", "1")]
+            call.fail(e)
         }
     }
 

@@ -165,7 +165,8 @@ enum AdminChannels {
                 var priority: Int?
                 if action == "set_priority" {
                     guard let p = input.priority else { throw AdminError.invalid("priority", "set_priority needs a priority") }
-                    guard abs(p) <= 1_000_000_000 else { throw AdminError.invalid("priority", "priority must be between -1000000000 and 1000000000") }
+                    // A range, not abs(p): abs(Int.min) traps.
+                    guard (-1_000_000_000...1_000_000_000).contains(p) else { throw AdminError.invalid("priority", "priority must be between -1000000000 and 1000000000") }
                     priority = p
                 }
                 let fixedPriority = priority

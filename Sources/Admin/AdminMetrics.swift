@@ -29,6 +29,21 @@ enum AdminMetrics {
         let lastError: OrNull<String>
     }
 
+    /// The login limit since start: passwords hashed (attempts that got past the limit),
+    /// logins refused by the per-source limit (429) and by the cap on hashes at once (503).
+    struct Logins: Encodable, Sendable {
+        let hashed: UInt64, limited: UInt64, busy: UInt64, inFlight: Int, sources: Int, sourcesEvicted: UInt64
+
+        init(_ c: LoginLimiter.Counts) {
+            hashed = c.hashed
+            limited = c.limited
+            busy = c.busy
+            inFlight = c.inFlight
+            sources = c.sources
+            sourcesEvicted = c.evicted
+        }
+    }
+
     struct Snapshot: Encodable, Sendable {
         /// Finished requests by status class: `2xx`, `4xx` (429 included), `429`, `5xx`, `other`, and `total`.
         let requests: [String: UInt64]
@@ -40,6 +55,7 @@ enum AdminMetrics {
         let coolingScopes: Int
         let channelCooldowns: [ChannelCooling]
         let uptimeSeconds: UInt64
+        let logins: Logins
     }
 
     /// Gathers the snapshot (in-flight counts from every loop) and hands it back on the call's loop.
@@ -80,7 +96,8 @@ enum AdminMetrics {
                           upstreamPooledReuses: UpstreamPool.reusedTotal.load(ordering: .relaxed),
                           tlsHandshakesFull: TLSStats.fullHandshakes, tlsHandshakesResumed: TLSStats.resumedHandshakes,
                           coolingScopes: cooling.count, channelCooldowns: channels,
-                          uptimeSeconds: now > ctx.startedMillis ? (now - ctx.startedMillis) / 1000 : 0))
+                          uptimeSeconds: now > ctx.startedMillis ? (now - ctx.startedMillis) / 1000 : 0,
+                          logins: Logins(ctx.limiter.counts)))
         }
     }
 
@@ -120,6 +137,9 @@ enum AdminMetrics {
         out.family("ccload_channel_cooldown_remaining_seconds", "gauge", "Seconds left of a channel's own cooldown.",
                    s.channelCooldowns.map { (["channel_id": String($0.channelId), "channel": $0.channelName.value ?? ""], Double($0.remainingMs) / 1000) })
         out.family("ccload_uptime_seconds", "gauge", "Seconds since ccload started.", Int(s.uptimeSeconds))
+        out.family("ccload_admin_logins_total", "counter", "Admin logins: passwords hashed, refused by the per-source limit, refused while hashes were busy.",
+                   [(["outcome": "hashed"], Double(s.logins.hashed)), (["outcome": "limited"], Double(s.logins.limited)),
+                    (["outcome": "busy"], Double(s.logins.busy))])
         return out.text
     }
 }

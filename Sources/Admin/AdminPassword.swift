@@ -3,10 +3,15 @@ import Foundation
 import Proxy
 
 /// The admin password as a salted PBKDF2-HMAC-SHA256 hash, encoded
-/// `pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>`. Checking costs tens of
-/// milliseconds by design: it runs on a store thread, never on a reactor thread.
+/// `pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>`. New hashes use OWASP's figure for
+/// SHA-256 (600,000 iterations); a stored hash with fewer still checks (its count is in
+/// its encoding) and is re-hashed at the next successful login. Checking costs a few
+/// hundred milliseconds by design: it runs on a thread of its own (`LoginCheck`), never
+/// on a reactor or store thread.
 public struct AdminPassword: Sendable {
-    public static let iterations = 100_000
+    public static let iterations = 600_000
+    /// The most iterations a stored hash may name (a larger count would hold a thread for minutes).
+    public static let maxIterations = 10_000_000
     public let encoded: String
     private let iterations: Int
     private let salt: [UInt8]
@@ -25,7 +30,7 @@ public struct AdminPassword: Sendable {
     /// Parses a stored hash; nil when it is not one this ccload wrote.
     public init?(encoded: String) {
         let parts = encoded.split(separator: "$", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "pbkdf2-sha256", let n = Int(parts[1]), n > 0,
+        guard parts.count == 4, parts[0] == "pbkdf2-sha256", let n = Int(parts[1]), (1...AdminPassword.maxIterations).contains(n),
               let salt = Data(base64Encoded: String(parts[2])), let hash = Data(base64Encoded: String(parts[3])),
               hash.count == 32 else { return nil }
         self.encoded = encoded
@@ -33,6 +38,10 @@ public struct AdminPassword: Sendable {
         self.salt = Array(salt)
         self.hash = Array(hash)
     }
+
+    /// Whether this hash has fewer iterations than new hashes get (re-hash it at the next
+    /// successful login).
+    public var needsRehash: Bool { iterations < AdminPassword.iterations }
 
     /// Constant-time check of a presented password.
     public func matches(_ password: String) -> Bool {

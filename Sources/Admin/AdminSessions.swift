@@ -39,48 +39,10 @@ public final class AdminSessions: Sendable {
         }
     }
 
+    /// Forgets every session (the admin password changed).
+    public func removeAll() {
+        sessions.withLock { $0.removeAll() }
+    }
+
     public var count: Int { sessions.withLock { $0.count } }
-}
-
-/// Failed logins per client address: at most `limit` in any `windowMillis`; past that,
-/// every login from the address is refused until the oldest failure leaves the window.
-public final class LoginLimiter: Sendable {
-    public let limit: Int
-    public let windowMillis: UInt64
-    private let failures = Lock<[String: [UInt64]]>([:])
-    private let clock: @Sendable () -> UInt64
-
-    public init(limit: Int = 5, windowMillis: UInt64 = 60_000, clock: @escaping @Sendable () -> UInt64 = { wallClockMillis() }) {
-        self.limit = limit
-        self.windowMillis = windowMillis
-        self.clock = clock
-    }
-
-    /// Seconds until `address` may try again, or nil when it may try now.
-    public func retryAfterSeconds(_ address: String) -> Int? {
-        let now = clock()
-        return failures.withLock { f -> Int? in
-            guard var list = f[address] else { return nil }
-            list.removeAll { now &- $0 >= windowMillis }
-            f[address] = list.isEmpty ? nil : list
-            guard list.count >= limit, let oldest = list.first else { return nil }
-            return Int((oldest + windowMillis - now + 999) / 1000)
-        }
-    }
-
-    public func recordFailure(_ address: String) {
-        let now = clock()
-        failures.withLock { f in
-            var list = f[address] ?? []
-            list.removeAll { now &- $0 >= windowMillis }
-            list.append(now)
-            f[address] = list
-            // Bound the table: an address flood cannot grow it without end.
-            if f.count > 100_000 { f.removeAll() }
-        }
-    }
-
-    public func recordSuccess(_ address: String) {
-        _ = failures.withLock { $0.removeValue(forKey: address) }
-    }
 }

@@ -80,7 +80,11 @@ enum AdminSettings {
             case (.int(let i), .double): return String(i)
             case (.double(let d), .double): return String(d)
             case (.bool(let b), .bool): return b ? "true" : "false"
-            case (.string(let s), _): return s
+            case (.string(let s), _):
+                if s.unicodeScalars.contains(where: ChannelFieldRules.isControl) {
+                    throw AdminError.invalid(key, "\(key) must not hold control characters")
+                }
+                return s
             default:
                 let want = type == .int ? "an integer" : type == .double ? "a number" : type == .bool ? "true or false" : "a string"
                 throw AdminError.invalid(key, "\(key) must be \(want)")

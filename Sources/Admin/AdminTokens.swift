@@ -89,6 +89,7 @@ enum AdminTokens {
                 let trimmed = n.trimmingCharacters(in: .whitespacesAndNewlines)
                 if trimmed.isEmpty { throw AdminError.invalid("name", "name must not be empty") }
                 if trimmed.count > 100 { throw AdminError.invalid("name", "name must be at most 100 characters") }
+                if let why = ChannelFieldRules.name(trimmed) { throw AdminError.invalid("name", "name \(why)") }
                 t.name = trimmed
             }
             switch enabled {
@@ -97,15 +98,20 @@ enum AdminTokens {
             case .value(let e): t.enabled = e
             }
             t.expiresAtMillis = expiresAtMs.applied(to: t.expiresAtMillis)
-            if let e = t.expiresAtMillis, e == 0 { throw AdminError.invalid("expires_at_ms", "expires_at_ms must be a time after the epoch, or null") }
+            if let e = t.expiresAtMillis, e == 0 || e > Self.latestExpiry {
+                // Past year 9999 it would not fit the store's signed 64-bit column (it trapped there).
+                throw AdminError.invalid("expires_at_ms", "expires_at_ms must be a time after the epoch and before the year 10000, or null")
+            }
             t.allowedModels = allowedModels.applied(to: t.allowedModels)
             if let models = t.allowedModels {
                 if models.isEmpty {
                     throw AdminError.invalid("allowed_models", "allowed_models must name at least one model, or be null for any model")
                 }
                 if models.count > 1000 { throw AdminError.invalid("allowed_models", "allowed_models may name at most 1000 models") }
-                if models.contains(where: { $0.isEmpty || $0.utf8.count > 256 }) {
-                    throw AdminError.invalid("allowed_models", "allowed_models must hold model names of 1 to 256 bytes")
+                for (i, m) in models.enumerated() {
+                    if let why = ChannelFieldRules.model(m, kind: nil) {
+                        throw AdminError.invalid("allowed_models", "allowed_models[\(i)] \(why)")
+                    }
                 }
             }
             t.dailyCostCapMicroUSD = try Self.micro(dailyCostCapUsd, t.dailyCostCapMicroUSD, "daily_cost_cap_usd")
@@ -113,6 +119,9 @@ enum AdminTokens {
             t.requestsPerMinute = try Self.bounded(requestsPerMinute, t.requestsPerMinute, 1...1_000_000, "requests_per_minute")
             t.maxConcurrency = try Self.bounded(maxConcurrency, t.maxConcurrency, 1...100_000, "max_concurrency")
         }
+
+        /// 9999-12-31T23:59:59.999Z in milliseconds.
+        static let latestExpiry: UInt64 = 253_402_300_799_999
 
         static func micro(_ p: Patch<Double>, _ old: Int64?, _ field: String) throws(AdminError) -> Int64? {
             guard let usd = p.applied(to: old.map(AdminQueries.usd)) else { return nil }

@@ -4,7 +4,8 @@ import Reactor
 
 /// `GET /admin/channels/export` and `POST /admin/channels/import`: channels as CSV in
 /// ccLoad's column order (`name,api_key,url,priority,models,enabled`) followed by
-/// ccload's own columns, keys and proxy passwords masked. An import reads what
+/// ccload's own columns, keys and proxy passwords masked, cells a spreadsheet would run as
+/// a formula prefixed with `'` (`CSVFormula`; the import takes it off again). An import reads what
 /// `ChannelFile` reads (CSV with English or Chinese headers, with or without a BOM, or a
 /// JSON array), reports every row, and applies the valid rows in one transaction: a row
 /// whose name exists updates that channel (columns the file lacks keep their values; a
@@ -28,7 +29,7 @@ enum ChannelCSV {
         var out: [UInt8] = [0xEF, 0xBB, 0xBF]  // a BOM, so spreadsheets read UTF-8
         out += Array((columns.joined(separator: ",") + "\r\n").utf8)
         for c in channels {
-            out += Array((row(c).map(quote).joined(separator: ",") + "\r\n").utf8)
+            out += Array((row(c).map { quote(CSVFormula.neutralised($0)) }.joined(separator: ",") + "\r\n").utf8)
         }
         call.respond(contentType: "text/csv; charset=utf-8",
                      headers: [("Content-Disposition", "attachment; filename=\"ccload-channels.csv\"")], body: out)
@@ -158,8 +159,8 @@ enum ChannelCSV {
 
     static func reason(_ e: ChannelFileError) -> String {
         switch e {
-        case .csv(let line, let field, let reason): return "line \(line)" + (field.map { ", column \($0)" } ?? "") + ": \(reason)"
-        case .json(let i, let field, let reason): return "entry [\(i)]" + (field.map { ", field \($0)" } ?? "") + ": \(reason)"
+        case .csv(let line, let field, let reason, _): return "line \(line)" + (field.map { ", column \($0)" } ?? "") + ": \(reason)"
+        case .json(let i, let field, let reason, _): return "entry [\(i)]" + (field.map { ", field \($0)" } ?? "") + ": \(reason)"
         case .format(let r): return r
         case .unreadable(_, let r): return r
         }

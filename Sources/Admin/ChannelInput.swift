@@ -77,8 +77,9 @@ enum ChannelInput {
                 guard case .number(let d)? = o["keep"], d == d.rounded(), d >= 0 else {
                     throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)] must be a key or {\"keep\": index}")
                 }
-                guard let stored, Int(d) < stored.keys.count else {
-                    throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)]: there is no stored key \(Int(d)) to keep")
+                // Compared as a Double first: `Int(1e300)` would trap.
+                guard let stored, d < Double(stored.keys.count) else {
+                    throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)]: there is no stored key \(ChannelCSV.number(d)) to keep")
                 }
                 out.append(.string(stored.keys[Int(d)].secret))
             default:

@@ -77,8 +77,8 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
             guard c.keys.indices.contains(keyIndex) else {
                 throw AdminError.invalid("key_index", "key_index must be between 0 and \(c.keys.count - 1)")
             }
-            if let m = input.model, m.isEmpty || m.utf8.count > 256 || m.contains(where: { $0.isNewline }) {
-                throw AdminError.invalid("model", "model must be a model name")
+            if let m = input.model, let why = ChannelFieldRules.model(m, kind: c.kind) {
+                throw AdminError.invalid("model", "model \(why)")
             }
             let model = input.model ?? c.models.first ?? c.redirects.keys.sorted().first ?? defaultModel(c.kind)
             let target = table.targets[index][0]

@@ -2,23 +2,27 @@ import Foundation
 import TLS
 
 /// Why a channels file was rejected (as a whole). The description names the JSON array
-/// index or the CSV line, and the field.
+/// index or the CSV line, the channel (when the entry has a name) and the field.
 public enum ChannelFileError: Error, Equatable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     /// Not a JSON array, not CSV, not UTF-8, or no channels at all.
     case format(String)
-    /// `index` is the 0-based position in the JSON array.
-    case json(index: Int, field: String?, reason: String)
+    /// `index` is the 0-based position in the JSON array; `channel` the entry's name.
+    case json(index: Int, field: String?, reason: String, channel: String? = nil)
     /// `line` is the 1-based physical line where the CSV record starts (the header is line 1).
-    case csv(line: Int, field: String?, reason: String)
+    case csv(line: Int, field: String?, reason: String, channel: String? = nil)
 
     public var description: String {
         switch self {
         case .unreadable(let p, let r): return "channels file \(p): \(r)"
         case .format(let r): return "channels file: \(r)"
-        case .json(let i, let f, let r): return "channels file: entry [\(i)]" + (f.map { ", field \"\($0)\"" } ?? "") + ": \(r)"
-        case .csv(let l, let f, let r): return "channels file: line \(l)" + (f.map { ", field \"\($0)\"" } ?? "") + ": \(r)"
+        case .json(let i, let f, let r, let c): return "channels file: entry [\(i)]" + Self.named(c, f) + ": \(r)"
+        case .csv(let l, let f, let r, let c): return "channels file: line \(l)" + Self.named(c, f) + ": \(r)"
         }
+    }
+
+    private static func named(_ channel: String?, _ field: String?) -> String {
+        (channel.map { " (channel \"\(ChannelFieldRules.visible($0))\")" } ?? "") + (field.map { ", field \"\($0)\"" } ?? "")
     }
 }
 
@@ -183,7 +187,8 @@ public enum ChannelFile {
                     continue
                 }
                 let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
-                if !t.isEmpty { row.fields[field] = .string(t) }
+                // A cell the export guarded against formula injection (`'=…`) reads as it was.
+                if !t.isEmpty { row.fields[field] = .string(CSVFormula.restored(t)) }
             }
             rows.append(row)
         }
@@ -291,7 +296,8 @@ public enum ChannelFile {
                 if t.hasPrefix("["), let a = try? JSONDecoder().decode([String].self, from: Data(t.utf8)) {
                     items = a
                 } else {
-                    items = t.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == "\r" || $0 == ";"
+                    // "\r\n" is one Character: it is a separator of its own.
+                    items = t.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == "\r" || $0 == "\r\n" || $0 == ";"
                         || (splitSpaces && ($0 == " " || $0 == "\t")) }).map(String.init)
                 }
             default:
@@ -301,6 +307,7 @@ public enum ChannelFile {
         }
 
         guard let name = try string("name") else { throw FieldError(field: "name", reason: "missing") }
+        if let why = ChannelFieldRules.name(name) { throw FieldError(field: "name", reason: why) }
         let id = try integer("id") ?? position
         guard id > 0 else { throw FieldError(field: "id", reason: "must be positive") }
 
@@ -322,10 +329,16 @@ public enum ChannelFile {
         var proxy: EgressProxy?
         let proxyURL = try string("proxy")
         if let p = proxyURL {
+            if let why = ChannelFieldRules.proxy(p) { throw FieldError(field: "proxy", reason: why) }
             guard let e = EgressProxy(url: p) else {
                 throw FieldError(field: "proxy", reason: "\"\(p)\" is not http:// or socks5://[user:pass@]host[:port]")
             }
             proxy = e
+        }
+        for u in urls {
+            if let why = ChannelFieldRules.url(u) {
+                throw FieldError(field: urlField, reason: "\"\(ChannelFieldRules.visible(u))\" \(why)")
+            }
         }
         for u in urls where UpstreamTarget(url: u, proxy: proxy) == nil {
             throw FieldError(field: urlField, reason: "\"\(u)\" is not http(s)://host[:port][/prefix]")
@@ -335,6 +348,9 @@ public enum ChannelFile {
             throw FieldError(field: "api_key", reason: "missing")
         }
         guard !secrets.isEmpty else { throw FieldError(field: keyField, reason: "no key") }
+        for (i, k) in secrets.enumerated() {
+            if let why = ChannelFieldRules.key(k) { throw FieldError(field: keyField, reason: "key \(i + 1) \(why)") }
+        }
 
         var c = Channel(id: id, name: name, kind: kind, urls: urls,
                         keys: secrets.enumerated().map { ChannelKey(index: $0.offset, secret: $0.element) })
@@ -347,14 +363,22 @@ public enum ChannelFile {
             }
         }
         c.priority = try integer("priority") ?? 0
-        guard abs(c.priority) <= maxPriority else {
+        guard (-maxPriority...maxPriority).contains(c.priority) else {
             throw FieldError(field: "priority", reason: "must be between -\(maxPriority) and \(maxPriority)")
         }
         if let w = try integer("weight") {
             guard (1...maxWeight).contains(w) else { throw FieldError(field: "weight", reason: "must be between 1 and \(maxWeight)") }
             c.weight = w
         }
-        if let (_, models) = try list("models") { c.models = models }
+        if let (_, models) = try list("models") {
+            guard models.count <= ChannelFieldRules.maxModels else {
+                throw FieldError(field: "models", reason: "at most \(ChannelFieldRules.maxModels) models")
+            }
+            for m in models {
+                if let why = ChannelFieldRules.model(m, kind: kind) { throw FieldError(field: "models", reason: why) }
+            }
+            c.models = models
+        }
         if let (n, v) = try one("model_redirects") {
             var object: [String: FieldValue]
             switch v {
@@ -366,9 +390,15 @@ public enum ChannelFile {
                 object = o
             default: throw FieldError(field: n, reason: "must be an object of model names")
             }
-            for (from, to) in object {
+            guard object.count <= ChannelFieldRules.maxModels else {
+                throw FieldError(field: n, reason: "at most \(ChannelFieldRules.maxModels) redirects")
+            }
+            for (from, to) in object.sorted(by: { $0.key < $1.key }) {
                 guard case .string(let t) = to, !t.isEmpty, !from.isEmpty else {
-                    throw FieldError(field: n, reason: "\"\(from)\" must map to a model name")
+                    throw FieldError(field: n, reason: "\"\(ChannelFieldRules.visible(from))\" must map to a model name")
+                }
+                for m in [from, t] {
+                    if let why = ChannelFieldRules.model(m, kind: kind) { throw FieldError(field: n, reason: why) }
                 }
                 c.redirects[from] = t
             }
@@ -392,6 +422,7 @@ public enum ChannelFile {
             c.maxConcurrency = m > 0 ? m : nil
         }
         c.insecureSkipVerify = try bool("insecure_skip_verify") ?? false
+        if let (field, why) = ChannelFieldRules.numbers(c) { throw FieldError(field: field, reason: why) }
         return c
     }
 }
@@ -418,8 +449,13 @@ public struct ChannelFileRow: Sendable {
 
     /// `e` as the file error that names this entry.
     public func error(_ e: ChannelFile.FieldError) -> ChannelFileError {
-        if let line { return .csv(line: line, field: e.field, reason: e.reason) }
-        return .json(index: row - 1, field: e.field, reason: e.reason)
+        var name: String?
+        if case .string(let n)? = fields["name"] {
+            let t = n.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !t.isEmpty { name = t }
+        }
+        if let line { return .csv(line: line, field: e.field, reason: e.reason, channel: name) }
+        return .json(index: row - 1, field: e.field, reason: e.reason, channel: name)
     }
 }
 

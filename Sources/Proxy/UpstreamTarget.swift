@@ -16,7 +16,8 @@ public struct UpstreamTarget: Sendable {
 
     public init?(url: String, proxy: EgressProxy? = nil, verifyTLS: Bool = true) {
         self.verifyTLS = verifyTLS
-        guard let d = DialTarget(url: url, proxy: proxy) else { return nil }
+        // No space, control byte or CR/LF may reach the request line or the Host header.
+        guard ChannelFieldRules.url(url) == nil, let d = DialTarget(url: url, proxy: proxy) else { return nil }
         dial = d
         let afterScheme = url.drop { $0 != "/" }.dropFirst(2)
         var prefix = afterScheme.firstIndex(of: "/").map { String(afterScheme[$0...]) } ?? ""

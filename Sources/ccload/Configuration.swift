@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import CEpoll
 import Reactor
@@ -65,6 +66,8 @@ struct Configuration: ParsableArguments {
     var cooldownMin: Double?
     @Option(help: "Longest cooldown, seconds (env CCLOAD_COOLDOWN_MAX, default 1800).")
     var cooldownMax: Double?
+    @Option(help: "Reverse proxies whose X-Forwarded-For last hop is a login's source, comma-separated IPs (env CCLOAD_TRUSTED_PROXIES, default none).")
+    var trustedProxies: String?
     @Option(help: "Certificate chain (PEM) to serve HTTPS instead of HTTP (env CCLOAD_TLS_CERT; needs --tls-key).")
     var tlsCert: String?
     @Option(help: "Private key (PEM) for --tls-cert (env CCLOAD_TLS_KEY).")
@@ -134,7 +137,11 @@ struct Configuration: ParsableArguments {
         } catch {
             throw ValidationError("TLS set-up failed: \(error)")
         }
-        if let k = upstreamKey ?? env("CCLOAD_UPSTREAM_KEY") { proxy.upstreamKey = Array(k.utf8) }
+        if let k = upstreamKey ?? env("CCLOAD_UPSTREAM_KEY") {
+            // Sent as a header value, like a channel's key: the same rule.
+            if let why = ChannelFieldRules.key(k) { throw ValidationError("CCLOAD_UPSTREAM_KEY \(why)") }
+            proxy.upstreamKey = Array(k.utf8)
+        }
         s.proxy = proxy
         s.channelsFile = channelsFile ?? env("CCLOAD_CHANNELS_FILE")
         s.authTokens = (auth ?? env("CCLOAD_AUTH") ?? "").split(separator: ",")
@@ -182,6 +189,12 @@ struct Configuration: ParsableArguments {
         seed(&s, "log_retention_days", logRetentionDays)
         seed(&s, "log_request_records", requestLog, bool: true)
         if let p = env("CCLOAD_PASS") { s.adminPassword = p }
+        if let list = trustedProxies ?? env("CCLOAD_TRUSTED_PROXIES") {
+            switch TrustedProxies.parse(list) {
+            case .success(let t): s.trustedProxies = t
+            case .failure(let e): throw ValidationError("CCLOAD_TRUSTED_PROXIES: \(e)")
+            }
+        }
         s.metricsEndpoint = env("CCLOAD_METRICS").map { $0 != "0" && $0.lowercased() != "false" } ?? false
         let cert = tlsCert ?? env("CCLOAD_TLS_CERT"), key = tlsKey ?? env("CCLOAD_TLS_KEY")
         switch (cert, key) {
@@ -220,6 +233,8 @@ struct Settings: Sendable {
     var settingSeeds: [String: String] = [:]
     /// `CCLOAD_PASS`; nil → a generated password whose hash is stored.
     var adminPassword: String?
+    /// `CCLOAD_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names a login's source.
+    var trustedProxies = TrustedProxies.none
     /// `CCLOAD_METRICS=1`: serve `GET /metrics` in Prometheus text format.
     var metricsEndpoint = false
 }

@@ -92,6 +92,7 @@ enum Server {
                                  meters: meters, routing: routing)
             control = try ControlPlane(store: store, shared: shared)
             admin = try AdminContext.prepare(store: store, control: control, password: settings.adminPassword,
+                                             trustedProxies: settings.trustedProxies,
                                              secureCookies: settings.tlsServer != nil, metricsEndpoint: settings.metricsEndpoint) { password in
                 // Shown once, on the console only: the store keeps its hash.
                 let line = "ccload: generated admin password (shown once; set CCLOAD_PASS to choose one): \(password)\n"

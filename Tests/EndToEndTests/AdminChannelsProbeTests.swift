@@ -97,6 +97,12 @@ final class AdminChannelsProbeTests: AdminChannelsCase {
         XCTAssertEqual(badKey.status, 400)
         XCTAssertEqual(field(badKey), "key_index")
         XCTAssertEqual(field(try admin(ccload, "POST", "/admin/channels/\(a)/test", #"{"model":5}"#)), "model")
+        // The model goes into the probe's body (and a Gemini path): the channel input's model rule applies.
+        for bad in [#"{"model":"claude\u0001x"}"#, #"{"model":"claude\"x"}"#, #"{"model":"a b"}"#] {
+            let r = try admin(ccload, "POST", "/admin/channels/\(a)/test", bad)
+            XCTAssertEqual(r.status, 400, "\(bad): \(r.bodyText)")
+            XCTAssertEqual(field(r), "model", bad)
+        }
         assertSecretsNeverShown(ccload)
     }
 

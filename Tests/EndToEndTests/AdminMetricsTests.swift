@@ -63,7 +63,8 @@ final class AdminMetricsTests: RelayCase {
         XCTAssertEqual(try off.get("/metrics").status, 404)
         XCTAssertEqual(try off.get("/metrics", headers: ["Authorization: Bearer \(try off.adminToken())"]).status, 404)
 
-        let (on, _) = try startRelay([channel("a \"quoted\"", url: mock.url)], ["CCLOAD_METRICS": "1"])
+        // The default test key is made from the name; a key may not hold its space or quotes.
+        let (on, _) = try startRelay([channel("a \"quoted\"", url: mock.url, key: "sk-secret-quoted-0123456789")], ["CCLOAD_METRICS": "1"])
         XCTAssertEqual(try on.post("/v1/messages", anthropicBody(stream: false)).status, 200)
         XCTAssertEqual(try on.post("/v1/messages?status=500", anthropicBody(stream: false)).status, 500)
         _ = try on.waitForRecords(2)
@@ -74,6 +75,9 @@ final class AdminMetricsTests: RelayCase {
         XCTAssertTrue(text.contains("# HELP ccload_requests_total "), text)
         XCTAssertTrue(text.contains("# TYPE ccload_requests_total counter\n"), text)
         XCTAssertTrue(text.contains("ccload_requests_total{class=\"2xx\"} 1\n"), text)
+        XCTAssertTrue(text.contains("# TYPE ccload_admin_logins_total counter\n"), text)
+        XCTAssertTrue(text.contains("ccload_admin_logins_total{outcome=\"busy\"} 0\n"), text)
+        XCTAssertTrue(text.contains("ccload_admin_logins_total{outcome=\"limited\"} 0\n"), text)
         XCTAssertTrue(text.contains("ccload_requests_total{class=\"5xx\"} 1\n"), text)
         XCTAssertTrue(text.contains("# TYPE ccload_active_streams gauge\nccload_active_streams 0\n"), text)
         XCTAssertTrue(text.contains("ccload_request_log_records_total{outcome=\"accepted\"} 2\n"), text)

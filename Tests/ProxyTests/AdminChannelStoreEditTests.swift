@@ -106,7 +106,8 @@ final class AdminChannelStoreEditTests: XCTestCase {
             XCTAssertEqual(($0 as? ChannelFile.FieldError)?.field, "priority")
         }
         XCTAssertThrowsError(try ChannelFile.parse(Array(csv.utf8))) {
-            XCTAssertEqual($0 as? ChannelFileError, .csv(line: 3, field: "priority", reason: "not a number: \"high\""))
+            XCTAssertEqual($0 as? ChannelFileError, .csv(line: 3, field: "priority", reason: "not a number: \"high\"", channel: "bad"))
+            XCTAssertTrue("\($0)".contains("line 3 (channel \"bad\"), field \"priority\""), "\($0)")
         }
         let json = #"[{"name":"j","url":"https://a.example","api_key":"k"}, 5, {"name":"u","colour":1}]"#
         let jrows = try ChannelFile.rows(Array(json.utf8))
@@ -114,7 +115,8 @@ final class AdminChannelStoreEditTests: XCTestCase {
         XCTAssertNil(jrows[0].problem)
         XCTAssertEqual(jrows[1].problem?.reason, "not an object")
         XCTAssertEqual(jrows[2].problem?.field, "colour")
-        XCTAssertEqual(jrows[2].error(jrows[2].problem!), .json(index: 2, field: "colour", reason: "unknown field"))
+        XCTAssertEqual(jrows[2].error(jrows[2].problem!), .json(index: 2, field: "colour", reason: "unknown field", channel: "u"))
+        XCTAssertEqual(jrows[1].error(jrows[1].problem!), .json(index: 1, field: nil, reason: "not an object"), "no name, none named")
     }
 
     func testPriorityAndWeightBounds() {

@@ -609,11 +609,26 @@ extension Store {
         try withConfig { db in try db.scalarText("SELECT value FROM settings WHERE key = '_admin_password'") }
     }
 
+    /// Stores the hash of the same password (first start, or a re-hash with more iterations).
     public func setAdminPasswordHash(_ encoded: String) throws {
+        try withConfig { db in try Self.writeAdminPasswordHash(db, encoded, now: options.wallClock()) }
+    }
+
+    /// Stores the hash of a new admin password and ends every admin session, in one
+    /// transaction; returns how many sessions ended.
+    @discardableResult
+    public func changeAdminPassword(to encoded: String) throws -> Int {
         try withConfig { db in
-            try db.run("INSERT INTO settings(key, value, updated_ms) VALUES('_admin_password',?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ms=excluded.updated_ms",
-                       [.text(encoded), .int(Int64(options.wallClock()))])
+            try db.transaction {
+                try Self.writeAdminPasswordHash(db, encoded, now: options.wallClock())
+                return try db.run("DELETE FROM admin_sessions")
+            }
         }
+    }
+
+    private static func writeAdminPasswordHash(_ db: Database, _ encoded: String, now: UInt64) throws {
+        try db.run("INSERT INTO settings(key, value, updated_ms) VALUES('_admin_password',?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ms=excluded.updated_ms",
+                   [.text(encoded), .int(Int64(clamping: now))])
     }
 
     // MARK: cooldowns
