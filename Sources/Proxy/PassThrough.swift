@@ -6,7 +6,9 @@ import TLS
 /// timeout, then stream every read to the client as it arrives, pausing the upstream
 /// while the client is congested.
 /// A pooled connection found closed before any response byte gets one retry on a
-/// fresh connection. Owner: the client connection's loop.
+/// fresh connection. After the head, a failure leaves the body incomplete, and an upstream
+/// that stalls (`StallWatch`) ends it too: an event stream with the protocol's error event.
+/// Owner: the client connection's loop.
 final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
     private unowned let handler: ProxyHandler
     private let client: HTTPServerConnection
@@ -19,6 +21,9 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     private var finished = false
     private var forwarder = ResponseForwarder()
     private lazy var firstByteTimer = LoopTimer(target: self)
+    private lazy var stallTimer = LoopTimer(target: self, tag: 1)
+    private var watch: StallWatch
+    private var eventStream = false
     private let isHEAD: Bool
 
     init(handler: ProxyHandler, client: HTTPServerConnection, request: HTTPRequest, target: UpstreamTarget) {
@@ -27,10 +32,13 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         self.request = request
         self.target = target
         self.isHEAD = request.head.methodIs("HEAD")
+        self.watch = StallWatch(idleNanos: handler.config.stream.upstreamIdleNanos,
+                                keepAliveOnlyNanos: handler.config.stream.keepAliveOnlyNanos)
     }
 
     func start() {
         client.streamDelegate = self
+        client.writeStallTimeoutNanos = handler.config.stream.clientWriteNanos
         if let c = handler.pool.checkout(target) {
             send(on: c)
         } else {
@@ -49,6 +57,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
             case .success(let c):
                 send(on: c)
             case .failure(let e):
+                if case .local = e { return failBeforeHead(status: 503, "\(e)") }  // never the upstream's fault
                 failBeforeHead(status: 502, "upstream unreachable: \(e)")
             }
         }
@@ -70,14 +79,19 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         handler.loop.disarm(firstByteTimer)
         headSent = true
         handler.shared.counters.count(status: head.status)
-        forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: !bodyBytesFollow)
+        eventStream = Relay.isEventStream(head) && !isHEAD
+        handler.loop.arm(stallTimer, at: watch.start(now: handler.loop.now, eventStream: eventStream))
+        // An event stream is re-chunked so a stall can still end it with a whole error event.
+        forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: !bodyBytesFollow, reframe: eventStream)
     }
 
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
+        watch.read(now: handler.loop.now)
         if forwarder.raw(raw, to: client) { upstream?.pauseReading() }
     }
 
     func responseData(_ data: UnsafeRawBufferPointer) {
+        watch.data(data, now: handler.loop.now)
         if forwarder.data(data, to: client) { upstream?.pauseReading() }
     }
 
@@ -85,6 +99,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         guard !finished else { return }
         finished = true
         handler.loop.disarm(firstByteTimer)
+        handler.loop.disarm(stallTimer)
         if let c = upstream, c.state == .idle { handler.pool.release(c, target) }
         upstream = nil
         client.endResponse()
@@ -106,12 +121,28 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         }
         // After the head went out the only honest ending is an incomplete body.
         finished = true
+        handler.loop.disarm(stallTimer)
         client.abortResponse()
+    }
+
+    /// A stall after the head went out: an event stream ends with the protocol's error
+    /// event (clients show it and retry); any other body is left incomplete.
+    private func endStalled(_ why: String) {
+        finished = true
+        handler.loop.disarm(stallTimer)
+        if eventStream, forwarder.mode == .data, let kind = ProtocolRules.route(request.head)?.kind,
+           let event = ProtocolRules.streamErrorEvent(kind, status: 502, message: why) {
+            _ = event.withUnsafeBytes { forwarder.data($0, to: client) }
+            client.endResponse()
+        } else {
+            client.abortResponse()
+        }
     }
 
     // MARK: client events
 
     func clientWritable() {
+        watch.read(now: handler.loop.now)
         upstream?.resumeReading()
     }
 
@@ -119,6 +150,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         guard !finished else { return }
         finished = true
         handler.loop.disarm(firstByteTimer)
+        handler.loop.disarm(stallTimer)
         connector?.cancel()
         connector = nil
         upstream?.close()  // never back to the pool mid-response
@@ -128,6 +160,14 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     // MARK: timeouts and errors
 
     func timerFired(_ timer: LoopTimer) {
+        if timer.tag == 1 {
+            guard !finished, headSent else { return }
+            let verdict = watch.check(now: handler.loop.now, paused: upstream?.isPaused ?? false)
+            if case .wait(let deadline) = verdict { return handler.loop.arm(stallTimer, at: deadline) }
+            upstream?.close()  // never back to the pool mid-response
+            upstream = nil
+            return endStalled(watch.describe(verdict))
+        }
         guard !finished, !headSent else { return }
         upstream?.close()
         upstream = nil
