@@ -18,7 +18,12 @@ final class FDExhaustionTests: RelayCase {
 
     func testRunningOutOfDescriptorsNeitherSpinsNorCoolsAChannel() throws {
         let mock = try startMock()
-        let channels = try writeChannelsFile([channel("only", url: mock.url, ["id": 1])])
+        // One by name (its first request needs a lookup, which needs descriptors too), one by
+        // address (the upstream socket() itself fails).
+        let channels = try writeChannelsFile([
+            channel("byname", url: "http://localhost:\(mock.port)", ["id": 1, "models": [RelayCase.model]]),
+            channel("byip", url: mock.url, ["id": 2, "models": ["claude-haiku-4-5"]]),
+        ])
         let db = NSTemporaryDirectory() + "ccload-e2e-fd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
         onTearDown { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + s) } }
         let binary = try BinaryDirectory.binary("ccload")
@@ -64,26 +69,31 @@ final class FDExhaustionTests: RelayCase {
 
         // A request on an accepted connection needs an upstream socket it cannot get: 503 in
         // the protocol's shape, and no channel is blamed.
-        var c: RawConnection? = kept[0]
-        let body = anthropicBody(stream: false)
-        try c!.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
-        let r = try c!.readResponse(timeout: 10)
-        assertErrorShape(r, status: 503)
-        XCTAssertTrue(r.bodyText.contains("ccload is out of file descriptors"), r.bodyText)
+        XCTAssertGreaterThan(kept.count, 1)
+        for (i, model) in [RelayCase.model, "claude-haiku-4-5"].enumerated() {
+            let body = anthropicBody(model: model, stream: false)
+            try kept[i].send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            let r = try kept[i].readResponse(timeout: 10)
+            assertErrorShape(r, status: 503)
+            XCTAssertTrue(r.bodyText.contains("ccload is out of file descriptors"), "\(model): \(r.bodyText)")
+        }
 
         // Descriptors come back: a normal request succeeds and nothing is cooling.
-        c = nil
         kept = []
         idle = []
         usleep(300_000)
-        let ok = try ccload.post("/v1/messages", anthropicBody(stream: false))
-        XCTAssertEqual(ok.status, 200, ok.bodyText)
+        // (Cooldowns first: a success would clear one.)
         let cools = try ccload.cooldowns()
         XCTAssertEqual(cools.count, 0, "a local EMFILE cooled a channel: \(cools)")
-        let records = try ccload.waitForRecords(2)
-        let refused = try XCTUnwrap(records.first { $0["status"] as? Int == 503 }, "\(records)")
-        XCTAssertTrue((refused["error"] as? String ?? "").contains("out of file descriptors"), "\(refused)")
-        XCTAssertEqual((refused["attempts"] as? [Any])?.count ?? 0, 0, "a local failure is no channel's attempt: \(refused)")
+        let ok = try ccload.post("/v1/messages", anthropicBody(stream: false))
+        XCTAssertEqual(ok.status, 200, ok.bodyText)
+        let records = try ccload.waitForRecords(3)
+        let refused = records.filter { $0["status"] as? Int == 503 }
+        XCTAssertEqual(refused.count, 2, "\(records)")
+        for rec in refused {
+            XCTAssertTrue((rec["error"] as? String ?? "").contains("out of file descriptors"), "\(rec)")
+            XCTAssertEqual((rec["attempts"] as? [Any])?.count ?? 0, 0, "a local failure is no channel's attempt: \(rec)")
+        }
         XCTAssertTrue(p.isRunning)
     }
 }
