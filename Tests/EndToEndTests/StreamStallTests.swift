@@ -89,6 +89,28 @@ final class StreamStallTests: RelayCase {
                                  "descriptors leaked (one pooled upstream connection may stay)")
     }
 
+    func testIdleTimeoutIsALiveSetting() throws {
+        let up = try startScripted { conn, _, up in
+            guard conn.readRequest(timeout: 10) != nil else { return }
+            Self.sendThenWaitForClose(conn, Self.head + Self.chunk(Self.messageStart) + Self.chunk(Self.delta), up, note: "closed")
+        }
+        let ccload = try startRelay([channel("one", url: "http://127.0.0.1:\(up.port)")]).ccload
+        let auth = "Authorization: Bearer \(try ccload.adminToken())"
+        let low = #"{"upstream_idle_timeout_seconds":0.5}"#
+        let bad = try ccload.request("PUT /admin/settings HTTP/1.1\r\nHost: x\r\n\(auth)\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(low.utf8.count)\r\n\r\n" + low)
+        XCTAssertEqual(bad.status, 400, "below the 1 s minimum: \(bad.bodyText)")
+        XCTAssertTrue(bad.bodyText.contains("at least 1"), bad.bodyText)
+        let body = #"{"upstream_idle_timeout_seconds":1}"#
+        let put = try ccload.request("PUT /admin/settings HTTP/1.1\r\nHost: x\r\n\(auth)\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
+        XCTAssertEqual(put.status, 200, put.bodyText)
+        let r = try ccload.post("/v1/messages", anthropicBody(stream: true), timeout: 15)
+        XCTAssertTrue(r.complete, r.bodyText)
+        XCTAssertTrue(lastEvent(r.bodyText).hasPrefix("event: error\n"), r.bodyText)
+        XCTAssertTrue(up.waitForNote("closed", timeout: 10))
+    }
+
     func testKeepAlivesOnlyCountAsAStallWhenTurnedOn() throws {
         // After one content event the upstream sends only pings (every 200 ms), forever.
         let up = try startScripted { conn, _, up in
