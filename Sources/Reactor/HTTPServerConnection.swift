@@ -42,6 +42,12 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     private var inputClosed = false
     /// The request head was refused by the handler and had no body: skip its (empty) body.
     private var headRefused = false
+    /// Closing after an answer to a request whose body was not read: once the answer is out,
+    /// shut the sending side and discard input for a moment before closing, so the unread
+    /// bytes do not make the kernel reset the connection (which can destroy the answer).
+    private var lingerOnClose = false
+    private var lingering = false
+    static let lingerNanos: UInt64 = 2 * nanosPerSecond
     /// Bytes wait in `out` since `lastWriteProgress` (the last time the client took some).
     private var writeWaiting = false
     private var lastWriteProgress: UInt64 = 0
@@ -214,7 +220,12 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 switch server.handler.headReceived(head, peer: peer, on: self) {
                 case .reject(let status, let answer):
                     // Refused before any body byte is read (and before 100 Continue).
-                    if announcesBody { keepAlive = false } else { keepAlive = head.keepAlive && !server.draining }
+                    if announcesBody {
+                        keepAlive = false
+                        lingerOnClose = true
+                    } else {
+                        keepAlive = head.keepAlive && !server.draining
+                    }
                     headRefused = !announcesBody
                     requestStarted = false
                     state = .responding
@@ -451,6 +462,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         }
         writeWaiting = false
         if state == .closing {
+            if lingerOnClose { return linger() }
             close()
             return
         }
@@ -459,6 +471,16 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             congested = false
             streamDelegate?.clientWritable()
         }
+    }
+
+    /// The answer is out: FIN after it, then read and drop what the client still sends until
+    /// it closes or `lingerNanos` pass.
+    private func linger() {
+        guard !lingering else { return }
+        lingering = true
+        if inputClosed { return close() }
+        _ = Glibc.shutdown(transport.fd, Int32(SHUT_WR))
+        loop.arm(timer, afterNanos: HTTPServerConnection.lingerNanos)
     }
 
     private func updateInterest() {
@@ -473,6 +495,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     private func fail(_ status: Int, _ message: String) {
         state = .responding
         keepAlive = false
+        lingerOnClose = true
         currentVersionMinor = 1
         respond(status: status, body: server.config.errorBody(status, message))
     }

@@ -46,6 +46,23 @@ final class HeadCheckTests: RelayCase {
         XCTAssertTrue(c.readUntil(contains: "HTTP/1.1 100 Continue\r\n\r\n", timeout: 5), c.buffer.text)
     }
 
+    func testRefusalReachesAClientThatSendsItsBodyAtOnce() throws {
+        // No Expect: the client sends head and body together. The 401 must arrive whole, not
+        // be destroyed by a reset for the unread body (ccload half-closes and discards briefly).
+        let (ccload, mock) = try relayWithToken()
+        for size in [100_000, 4_000_000] {
+            let c = try ccload.connect()
+            let body = "{\"model\":\"m\",\"pad\":\"" + String(repeating: "x", count: size) + "\"}"
+            // One send: when ccload refuses, the rest of the body is already on its way or queued.
+            try? c.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            let r = try c.readResponse(timeout: 10)
+            assertErrorShape(r, status: 401)
+            XCTAssertTrue(c.readUntilClose(timeout: 10))
+            XCTAssertFalse(c.sawReset, "the refusal was followed by a reset (\(size) bytes)")
+        }
+        XCTAssertEqual(try mock.requests(), 0)
+    }
+
     func testRefusalWithoutABodyKeepsTheConnection() throws {
         let (ccload, _) = try relayWithToken()
         let c = try ccload.connect()
@@ -92,6 +109,18 @@ final class HeadCheckTests: RelayCase {
         let c = try ccload.connect()
         try c.send(bigHead("/v1/messages", length: (16 << 20) + 1))
         XCTAssertTrue(c.readUntil(contains: "HTTP/1.1 100 Continue\r\n\r\n", timeout: 5), c.buffer.text)
+    }
+
+    func testTooLargeBodySentAtOnceStillGetsIts413() throws {
+        // Same for a body over its cap: the 413 arrives whole, then a clean close.
+        let ccload = try startCcload(upstream: nil)
+        let c = try ccload.connect()
+        let body = String(repeating: " ", count: 200_000)
+        try? c.send("POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        let r = try c.readResponse(timeout: 10)
+        assertErrorShape(r, status: 413)
+        XCTAssertTrue(c.readUntilClose(timeout: 10))
+        XCTAssertFalse(c.sawReset, "the 413 was followed by a reset")
     }
 
     // MARK: connection cap
