@@ -23,7 +23,7 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
     /// `/login` takes a password, `/admin/*` small JSON, and the CSV import a whole file.
     public static let loginBodyLimit = 16 * 1024
     public static let adminBodyLimit = 1 << 20
-    public static let importBodyLimit = 16 << 20
+    public static let importBodyLimit = ChannelCSV.maxImportBytes
 
     /// At the head: the proxy's paths get its token check; the admin paths their body cap.
     public func headReceived(_ head: HTTPRequestHead, peer: SocketAddress, on connection: HTTPServerConnection) -> HeadDecision {

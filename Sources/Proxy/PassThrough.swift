@@ -21,7 +21,8 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     private var finished = false
     private var forwarder = ResponseForwarder()
     private lazy var firstByteTimer = LoopTimer(target: self)
-    private lazy var stallTimer = LoopTimer(target: self, tag: 1)
+    /// Once the head is in, the same timer guards the response (see `StallWatch`).
+    private var stallTimer: LoopTimer { firstByteTimer }
     private var watch: StallWatch
     private var eventStream = false
     private let isHEAD: Bool
@@ -99,7 +100,6 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         guard !finished else { return }
         finished = true
         handler.loop.disarm(firstByteTimer)
-        handler.loop.disarm(stallTimer)
         if let c = upstream, c.state == .idle { handler.pool.release(c, target) }
         upstream = nil
         client.endResponse()
@@ -150,7 +150,6 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         guard !finished else { return }
         finished = true
         handler.loop.disarm(firstByteTimer)
-        handler.loop.disarm(stallTimer)
         connector?.cancel()
         connector = nil
         upstream?.close()  // never back to the pool mid-response
@@ -160,8 +159,8 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     // MARK: timeouts and errors
 
     func timerFired(_ timer: LoopTimer) {
-        if timer.tag == 1 {
-            guard !finished, headSent else { return }
+        if headSent {
+            guard !finished else { return }
             let verdict = watch.check(now: handler.loop.now, paused: upstream?.isPaused ?? false)
             if case .wait(let deadline) = verdict { return handler.loop.arm(stallTimer, at: deadline) }
             upstream?.close()  // never back to the pool mid-response

@@ -64,10 +64,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// Response body bytes passed to the client.
     private var bytesStreamed: UInt64 = 0
     private lazy var firstByteTimer = LoopTimer(target: self)
-    /// Guards the response once its head is in (see `StallWatch`).
-    private lazy var stallTimer = LoopTimer(target: self, tag: Relay.stallTag)
+    /// Once the head is in, the same timer guards the response (see `StallWatch`).
+    private var stallTimer: LoopTimer { firstByteTimer }
     private var watch: StallWatch
-    private static let stallTag = 1
 
     /// Error bodies are read up to this many bytes to classify them.
     private static let maxHeldErrorBytes = 64 * 1024
@@ -411,7 +410,6 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// Cools what failed, notes the try, and moves to the next key or channel.
     private func failTry(_ cls: FailureClass, _ scope: ScopeKind, reset: UInt64?, status: Int, note: String?) {
         handler.loop.disarm(firstByteTimer)
-        handler.loop.disarm(stallTimer)
         upstream?.close()
         upstream = nil
         counting?.end()
@@ -439,8 +437,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     }
 
     func timerFired(_ timer: LoopTimer) {
-        if timer.tag == Relay.stallTag { return stallCheck() }
-        guard phase == .waiting else { return }
+        guard phase == .waiting else { return stallCheck() }
         let (cls, scope) = Classifier.classifyFirstByteTimeout()
         let seconds = channel.firstByteTimeoutSeconds.map { UInt64($0 * 1e9) } ?? handler.config.firstByteTimeoutNanos
         lastFailure = .timeout("upstream sent no response headers within \(formatSeconds(seconds))")
@@ -521,7 +518,6 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     private func complete(error: String?) {
         handler.loop.disarm(firstByteTimer)
-        handler.loop.disarm(stallTimer)
         counting?.end()
         counting = nil
         handler.active.remove(activeID)
