@@ -146,6 +146,10 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         upstream?.resumeReading()
     }
 
+    func clientFinishedSending() {
+        if headSent && !finished && eventStream { forwarder.probe(client) }
+    }
+
     func clientClosed() {
         guard !finished else { return }
         finished = true

@@ -500,6 +500,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         upstream?.resumeReading()
     }
 
+    func clientFinishedSending() {
+        if phase == .streaming && Relay.isEventStream(responseHead) { forwarder.probe(client) }
+    }
+
     func clientClosed() {
         guard phase != .finished else { return }
         phase = .finished

@@ -82,4 +82,12 @@ public protocol ResponseStreamDelegate: AnyObject {
     func clientWritable()
     /// The client went away before the response ended.
     func clientClosed()
+    /// The client sent its last byte (FIN) while the response is in progress. It may only
+    /// have shut its sending side, or it may be gone: a producer that can write something
+    /// harmless (an SSE comment) finds out, since a gone client answers it with a reset.
+    func clientFinishedSending()
+}
+
+extension ResponseStreamDelegate {
+    public func clientFinishedSending() {}
 }

@@ -159,7 +159,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         updateInterest()
         switch state {
         case .responding:
-            return  // endResponse closes
+            streamDelegate?.clientFinishedSending()  // endResponse closes
         case .reading:
             if !input.isEmpty && !processing { processBuffered() }
             if state == .reading {
