@@ -59,7 +59,8 @@ public struct RuntimeSettings: Sendable, Equatable {
         firstByteTimeoutNanos = try nanos("first_byte_timeout_seconds")
         connectTimeoutNanos = try nanos("connect_timeout_seconds")
         stream.upstreamIdleNanos = try nanos("upstream_idle_timeout_seconds")
-        stream.keepAliveOnlyNanos = try nanos("keepalive_only_timeout_seconds")
+        let keepAliveOnly = try nanos("keepalive_only_timeout_seconds")
+        stream.keepAliveOnlyNanos = try flag("keepalive_stall") ? keepAliveOnly : 0
         stream.clientWriteNanos = try nanos("client_write_timeout_seconds")
         logRetentionDays = Int(try number("log_retention_days"))
         statsRetentionDays = Int(try number("stats_retention_days"))

@@ -27,7 +27,9 @@ struct Configuration: ParsableArguments {
     var firstByteTimeout: Double?
     @Option(help: "Seconds an upstream may send nothing once its response head is in (env CCLOAD_UPSTREAM_IDLE_TIMEOUT, default 300).")
     var upstreamIdleTimeout: Double?
-    @Option(help: "Seconds an event stream may send only keep-alives before it counts as stalled; 0 is off (env CCLOAD_KEEPALIVE_ONLY_TIMEOUT, default 0).")
+    @Option(help: "An event stream that sends only keep-alives for --keepalive-only-timeout counts as stalled: 1 or 0 (env CCLOAD_KEEPALIVE_STALL, default 0).")
+    var keepaliveStall: Int?
+    @Option(help: "Seconds of keep-alives only before a stream counts as stalled, with --keepalive-stall 1 (env CCLOAD_KEEPALIVE_ONLY_TIMEOUT, default 120).")
     var keepaliveOnlyTimeout: Double?
     @Option(help: "Seconds a client may take no byte of a ready response before it is closed (env CCLOAD_CLIENT_WRITE_TIMEOUT, default 60).")
     var clientWriteTimeout: Double?
@@ -193,6 +195,7 @@ struct Configuration: ParsableArguments {
         seed(&s, "first_byte_timeout_seconds", firstByteTimeout)
         seed(&s, "connect_timeout_seconds", connectTimeout)
         seed(&s, "upstream_idle_timeout_seconds", upstreamIdleTimeout)
+        seed(&s, "keepalive_stall", keepaliveStall, bool: true)
         seed(&s, "keepalive_only_timeout_seconds", keepaliveOnlyTimeout)
         seed(&s, "client_write_timeout_seconds", clientWriteTimeout)
         seed(&s, "session_affinity", sessionAffinity, bool: true)

@@ -123,7 +123,7 @@ final class StreamStallTests: RelayCase {
             }
         }
         let ccload = try startRelay([channel("one", url: "http://127.0.0.1:\(up.port)")],
-                                    ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "5", "CCLOAD_KEEPALIVE_ONLY_TIMEOUT": "1"]).ccload
+                                    ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "5", "CCLOAD_KEEPALIVE_STALL": "1", "CCLOAD_KEEPALIVE_ONLY_TIMEOUT": "1"]).ccload
         let r = try ccload.post("/v1/messages", anthropicBody(stream: true), timeout: 15)
         XCTAssertEqual(r.status, 200)
         XCTAssertTrue(r.complete, r.bodyText)

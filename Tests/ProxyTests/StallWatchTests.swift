@@ -64,13 +64,16 @@ final class StallWatchTests: XCTestCase {
         XCTAssertEqual(d.keepAliveOnlyNanos, 0)
         XCTAssertEqual(d.clientWriteNanos, 60 * s)
         for (key, ok, bad) in [("upstream_idle_timeout_seconds", ["1", "3600"], ["0.99", "3600.5", "1e300", "nan"]),
-                               ("keepalive_only_timeout_seconds", ["0", "3600"], ["-0.01", "3601"]),
+                               ("keepalive_only_timeout_seconds", ["1", "3600"], ["0.99", "3601"]),
+                               ("keepalive_stall", ["true", "false"], ["1", "yes"]),
                                ("client_write_timeout_seconds", ["1", "3600"], ["0", "3601"])] {
             for v in ok { XCTAssertNoThrow(try RuntimeSettings(values: [key: v]), "\(key)=\(v)") }
             for v in bad { XCTAssertThrowsError(try RuntimeSettings(values: [key: v]), "\(key)=\(v)") }
         }
+        XCTAssertEqual(try RuntimeSettings(values: ["keepalive_only_timeout_seconds": "7"]).stream.keepAliveOnlyNanos, 0,
+                       "the keep-alive check is off until keepalive_stall is on")
         let set = try RuntimeSettings(values: ["upstream_idle_timeout_seconds": "2.5", "keepalive_only_timeout_seconds": "7",
-                                               "client_write_timeout_seconds": "3"]).stream
+                                               "keepalive_stall": "true", "client_write_timeout_seconds": "3"]).stream
         XCTAssertEqual(set.upstreamIdleNanos, 2_500_000_000)
         XCTAssertEqual(set.keepAliveOnlyNanos, 7 * s)
         XCTAssertEqual(set.clientWriteNanos, 3 * s)
