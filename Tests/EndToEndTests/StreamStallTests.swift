@@ -29,6 +29,30 @@ final class StreamStallTests: RelayCase {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
 
+    /// The descriptor count of a ccload that is surely serving (one request answered, so
+    /// every loop's listener and spare descriptor exist) once it stops changing.
+    func settledFDs(_ ccload: CcloadProcess) throws -> Int {
+        XCTAssertEqual(try ccload.get("/health", headers: ["Connection: close"]).status, 200)
+        var last = openFDs(ccload.process.pid), same = 0
+        let deadline = Date().addingTimeInterval(5)
+        while same < 4 && Date() < deadline {
+            usleep(50_000)
+            let now = openFDs(ccload.process.pid)
+            same = now == last ? same + 1 : 0
+            last = now
+        }
+        return last
+    }
+
+    /// What each open descriptor of `pid` points at (for failure messages).
+    func fdTargets(_ pid: Int32) -> [String] {
+        let dir = "/proc/\(pid)/fd"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }.map {
+            "\($0)→" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0)) ?? "?")
+        }
+    }
+
     func waitForFDs(_ pid: Int32, atMost n: Int, timeout: Double = 10) -> Int {
         let deadline = Date().addingTimeInterval(timeout)
         var now = openFDs(pid)
@@ -62,7 +86,7 @@ final class StreamStallTests: RelayCase {
         let created = try ccload.post("/admin/tokens", #"{"name":"one-at-a-time","max_concurrency":1}"#,
                                       headers: ["Authorization: Bearer \(try ccload.adminToken())"])
         let secret = try XCTUnwrap(created.json?["secret"] as? String, created.bodyText)
-        let before = openFDs(ccload.process.pid)
+        let before = try settledFDs(ccload)
 
         let started = Date()
         let r = try ccload.post("/v1/messages", anthropicBody(stream: true), headers: ["x-api-key: \(secret)"], timeout: 15)
@@ -221,13 +245,15 @@ final class StreamStallTests: RelayCase {
         let ccload = try startRelay([channel("one", url: "http://127.0.0.1:\(up.port)", ["max_concurrency": 1, "id": 1])],
                                     ["CCLOAD_CLIENT_WRITE_TIMEOUT": "1"]).ccload
         let pid = ccload.process.pid
-        let before = openFDs(pid)
+        let before = try settledFDs(ccload)
+        let beforeList = fdTargets(pid)
         let body = anthropicBody(stream: true)
         let fd = try connectNonReading(port: ccload.port, request: "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
         defer { Glibc.close(fd) }
         XCTAssertTrue(up.waitForNote("closed", timeout: 20), "ccload kept reading for a client that never reads")
-        XCTAssertEqual(waitForFDs(pid, atMost: before), before, "the client and upstream descriptors must be closed")
+        XCTAssertEqual(waitForFDs(pid, atMost: before), before,
+                       "the client and upstream descriptors must be closed: before \(beforeList), after \(fdTargets(pid))")
         let rec = try XCTUnwrap(try ccload.waitForRecords(1).first)
         XCTAssertTrue((rec["error"] as? String ?? "").contains("client took no byte of the response for 1 s"), "\(rec)")
         // The channel's one slot is free again: with the upstream gone, the next request is
@@ -240,7 +266,7 @@ final class StreamStallTests: RelayCase {
     func testPassThroughClientThatStopsReadingIsClosed() throws {
         let up = try floodingUpstream()
         let ccload = try startCcload(upstream: "http://127.0.0.1:\(up.port)", ["CCLOAD_CLIENT_WRITE_TIMEOUT": "1"])
-        let before = openFDs(ccload.process.pid)
+        let before = try settledFDs(ccload)
         let body = anthropicBody(stream: true)
         let fd = try connectNonReading(port: ccload.port, request: "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
