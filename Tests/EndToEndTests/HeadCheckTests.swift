@@ -154,4 +154,18 @@ final class HeadCheckTests: RelayCase {
         }
         XCTAssertTrue(served, "a freed connection slot was not reused")
     }
+
+    func testConnectionCapMustBeAPositiveNumber() throws {
+        for (value, message) in [("0", "CCLOAD_MAX_CONNECTIONS must be at least 1"), ("abc", "CCLOAD_MAX_CONNECTIONS=abc is not a valid number")] {
+            let p = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"),
+                                         environment: ["PORT": "0", "CCLOAD_LISTEN": "127.0.0.1", "CCLOAD_MAX_CONNECTIONS": value])
+            track(p)
+            XCTAssertNotNil(p.waitForExit(timeout: 10), "ccload started with CCLOAD_MAX_CONNECTIONS=\(value)")
+            XCTAssertNotEqual(p.waitForExit(timeout: 1), 0)
+            XCTAssertTrue(p.stderrText.contains(message), p.stderrText)
+        }
+        // The smallest cap, 1, is taken.
+        let one = try startCcload(upstream: nil, ["CCLOAD_MAX_CONNECTIONS": "1"])
+        XCTAssertEqual(try one.get("/health").status, 200)
+    }
 }
