@@ -181,6 +181,47 @@ final class StreamStallTests: RelayCase {
                        "the (channel, model) must cool as a timeout: \(cools)")
     }
 
+    func testErrorBodyThatStallsFailsOver() throws {
+        // A 500 whose body never completes: the held error cannot be classified, so the stall
+        // itself is the failure (a timeout), before anything reached the client.
+        let silent = try startScripted { conn, _, up in
+            guard conn.readRequest(timeout: 10) != nil else { return }
+            Self.sendThenWaitForClose(conn, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+                + "Content-Length: 100\r\n\r\n{\"type\":\"error\",", up, note: "closed")
+        }
+        let healthy = try startMock()
+        let ccload = try startRelay([
+            channel("silent", url: "http://127.0.0.1:\(silent.port)", priority: 10, ["id": 1]),
+            channel("healthy", url: healthy.url, priority: 5, ["id": 2]),
+        ], ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"]).ccload
+        let r = try ccload.post("/v1/messages", anthropicBody(stream: false), timeout: 15)
+        XCTAssertEqual(r.status, 200, r.bodyText)
+        XCTAssertTrue(silent.waitForNote("closed", timeout: 10))
+        try assertRecord(ccload, channel: 2, status: 200, failures: [(1, 0, "timeout")])
+    }
+
+    func testJSONBodyThatStallsAfterTheCommitIsCutShort() throws {
+        // Not an event stream: there is no error event to send, so the body stays incomplete.
+        let silent = try startScripted { conn, _, up in
+            guard conn.readRequest(timeout: 10) != nil else { return }
+            Self.sendThenWaitForClose(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + "Content-Length: 100\r\n\r\n{\"id\":\"msg_1\",", up, note: "closed")
+        }
+        let ccload = try startRelay([channel("silent", url: "http://127.0.0.1:\(silent.port)")],
+                                    ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"]).ccload
+        let c = try ccload.connect()
+        let body = anthropicBody(stream: false)
+        try c.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        let r = try c.readResponse(timeout: 15)
+        XCTAssertEqual(r.status, 200)
+        XCTAssertFalse(r.complete, "a cut body must not look complete")
+        XCTAssertEqual(r.bodyText, "{\"id\":\"msg_1\",")
+        XCTAssertTrue(c.peerClosed)
+        XCTAssertTrue(silent.waitForNote("closed", timeout: 10))
+        let rec = try XCTUnwrap(try ccload.waitForRecords(1).first)
+        XCTAssertTrue((rec["error"] as? String ?? "").contains("stalled"), "\(rec)")
+    }
+
     func testPassThroughStallAfterHeadEndsWithAnErrorEvent() throws {
         let up = try startScripted { conn, _, up in
             guard conn.readRequest(timeout: 10) != nil else { return }
