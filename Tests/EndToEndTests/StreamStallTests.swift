@@ -25,6 +25,24 @@ final class StreamStallTests: RelayCase {
         if conn.readUntilClose(timeout: 20) { up.note(note) }
     }
 
+    /// An upstream that reads one request, sends `prefix` and then nothing, noting "closed"
+    /// when ccload closes the connection.
+    func silentAfter(_ prefix: String) throws -> ScriptedUpstream {
+        try startScripted { conn, _, up in
+            guard conn.readRequest(timeout: 10) != nil else { return }
+            Self.sendThenWaitForClose(conn, prefix, up, note: "closed")
+        }
+    }
+
+    /// ccload with the silent channel first (id 1) and a healthy mock second (id 2).
+    func silentThenHealthy(_ silent: ScriptedUpstream) throws -> CcloadProcess {
+        let healthy = try startMock()
+        return try startRelay([
+            channel("silent", url: "http://127.0.0.1:\(silent.port)", priority: 10, ["id": 1]),
+            channel("healthy", url: healthy.url, priority: 5, ["id": 2]),
+        ], ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"]).ccload
+    }
+
     func openFDs(_ pid: Int32) -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
@@ -114,10 +132,7 @@ final class StreamStallTests: RelayCase {
     }
 
     func testIdleTimeoutIsALiveSetting() throws {
-        let up = try startScripted { conn, _, up in
-            guard conn.readRequest(timeout: 10) != nil else { return }
-            Self.sendThenWaitForClose(conn, Self.head + Self.chunk(Self.messageStart) + Self.chunk(Self.delta), up, note: "closed")
-        }
+        let up = try silentAfter(Self.head + Self.chunk(Self.messageStart) + Self.chunk(Self.delta))
         let ccload = try startRelay([channel("one", url: "http://127.0.0.1:\(up.port)")]).ccload
         let auth = "Authorization: Bearer \(try ccload.adminToken())"
         let low = #"{"upstream_idle_timeout_seconds":0.5}"#
@@ -160,16 +175,9 @@ final class StreamStallTests: RelayCase {
     // MARK: upstream silent before the commit point
 
     func testSilentBeforeContentFailsOverAndCoolsTheModelAsATimeout() throws {
-        let silent = try startScripted { conn, _, up in
-            guard conn.readRequest(timeout: 10) != nil else { return }
-            // Head and metadata only: nothing content-bearing, so nothing was committed.
-            Self.sendThenWaitForClose(conn, Self.head + Self.chunk(Self.messageStart), up, note: "closed")
-        }
-        let healthy = try startMock()
-        let ccload = try startRelay([
-            channel("silent", url: "http://127.0.0.1:\(silent.port)", priority: 10, ["id": 1]),
-            channel("healthy", url: healthy.url, priority: 5, ["id": 2]),
-        ], ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"]).ccload
+        // Head and metadata only: nothing content-bearing, so nothing was committed.
+        let silent = try silentAfter(Self.head + Self.chunk(Self.messageStart))
+        let ccload = try silentThenHealthy(silent)
         let r = try ccload.post("/v1/messages", anthropicBody(stream: true), timeout: 15)
         assertCompleteAnthropicStream(r)
         XCTAssertFalse(r.bodyText.contains("event: error"), r.bodyText)
@@ -184,16 +192,9 @@ final class StreamStallTests: RelayCase {
     func testErrorBodyThatStallsFailsOver() throws {
         // A 500 whose body never completes: the held error cannot be classified, so the stall
         // itself is the failure (a timeout), before anything reached the client.
-        let silent = try startScripted { conn, _, up in
-            guard conn.readRequest(timeout: 10) != nil else { return }
-            Self.sendThenWaitForClose(conn, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
-                + "Content-Length: 100\r\n\r\n{\"type\":\"error\",", up, note: "closed")
-        }
-        let healthy = try startMock()
-        let ccload = try startRelay([
-            channel("silent", url: "http://127.0.0.1:\(silent.port)", priority: 10, ["id": 1]),
-            channel("healthy", url: healthy.url, priority: 5, ["id": 2]),
-        ], ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"]).ccload
+        let silent = try silentAfter("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+            + "Content-Length: 100\r\n\r\n{\"type\":\"error\",")
+        let ccload = try silentThenHealthy(silent)
         let r = try ccload.post("/v1/messages", anthropicBody(stream: false), timeout: 15)
         XCTAssertEqual(r.status, 200, r.bodyText)
         XCTAssertTrue(silent.waitForNote("closed", timeout: 10))
@@ -202,11 +203,8 @@ final class StreamStallTests: RelayCase {
 
     func testJSONBodyThatStallsAfterTheCommitIsCutShort() throws {
         // Not an event stream: there is no error event to send, so the body stays incomplete.
-        let silent = try startScripted { conn, _, up in
-            guard conn.readRequest(timeout: 10) != nil else { return }
-            Self.sendThenWaitForClose(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                + "Content-Length: 100\r\n\r\n{\"id\":\"msg_1\",", up, note: "closed")
-        }
+        let silent = try silentAfter("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + "Content-Length: 100\r\n\r\n{\"id\":\"msg_1\",")
         let ccload = try startRelay([channel("silent", url: "http://127.0.0.1:\(silent.port)")],
                                     ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"]).ccload
         let c = try ccload.connect()
@@ -223,10 +221,7 @@ final class StreamStallTests: RelayCase {
     }
 
     func testPassThroughStallAfterHeadEndsWithAnErrorEvent() throws {
-        let up = try startScripted { conn, _, up in
-            guard conn.readRequest(timeout: 10) != nil else { return }
-            Self.sendThenWaitForClose(conn, Self.head + Self.chunk(Self.messageStart) + Self.chunk(Self.delta), up, note: "closed")
-        }
+        let up = try silentAfter(Self.head + Self.chunk(Self.messageStart) + Self.chunk(Self.delta))
         let ccload = try startCcload(upstream: "http://127.0.0.1:\(up.port)", ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"])
         let r = try ccload.post("/v1/messages", anthropicBody(stream: true), timeout: 15)
         XCTAssertEqual(r.status, 200)
