@@ -19,6 +19,28 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
 
     public static let sessionCookie = "ccload_session"
 
+    /// Body caps of the paths this router answers (larger bodies get 413 before they are read):
+    /// `/login` takes a password, `/admin/*` small JSON, and the CSV import a whole file.
+    public static let loginBodyLimit = 16 * 1024
+    public static let adminBodyLimit = 1 << 20
+    public static let importBodyLimit = ChannelCSV.maxImportBytes
+
+    /// At the head: the proxy's paths get its token check; the admin paths their body cap.
+    public func headReceived(_ head: HTTPRequestHead, peer: SocketAddress, on connection: HTTPServerConnection) -> HeadDecision {
+        let target = head.targetBytes
+        if ASCII.hasPrefix(target, "/v1") || !AdminRouter.isAdminPath(target) {
+            return proxy.headReceived(head, peer: peer, on: connection)
+        }
+        return .proceed(maxBodyBytes: AdminRouter.bodyLimit(target))
+    }
+
+    static func bodyLimit(_ target: ArraySlice<UInt8>) -> Int {
+        let path = target.prefix { $0 != 0x3F }
+        if ASCII.hasPrefix(path, "/login") { return loginBodyLimit }
+        if ASCII.equalsIgnoringCase(path, "/admin/channels/import") { return importBodyLimit }
+        return adminBodyLimit
+    }
+
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {
         let target = request.head.targetBytes
         // The proxy's paths first, with the fewest byte compares.

@@ -81,16 +81,21 @@ public enum HeaderRewriter {
         return out
     }
 
-    /// The client response head: the upstream status and end-to-end fields; framing
-    /// fields are left to the caller (`keepLength` keeps the upstream Content-Length).
+    /// The client response head: the upstream status and end-to-end fields. The upstream's
+    /// framing fields are never copied (nor can its `Connection` remove them): with
+    /// `keepLength` the parsed length is written as the one `Content-Length`; otherwise
+    /// the caller adds the framing it chose.
     public static func clientResponse(_ head: HTTPResponseHead, keepLength: Bool, into out: inout [UInt8]) {
         HTTP1Writer.appendStatusLine(&out, status: head.status)
         let tokens = head.connectionTokens()
         for f in head.fields {
+            if ASCII.equalsIgnoringCase(head.name(of: f), "content-length") { continue }
             if isHopByHop(head, f, connectionTokens: tokens) { continue }
-            if !keepLength && ASCII.equalsIgnoringCase(head.name(of: f), "content-length") { continue }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
             out.append(0x0D); out.append(0x0A)
+        }
+        if keepLength, let n = head.contentLength {
+            HTTP1Writer.appendHeader(&out, name: "Content-Length", value: n)
         }
     }
 }

@@ -9,7 +9,9 @@ import TLS
 /// fresh connection. No client credential goes upstream (`CCLOAD_UPSTREAM_KEY`, if set,
 /// takes its place). The token's admission is settled once the exchange ends, charged
 /// (when `priced`) with what the answer reports it used, priced by the requested model;
-/// the exchange is counted, not recorded. Owner: the client connection's loop.
+/// the exchange is counted, not recorded. After the head, a failure leaves the body
+/// incomplete, and an upstream that stalls (`StallWatch`) ends it too: an event stream with
+/// the protocol's error event. Owner: the client connection's loop.
 final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
     private unowned let handler: ProxyHandler
     private let client: HTTPServerConnection
@@ -22,6 +24,10 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     private var finished = false
     private var forwarder = ResponseForwarder()
     private lazy var firstByteTimer = LoopTimer(target: self)
+    /// Once the head is in, the same timer guards the response (see `StallWatch`).
+    private var stallTimer: LoopTimer { firstByteTimer }
+    private var watch: StallWatch
+    private var eventStream = false
     private let isHEAD: Bool
     private let admission: TokenAdmission
     private var settled = false
@@ -38,10 +44,13 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         self.isHEAD = request.head.methodIs("HEAD")
         self.admission = admission
         self.priced = priced
+        self.watch = StallWatch(idleNanos: handler.config.stream.upstreamIdleNanos,
+                                keepAliveOnlyNanos: handler.config.stream.keepAliveOnlyNanos)
     }
 
     func start() {
         client.streamDelegate = self
+        client.writeStallTimeoutNanos = handler.config.stream.clientWriteNanos
         if let c = handler.pool.checkout(target) {
             send(on: c)
         } else {
@@ -60,6 +69,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
             case .success(let c):
                 send(on: c)
             case .failure(let e):
+                if case .local = e { return failBeforeHead(status: 503, "\(e)") }  // never the upstream's fault
                 failBeforeHead(status: 502, "upstream unreachable: \(e)")
             }
         }
@@ -83,15 +93,20 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         headSent = true
         handler.shared.counters.count(status: head.status)
         if let priced, head.status < 300, !isHEAD { tap = UsageTap(kind: priced.kind, streaming: Relay.isEventStream(head)) }
-        forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: !bodyBytesFollow)
+        eventStream = Relay.isEventStream(head) && !isHEAD
+        handler.loop.arm(stallTimer, at: watch.start(now: handler.loop.now, eventStream: eventStream))
+        // An event stream is re-chunked so a stall can still end it with a whole error event.
+        forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: !bodyBytesFollow, reframe: eventStream)
     }
 
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
+        watch.read(now: handler.loop.now)
         if forwarder.raw(raw, to: client) { upstream?.pauseReading() }
     }
 
     func responseData(_ data: UnsafeRawBufferPointer) {
         tap?.feed(data)
+        watch.data(data, now: handler.loop.now)
         if forwarder.data(data, to: client) { upstream?.pauseReading() }
     }
 
@@ -121,14 +136,35 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         }
         // After the head went out the only honest ending is an incomplete body.
         finished = true
+        handler.loop.disarm(stallTimer)
         client.abortResponse()
+        settle()
+    }
+
+    /// A stall after the head went out: an event stream ends with the protocol's error
+    /// event (clients show it and retry); any other body is left incomplete.
+    private func endStalled(_ why: String) {
+        finished = true
+        handler.loop.disarm(stallTimer)
+        if eventStream, forwarder.mode == .data, let kind = ProtocolRules.route(request.head)?.kind,
+           let event = ProtocolRules.streamErrorEvent(kind, status: 502, message: why) {
+            _ = event.withUnsafeBytes { forwarder.data($0, to: client) }
+            client.endResponse()
+        } else {
+            client.abortResponse()
+        }
         settle()
     }
 
     // MARK: client events
 
     func clientWritable() {
+        watch.read(now: handler.loop.now)
         upstream?.resumeReading()
+    }
+
+    func clientFinishedSending() {
+        if headSent && !finished && eventStream { forwarder.probe(client) }
     }
 
     func clientClosed() {
@@ -145,6 +181,14 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     // MARK: timeouts and errors
 
     func timerFired(_ timer: LoopTimer) {
+        if headSent {
+            guard !finished else { return }
+            let verdict = watch.check(now: handler.loop.now, paused: upstream?.isPaused ?? false)
+            if case .wait(let deadline) = verdict { return handler.loop.arm(stallTimer, at: deadline) }
+            upstream?.close()  // never back to the pool mid-response
+            upstream = nil
+            return endStalled(watch.describe(verdict))
+        }
         guard !finished, !headSent else { return }
         upstream?.close()
         upstream = nil

@@ -7,6 +7,19 @@ public struct ProxyConfig: Sendable {
     public var upstreamKey: [UInt8]?
     public var firstByteTimeoutNanos: UInt64 = 300 * nanosPerSecond
     public var pool = UpstreamPool.Settings()
+    public var stream = StreamTimeouts()
+
+    public init() {}
+}
+
+/// The timeouts that guard a response once its head is in (live settings).
+public struct StreamTimeouts: Sendable, Equatable {
+    /// No upstream byte for this long is a stall (`upstream_idle_timeout_seconds`).
+    public var upstreamIdleNanos: UInt64 = 300 * nanosPerSecond
+    /// Only keep-alives for this long is a stall; 0: off (`keepalive_stall`, `keepalive_only_timeout_seconds`).
+    public var keepAliveOnlyNanos: UInt64 = 0
+    /// The client takes no byte of a ready response for this long: closed (`client_write_timeout_seconds`).
+    public var clientWriteNanos: UInt64 = 60 * nanosPerSecond
 
     public init() {}
 }

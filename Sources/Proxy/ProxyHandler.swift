@@ -38,6 +38,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         config.firstByteTimeoutNanos = live.settings.firstByteTimeoutNanos
         config.pool.connectTimeoutNanos = live.settings.connectTimeoutNanos
         pool.settings.connectTimeoutNanos = live.settings.connectTimeoutNanos
+        config.stream = live.settings.stream
     }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {
@@ -61,6 +62,24 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             return Self.fail(connection, 503, "no channels or upstream are configured")
         }
         Self.fail(connection, 404, "no route for this path")
+    }
+
+    /// At the head, before any body byte is read (or `100 Continue` sent): a request the
+    /// proxy would route is refused here when its token is missing or invalid, in its
+    /// protocol's error shape; the server then closes the connection if a body was announced.
+    public func headReceived(_ head: HTTPRequestHead, peer: SocketAddress, on connection: HTTPServerConnection) -> HeadDecision {
+        let kind: ProtocolKind
+        if table != nil {
+            guard let route = ProtocolRules.route(head) else { return .proceed(maxBodyBytes: nil) }
+            kind = route.kind
+        } else if config.upstream != nil && ASCII.hasPrefix(head.targetBytes, "/v1/") {
+            kind = .anthropic  // the pass-through answers in Anthropic's shape (`fail`)
+        } else {
+            return .proceed(maxBodyBytes: nil)
+        }
+        guard let refusal = Self.refusal(auth.check(head, peer: peer)) else { return .proceed(maxBodyBytes: nil) }
+        shared.counters.count(status: refusal.status)
+        return .reject(status: refusal.status, body: ProtocolRules.errorBody(kind, status: refusal.status, message: refusal.message))
     }
 
     /// Why a request is refused, in a status and message, or nil when it may proceed.

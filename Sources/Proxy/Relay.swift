@@ -68,6 +68,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// The estimate the current try holds against its channel's daily cost limit.
     private var channelReservation: (channelID: Int, microUSD: Int)?
     private lazy var firstByteTimer = LoopTimer(target: self)
+    /// Once the head is in, the same timer guards the response (see `StallWatch`).
+    private var stallTimer: LoopTimer { firstByteTimer }
+    private var watch: StallWatch
 
     /// Error bodies are read up to this many bytes to classify them.
     private static let maxHeldErrorBytes = 64 * 1024
@@ -87,6 +90,8 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         self.record = record
         self.startNanos = handler.loop.now
         self.tap = UsageTap(kind: route.kind, streaming: info.stream)
+        self.watch = StallWatch(idleNanos: handler.config.stream.upstreamIdleNanos,
+                                keepAliveOnlyNanos: handler.config.stream.keepAliveOnlyNanos)
     }
 
     private var isHEAD: Bool { request.head.methodIs("HEAD") }
@@ -94,6 +99,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     func start() {
         client.streamDelegate = self
         client.userData = self
+        client.writeStallTimeoutNanos = handler.config.stream.clientWriteNanos
         activeID = handler.active.add(self)
         nextTry()
     }
@@ -177,6 +183,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
         handler.loop.disarm(firstByteTimer)
+        handler.loop.arm(stallTimer, at: watch.start(now: handler.loop.now, eventStream: Relay.isEventStream(head)))
         responseHead = head
         if head.status >= 400 {
             phase = .holdingError
@@ -190,6 +197,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     }
 
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
+        watch.read(now: handler.loop.now)
         switch phase {
         case .streaming:
             if forwarder.mode == .raw { bytesStreamed &+= UInt64(raw.count) }
@@ -204,6 +212,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     func responseData(_ data: UnsafeRawBufferPointer) {
         switch phase {
         case .streaming:
+            watch.data(data, now: handler.loop.now)
             tap.feed(data)
             if forwarder.mode == .data { bytesStreamed &+= UInt64(data.count) }
             if forwarder.data(data, to: client) { upstream?.pauseReading() }
@@ -211,6 +220,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             let room = Relay.maxHeldErrorBytes - heldData.count
             if room > 0 { heldData.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(room))) }
         case .holdingStream:
+            watch.data(data, now: handler.loop.now)
             heldData.append(contentsOf: data)
             scanHeldStream(data)
         default:
@@ -337,8 +347,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         fixed.chunked = false
         fixed.contentLength = heldData.count
         var out: [UInt8] = []
-        HeaderRewriter.clientResponse(fixed, keepLength: false, into: &out)
-        HTTP1Writer.appendHeader(&out, name: "Content-Length", value: heldData.count)
+        HeaderRewriter.clientResponse(fixed, keepLength: true, into: &out)
         client.appendConnectionHeader(&out)
         HTTP1Writer.appendEndOfHead(&out)
         out.append(contentsOf: heldData)
@@ -377,6 +386,12 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     // MARK: failures before the commit point
 
     private func failTry(transport error: TransportError) {
+        if case .local = error {
+            // This process is out of descriptors (or socket memory): no channel is at fault,
+            // none cools, and another try would fail the same way.
+            handler.loop.disarm(firstByteTimer)
+            return answerError(503, "\(error)")
+        }
         let (cls, scope) = Classifier.classify(transportError: error)
         lastFailure = .transport("\(error)")
         let urls = table.targets[current.channelIndex].count
@@ -432,10 +447,29 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     }
 
     func timerFired(_ timer: LoopTimer) {
-        guard phase == .waiting else { return }
+        guard phase == .waiting else { return stallCheck() }
         let (cls, scope) = Classifier.classifyFirstByteTimeout()
         lastFailure = .timeout("upstream sent no response headers within \(formatSeconds(firstByteTimeoutNanos))")
         failTry(cls, scope, reset: nil, status: 0, note: "first-byte timeout")
+    }
+
+    /// The stall timer fired: look again later, or end the try (before the commit point, a
+    /// failover that cools the (channel, model) as a timeout) or the stream (after it).
+    private func stallCheck() {
+        guard phase == .holdingError || phase == .holdingStream || phase == .streaming else { return }
+        let verdict = watch.check(now: handler.loop.now, paused: upstream?.isPaused ?? false)
+        if case .wait(let deadline) = verdict {
+            return handler.loop.arm(stallTimer, at: deadline)
+        }
+        let why = watch.describe(verdict)
+        if phase == .streaming {
+            upstream?.close()  // never back to the pool mid-response
+            upstream = nil
+            return breakCommittedStream(why)
+        }
+        let (cls, scope) = Classifier.classifyFirstByteTimeout()
+        lastFailure = .timeout(why)
+        failTry(cls, scope, reset: nil, status: 0, note: why)
     }
 
     /// Nothing left to try: the last upstream answer passes through as it came;
@@ -470,7 +504,14 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     // MARK: client events
 
-    func clientWritable() { upstream?.resumeReading() }
+    func clientWritable() {
+        watch.read(now: handler.loop.now)
+        upstream?.resumeReading()
+    }
+
+    func clientFinishedSending() {
+        if phase == .streaming && Relay.isEventStream(responseHead) { forwarder.probe(client) }
+    }
 
     func clientClosed() {
         guard phase != .finished else { return }
@@ -481,7 +522,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         upstream?.close()  // never back to the pool mid-response
         upstream = nil
         if record.status == 0 || record.ttfbMicros == nil { record.status = 499 }
-        complete(error: "client closed the connection")
+        complete(error: client.closedForWriteStall
+                 ? "client took no byte of the response for \(formatSeconds(client.writeStallTimeoutNanos)); connection closed"
+                 : "client closed the connection")
     }
 
     // MARK: the record
@@ -503,6 +546,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     }
 
     private func complete(error: String?) {
+        handler.loop.disarm(firstByteTimer)
         counting?.end()
         counting = nil
         releaseDailySpend()

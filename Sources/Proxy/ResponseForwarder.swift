@@ -50,6 +50,15 @@ struct ResponseForwarder {
         out.withUnsafeBytes { client.startResponse(head: $0, framing: framing, flushNow: flushNow) }
     }
 
+    /// Writes an SSE comment line (ignored by every client) when the body is framed by
+    /// ccload: after a client's FIN it tells a half-closed client, which reads it, from a
+    /// gone one, whose kernel answers with a reset.
+    func probe(_ client: HTTPServerConnection) {
+        guard mode == .data else { return }
+        let comment: StaticString = ":\n\n"
+        client.writeBody(UnsafeRawBufferPointer(start: comment.utf8Start, count: comment.utf8CodeUnitCount))
+    }
+
     /// Forwards one read's raw bytes (when in raw mode). Returns whether the client is congested.
     @inline(__always)
     func raw(_ bytes: UnsafeRawBufferPointer, to client: HTTPServerConnection) -> Bool {

@@ -10,6 +10,7 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var affinityTTLNanos: UInt64 = 3600 * nanosPerSecond
     public var firstByteTimeoutNanos: UInt64 = 300 * nanosPerSecond
     public var connectTimeoutNanos: UInt64 = 10 * nanosPerSecond
+    public var stream = StreamTimeouts()
     public var logRetentionDays = 30
     public var statsRetentionDays = 365
     public var logRequests = true
@@ -70,6 +71,10 @@ public struct RuntimeSettings: Sendable, Equatable {
         affinityTTLNanos = try nanos("affinity_ttl_seconds")
         firstByteTimeoutNanos = try nanos("first_byte_timeout_seconds")
         connectTimeoutNanos = try nanos("connect_timeout_seconds")
+        stream.upstreamIdleNanos = try nanos("upstream_idle_timeout_seconds")
+        let keepAliveOnly = try nanos("keepalive_only_timeout_seconds")
+        stream.keepAliveOnlyNanos = try flag("keepalive_stall") ? keepAliveOnly : 0
+        stream.clientWriteNanos = try nanos("client_write_timeout_seconds")
         logRetentionDays = try integer("log_retention_days")
         statsRetentionDays = try integer("stats_retention_days")
         logRequests = try flag("log_request_records")

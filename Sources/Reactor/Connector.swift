@@ -41,7 +41,15 @@ public final class Connector: LoopHandler, TimerTarget, @unchecked Sendable {
     private func tryNext() {
         while let addr = addresses.popFirst() {
             let raw = cc_socket_nonblock(addr.family)
-            if raw < 0 { lastError = .errno(cc_errno()); continue }
+            if raw < 0 {
+                let e = cc_errno()
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
+                    // Out of descriptors here: another address would fail the same way.
+                    return finish(.failure(.local(e)))
+                }
+                lastError = .errno(e)
+                continue
+            }
             var a = addr
             let rc = withUnsafePointer(to: &a.storage) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(raw, $0, addr.length) }

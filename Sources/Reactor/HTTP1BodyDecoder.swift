@@ -54,6 +54,9 @@ struct HTTP1BodyDecoder {
 
     mutating func startUntilClose() { state = .untilClose }
 
+    /// Lowers the cap of a chunked body just started (before any of it was read).
+    mutating func lowerChunkedLimit(to limit: Int) { maxBodyBytes = min(maxBodyBytes, limit) }
+
     mutating func startChunked(maxBodyBytes: Int) {
         state = .chunkSize(value: 0, digits: 0)
         self.maxBodyBytes = maxBodyBytes

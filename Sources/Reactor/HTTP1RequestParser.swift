@@ -8,6 +8,8 @@ public struct HTTP1RequestParser {
 
     public let maxHeadBytes: Int
     public let maxBodyBytes: Int
+    /// The body cap of the current request: `maxBodyBytes`, or lower after `limitBody(to:)`.
+    public private(set) var bodyLimit: Int
 
     /// The current request's head: valid from `.head` until the next request starts.
     public private(set) var head: HTTPRequestHead?
@@ -21,6 +23,24 @@ public struct HTTP1RequestParser {
         precondition(maxHeadBytes > 0 && maxBodyBytes >= 0)
         self.maxHeadBytes = maxHeadBytes
         self.maxBodyBytes = maxBodyBytes
+        self.bodyLimit = maxBodyBytes
+    }
+
+    /// Right after `.head`: caps this request's body at `limit` (below `maxBodyBytes`).
+    /// False when its Content-Length is already larger (the caller answers 413); a chunked
+    /// body past the cap is reported as `.error(.bodyTooLarge)` while it is read.
+    public mutating func limitBody(to limit: Int) -> Bool {
+        guard phase == .body, let h = head else { return true }
+        bodyLimit = min(bodyLimit, max(0, limit))
+        if h.chunked {
+            body.lowerChunkedLimit(to: bodyLimit)
+            return true
+        }
+        if (h.contentLength ?? 0) > bodyLimit {
+            _ = fail(.bodyTooLarge)
+            return false
+        }
+        return true
     }
 
     /// Between requests with nothing buffered.
@@ -45,6 +65,7 @@ public struct HTTP1RequestParser {
         case .head:
             guard offset < buf.count else { return .needMore }
             head = nil
+            bodyLimit = maxBodyBytes
             let bytes: [UInt8]
             switch reader.readHead(buf, &offset, limit: maxHeadBytes) {
             case .needMore: return .needMore

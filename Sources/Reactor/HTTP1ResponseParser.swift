@@ -1,6 +1,8 @@
 // Incremental HTTP/1.1 response parser for the upstream side of the proxy.
 //
-// Interim 1xx responses (other than 101) are parsed and dropped. Framing follows RFC 9112
+// Interim 1xx responses are parsed and dropped, at most `maxInterimResponses` of them and
+// `maxInterimBytes` in all before a final response; more is an error, and so is a 101 (the
+// proxy never asks to switch protocols). Framing follows RFC 9112
 // 6.3: no body for HEAD, 1xx, 204 and 304; then chunked; then Content-Length; otherwise the
 // body runs until the server closes. Ambiguous framing (Content-Length with
 // Transfer-Encoding, a coding other than a single "chunked") is refused.
@@ -20,6 +22,11 @@ public struct HTTP1ResponseParser {
     private var requestWasHEAD = false
     /// Bytes of the current response (an interim response included) were consumed.
     private var started = false
+    /// Interim responses before the current final one, and their bytes.
+    private var interimCount = 0
+    private var interimBytes = 0
+    public static let maxInterimResponses = 8
+    public static let maxInterimBytes = 64 * 1024
 
     public init(maxHeadBytes: Int = 65536) {
         precondition(maxHeadBytes > 0)
@@ -59,6 +66,8 @@ public struct HTTP1ResponseParser {
                 if !started {
                     head = nil
                     started = true
+                    interimCount = 0
+                    interimBytes = 0
                 }
                 let bytes: [UInt8]
                 switch reader.readHead(buf, &offset, limit: maxHeadBytes) {
@@ -75,6 +84,11 @@ public struct HTTP1ResponseParser {
                 }
                 switch framing {
                 case .interim:
+                    interimCount += 1
+                    interimBytes += bytes.count
+                    if interimCount > Self.maxInterimResponses || interimBytes > Self.maxInterimBytes {
+                        return fail(.malformed("more than \(Self.maxInterimResponses) interim (1xx) responses or \(Self.maxInterimBytes) bytes of them"))
+                    }
                     continue
                 case .none:
                     body.startNone()
@@ -123,7 +137,7 @@ public struct HTTP1ResponseParser {
 extension HTTPResponseHead {
     /// How the body of a parsed response is delimited.
     enum Framing: Equatable {
-        /// A 1xx other than 101: drop it and read the next head.
+        /// A 1xx: drop it and read the next head.
         case interim
         case none
         case length(Int)
@@ -172,8 +186,10 @@ extension HTTPResponseHead {
             guard section.transferEncoding == .chunked else { throw .malformed("unsupported Transfer-Encoding") }
         }
 
+        // The proxy never sends Upgrade: a switch of protocols is an upstream fault, not a body.
+        guard status != 101 else { throw .malformed("unsolicited 101 Switching Protocols") }
         let framing: Framing
-        if status < 200 && status != 101 {
+        if status < 200 {
             framing = .interim
         } else if requestWasHEAD || status < 200 || status == 204 || status == 304 {
             framing = .none

@@ -58,6 +58,9 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
         flush()
     }
 
+    /// Reading is paused (`pauseReading`) until `resumeReading`.
+    public var isPaused: Bool { paused }
+
     /// Stops reading the response (the client is congested).
     public func pauseReading() {
         guard !paused else { return }

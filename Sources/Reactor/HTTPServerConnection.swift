@@ -37,6 +37,25 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     private var framing = BodyFraming.asIs
     private var congested = false
     private var inputPaused = false
+    /// The client shut its sending side (half-close): nothing more is read; what is in
+    /// progress and what is buffered is answered, then the connection closes.
+    private var inputClosed = false
+    /// The request head was refused by the handler and had no body: skip its (empty) body.
+    private var headRefused = false
+    /// Closing after an answer to a request whose body was not read: once the answer is out,
+    /// shut the sending side and discard input for a moment before closing, so the unread
+    /// bytes do not make the kernel reset the connection (which can destroy the answer).
+    private var lingerOnClose = false
+    private var lingering = false
+    static let lingerNanos: UInt64 = 2 * nanosPerSecond
+    /// Bytes wait in `out` since `lastWriteProgress` (the last time the client took some).
+    private var writeWaiting = false
+    private var lastWriteProgress: UInt64 = 0
+    /// How long the client may take no byte of a queued response before the connection
+    /// closes; the server's setting, which the application may change per response.
+    public var writeStallTimeoutNanos: UInt64
+    /// The connection was closed because the client stopped taking the response.
+    public private(set) var closedForWriteStall = false
     /// The streaming producer of the response in progress, if any.
     public weak var streamDelegate: ResponseStreamDelegate?
     /// Free slot for the application (for example the in-flight request's state).
@@ -48,6 +67,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         self.peer = Socket.peerAddress(transport.fd)
         self.parser = HTTP1RequestParser(maxHeadBytes: server.config.maxHeadBytes,
                                          maxBodyBytes: server.config.maxBodyBytes)
+        self.writeStallTimeoutNanos = server.config.writeStallTimeoutNanos
     }
 
     func start() {
@@ -86,7 +106,13 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         if state == .closed { return }
         if events & (Interest.readable | Interest.errorOrHangup | Interest.readHangup) != 0 {
             if interest.writeWantsRead { interest.writeWantsRead = false; flush() }
-            if state != .closed { readAvailable() }
+            if inputClosed {
+                // Only a hang-up or an error reaches a connection that no longer reads: the
+                // client is gone both ways.
+                if events & Interest.errorOrHangup != 0 { close() }
+            } else if state != .closed {
+                readAvailable()
+            }
         }
     }
 
@@ -116,11 +142,35 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 interest.readWantsWrite = true
                 updateInterest()
                 return
-            case .closed, .failed:
-                // The client is gone (or half-closed): a response in progress is abandoned.
+            case .closed:
+                return inputEnded()
+            case .failed:
                 close()
                 return
             }
+        }
+    }
+
+    /// The client sent its last byte (FIN, or a TLS close_notify). It may still read: the
+    /// response in progress goes out whole, complete requests already buffered are answered,
+    /// then the connection closes.
+    private func inputEnded() {
+        inputClosed = true
+        updateInterest()
+        switch state {
+        case .responding:
+            streamDelegate?.clientFinishedSending()  // endResponse closes
+        case .reading:
+            if !input.isEmpty && !processing { processBuffered() }
+            if state == .reading {
+                // Nothing complete is left to answer.
+                state = .closing
+                flush()
+            }
+        case .closing:
+            if out.isEmpty { close() }
+        case .handshaking, .closed:
+            close()
         }
     }
 
@@ -166,23 +216,51 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 return
             case .head:
                 let head = parser.head!
+                let announcesBody = head.chunked || (head.contentLength ?? 0) > 0
+                switch server.handler.headReceived(head, peer: peer, on: self) {
+                case .reject(let status, let answer):
+                    // Refused before any body byte is read (and before 100 Continue).
+                    if announcesBody {
+                        keepAlive = false
+                        lingerOnClose = true
+                    } else {
+                        keepAlive = head.keepAlive && !server.draining
+                    }
+                    headRefused = !announcesBody
+                    requestStarted = false
+                    state = .responding
+                    currentVersionMinor = head.versionMinor
+                    currentIsHEAD = head.methodIs("HEAD")
+                    loop.disarm(timer)
+                    respond(status: status, body: answer)
+                    continue
+                case .proceed(let limit):
+                    if let limit, limit < server.config.maxBodyBytes, !parser.limitBody(to: limit) {
+                        fail(413, "request body exceeds \(limit) bytes")
+                        return
+                    }
+                }
                 currentHead = head
                 body.removeAll(keepingCapacity: true)
                 if let cl = head.contentLength { body.reserveCapacity(cl) }
                 // Header block complete: from now on only the idle timeout guards a slow body.
                 loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
-                if head.expectContinue && head.versionMinor == 1 && (head.chunked || (head.contentLength ?? 0) > 0) {
+                if head.expectContinue && head.versionMinor == 1 && announcesBody {
                     enqueue("HTTP/1.1 100 Continue\r\n\r\n")
                     flush()
                 }
             case .body(let r):
                 body.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[r]))
             case .end:
+                if headRefused {
+                    headRefused = false
+                    continue
+                }
                 dispatch()
             case .error(let e):
                 switch e {
                 case .headTooLarge: fail(431, "request line and headers exceed \(server.config.maxHeadBytes) bytes")
-                case .bodyTooLarge: fail(413, "request body exceeds \(server.config.maxBodyBytes) bytes")
+                case .bodyTooLarge: fail(413, "request body exceeds \(parser.bodyLimit) bytes")
                 case .malformed(let why): fail(400, "malformed request: \(why)")
                 }
                 return
@@ -198,6 +276,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         keepAlive = head.keepAlive && !server.draining
         currentVersionMinor = head.versionMinor
         currentIsHEAD = head.methodIs("HEAD")
+        writeStallTimeoutNanos = server.config.writeStallTimeoutNanos
         loop.disarm(timer)
         let req = HTTPRequest(head: head, body: body, peer: peer)
         body = []
@@ -291,7 +370,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         framing = .asIs
         streamDelegate = nil
         userData = nil
-        if !willKeepAlive {
+        if !willKeepAlive || (inputClosed && input.isEmpty) {
             state = .closing
             flush()
             return
@@ -302,6 +381,11 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
         if inputPaused { inputPaused = false; updateInterest() }
         if !input.isEmpty && !processing { processBuffered() }
+        if inputClosed && state == .reading && !processing {
+            // What is left of the input is no complete request, and no more will come.
+            state = .closing
+            flush()
+        }
     }
 
     /// Ends the response in progress without its proper ending (no last chunk), so the
@@ -329,6 +413,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 switch r0 {
                 case .done(let n):
                     off += n
+                    if n > 0 { lastWriteProgress = loop.now }
                 case .wantWrite, .wantRead:
                     if case .wantRead = r0 { interest.writeWantsRead = true }
                     out.append(UnsafeRawBufferPointer(rebasing: data[off...]))
@@ -346,9 +431,14 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     private func afterQueueGrew() {
-        if state == .closing && !timer.isArmed {
-            // A client that stops reading cannot hold a closing connection forever.
-            loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+        if !writeWaiting {
+            // The stall clock starts when bytes start waiting, not at the last write.
+            writeWaiting = true
+            lastWriteProgress = loop.now
+        }
+        if (state == .responding || state == .closing) && !timer.isArmed {
+            // A client that stops reading cannot hold the connection (nor what feeds it) forever.
+            loop.arm(timer, at: lastWriteProgress &+ writeStallTimeoutNanos)
         }
         if !congested && out.count > server.config.writeHighWatermark { congested = true }
         updateInterest()
@@ -360,6 +450,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             switch r {
             case .done(let n):
                 out.consume(n)
+                if n > 0 { lastWriteProgress = loop.now }
             case .wantWrite, .wantRead:
                 if case .wantRead = r { interest.writeWantsRead = true }
                 afterQueueGrew()
@@ -369,7 +460,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 return
             }
         }
+        writeWaiting = false
         if state == .closing {
+            if lingerOnClose { return linger() }
             close()
             return
         }
@@ -380,9 +473,20 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         }
     }
 
+    /// The answer is out: FIN after it, then read and drop what the client still sends until
+    /// it closes or `lingerNanos` pass.
+    private func linger() {
+        guard !lingering else { return }
+        lingering = true
+        if inputClosed { return close() }
+        _ = Glibc.shutdown(transport.fd, Int32(SHUT_WR))
+        loop.arm(timer, afterNanos: HTTPServerConnection.lingerNanos)
+    }
+
     private func updateInterest() {
         guard state != .closed else { return }
-        interest.update(loop, transport.fd, readBits: inputPaused ? Interest.readHangup : Interest.read, pendingWrite: !out.isEmpty)
+        let readBits = inputClosed ? Interest.none : inputPaused ? Interest.readHangup : Interest.read
+        interest.update(loop, transport.fd, readBits: readBits, pendingWrite: !out.isEmpty)
     }
 
     // MARK: errors, timeouts, closing
@@ -391,6 +495,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     private func fail(_ status: Int, _ message: String) {
         state = .responding
         keepAlive = false
+        lingerOnClose = true
         currentVersionMinor = 1
         respond(status: status, body: server.config.errorBody(status, message))
     }
@@ -409,9 +514,19 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             } else {
                 close()  // idle keep-alive connection
             }
-        case .closing:
-            close()
-        case .responding, .closed:
+        case .responding, .closing:
+            if out.isEmpty {
+                if state == .closing { close() }
+                return
+            }
+            let due = lastWriteProgress &+ writeStallTimeoutNanos
+            if loop.now >= due {
+                closedForWriteStall = true
+                close()
+            } else {
+                loop.arm(timer, at: due)
+            }
+        case .closed:
             break
         }
     }

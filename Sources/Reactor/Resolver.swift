@@ -140,7 +140,8 @@ public final class Resolver: Sendable {
             state.idle -= 1
             let job = state.queue.removeFirst()
             pthread_mutex_unlock(mutex)
-            let found = lookup?(job.host, job.port) ?? SocketAddress.resolveBlocking(host: job.host, port: job.port)
+            var local: Int32 = 0
+            let found = lookup?(job.host, job.port) ?? SocketAddress.resolveBlocking(host: job.host, port: job.port, localFailure: &local)
             let addresses = Resolver.ordered(found)
             let expires = monotonicNanos() &+ ttlNanos
             let waiters = withState { s -> [Waiter] in
@@ -148,7 +149,7 @@ public final class Resolver: Sendable {
                 return s.pending.removeValue(forKey: job.key) ?? []
             }
             let result: Result<[SocketAddress], TransportError> =
-                addresses.isEmpty ? .failure(.resolve("cannot resolve \(job.host)")) : .success(addresses)
+                addresses.isEmpty ? .failure(local != 0 ? .local(local) : .resolve("cannot resolve \(job.host)")) : .success(addresses)
             for w in waiters {
                 let c = w.completion
                 w.loop.submit { c(result) }

@@ -32,6 +32,18 @@ public enum Socket {
         return a
     }
 
+    /// Turns a just-accepted connection away: reads what it already sent (so closing sends
+    /// FIN, not a reset that could destroy the answer), writes `answer` once without
+    /// waiting, and closes. Never blocks; the answer is short enough for any socket buffer.
+    public static func refuse(_ fd: Int32, answer: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) {
+        for _ in 0..<4 {
+            let n = recv(fd, scratch.baseAddress, scratch.count, Int32(MSG_DONTWAIT))
+            if n < scratch.count { break }
+        }
+        if answer.count > 0 { _ = send(fd, answer.baseAddress, answer.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        _ = Glibc.close(fd)
+    }
+
     /// Readable-style result of one non-blocking syscall.
     @inline(__always)
     public static func read(_ fd: Int32, _ buf: UnsafeMutableRawBufferPointer) -> IOResult {

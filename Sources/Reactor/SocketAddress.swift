@@ -79,12 +79,28 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     /// Resolves `host` synchronously with getaddrinfo. Never call this on a reactor
     /// thread (start-up and helper threads only).
     public static func resolveBlocking(host: String, port: Int) -> [SocketAddress] {
+        var local: Int32 = 0
+        return resolveBlocking(host: host, port: port, localFailure: &local)
+    }
+
+    /// The same; when the lookup failed because this process is out of descriptors (errno
+    /// EMFILE or ENFILE), `localFailure` is set to that errno, so the failure is not taken
+    /// for a name that does not resolve.
+    public static func resolveBlocking(host: String, port: Int, localFailure: inout Int32) -> [SocketAddress] {
         if let a = SocketAddress(ip: host, port: port) { return [a] }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
         var res: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &res) == 0, let first = res else { return [] }
+        errno = 0
+        let rc = getaddrinfo(host, String(port), &hints, &res)
+        if rc != 0 {
+            // glibc reports a lookup whose files or sockets could not be opened as a name
+            // error (not only EAI_SYSTEM); errno still tells.
+            let e = errno
+            if e == EMFILE || e == ENFILE { localFailure = e }
+        }
+        guard rc == 0, let first = res else { return [] }
         defer { freeaddrinfo(first) }
         var out: [SocketAddress] = []
         var cur: UnsafeMutablePointer<addrinfo>? = first

@@ -10,6 +10,9 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
     case resolve(String)
     /// The peer answered, but not in well-formed HTTP/1.1.
     case protocolError(String)
+    /// This process ran out of something (`socket()` failed with EMFILE, ENFILE, ENOBUFS,
+    /// ENOMEM): no fault of the peer, so it must never count against it.
+    case local(Int32)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
         case .proxy(let m): return "egress proxy: \(m)"
         case .resolve(let m): return "DNS: \(m)"
         case .protocolError(let m): return m
+        case .local(let e):
+            return e == EMFILE || e == ENFILE ? "ccload is out of file descriptors" : "ccload is out of socket memory (errno \(e))"
         }
     }
 }

@@ -26,6 +26,16 @@ struct Configuration: ParsableArguments {
     var connectTimeout: Double?
     @Option(help: "Seconds to wait for upstream response headers (env CCLOAD_FIRST_BYTE_TIMEOUT, default 300).")
     var firstByteTimeout: Double?
+    @Option(help: "Seconds an upstream may send nothing once its response head is in (env CCLOAD_UPSTREAM_IDLE_TIMEOUT, default 300).")
+    var upstreamIdleTimeout: Double?
+    @Option(help: "An event stream that sends only keep-alives for --keepalive-only-timeout counts as stalled: 1 or 0 (env CCLOAD_KEEPALIVE_STALL, default 0).")
+    var keepaliveStall: Int?
+    @Option(help: "Seconds of keep-alives only before a stream counts as stalled, with --keepalive-stall 1 (env CCLOAD_KEEPALIVE_ONLY_TIMEOUT, default 120).")
+    var keepaliveOnlyTimeout: Double?
+    @Option(help: "Seconds a client may take no byte of a ready response before it is closed (env CCLOAD_CLIENT_WRITE_TIMEOUT, default 60).")
+    var clientWriteTimeout: Double?
+    @Option(help: "Open client connections allowed; past it a new one gets 503 (env CCLOAD_MAX_CONNECTIONS, default: from the file descriptor limit).")
+    var maxConnections: Int?
     @Option(help: "Pass-through upstream base URL, http://host:port (env CCLOAD_UPSTREAM).")
     var upstream: String?
     @Option(help: "Key sent upstream in place of the client's credentials (env CCLOAD_UPSTREAM_KEY).")
@@ -115,6 +125,13 @@ struct Configuration: ParsableArguments {
         http.headerTimeoutNanos = try seconds(headerTimeout, "CCLOAD_HEADER_TIMEOUT", 15)
         http.idleTimeoutNanos = try seconds(idleTimeout, "CCLOAD_IDLE_TIMEOUT", 120)
         http.errorBody = { status, message in ErrorBody.anthropic(status: status, message: message) }
+        if let n = try maxConnections ?? env("CCLOAD_MAX_CONNECTIONS").map({ raw -> Int in
+            guard let v = Int(raw) else { throw ValidationError("CCLOAD_MAX_CONNECTIONS=\(raw) is not a valid number") }
+            return v
+        }) {
+            guard n >= 1 else { throw ValidationError("CCLOAD_MAX_CONNECTIONS must be at least 1") }
+            s.maxConnections = n
+        }
         s.http = http
         var proxy = ProxyConfig()
         proxy.pool.connectTimeoutNanos = try seconds(connectTimeout, "CCLOAD_CONNECT_TIMEOUT", 10)
@@ -184,6 +201,10 @@ struct Configuration: ParsableArguments {
         seed(&s, "fallback_to_soonest", fallbackToSoonest, bool: true)
         seed(&s, "first_byte_timeout_seconds", firstByteTimeout)
         seed(&s, "connect_timeout_seconds", connectTimeout)
+        seed(&s, "upstream_idle_timeout_seconds", upstreamIdleTimeout)
+        seed(&s, "keepalive_stall", keepaliveStall, bool: true)
+        seed(&s, "keepalive_only_timeout_seconds", keepaliveOnlyTimeout)
+        seed(&s, "client_write_timeout_seconds", clientWriteTimeout)
         seed(&s, "session_affinity", sessionAffinity, bool: true)
         seed(&s, "affinity_ttl_seconds", affinityTTL)
         seed(&s, "log_retention_days", logRetentionDays)
@@ -216,6 +237,8 @@ struct Settings: Sendable {
     var listen = "0.0.0.0"
     var threads = 1
     var drainNanos: UInt64 = 30 * nanosPerSecond
+    /// `CCLOAD_MAX_CONNECTIONS`; nil → derived from the file descriptor limit at start.
+    var maxConnections: Int?
     var http = HTTPServerConfig()
     var proxy = ProxyConfig()
     /// Serve HTTPS with this certificate instead of plain HTTP.

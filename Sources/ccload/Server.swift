@@ -21,6 +21,19 @@ enum Server {
         }
     }
 
+    /// Descriptors kept back from client connections for everything else: the loops' epoll
+    /// and eventfds, listeners, the database, resolver threads, logs.
+    static let reservedDescriptors = 64
+
+    /// The default connection cap: every proxied connection may hold two descriptors
+    /// (client and upstream), so half of what the limit leaves after the reserve.
+    static func defaultMaxConnections(threads: Int) -> Int {
+        var lim = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0, lim.rlim_cur != rlim_t.max else { return 1 << 20 }
+        let usable = Int(clamping: lim.rlim_cur) - reservedDescriptors - 4 * threads
+        return max(16, usable / 2)
+    }
+
     /// Saves cooldowns (so a restart does not hammer a cooling channel) and reports
     /// records dropped since the last call.
     static func periodic(_ store: Store, _ cooldowns: CooldownBook, _ lastDropped: inout UInt64, _ lastReport: inout UInt64) {
@@ -107,6 +120,11 @@ enum Server {
             for s in sockets { _ = Glibc.close(s) }
             return 1
         }
+        let http = {
+            var h = settings.http
+            h.maxConnections = settings.maxConnections ?? defaultMaxConnections(threads: settings.threads)
+            return h
+        }()
         let firstTable = control.live.table
         let group = LoopGroup(count: settings.threads)
         let servers = Lock<[HTTPServer?]>(Array(repeating: nil, count: settings.threads))
@@ -114,7 +132,7 @@ enum Server {
         group.start { loop in
             let handler = ProxyHandler(loop: loop, config: frozenProxy, shared: shared, table: firstTable)
             control.attach(handler)
-            let server = HTTPServer(loop: loop, config: settings.http, handler: AdminRouter(proxy: handler, context: admin),
+            let server = HTTPServer(loop: loop, config: http, handler: AdminRouter(proxy: handler, context: admin),
                                     wrap: settings.tlsServer.map(TLSServing.wrap))
             _ = server.listen(on: FileDescriptor(socketList[loop.index]))
             servers.withLock { $0[loop.index] = server }
@@ -128,6 +146,7 @@ enum Server {
             routingText = " (no channels yet: add them in the web UI)"
         }
         log("listening on \(settings.tlsServer == nil ? "" : "https://")\(address) with \(settings.threads) threads\(routingText)")
+        log("at most \(http.maxConnections) client connections\(settings.maxConnections == nil ? " (from the file descriptor limit; set CCLOAD_MAX_CONNECTIONS to choose)" : "")")
         if shared.auth.tokenCount == 0 {
             Log.warn("no client tokens yet (add them in the web UI or with CCLOAD_AUTH): only loopback clients are served")
         }

@@ -72,6 +72,12 @@ final class CcloadProcess {
         port = try process.waitForListeningPort()
     }
 
+    /// A ccload the test started itself (for example under a wrapper shell); the test tracks it.
+    init(started process: ProcessUnderTest) throws {
+        self.process = process
+        port = try process.waitForListeningPort()
+    }
+
     /// An admin session token (logs in on first use with `POST /login`).
     func adminToken(password: String = CcloadProcess.adminPassword) throws -> String {
         if let session { return session }

@@ -66,23 +66,33 @@ final class FailureTests: EndToEndCase {
         assertErrorShape(r, status: 502, type: "api_error")
     }
 
-    /// The client goes away mid-stream: ccload closes its upstream connection at once.
+    /// The client goes away mid-stream: ccload closes its upstream connection as soon as it
+    /// can tell. A FIN alone may be a half-close (the client still reads), so the stream goes
+    /// on until the next write finds the client gone (its reset) — or at once on a reset.
     func testClientDisconnectMidStreamClosesTheUpstreamConnection() throws {
         let upstream = try startScripted { conn, index, up in
             guard conn.readRequest(timeout: 5) != nil else { return }
             try? conn.send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "f\r\ndata: event-1\n\n\r\n")
             // Hold the stream open; a well-behaved proxy closes us when its client leaves.
+            if conn.readUntilClose(timeout: 1.5) { return up.note("conn\(index) closed by ccload") }
+            try? conn.send("f\r\ndata: event-2\n\n\r\n")
             if conn.readUntilClose(timeout: 5) { up.note("conn\(index) closed by ccload") }
         }
         let ccload = try startCcload(upstream: "http://127.0.0.1:\(upstream.port)")
-        let c = try ccload.connect()
-        try c.send(messagesRequest())
-        XCTAssertTrue(c.readUntil(contains: "event-1", timeout: 5), "event 1 never arrived: \(c.buffer.text)")
-        XCTAssertTrue(upstream.observations.isEmpty)
-        shutdown(c.fd, Int32(SHUT_RDWR))
-        XCTAssertTrue(upstream.waitForNote("conn0 closed by ccload", timeout: 3),
-                      "upstream connection left open after the client disconnected")
+        for (index, reset) in [(0, false), (1, true)] {
+            var c: RawConnection? = try ccload.connect()
+            try c!.send(messagesRequest())
+            XCTAssertTrue(c!.readUntil(contains: "event-1", timeout: 5), "event 1 never arrived: \(c!.buffer.text)")
+            if reset {
+                // close() with SO_LINGER 0: a reset, which ccload sees at once.
+                var l = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(c!.fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+            }
+            c = nil  // the client process is gone: its socket is closed
+            XCTAssertTrue(upstream.waitForNote("conn\(index) closed by ccload", timeout: reset ? 1.2 : 8),
+                          "upstream connection left open after the client disconnected (reset: \(reset))")
+        }
     }
 
     /// Same with the real mock: after a client abandons a stream, the next request does not

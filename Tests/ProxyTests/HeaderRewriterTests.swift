@@ -221,4 +221,38 @@ final class HeaderRewriterTests: XCTestCase {
             XCTAssertTrue(lines(text).contains("Content-Type: text/event-stream"), text)
         }
     }
+
+    func testConnectionNamingFramingFieldsNeverRemovesTheLength() throws {
+        // The client's framing comes from the parsed response: a Connection header that names
+        // Content-Length (or Transfer-Encoding) must not take the length away.
+        let h = try responseHead("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+            + "Connection: content-length, transfer-encoding, X-Hop\r\nX-Hop: 1\r\n\r\n")
+        var out: [UInt8] = []
+        HeaderRewriter.clientResponse(h, keepLength: true, into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        XCTAssertEqual(lines(text).filter { $0.lowercased().hasPrefix("content-length") }, ["Content-Length: 5"], text)
+        XCTAssertFalse(names(text).contains("x-hop"), text)
+        XCTAssertFalse(names(text).contains("connection"), text)
+    }
+
+    func testResponseLengthIsWrittenOnceFromTheParsedValue() throws {
+        // A repeated identical Content-Length is accepted by the parser: the client gets one.
+        let h = try responseHead("HTTP/1.1 200 OK\r\ncontent-length: 5\r\nContent-Length: 5\r\n\r\n")
+        var out: [UInt8] = []
+        HeaderRewriter.clientResponse(h, keepLength: true, into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        XCTAssertEqual(lines(text).filter { $0.lowercased().hasPrefix("content-length") }, ["Content-Length: 5"], text)
+    }
+
+    func testRequestConnectionNamingProxyFieldsKeepsThem() throws {
+        // A client Connection header naming Host, Content-Length or Date: Host and the length
+        // are the proxy's own and always sent once; Date is the client's hop-by-hop choice.
+        let head = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nDate: x\r\n"
+            + "Connection: host, content-length, date\r\nContent-Length: 3\r\n\r\n")
+        let out = upstream(head, bodyLength: 3)
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("host:") }, ["Host: up.example:8443"], out)
+        XCTAssertEqual(lines(out).filter { $0.lowercased().hasPrefix("content-length:") }, ["Content-Length: 3"], out)
+        XCTAssertFalse(names(out).contains("connection"), out)
+        XCTAssertFalse(names(out).contains("date"), out)
+    }
 }

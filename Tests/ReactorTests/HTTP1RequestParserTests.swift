@@ -373,6 +373,38 @@ final class HTTP1RequestParserTests: XCTestCase {
             [chunkedHead, .body(bytes("0123")), .error(.bodyTooLarge)], maxBodyBytes: 10)
     }
 
+    func testBodyLimitLoweredAtTheHead() {
+        // A handler lowers the cap once the head is in (e.g. 16 KiB for /login): exactly at
+        // the cap passes, one byte over is refused.
+        func run(_ text: String, limit: Int) -> (Bool, [HTTPParseEvent]) {
+            var p = HTTP1RequestParser(maxBodyBytes: 100)
+            var events: [HTTPParseEvent] = []
+            var accepted = true
+            let input = bytes(text)
+            input.withUnsafeBytes { buf in
+                var offset = 0
+                while events.count < 20 {
+                    let e = p.next(buf, &offset)
+                    events.append(e)
+                    if case .head = e, !p.limitBody(to: limit) { accepted = false; break }
+                    if case .needMore = e { break }
+                    if case .error = e { break }
+                }
+            }
+            return (accepted, events)
+        }
+        let at = run("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", limit: 10)
+        XCTAssertTrue(at.0)
+        XCTAssertEqual(at.1, [.head, .body(48..<58), .end, .needMore])
+        let over = run("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n0123456789A", limit: 10)
+        XCTAssertFalse(over.0)
+        let chunkedAt = run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n", limit: 10)
+        XCTAssertTrue(chunkedAt.1.contains(.end), "\(chunkedAt.1)")
+        XCTAssertFalse(chunkedAt.1.contains(.error(.bodyTooLarge)))
+        let chunkedOver = run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n0123456789A\r\n0\r\n\r\n", limit: 10)
+        XCTAssertEqual(chunkedOver.1.last, .error(.bodyTooLarge))
+    }
+
     func testZeroBodyLimit() {
         assertAllSplits(
             bytes("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"),

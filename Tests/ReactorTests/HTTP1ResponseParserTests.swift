@@ -109,10 +109,41 @@ final class HTTP1ResponseParserTests: XCTestCase {
         ])
     }
 
-    func test101IsFinalWithoutBody() {
-        assertAllSplits(
-            bytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
-            [.head("101 Switching Protocols 1.1 cl=nil chunked=false ka=false [Upgrade=websocket|Connection=Upgrade]"), .end])
+    func testUnsolicited101IsAnError() {
+        // The proxy never asks to upgrade: a 101 is an upstream fault, never a response to forward.
+        assertMalformed("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                        "unsolicited 101 Switching Protocols")
+        assertMalformed("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n\r\n",
+                        "unsolicited 101 Switching Protocols")
+    }
+
+    func testInterimResponsesAreBoundedInNumber() {
+        let final = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+        let atCap = String(repeating: "HTTP/1.1 100 Continue\r\n\r\n", count: HTTP1ResponseParser.maxInterimResponses)
+        assertAllSplits(bytes(atCap + final), [
+            .head("200 OK 1.1 cl=2 chunked=false ka=true [Content-Length=2]"), .body(bytes("hi")), .end,
+        ])
+        let over = String(repeating: "HTTP/1.1 103 Early Hints\r\n\r\n", count: HTTP1ResponseParser.maxInterimResponses + 1)
+        assertMalformed(over + final, "more than 8 interim (1xx) responses or 65536 bytes of them")
+    }
+
+    func testInterimResponsesAreBoundedInBytes() {
+        let final = "HTTP/1.1 204 No Content\r\n\r\n"
+        // Four interim heads of 16 KiB each stay within 64 KiB; a fifth byte over does not.
+        func interim(_ size: Int) -> String {
+            let fixed = "HTTP/1.1 103 Early Hints\r\nLink: \r\n\r\n".utf8.count
+            return "HTTP/1.1 103 Early Hints\r\nLink: " + String(repeating: "a", count: size - fixed) + "\r\n\r\n"
+        }
+        let quarter = HTTP1ResponseParser.maxInterimBytes / 4
+        var p1 = HTTP1ResponseParser()
+        XCTAssertEqual(feed(&p1, String(repeating: interim(quarter), count: 4) + final), [.head, .end, .needMore])
+        var p2 = HTTP1ResponseParser()
+        XCTAssertEqual(feed(&p2, String(repeating: interim(quarter), count: 3) + interim(quarter + 1) + final),
+                       [.error(.malformed("more than 8 interim (1xx) responses or 65536 bytes of them"))])
+        // The count starts again with each response on a kept-alive connection.
+        var p3 = HTTP1ResponseParser()
+        let six = String(repeating: "HTTP/1.1 100 Continue\r\n\r\n", count: 6)
+        XCTAssertEqual(feed(&p3, six + final + six + final), [.head, .end, .head, .end, .needMore])
     }
 
     func testReasonPhraseTolerance() {
