@@ -1,0 +1,134 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// The fault campaign's shared pieces: a relay whose first channel is hostile and whose
+/// second is a healthy mock, and the checks every hostile case ends with (ccload up,
+/// fds back, no secret in any output).
+class HostileCase: RelayCase {
+    /// The client token every hostile relay requires (it must never show anywhere).
+    static let clientToken = "cc-client-SECRET-token-5f1e2d"
+    /// The keys of the two channels (`channel()` names them after the channel).
+    static let secrets = [clientToken, "sk-secret-hostile-0123456789", "sk-secret-healthy-0123456789"]
+
+    /// Loop sizes shrink by this factor when CCLOAD_TEST_QUICK is set (e.g. under the
+    /// thread sanitizer); 1 otherwise.
+    static let quick: Int = {
+        guard let v = ProcessInfo.processInfo.environment["CCLOAD_TEST_QUICK"], !v.isEmpty, v != "0" else { return 1 }
+        return max(2, Int(v) ?? 4)
+    }()
+
+    /// Every response body a hostile case received, searched for secrets at the end.
+    private(set) var seenResponses: [UInt8] = []
+
+    /// Cooldowns of 10 ms (the smallest setting): after `coolOff()` a failed channel is tried
+    /// again, so one ccload can be cut at every offset in turn.
+    static let fastCooldowns = ["CCLOAD_COOLDOWN_MIN": "0.01", "CCLOAD_COOLDOWN_MAX": "0.01",
+                                "CCLOAD_COOLDOWN_SERVER": "0.01", "CCLOAD_COOLDOWN_TIMEOUT": "0.01",
+                                "CCLOAD_COOLDOWN_RATE_LIMIT": "0.01", "CCLOAD_COOLDOWN_AUTH": "0.01"]
+
+    /// Waits out a `fastCooldowns` cooldown that started at `since` or later.
+    func coolOff(since: Date = Date()) {
+        let left = 0.012 - Date().timeIntervalSince(since)
+        if left > 0 { usleep(UInt32(left * 1e6)) }
+    }
+
+    func startHostile(_ plan: HostileUpstream.Plan) throws -> HostileUpstream {
+        let h = try HostileUpstream(plan)
+        onTearDown { h.stop() }
+        return h
+    }
+
+    /// ccload with channel 1 = `hostileURL` (priority 10) and channel 2 = `healthy`
+    /// (priority 5), one reactor thread, the client token required.
+    func startHostileRelay(hostileURL: String, healthy: MockUpstream, hostileExtra: [String: Any] = [:],
+                           _ env: [String: String] = [:]) throws -> CcloadProcess {
+        let e = HostileCase.fastCooldowns.merging(env) { _, b in b }
+        return try startRelay([
+            channel("hostile", url: hostileURL, priority: 10, hostileExtra.merging(["id": 1]) { a, _ in a }),
+            channel("healthy", url: healthy.url, priority: 5, ["id": 2]),
+        ], auth: [HostileCase.clientToken], e).ccload
+    }
+
+    var authHeader: String { "x-api-key: \(HostileCase.clientToken)" }
+
+    /// A Messages request with the client token; the response is kept for the secret check.
+    func ask(_ ccload: CcloadProcess, stream: Bool, timeout: Double = 15) throws -> HTTPResponse {
+        let r = try ccload.post("/v1/messages", anthropicBody(stream: stream), headers: [authHeader], timeout: timeout)
+        seenResponses += r.raw
+        return r
+    }
+
+    func keep(_ r: HTTPResponse) { seenResponses += r.raw }
+
+    /// The id of the newest request record (0 when none).
+    func newestRecordID(_ ccload: CcloadProcess) throws -> Int {
+        try ccload.records(limit: 1).first?["id"] as? Int ?? 0
+    }
+
+    /// Waits (bounded) for a record newer than `after` and returns the newest.
+    func recordAfter(_ ccload: CcloadProcess, _ after: Int, timeout: Double = 10) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let r = try ccload.records(limit: 1).first, (r["id"] as? Int ?? 0) > after { return r }
+            if Date() > deadline { throw TestFailure("no request record after id \(after) within \(timeout) s") }
+            usleep(2_000)
+        }
+    }
+
+    /// ccload is alive and answers /health.
+    func assertUp(_ ccload: CcloadProcess, _ context: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(ccload.process.isRunning, "ccload died \(context()):\n\(ccload.process.stderrText.suffix(2000))", file: file, line: line)
+        guard ccload.process.isRunning else { return }
+        do {
+            let r = try ccload.get("/health", timeout: 10)
+            XCTAssertEqual(r.status, 200, "/health \(context())", file: file, line: line)
+        } catch {
+            XCTFail("/health did not answer \(context()): \(error)", file: file, line: line)
+        }
+    }
+
+    /// Open fds of a process (from /proc), -1 when unreadable.
+    func fdCount(_ pid: Int32) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// Waits (bounded) until ccload has at most `bound` open fds; returns the last count.
+    @discardableResult
+    func settleFDs(_ ccload: CcloadProcess, atMost bound: Int, timeout: Double = 10) -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        var n = fdCount(ccload.process.pid)
+        while n > bound && Date() < deadline {
+            usleep(20_000)
+            n = fdCount(ccload.process.pid)
+        }
+        return n
+    }
+
+    /// No secret in anything a client received, nor in ccload's own output.
+    func assertNoSecrets(_ ccload: CcloadProcess, file: StaticString = #filePath, line: UInt = #line) {
+        let bodies = seenResponses.text
+        let log = ccload.process.stderrText + ccload.process.stdoutText
+        for s in HostileCase.secrets {
+            XCTAssertFalse(bodies.contains(s), "a response carried the secret \(s)", file: file, line: line)
+            XCTAssertFalse(log.contains(s), "ccload's output carried the secret \(s)", file: file, line: line)
+            XCTAssertFalse(log.contains(String(s.suffix(12))), "ccload's output carried part of the secret \(s)", file: file, line: line)
+        }
+    }
+
+    /// The healthy channel's answer (ccload-mock): a complete stream or message.
+    func isHealthyAnswer(_ r: HTTPResponse, stream: Bool) -> Bool {
+        guard r.status == 200, r.complete else { return false }
+        return stream ? r.bodyText.contains("\"text\":\"token0 \"") && !r.bodyText.contains("event: error")
+            : r.json?["type"] as? String == "message" && r.bodyText.contains("msg_mock")
+    }
+}
+
+/// Resident set size of a process in KiB (from /proc), -1 when unreadable.
+func rssKiB(_ pid: Int32) -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return -1 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
+    }
+    return -1
+}

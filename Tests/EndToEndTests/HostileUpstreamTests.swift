@@ -1,0 +1,293 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// The hostile-upstream campaign (issue 10): channel 1 sends whatever bytes the case
+/// scripts, channel 2 is a healthy mock. For every case ccload stays up, the client gets
+/// a failover before the commit point or a visibly broken answer after it (never a hang,
+/// never a truncated answer that looks whole), the record says which, no fd leaks and no
+/// secret shows.
+final class HostileUpstreamTests: HostileCase {
+    /// What one cut produced, by offset class.
+    private struct CutTally: CustomStringConvertible {
+        var offsets = 0, failovers = 0, broken = 0, whole = 0
+        var description: String { "\(offsets) offsets: \(failovers) failovers, \(broken) broken after commit, \(whole) whole" }
+    }
+
+    /// Cuts `canned` after every `step`-th byte offset (0 through its full length) with
+    /// `ending`, one request per offset on one ccload, and checks each outcome.
+    private func cutEverywhere(_ ccload: CcloadProcess, _ hostile: HostileUpstream, _ canned: (bytes: [UInt8], commitAt: Int),
+                               stream: Bool, ending: HostileUpstream.Ending, step: Int = 1) throws -> CutTally {
+        var tally = CutTally()
+        var last = try newestRecordID(ccload)
+        let n = canned.bytes.count
+        var offsets = Array(stride(from: 0, to: n, by: step))
+        // The boundaries always: just before and at the commit point, the full answer.
+        offsets += [canned.commitAt - 1, canned.commitAt, n - 1, n]
+        for offset in Set(offsets).sorted() where offset >= 0 {
+            hostile.set(.init(bytes: canned.bytes, cut: offset, ending: ending))
+            let context = "cut at \(offset)/\(n) (commit at \(canned.commitAt)) by \(ending), stream \(stream)"
+            let r: HTTPResponse
+            do { r = try ask(ccload, stream: stream) } catch {
+                XCTFail("\(context): \(error)")
+                assertUp(ccload, context)
+                throw error
+            }
+            let rec = try recordAfter(ccload, last)
+            last = rec["id"] as? Int ?? last
+            tally.offsets += 1
+            // A failed try cooled channel 1: wait that out so the next offset reaches it.
+            if !(rec["attempts"] as? [Any] ?? []).isEmpty { coolOff() }
+            let attempts = rec["attempts"] as? [[String: Any]] ?? []
+            let error = rec["error"] as? String
+            let hostileBody = r.bodyText.contains("hostile-token")
+            if offset == n {
+                // The whole answer: passed on as it came.
+                XCTAssertEqual(r.status, 200, context)
+                XCTAssertTrue(r.complete && hostileBody && !r.bodyText.contains("event: error"), "\(context): \(r.bodyText)")
+                XCTAssertEqual(rec["channel_id"] as? Int, 1, "\(context): \(rec)")
+                XCTAssertNil(error, "\(context): \(rec)")
+                tally.whole += 1
+            } else if isHealthyAnswer(r, stream: stream) {
+                // A failover: only possible before the commit point (an RST may drop bytes
+                // ccload had not read, so it can fail over later than a FIN would).
+                XCTAssertTrue(offset < canned.commitAt || ending == .reset, "\(context): failed over after the commit point")
+                XCTAssertEqual(rec["channel_id"] as? Int, 2, "\(context): \(rec)")
+                XCTAssertEqual(rec["status"] as? Int, 200, "\(context): \(rec)")
+                XCTAssertEqual(attempts.first?["channel_id"] as? Int, 1, "\(context): the failed try is not recorded: \(rec)")
+                XCTAssertNotNil(attempts.first?["failure"] as? String, "\(context): \(rec)")
+                tally.failovers += 1
+            } else {
+                // Committed, then cut: the client must see that the answer broke.
+                XCTAssertGreaterThanOrEqual(offset, canned.commitAt, "\(context): no failover before the commit point: \(r.status) \(r.bodyText)")
+                XCTAssertEqual(r.status, 200, "\(context): \(r.bodyText)")
+                XCTAssertTrue(hostileBody || !stream, "\(context): \(r.bodyText)")
+                if stream {
+                    XCTAssertTrue(r.bodyText.contains("event: error"), "\(context): a cut stream ended without an error event: \(r.bodyText)")
+                } else {
+                    XCTAssertFalse(r.complete, "\(context): a cut body passed for a whole one: \(r.bodyText)")
+                }
+                XCTAssertEqual(rec["channel_id"] as? Int, 1, "\(context): \(rec)")
+                XCTAssertNotNil(error, "\(context): the record does not say the answer broke: \(rec)")
+                tally.broken += 1
+            }
+            guard ccload.process.isRunning else {
+                XCTFail("ccload died: \(context)")
+                break
+            }
+        }
+        return tally
+    }
+
+    /// The fd baseline after one whole exchange with each channel (their pooled connections
+    /// included).
+    private func warmUp(_ ccload: CcloadProcess, _ hostile: HostileUpstream, _ canned: [UInt8], stream: Bool) throws -> Int {
+        hostile.set(.init(bytes: canned))
+        XCTAssertEqual(try ask(ccload, stream: stream).status, 200)
+        hostile.set(.init(bytes: canned, cut: 0))
+        XCTAssertTrue(isHealthyAnswer(try ask(ccload, stream: stream), stream: stream))
+        usleep(100_000)  // also waits out the cooldown
+        return fdCount(ccload.process.pid)
+    }
+
+    private func runCutCampaign(_ canned: (bytes: [UInt8], commitAt: Int), stream: Bool, label: String) throws {
+        let healthy = try startMock()
+        let hostile = try startHostile(.init(bytes: canned.bytes))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        let baseline = try warmUp(ccload, hostile, canned.bytes, stream: stream)
+        let started = Date()
+        let fin = try cutEverywhere(ccload, hostile, canned, stream: stream, ending: .close, step: HostileCase.quick)
+        let rst = try cutEverywhere(ccload, hostile, canned, stream: stream, ending: .reset, step: HostileCase.quick)
+        let seconds = Date().timeIntervalSince(started)
+        XCTAssertEqual(fin.failovers, canned.commitAt, "every FIN cut before the commit point fails over: \(fin)")
+        assertUp(ccload, label)
+        // Pooled upstream connections may differ by one per channel from the baseline.
+        let after = settleFDs(ccload, atMost: baseline + 2)
+        XCTAssertLessThanOrEqual(after, baseline + 2, "fds: \(baseline) before, \(after) after \(fin.offsets + rst.offsets) cuts")
+        assertNoSecrets(ccload)
+        print("HOSTILE \(label): \(canned.bytes.count) bytes, commit at \(canned.commitAt); FIN \(fin); RST \(rst); "
+              + "fds \(baseline) → \(after); \(String(format: "%.1f", seconds)) s")
+    }
+
+    func testCutAtEveryOffsetOfAStream() throws {
+        try runCutCampaign(CannedResponse.anthropicStream(), stream: true, label: "stream")
+    }
+
+    func testCutAtEveryOffsetOfAMessage() throws {
+        try runCutCampaign(CannedResponse.anthropicMessage(), stream: false, label: "message")
+    }
+
+    func testCutAtEveryOffsetOfAChunkedMessage() throws {
+        try runCutCampaign(CannedResponse.anthropicMessage(chunked: true), stream: false, label: "chunked message")
+    }
+
+    /// Every byte in its own write (one read each on ccload's side): the parsers resume at
+    /// every boundary and the client gets every byte.
+    func testAResponseDrippedByteByByteArrivesWhole() throws {
+        let healthy = try startMock()
+        let stream = CannedResponse.anthropicStream()
+        let hostile = try startHostile(.init(bytes: stream.bytes, dripMicros: 1_000))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        let r = try ask(ccload, stream: true, timeout: 30)
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.complete, r.bodyText)
+        let events = r.bodyText.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        XCTAssertEqual(events.count, 4, r.bodyText)
+        XCTAssertTrue(r.bodyText.contains("\"text\":\"hostile-token\""), r.bodyText)
+        let rec = try ccload.waitForRecords(1).first ?? [:]
+        XCTAssertEqual(rec["channel_id"] as? Int, 1, "\(rec)")
+        XCTAssertEqual(rec["input_tokens"] as? Int, 11, "usage read across one-byte reads: \(rec)")
+        XCTAssertEqual(rec["output_tokens"] as? Int, 7, "\(rec)")
+
+        let message = CannedResponse.anthropicMessage(chunked: true)
+        hostile.set(.init(bytes: message.bytes, dripMicros: 1_000))
+        let m = try ask(ccload, stream: false, timeout: 30)
+        XCTAssertEqual(m.status, 200)
+        XCTAssertEqual(m.json?["id"] as? String, "msg_hostile", m.bodyText)
+        assertUp(ccload)
+        assertNoSecrets(ccload)
+    }
+
+    /// A head at one byte a second never completes within the first-byte timeout: the try
+    /// fails over, and the slow connection is closed rather than kept.
+    func testAHeadAtOneByteASecondFailsOverAtTheFirstByteTimeout() throws {
+        let healthy = try startMock()
+        let canned = CannedResponse.anthropicMessage()
+        let hostile = try startHostile(.init(bytes: canned.bytes, dripMicros: 1_000_000))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 1.5])
+        let baseline = fdCount(ccload.process.pid)
+        let r = try ask(ccload, stream: false, timeout: 20)
+        XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText)")
+        let rec = try ccload.waitForRecords(1).first ?? [:]
+        XCTAssertEqual(rec["channel_id"] as? Int, 2, "\(rec)")
+        let attempts = rec["attempts"] as? [[String: Any]] ?? []
+        XCTAssertEqual(attempts.first?["failure"] as? String, "timeout", "\(rec)")
+        // The healthy channel's pooled connection is the only new fd.
+        let after = settleFDs(ccload, atMost: baseline + 1)
+        XCTAssertLessThanOrEqual(after, baseline + 1, "the dripping upstream's connection is still open")
+        assertUp(ccload)
+        assertNoSecrets(ccload)
+    }
+
+    /// A response head of up to 64 KiB is read; a larger one is a failure of that channel.
+    func testResponseHeadSizeLimitOnBothSides() throws {
+        let healthy = try startMock()
+        func head(padding: Int) -> [UInt8] {
+            let body = CannedResponse.anthropicMessage().bytes.split(separator: 10, omittingEmptySubsequences: false).last!
+            var h = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+            var left = padding
+            var i = 0
+            while left > 0 {
+                let v = String(repeating: "x", count: min(left, 4000))
+                h += "x-pad-\(i): \(v)\r\n"
+                left -= v.count
+                i += 1
+            }
+            return Array((h + "\r\n").utf8) + body
+        }
+        let hostile = try startHostile(.init(bytes: head(padding: 60_000)))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        let small = try ask(ccload, stream: false)
+        XCTAssertEqual(small.json?["id"] as? String, "msg_hostile", "a 60 KB head was refused: \(small.bodyText.prefix(300))")
+        var last = try newestRecordID(ccload)
+        for padding in [70_000, 1 << 20] {
+            hostile.set(.init(bytes: head(padding: padding), cut: head(padding: padding).count))
+            let r = try ask(ccload, stream: false)
+            coolOff()
+            XCTAssertTrue(isHealthyAnswer(r, stream: false), "a \(padding)-byte head: \(r.status) \(r.bodyText.prefix(300))")
+            let rec = try recordAfter(ccload, last)
+            last = rec["id"] as? Int ?? last
+            XCTAssertEqual((rec["attempts"] as? [[String: Any]])?.first?["channel_id"] as? Int, 1, "\(rec)")
+            assertUp(ccload)
+        }
+        assertNoSecrets(ccload)
+    }
+
+    /// Broken chunk framing: before the commit point a failover, after it an error event.
+    func testBadChunkingFailsOverBeforeTheCommitPointAndBreaksTheStreamAfterIt() throws {
+        let healthy = try startMock()
+        let stream = CannedResponse.anthropicStream()
+        let hostile = try startHostile(.init(bytes: stream.bytes))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        let head = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        let headEnd = head.count
+        // (name, bytes, whether the chunk's data is well framed and may reach the client)
+        let badChunks: [(String, String, Bool)] = [
+            ("non-hex size", "zz\r\nhello\r\n", false),
+            ("size overflow", "ffffffffffffffffff\r\nhello\r\n", false),
+            ("size beyond Int", "8000000000000000\r\nhello\r\n", false),
+            ("negative size", "-5\r\nhello\r\n", false),
+            ("bare LF size line", "5\nhello\r\n", false),
+            ("empty size line", "\r\nhello\r\n", false),
+            ("control byte in extension", "5;\u{01}\r\nhello\r\n", false),
+            ("missing CRLF after data", "5\r\nhelloXX5\r\nhello\r\n", true),
+            ("huge size then close", "7fffffff\r\nhello", true),
+        ]
+        var last = try newestRecordID(ccload)
+        var cases = 0
+        for (name, bad, dataIsFramed) in badChunks {
+            // Before the commit point: in place of the first chunk.
+            hostile.set(.init(bytes: head + Array(bad.utf8), cut: headEnd + bad.utf8.count))
+            let r = try ask(ccload, stream: true)
+            coolOff()
+            XCTAssertTrue(isHealthyAnswer(r, stream: true), "\(name) before commit: \(r.status) \(r.bodyText)")
+            var rec = try recordAfter(ccload, last)
+            last = rec["id"] as? Int ?? last
+            XCTAssertEqual(rec["channel_id"] as? Int, 2, "\(name): \(rec)")
+            XCTAssertEqual((rec["attempts"] as? [[String: Any]])?.first?["channel_id"] as? Int, 1, "\(name): \(rec)")
+            // After it: right after the content event.
+            let prefix = Array(stream.bytes[0..<stream.commitAt]) + [13, 10]
+            hostile.set(.init(bytes: prefix + Array(bad.utf8), cut: prefix.count + bad.utf8.count, pause: (prefix.count, 50_000)))
+            let s = try ask(ccload, stream: true)
+            coolOff()
+            XCTAssertEqual(s.status, 200)
+            XCTAssertTrue(s.bodyText.contains("hostile-token"), "\(name) after commit: \(s.bodyText)")
+            XCTAssertTrue(s.bodyText.contains("event: error"), "\(name) after commit: no error event: \(s.bodyText)")
+            if !dataIsFramed {
+                XCTAssertFalse(s.bodyText.contains("hello"), "\(name): bytes of a bad chunk reached the client: \(s.bodyText)")
+            }
+            rec = try recordAfter(ccload, last)
+            last = rec["id"] as? Int ?? last
+            XCTAssertEqual(rec["channel_id"] as? Int, 1, "\(name): \(rec)")
+            XCTAssertNotNil(rec["error"] as? String, "\(name): \(rec)")
+            assertUp(ccload, name)
+            cases += 2
+        }
+        assertNoSecrets(ccload)
+        print("HOSTILE bad chunking: \(cases) cases")
+    }
+
+    /// Heads whose framing is ambiguous or broken are a failure of the channel.
+    func testBadFramingHeadsFailOver() throws {
+        let healthy = try startMock()
+        let body = #"{"id":"msg_hostile","type":"message","content":[]}"#
+        let heads = [
+            "HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\nContent-Length: \(body.count + 5)\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: \(body.count)\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX: a\u{0}b\r\nContent-Length: \(body.count)\r\n\r\n",
+            "HTTP/1.1 20 OK\r\nContent-Length: \(body.count)\r\n\r\n",
+            "HTTP/9.9 200 OK\r\nContent-Length: \(body.count)\r\n\r\n",
+            "\r\n\r\n",
+        ]
+        let hostile = try startHostile(.init(bytes: []))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        var last = try newestRecordID(ccload)
+        for h in heads {
+            let bytes = Array((h + body).utf8)
+            hostile.set(.init(bytes: bytes, cut: bytes.count))
+            let r = try ask(ccload, stream: false)
+            coolOff()
+            XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(h.debugDescription): \(r.status) \(r.bodyText.prefix(200))")
+            let rec = try recordAfter(ccload, last)
+            last = rec["id"] as? Int ?? last
+            XCTAssertEqual((rec["attempts"] as? [[String: Any]])?.first?["channel_id"] as? Int, 1, "\(h.debugDescription): \(rec)")
+            assertUp(ccload, h.debugDescription)
+        }
+        assertNoSecrets(ccload)
+    }
+}
