@@ -42,12 +42,12 @@ class HostileCase: RelayCase {
     /// ccload with channel 1 = `hostileURL` (priority 10) and channel 2 = `healthy`
     /// (priority 5), one reactor thread, the client token required.
     func startHostileRelay(hostileURL: String, healthy: MockUpstream, hostileExtra: [String: Any] = [:],
-                           _ env: [String: String] = [:]) throws -> CcloadProcess {
+                           _ env: [String: String] = [:], fdLimit: Int? = nil) throws -> CcloadProcess {
         let e = HostileCase.fastCooldowns.merging(env) { _, b in b }
         return try startRelay([
             channel("hostile", url: hostileURL, priority: 10, hostileExtra.merging(["id": 1]) { a, _ in a }),
             channel("healthy", url: healthy.url, priority: 5, ["id": 2]),
-        ], auth: [HostileCase.clientToken], e).ccload
+        ], auth: [HostileCase.clientToken], e, fdLimit: fdLimit).ccload
     }
 
     var authHeader: String { "x-api-key: \(HostileCase.clientToken)" }
@@ -113,6 +113,33 @@ class HostileCase: RelayCase {
             XCTAssertFalse(bodies.contains(s), "a response carried the secret \(s)", file: file, line: line)
             XCTAssertFalse(log.contains(s), "ccload's output carried the secret \(s)", file: file, line: line)
             XCTAssertFalse(log.contains(String(s.suffix(12))), "ccload's output carried part of the secret \(s)", file: file, line: line)
+        }
+    }
+
+    /// A generous bound on ccload's RSS against unbounded growth (not a benchmark).
+    static let rssBoundKiB = 512 * 1024
+
+    /// A request with a deadline is answered by the healthy channel.
+    func assertServed(_ ccload: CcloadProcess, _ when: String, file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            let r = try ask(ccload, stream: false, timeout: 15)
+            XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(when): \(r.status) \(r.bodyText.prefix(300))", file: file, line: line)
+        } catch {
+            XCTFail("a well-behaved client was not served \(when): \(error)", file: file, line: line)
+        }
+    }
+
+    /// Raises this process's soft fd limit (children inherit it); skips when the hard
+    /// limit is too low.
+    func raiseFDLimit(to wanted: Int) throws {
+        var l = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
+        guard l.rlim_max >= rlim_t(wanted) else {
+            throw XCTSkip("the hard fd limit \(l.rlim_max) is below \(wanted)")
+        }
+        if l.rlim_cur < rlim_t(wanted) {
+            l.rlim_cur = rlim_t(wanted)
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
         }
     }
 

@@ -63,7 +63,7 @@ final class HostileUpstream: @unchecked Sendable {
             heads.append(req.head)
             lock.unlock()
             let end = min(p.cut ?? p.bytes.count, p.bytes.count)
-            let out = Array(p.bytes[0..<end])
+            let out = end == p.bytes.count ? p.bytes : Array(p.bytes[0..<end])
             if let d = p.dripMicros {
                 for b in out {
                     guard (try? conn.send([b])) != nil else { return }
@@ -116,6 +116,19 @@ enum CannedResponse {
         }
         out += Array("0\r\n\r\n".utf8)
         return (out, commitAt)
+    }
+
+    /// A long Anthropic event stream: about `megabytes` MB of 1 KB content events.
+    static func longAnthropicStream(megabytes: Int) -> [UInt8] {
+        var (out, _) = anthropicStream()
+        out.removeLast(5)  // the last chunk goes after the long part
+        let text = String(repeating: "x", count: 940)
+        let e = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\(text)\"}}\n\n"
+        let chunk = Array((String(e.utf8.count, radix: 16) + "\r\n" + e + "\r\n").utf8)
+        out.reserveCapacity(out.count + chunk.count * megabytes * 1000 + 5)
+        for _ in 0..<(megabytes * 1000) { out += chunk }
+        out += Array("0\r\n\r\n".utf8)
+        return out
     }
 
     /// A non-streaming Messages answer with a Content-Length body; it commits at the end

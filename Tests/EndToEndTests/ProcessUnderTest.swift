@@ -48,8 +48,10 @@ final class ProcessUnderTest: @unchecked Sendable {
     /// The database a ccload started here got of its own (removed by `stop()`).
     private var ownDatabase: String?
 
-    init(executable: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
-        name = URL(fileURLWithPath: executable).lastPathComponent
+    /// `name`: what logs and the own-database rule call it (default: the executable's name;
+    /// give it when `executable` is a wrapper such as prlimit).
+    init(executable: String, arguments: [String] = [], environment: [String: String] = [:], name: String? = nil) throws {
+        self.name = name ?? URL(fileURLWithPath: executable).lastPathComponent
         let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         stderrPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stderr"
         stdoutPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stdout"
