@@ -21,16 +21,11 @@ class HostileCase: RelayCase {
     /// Every response body a hostile case received, searched for secrets at the end.
     private(set) var seenResponses: [UInt8] = []
 
-    /// Cooldowns of 10 ms (the smallest setting): after `coolOff()` a failed channel is tried
-    /// again, so one ccload can be cut at every offset in turn.
-    static let fastCooldowns = ["CCLOAD_COOLDOWN_MIN": "0.01", "CCLOAD_COOLDOWN_MAX": "0.01",
-                                "CCLOAD_COOLDOWN_SERVER": "0.01", "CCLOAD_COOLDOWN_TIMEOUT": "0.01",
-                                "CCLOAD_COOLDOWN_RATE_LIMIT": "0.01", "CCLOAD_COOLDOWN_AUTH": "0.01"]
-
-    /// Waits out a `fastCooldowns` cooldown that started at `since` or later.
-    func coolOff(since: Date = Date()) {
-        let left = 0.012 - Date().timeIntervalSince(since)
-        if left > 0 { usleep(UInt32(left * 1e6)) }
+    /// Clears channel 1's cooldowns (after a failed try), so the next request reaches it.
+    func clearCooldowns(_ ccload: CcloadProcess, channel: Int = 1) throws {
+        let r = try ccload.post("/admin/channels/\(channel)/clear-cooldowns", "{}",
+                                headers: ["Authorization: Bearer \(try ccload.adminToken())"])
+        XCTAssertEqual(r.status, 200, r.bodyText)
     }
 
     func startHostile(_ plan: HostileUpstream.Plan) throws -> HostileUpstream {
@@ -42,12 +37,11 @@ class HostileCase: RelayCase {
     /// ccload with channel 1 = `hostileURL` (priority 10) and channel 2 = `healthy`
     /// (priority 5), one reactor thread, the client token required.
     func startHostileRelay(hostileURL: String, healthy: MockUpstream, hostileExtra: [String: Any] = [:],
-                           _ env: [String: String] = [:], fdLimit: Int? = nil) throws -> CcloadProcess {
-        let e = HostileCase.fastCooldowns.merging(env) { _, b in b }
+                           _ env: [String: String] = [:], fdLimit: Int? = nil, proto: String = "anthropic") throws -> CcloadProcess {
         return try startRelay([
-            channel("hostile", url: hostileURL, priority: 10, hostileExtra.merging(["id": 1]) { a, _ in a }),
-            channel("healthy", url: healthy.url, priority: 5, ["id": 2]),
-        ], auth: [HostileCase.clientToken], e, fdLimit: fdLimit).ccload
+            channel("hostile", proto, url: hostileURL, priority: 10, hostileExtra.merging(["id": 1]) { a, _ in a }),
+            channel("healthy", proto, url: healthy.url, priority: 5, ["id": 2]),
+        ], auth: [HostileCase.clientToken], env, fdLimit: fdLimit).ccload
     }
 
     var authHeader: String { "x-api-key: \(HostileCase.clientToken)" }

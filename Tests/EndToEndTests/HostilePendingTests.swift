@@ -6,12 +6,6 @@ import XCTest
 /// test names its issue 10 item). They assert the correct behaviour and fail on a main
 /// without those fixes.
 final class HostilePendingTests: HostileCase {
-    private func clearCooldowns(_ ccload: CcloadProcess, channel: Int) throws {
-        let r = try ccload.post("/admin/channels/\(channel)/clear-cooldowns", "{}",
-                                headers: ["Authorization: Bearer \(try ccload.adminToken())"])
-        XCTAssertEqual(r.status, 200, r.bodyText)
-    }
-
     /// Item 1: an absurd retry-after / reset from a 429 cools the channel for at most the
     /// explicit maximum (6 h) and never takes the process down.
     func testAbsurdRetryAfterValuesFailOverAndCcloadStaysUp() throws {
@@ -53,7 +47,7 @@ final class HostilePendingTests: HostileCase {
             }
             assertUp(ccload, v)
             guard ccload.process.isRunning else { return }
-            try clearCooldowns(ccload, channel: 1)
+            try clearCooldowns(ccload)
         }
         assertNoSecrets(ccload)
     }
@@ -139,7 +133,7 @@ final class HostilePendingTests: HostileCase {
             let r = try ask(ccload, stream: stream, timeout: 15)
             XCTAssertNotEqual(r.status, 101, "the upstream's 101 reached the client")
             XCTAssertTrue(isHealthyAnswer(r, stream: stream), "stream \(stream): \(r.status) \(r.bodyText)")
-            coolOff()
+            try clearCooldowns(ccload)
         }
         assertUp(ccload)
     }
@@ -198,7 +192,7 @@ final class HostilePendingTests: HostileCase {
         // Before the commit point: head and message_start, then silence.
         let early = Array(stream.bytes[0..<(stream.bytes.range(of: "event: content_block_delta")! - 4)])
         hostile.set(.init(bytes: early, cut: early.count, ending: .silence, silenceSeconds: 30))
-        coolOff()
+        try clearCooldowns(ccload)
         let f = try ask(ccload, stream: true, timeout: 15)
         XCTAssertTrue(isHealthyAnswer(f, stream: true), "a stall before the commit point did not fail over: \(f.bodyText)")
         assertUp(ccload)

@@ -94,28 +94,55 @@ final class HostileUpstream: @unchecked Sendable {
 
 /// Canned upstream answers, small enough to cut at every byte offset.
 enum CannedResponse {
-    /// An Anthropic event stream, chunked one event per chunk: message_start, one
-    /// content_block_delta (the commit point), message_delta with usage, message_stop.
-    /// `usage` is the message_delta's usage object.
-    static func anthropicStream(text: String = "hostile-token", inputTokens: String = "11",
-                                usage: String = #"{"output_tokens":7}"#) -> (bytes: [UInt8], commitAt: Int) {
-        let events = [
-            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_hostile\",\"usage\":{\"input_tokens\":\(inputTokens)}}}\n\n",
-            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\(text)\"}}\n\n",
-            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":\(usage)}\n\n",
-            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-        ]
+    /// An event stream chunked one event per chunk; it commits once the event at
+    /// `commitIndex` (the first content event) is complete.
+    static func eventStream(_ events: [String], commitIndex: Int) -> (bytes: [UInt8], commitAt: Int) {
         var out = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
         var commitAt = 0
         for (i, e) in events.enumerated() {
             out += Array((String(e.utf8.count, radix: 16) + "\r\n").utf8)
             out += Array(e.utf8)
             // The first content event is complete (its blank line arrived) here.
-            if i == 1 { commitAt = out.count }
+            if i == commitIndex { commitAt = out.count }
             out += [13, 10]
         }
         out += Array("0\r\n\r\n".utf8)
         return (out, commitAt)
+    }
+
+    /// An Anthropic event stream: message_start, one content_block_delta (the commit
+    /// point), message_delta with usage, message_stop. `usage` is the message_delta's usage.
+    static func anthropicStream(text: String = "hostile-token", inputTokens: String = "11",
+                                usage: String = #"{"output_tokens":7}"#) -> (bytes: [UInt8], commitAt: Int) {
+        eventStream([
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_hostile\",\"usage\":{\"input_tokens\":\(inputTokens)}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\(text)\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":\(usage)}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        ], commitIndex: 1)
+    }
+
+    /// An OpenAI chat stream: a role chunk, a content chunk (the commit point), the finish,
+    /// the usage chunk and `[DONE]`.
+    static func openAIChatStream(usage: String = #"{"prompt_tokens":11,"completion_tokens":7}"#) -> (bytes: [UInt8], commitAt: Int) {
+        let c = #"data: {"id":"c","object":"chat.completion.chunk","choices":"#
+        return eventStream([
+            c + #"[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"# + "\n\n",
+            c + #"[{"index":0,"delta":{"content":"hostile-token"},"finish_reason":null}]}"# + "\n\n",
+            c + #"[{"index":0,"delta":{},"finish_reason":"stop"}]}"# + "\n\n",
+            c + #"[],"usage":\#(usage)}"# + "\n\n",
+            "data: [DONE]\n\n",
+        ], commitIndex: 1)
+    }
+
+    /// A Responses (Codex) stream: response.created, one output_text.delta (the commit
+    /// point), response.completed with usage.
+    static func responsesStream(usage: String = #"{"input_tokens":11,"output_tokens":7}"#) -> (bytes: [UInt8], commitAt: Int) {
+        eventStream([
+            "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"status\":\"in_progress\"}}\n\n",
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hostile-token\"}\n\n",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"status\":\"completed\",\"usage\":\(usage)}}\n\n",
+        ], commitIndex: 1)
     }
 
     /// A long Anthropic event stream: about `megabytes` MB of 1 KB content events.

@@ -14,10 +14,41 @@ final class HostileUpstreamTests: HostileCase {
         var description: String { "\(offsets) offsets: \(failovers) failovers, \(broken) broken after commit, \(whole) whole" }
     }
 
+    /// One client protocol as the cut campaign speaks it.
+    struct Dialect: Sendable {
+        var proto: String
+        var path: String
+        var body: @Sendable (_ stream: Bool) -> String
+        /// What the error event ccload appends to a broken stream starts with.
+        var errorEvent: String
+
+        static let anthropic = Dialect(proto: "anthropic", path: "/v1/messages",
+                                       body: { #"{"model":"claude-sonnet-4-5","max_tokens":16,"stream":\#($0),"messages":[{"role":"user","content":"hi"}]}"# },
+                                       errorEvent: "event: error\n")
+        static let openai = Dialect(proto: "openai", path: "/v1/chat/completions",
+                                    body: { #"{"model":"gpt-5","stream":\#($0),"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"# },
+                                    errorEvent: "data: {\"error\"")
+        static let codex = Dialect(proto: "codex", path: "/v1/responses",
+                                   body: { #"{"model":"gpt-5","stream":\#($0),"input":"hi"}"# },
+                                   errorEvent: "event: response.failed\n")
+    }
+
+    private func ask(_ ccload: CcloadProcess, _ d: Dialect, stream: Bool) throws -> HTTPResponse {
+        let r = try ccload.post(d.path, d.body(stream), headers: [authHeader], timeout: 15)
+        keep(r)
+        return r
+    }
+
+    /// The healthy mock's answer in any protocol: whole, its tokens, no error event.
+    private func isHealthy(_ r: HTTPResponse, _ d: Dialect) -> Bool {
+        r.status == 200 && r.complete && !r.bodyText.contains("hostile-token") && !r.bodyText.contains(d.errorEvent)
+            && (r.bodyText.contains("token0 ") || r.bodyText.contains("msg_mock"))
+    }
+
     /// Cuts `canned` after every `step`-th byte offset (0 through its full length) with
     /// `ending`, one request per offset on one ccload, and checks each outcome.
     private func cutEverywhere(_ ccload: CcloadProcess, _ hostile: HostileUpstream, _ canned: (bytes: [UInt8], commitAt: Int),
-                               stream: Bool, ending: HostileUpstream.Ending, step: Int = 1) throws -> CutTally {
+                               _ dialect: Dialect = .anthropic, stream: Bool, ending: HostileUpstream.Ending, step: Int = 1) throws -> CutTally {
         var tally = CutTally()
         var last = try newestRecordID(ccload)
         let n = canned.bytes.count
@@ -28,7 +59,7 @@ final class HostileUpstreamTests: HostileCase {
             hostile.set(.init(bytes: canned.bytes, cut: offset, ending: ending))
             let context = "cut at \(offset)/\(n) (commit at \(canned.commitAt)) by \(ending), stream \(stream)"
             let r: HTTPResponse
-            do { r = try ask(ccload, stream: stream) } catch {
+            do { r = try ask(ccload, dialect, stream: stream) } catch {
                 XCTFail("\(context): \(error)")
                 assertUp(ccload, context)
                 throw error
@@ -36,19 +67,19 @@ final class HostileUpstreamTests: HostileCase {
             let rec = try recordAfter(ccload, last)
             last = rec["id"] as? Int ?? last
             tally.offsets += 1
-            // A failed try cooled channel 1: wait that out so the next offset reaches it.
-            if !(rec["attempts"] as? [Any] ?? []).isEmpty { coolOff() }
+            // A failed try cooled channel 1: the next offset must reach it again.
+            if !(rec["attempts"] as? [Any] ?? []).isEmpty { try clearCooldowns(ccload) }
             let attempts = rec["attempts"] as? [[String: Any]] ?? []
             let error = rec["error"] as? String
             let hostileBody = r.bodyText.contains("hostile-token")
             if offset == n {
                 // The whole answer: passed on as it came.
                 XCTAssertEqual(r.status, 200, context)
-                XCTAssertTrue(r.complete && hostileBody && !r.bodyText.contains("event: error"), "\(context): \(r.bodyText)")
+                XCTAssertTrue(r.complete && hostileBody && !r.bodyText.contains(dialect.errorEvent), "\(context): \(r.bodyText)")
                 XCTAssertEqual(rec["channel_id"] as? Int, 1, "\(context): \(rec)")
                 XCTAssertNil(error, "\(context): \(rec)")
                 tally.whole += 1
-            } else if isHealthyAnswer(r, stream: stream) {
+            } else if isHealthy(r, dialect) {
                 // A failover: only possible before the commit point (an RST may drop bytes
                 // ccload had not read, so it can fail over later than a FIN would).
                 XCTAssertTrue(offset < canned.commitAt || ending == .reset, "\(context): failed over after the commit point")
@@ -63,7 +94,7 @@ final class HostileUpstreamTests: HostileCase {
                 XCTAssertEqual(r.status, 200, "\(context): \(r.bodyText)")
                 XCTAssertTrue(hostileBody || !stream, "\(context): \(r.bodyText)")
                 if stream {
-                    XCTAssertTrue(r.bodyText.contains("event: error"), "\(context): a cut stream ended without an error event: \(r.bodyText)")
+                    XCTAssertTrue(r.bodyText.contains(dialect.errorEvent), "\(context): a cut stream ended without an error event: \(r.bodyText)")
                 } else {
                     XCTAssertFalse(r.complete, "\(context): a cut body passed for a whole one: \(r.bodyText)")
                 }
@@ -81,23 +112,25 @@ final class HostileUpstreamTests: HostileCase {
 
     /// The fd baseline after one whole exchange with each channel (their pooled connections
     /// included).
-    private func warmUp(_ ccload: CcloadProcess, _ hostile: HostileUpstream, _ canned: [UInt8], stream: Bool) throws -> Int {
+    private func warmUp(_ ccload: CcloadProcess, _ hostile: HostileUpstream, _ canned: [UInt8], _ d: Dialect, stream: Bool) throws -> Int {
         hostile.set(.init(bytes: canned))
-        XCTAssertEqual(try ask(ccload, stream: stream).status, 200)
+        XCTAssertEqual(try ask(ccload, d, stream: stream).status, 200)
         hostile.set(.init(bytes: canned, cut: 0))
-        XCTAssertTrue(isHealthyAnswer(try ask(ccload, stream: stream), stream: stream))
-        usleep(100_000)  // also waits out the cooldown
+        let r = try ask(ccload, d, stream: stream)
+        XCTAssertTrue(isHealthy(r, d), "the healthy channel's answer: \(r.bodyText)")
+        try clearCooldowns(ccload)
+        usleep(100_000)
         return fdCount(ccload.process.pid)
     }
 
-    private func runCutCampaign(_ canned: (bytes: [UInt8], commitAt: Int), stream: Bool, label: String) throws {
+    private func runCutCampaign(_ canned: (bytes: [UInt8], commitAt: Int), _ d: Dialect = .anthropic, stream: Bool, label: String) throws {
         let healthy = try startMock()
         let hostile = try startHostile(.init(bytes: canned.bytes))
-        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
-        let baseline = try warmUp(ccload, hostile, canned.bytes, stream: stream)
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, proto: d.proto)
+        let baseline = try warmUp(ccload, hostile, canned.bytes, d, stream: stream)
         let started = Date()
-        let fin = try cutEverywhere(ccload, hostile, canned, stream: stream, ending: .close, step: HostileCase.quick)
-        let rst = try cutEverywhere(ccload, hostile, canned, stream: stream, ending: .reset, step: HostileCase.quick)
+        let fin = try cutEverywhere(ccload, hostile, canned, d, stream: stream, ending: .close, step: HostileCase.quick)
+        let rst = try cutEverywhere(ccload, hostile, canned, d, stream: stream, ending: .reset, step: HostileCase.quick)
         let seconds = Date().timeIntervalSince(started)
         XCTAssertEqual(fin.failovers, canned.commitAt, "every FIN cut before the commit point fails over: \(fin)")
         assertUp(ccload, label)
@@ -111,6 +144,14 @@ final class HostileUpstreamTests: HostileCase {
 
     func testCutAtEveryOffsetOfAStream() throws {
         try runCutCampaign(CannedResponse.anthropicStream(), stream: true, label: "stream")
+    }
+
+    func testCutAtEveryOffsetOfAnOpenAIChatStream() throws {
+        try runCutCampaign(CannedResponse.openAIChatStream(), .openai, stream: true, label: "openai chat stream")
+    }
+
+    func testCutAtEveryOffsetOfAResponsesStream() throws {
+        try runCutCampaign(CannedResponse.responsesStream(), .codex, stream: true, label: "responses stream")
     }
 
     func testCutAtEveryOffsetOfAMessage() throws {
@@ -193,7 +234,7 @@ final class HostileUpstreamTests: HostileCase {
         for padding in [70_000, 1 << 20] {
             hostile.set(.init(bytes: head(padding: padding), cut: head(padding: padding).count))
             let r = try ask(ccload, stream: false)
-            coolOff()
+            try clearCooldowns(ccload)
             XCTAssertTrue(isHealthyAnswer(r, stream: false), "a \(padding)-byte head: \(r.status) \(r.bodyText.prefix(300))")
             let rec = try recordAfter(ccload, last)
             last = rec["id"] as? Int ?? last
@@ -229,7 +270,7 @@ final class HostileUpstreamTests: HostileCase {
             // Before the commit point: in place of the first chunk.
             hostile.set(.init(bytes: head + Array(bad.utf8), cut: headEnd + bad.utf8.count))
             let r = try ask(ccload, stream: true)
-            coolOff()
+            try clearCooldowns(ccload)
             XCTAssertTrue(isHealthyAnswer(r, stream: true), "\(name) before commit: \(r.status) \(r.bodyText)")
             var rec = try recordAfter(ccload, last)
             last = rec["id"] as? Int ?? last
@@ -239,7 +280,7 @@ final class HostileUpstreamTests: HostileCase {
             let prefix = Array(stream.bytes[0..<stream.commitAt]) + [13, 10]
             hostile.set(.init(bytes: prefix + Array(bad.utf8), cut: prefix.count + bad.utf8.count, pause: (prefix.count, 50_000)))
             let s = try ask(ccload, stream: true)
-            coolOff()
+            try clearCooldowns(ccload)
             XCTAssertEqual(s.status, 200)
             XCTAssertTrue(s.bodyText.contains("hostile-token"), "\(name) after commit: \(s.bodyText)")
             XCTAssertTrue(s.bodyText.contains("event: error"), "\(name) after commit: no error event: \(s.bodyText)")
@@ -281,7 +322,7 @@ final class HostileUpstreamTests: HostileCase {
             let bytes = Array((h + body).utf8)
             hostile.set(.init(bytes: bytes, cut: bytes.count))
             let r = try ask(ccload, stream: false)
-            coolOff()
+            try clearCooldowns(ccload)
             XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(h.debugDescription): \(r.status) \(r.bodyText.prefix(200))")
             let rec = try recordAfter(ccload, last)
             last = rec["id"] as? Int ?? last
