@@ -70,6 +70,25 @@ class HostileCase: RelayCase {
         }
     }
 
+    /// Runs `body` against `ccload`. When ccload died doing it, returns where it trapped
+    /// (with `context`) and replaces `ccload` with a fresh one from `restart`, so a case
+    /// list goes on past a crash; nil when ccload survived.
+    func survive(_ ccload: inout CcloadProcess, _ context: String, restart: () throws -> CcloadProcess,
+                 _ body: (CcloadProcess) throws -> Void) throws -> String? {
+        var failure: Error?
+        do { try body(ccload) } catch { failure = error }
+        if failure != nil { _ = ccload.process.waitForExit(timeout: 2) }
+        guard !ccload.process.isRunning else {
+            if let failure { XCTFail("\(context): \(failure)") }
+            return nil
+        }
+        let log = ccload.process.stderrText.components(separatedBy: "\n")
+        let trap = log.filter { $0.contains("Sources/Proxy/") || $0.contains("Sources/Reactor/") || $0.contains("Fatal error") }
+            .prefix(2).map { $0.trimmingCharacters(in: .whitespaces) }
+        ccload = try restart()
+        return "\(context) → \(trap.joined(separator: " | "))"
+    }
+
     /// ccload is alive and answers /health.
     func assertUp(_ ccload: CcloadProcess, _ context: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertTrue(ccload.process.isRunning, "ccload died \(context()):\n\(ccload.process.stderrText.suffix(2000))", file: file, line: line)
@@ -143,6 +162,25 @@ class HostileCase: RelayCase {
         return stream ? r.bodyText.contains("\"text\":\"token0 \"") && !r.bodyText.contains("event: error")
             : r.json?["type"] as? String == "message" && r.bodyText.contains("msg_mock")
     }
+}
+
+/// One client protocol as the hostile campaigns speak it.
+struct ClientDialect: Sendable {
+    var proto: String
+    var path: String
+    var body: @Sendable (_ stream: Bool) -> String
+    /// What the error event ccload appends to a broken stream starts with.
+    var errorEvent: String
+
+    static let anthropic = ClientDialect(proto: "anthropic", path: "/v1/messages",
+                                         body: { #"{"model":"claude-sonnet-4-5","max_tokens":16,"stream":\#($0),"messages":[{"role":"user","content":"hi"}]}"# },
+                                         errorEvent: "event: error\n")
+    static let openai = ClientDialect(proto: "openai", path: "/v1/chat/completions",
+                                      body: { #"{"model":"gpt-5","stream":\#($0),"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"# },
+                                      errorEvent: "data: {\"error\"")
+    static let codex = ClientDialect(proto: "codex", path: "/v1/responses",
+                                     body: { #"{"model":"gpt-5","stream":\#($0),"input":"hi"}"# },
+                                     errorEvent: "event: response.failed\n")
 }
 
 /// Resident set size of a process in KiB (from /proc), -1 when unreadable.

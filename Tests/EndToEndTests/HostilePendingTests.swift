@@ -11,7 +11,8 @@ final class HostilePendingTests: HostileCase {
     func testAbsurdRetryAfterValuesFailOverAndCcloadStaysUp() throws {
         let healthy = try startMock()
         let hostile = try startHostile(.init(bytes: []))
-        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        let start = { try self.startHostileRelay(hostileURL: hostile.url, healthy: healthy) }
+        var ccload = try start()
         let body = #"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#
         let values = [
             "retry-after: Fri, 01 Jan 2700 00:00:00 GMT",
@@ -27,28 +28,25 @@ final class HostilePendingTests: HostileCase {
             "anthropic-ratelimit-unified-reset: -9223372036854775808",
             "anthropic-ratelimit-unified-reset: 2700-01-01T00:00:00Z",
         ]
-        var last = try newestRecordID(ccload)
+        var crashed: [String] = []
         for v in values {
             let bytes = Array("HTTP/1.1 429 Too Many Requests\r\n\(v)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
             hostile.set(.init(bytes: bytes, cut: bytes.count))
-            let r: HTTPResponse
-            do { r = try ask(ccload, stream: false) } catch {
-                XCTFail("\(v): \(error)")
-                assertUp(ccload, v)
-                return
-            }
-            XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(v): \(r.status) \(r.bodyText)")
-            let rec = try recordAfter(ccload, last)
-            last = rec["id"] as? Int ?? last
-            XCTAssertEqual((rec["attempts"] as? [[String: Any]])?.first?["failure"] as? String, "rate_limit", "\(v): \(rec)")
-            for c in try ccload.cooldowns() where (c["scope"] as? String ?? "").hasPrefix("channel 1") {
-                let ms = c["remaining_ms"] as? Int ?? -1
-                XCTAssertTrue((0...(6 * 3600 * 1000)).contains(ms), "\(v): cooldown \(ms) ms is outside [0, 6 h]: \(c)")
-            }
-            assertUp(ccload, v)
-            guard ccload.process.isRunning else { return }
-            try clearCooldowns(ccload)
+            if let c = try survive(&ccload, v, restart: start, { ccload in
+                let last = try newestRecordID(ccload)
+                let r = try ask(ccload, stream: false)
+                XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(v): \(r.status) \(r.bodyText)")
+                let rec = try recordAfter(ccload, last)
+                XCTAssertEqual((rec["attempts"] as? [[String: Any]])?.first?["failure"] as? String, "rate_limit", "\(v): \(rec)")
+                for c in try ccload.cooldowns() where (c["scope"] as? String ?? "").hasPrefix("channel 1") {
+                    let ms = c["remaining_ms"] as? Int ?? -1
+                    XCTAssertTrue((0...(6 * 3600 * 1000)).contains(ms), "\(v): cooldown \(ms) ms is outside [0, 6 h]: \(c)")
+                }
+                try clearCooldowns(ccload)
+            }) { crashed.append(c) }
         }
+        XCTAssertTrue(crashed.isEmpty, "ccload died on these 429 answers:\n" + crashed.joined(separator: "\n"))
+        assertUp(ccload)
         assertNoSecrets(ccload)
     }
 
@@ -56,57 +54,72 @@ final class HostilePendingTests: HostileCase {
     /// negative or not integers leave the answer intact and the record sane (no negative
     /// tokens or cost), and never trap.
     func testHostileUsageNumbersKeepCcloadUpAndTheRecordSane() throws {
-        let healthy = try startMock()
-        let hostile = try startHostile(.init(bytes: []))
-        var ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
-        let max = "9223372036854775807"
-        // (input in message_start, message_delta usage); the last pair lands Σ tokens × price
-        // just below Int.max for claude-sonnet-4-5 ($3 input, $0.30 cache read per M).
-        let cases: [(String, String)] = [
+        let max = "9223372036854775807", min = "-9223372036854775807"
+        // Anthropic (input in message_start, message_delta usage); the last pair lands
+        // Σ tokens × price just below Int.max for claude-sonnet-4-5 ($3 input, $0.30 cache read per M).
+        let anthropic: [(String, String)] = [
             ("1e300", #"{"output_tokens":1e300}"#),
             ("-5", #"{"output_tokens":-5}"#),
             ("99999999999999999999", #"{"output_tokens":99999999999999999999}"#),
-            ("-9223372036854775808", #"{"output_tokens":-9223372036854775808}"#),
+            (min, #"{"output_tokens":\#(min)}"#),
             (max, #"{"output_tokens":\#(max)}"#),
             (max, #"{"output_tokens":1,"cache_read_input_tokens":\#(max),"cache_creation_input_tokens":\#(max)}"#),
             ("0", #"{"output_tokens":1,"cache_creation":{"ephemeral_5m_input_tokens":\#(max),"ephemeral_1h_input_tokens":\#(max)}}"#),
             ("3074457345618", #"{"output_tokens":0,"cache_read_input_tokens":1}"#),
         ]
+        var answers: [(label: String, stream: Bool, bytes: [UInt8], dialect: String)] = []
+        for (input, usage) in anthropic {
+            answers.append(("anthropic input \(input) usage \(usage)", true,
+                            CannedResponse.anthropicStream(inputTokens: input, usage: usage).bytes, "anthropic"))
+            answers.append(("anthropic input \(input) usage \(usage)", false,
+                            CannedResponse.anthropicMessage(usage: usage.replacingOccurrences(of: "{", with: "{\"input_tokens\":\(input),", options: .anchored)).bytes, "anthropic"))
+        }
+        // OpenAI chat and Responses: cached beyond the prompt, and the extremes.
+        for usage in [#"{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}"#,
+                      #"{"prompt_tokens":\#(min),"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}"#,
+                      #"{"prompt_tokens":\#(max),"completion_tokens":\#(max)}"#] {
+            answers.append(("openai usage \(usage)", true, CannedResponse.openAIChatStream(usage: usage).bytes, "openai"))
+        }
+        for usage in [#"{"input_tokens":5,"output_tokens":1,"input_tokens_details":{"cached_tokens":9}}"#,
+                      #"{"input_tokens":\#(min),"output_tokens":1,"input_tokens_details":{"cached_tokens":9}}"#,
+                      #"{"input_tokens":\#(max),"output_tokens":\#(max)}"#] {
+            answers.append(("responses usage \(usage)", true, CannedResponse.responsesStream(usage: usage).bytes, "codex"))
+        }
+        let healthy = try startMock()
+        let hostile = try startHostile(.init(bytes: []))
         var crashed: [String] = []
-        for (input, usage) in cases {
-            for stream in [true, false] {
-                let context = "input \(input), usage \(usage), stream \(stream)"
-                let canned = stream ? CannedResponse.anthropicStream(inputTokens: input, usage: usage)
-                    : CannedResponse.anthropicMessage(usage: usage.replacingOccurrences(of: "{", with: "{\"input_tokens\":\(input),", options: .anchored))
-                hostile.set(.init(bytes: canned.bytes))
+        for proto in ["anthropic", "openai", "codex"] {
+            let start = { try self.startHostileRelay(hostileURL: hostile.url, healthy: healthy, proto: proto) }
+            var ccload = try start()
+            let d: ClientDialect = proto == "anthropic" ? .anthropic : proto == "openai" ? .openai : .codex
+            for a in answers where a.dialect == proto {
+                hostile.set(.init(bytes: a.bytes))
+                let context = "\(a.label), stream \(a.stream)"
                 // Twice: a sum that only overflows once it adds to an earlier request's.
                 for round in 0..<2 {
-                    do {
+                    if let c = try survive(&ccload, "\(context), round \(round)", restart: start, { ccload in
                         let last = try newestRecordID(ccload)
-                        let r = try ask(ccload, stream: stream)
+                        let r = try ccload.post(d.path, d.body(a.stream), headers: [authHeader], timeout: 15)
+                        keep(r)
                         XCTAssertEqual(r.status, 200, context)
                         XCTAssertTrue(r.complete && r.bodyText.contains("hostile-token"), "\(context): \(r.bodyText)")
-                        XCTAssertFalse(r.bodyText.contains("event: error"), "\(context): \(r.bodyText)")
+                        XCTAssertFalse(r.bodyText.contains(d.errorEvent), "\(context): \(r.bodyText)")
                         let rec = try recordAfter(ccload, last)
                         for key in ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write5m_tokens", "cache_write1h_tokens", "cost_micro_usd"] {
                             XCTAssertGreaterThanOrEqual(rec[key] as? Int ?? -1, 0, "\(context): \(key) in \(rec)")
                         }
                         let stats = try ccload.get("/admin/stats", headers: ["Authorization: Bearer \(try ccload.adminToken())"])
                         XCTAssertEqual(stats.status, 200, "\(context): /admin/stats \(stats.bodyText)")
-                    } catch {
-                        _ = ccload.process.waitForExit(timeout: 2)
-                        guard !ccload.process.isRunning else { XCTFail("\(context): \(error)"); continue }
-                        let trap = ccload.process.stderrText.components(separatedBy: "\n").filter { $0.contains("Sources/Proxy/") || $0.contains("Sources/Reactor/") }.prefix(2)
-                        crashed.append("\(context), round \(round): \(trap.joined(separator: " | "))")
-                        ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+                    }) {
+                        crashed.append(c)
                         break
                     }
                 }
             }
+            assertUp(ccload)
+            assertNoSecrets(ccload)
         }
-        XCTAssertEqual(crashed, [], "ccload died on these usage numbers")
-        assertUp(ccload)
-        assertNoSecrets(ccload)
+        XCTAssertTrue(crashed.isEmpty, "ccload died on these usage numbers:\n" + crashed.joined(separator: "\n"))
     }
 
     /// Item 7: a flood of interim 1xx responses is an upstream failure (failover), not a

@@ -14,33 +14,14 @@ final class HostileUpstreamTests: HostileCase {
         var description: String { "\(offsets) offsets: \(failovers) failovers, \(broken) broken after commit, \(whole) whole" }
     }
 
-    /// One client protocol as the cut campaign speaks it.
-    struct Dialect: Sendable {
-        var proto: String
-        var path: String
-        var body: @Sendable (_ stream: Bool) -> String
-        /// What the error event ccload appends to a broken stream starts with.
-        var errorEvent: String
-
-        static let anthropic = Dialect(proto: "anthropic", path: "/v1/messages",
-                                       body: { #"{"model":"claude-sonnet-4-5","max_tokens":16,"stream":\#($0),"messages":[{"role":"user","content":"hi"}]}"# },
-                                       errorEvent: "event: error\n")
-        static let openai = Dialect(proto: "openai", path: "/v1/chat/completions",
-                                    body: { #"{"model":"gpt-5","stream":\#($0),"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"# },
-                                    errorEvent: "data: {\"error\"")
-        static let codex = Dialect(proto: "codex", path: "/v1/responses",
-                                   body: { #"{"model":"gpt-5","stream":\#($0),"input":"hi"}"# },
-                                   errorEvent: "event: response.failed\n")
-    }
-
-    private func ask(_ ccload: CcloadProcess, _ d: Dialect, stream: Bool) throws -> HTTPResponse {
+    private func ask(_ ccload: CcloadProcess, _ d: ClientDialect, stream: Bool) throws -> HTTPResponse {
         let r = try ccload.post(d.path, d.body(stream), headers: [authHeader], timeout: 15)
         keep(r)
         return r
     }
 
     /// The healthy mock's answer in any protocol: whole, its tokens, no error event.
-    private func isHealthy(_ r: HTTPResponse, _ d: Dialect) -> Bool {
+    private func isHealthy(_ r: HTTPResponse, _ d: ClientDialect) -> Bool {
         r.status == 200 && r.complete && !r.bodyText.contains("hostile-token") && !r.bodyText.contains(d.errorEvent)
             && (r.bodyText.contains("token0 ") || r.bodyText.contains("msg_mock"))
     }
@@ -48,7 +29,7 @@ final class HostileUpstreamTests: HostileCase {
     /// Cuts `canned` after every `step`-th byte offset (0 through its full length) with
     /// `ending`, one request per offset on one ccload, and checks each outcome.
     private func cutEverywhere(_ ccload: CcloadProcess, _ hostile: HostileUpstream, _ canned: (bytes: [UInt8], commitAt: Int),
-                               _ dialect: Dialect = .anthropic, stream: Bool, ending: HostileUpstream.Ending, step: Int = 1) throws -> CutTally {
+                               _ dialect: ClientDialect = .anthropic, stream: Bool, ending: HostileUpstream.Ending, step: Int = 1) throws -> CutTally {
         var tally = CutTally()
         var last = try newestRecordID(ccload)
         let n = canned.bytes.count
@@ -112,7 +93,7 @@ final class HostileUpstreamTests: HostileCase {
 
     /// The fd baseline after one whole exchange with each channel (their pooled connections
     /// included).
-    private func warmUp(_ ccload: CcloadProcess, _ hostile: HostileUpstream, _ canned: [UInt8], _ d: Dialect, stream: Bool) throws -> Int {
+    private func warmUp(_ ccload: CcloadProcess, _ hostile: HostileUpstream, _ canned: [UInt8], _ d: ClientDialect, stream: Bool) throws -> Int {
         hostile.set(.init(bytes: canned))
         XCTAssertEqual(try ask(ccload, d, stream: stream).status, 200)
         hostile.set(.init(bytes: canned, cut: 0))
@@ -123,7 +104,7 @@ final class HostileUpstreamTests: HostileCase {
         return fdCount(ccload.process.pid)
     }
 
-    private func runCutCampaign(_ canned: (bytes: [UInt8], commitAt: Int), _ d: Dialect = .anthropic, stream: Bool, label: String) throws {
+    private func runCutCampaign(_ canned: (bytes: [UInt8], commitAt: Int), _ d: ClientDialect = .anthropic, stream: Bool, label: String) throws {
         let healthy = try startMock()
         let hostile = try startHostile(.init(bytes: canned.bytes))
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, proto: d.proto)
