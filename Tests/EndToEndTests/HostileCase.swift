@@ -169,8 +169,9 @@ struct ClientDialect: Sendable {
     var proto: String
     var path: String
     var body: @Sendable (_ stream: Bool) -> String
-    /// What the error event ccload appends to a broken stream starts with.
-    var errorEvent: String
+    /// What the error event ccload appends to a broken stream starts with; nil when the
+    /// protocol has none (Gemini: a broken stream ends without its last chunk).
+    var errorEvent: String?
 
     static let anthropic = ClientDialect(proto: "anthropic", path: "/v1/messages",
                                          body: { #"{"model":"claude-sonnet-4-5","max_tokens":16,"stream":\#($0),"messages":[{"role":"user","content":"hi"}]}"# },
@@ -181,6 +182,12 @@ struct ClientDialect: Sendable {
     static let codex = ClientDialect(proto: "codex", path: "/v1/responses",
                                      body: { #"{"model":"gpt-5","stream":\#($0),"input":"hi"}"# },
                                      errorEvent: "event: response.failed\n")
+    static let gemini = ClientDialect(proto: "gemini", path: "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+                                      body: { _ in #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"# },
+                                      errorEvent: nil)
+
+    /// Whether the body carries this protocol's error event.
+    func hasErrorEvent(_ r: HTTPResponse) -> Bool { errorEvent.map { r.bodyText.contains($0) } ?? false }
 }
 
 /// Resident set size of a process in KiB (from /proc), -1 when unreadable.

@@ -28,6 +28,8 @@ final class HostileUpstream: @unchecked Sendable {
         var silenceSeconds: Double = 30
         /// Send `bytes[0..<at]`, wait, then the rest: the rest arrives in a read of its own.
         var pause: (at: Int, micros: UInt32)? = nil
+        /// Answer right after the request head, without reading its body (an early answer).
+        var answerBeforeBody = false
     }
 
     private let lock = NSLock()
@@ -57,10 +59,21 @@ final class HostileUpstream: @unchecked Sendable {
     func stop() { server.stop() }
 
     private func serve(_ conn: RawConnection) {
-        while let req = conn.readRequest(timeout: 10) {
+        while true {
+            lock.lock()
+            let early = plan.answerBeforeBody
+            lock.unlock()
+            let head: String
+            if early {
+                guard conn.readUntil(contains: "\r\n\r\n", timeout: 10) else { return }
+                head = conn.buffer.text
+            } else {
+                guard let req = conn.readRequest(timeout: 10) else { return }
+                head = req.head
+            }
             lock.lock()
             let p = plan
-            heads.append(req.head)
+            heads.append(head)
             lock.unlock()
             let end = min(p.cut ?? p.bytes.count, p.bytes.count)
             let out = end == p.bytes.count ? p.bytes : Array(p.bytes[0..<end])
@@ -142,6 +155,16 @@ enum CannedResponse {
             "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"status\":\"in_progress\"}}\n\n",
             "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hostile-token\"}\n\n",
             "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"status\":\"completed\",\"usage\":\(usage)}}\n\n",
+        ], commitIndex: 1)
+    }
+
+    /// A Gemini SSE stream: a usage-only chunk, a candidate (the commit point), the final
+    /// candidate with usage.
+    static func geminiStream(usage: String = #"{"promptTokenCount":11,"candidatesTokenCount":7}"#) -> (bytes: [UInt8], commitAt: Int) {
+        eventStream([
+            "data: {\"usageMetadata\":{\"promptTokenCount\":11}}\n\n",
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hostile-token\"}],\"role\":\"model\"}}]}\n\n",
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"},\"finishReason\":\"STOP\"}],\"usageMetadata\":\(usage)}\n\n",
         ], commitIndex: 1)
     }
 

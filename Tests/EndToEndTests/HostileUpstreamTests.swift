@@ -22,7 +22,7 @@ final class HostileUpstreamTests: HostileCase {
 
     /// The healthy mock's answer in any protocol: whole, its tokens, no error event.
     private func isHealthy(_ r: HTTPResponse, _ d: ClientDialect) -> Bool {
-        r.status == 200 && r.complete && !r.bodyText.contains("hostile-token") && !r.bodyText.contains(d.errorEvent)
+        r.status == 200 && r.complete && !r.bodyText.contains("hostile-token") && !d.hasErrorEvent(r)
             && (r.bodyText.contains("token0 ") || r.bodyText.contains("msg_mock"))
     }
 
@@ -56,7 +56,7 @@ final class HostileUpstreamTests: HostileCase {
             if offset == n {
                 // The whole answer: passed on as it came.
                 XCTAssertEqual(r.status, 200, context)
-                XCTAssertTrue(r.complete && hostileBody && !r.bodyText.contains(dialect.errorEvent), "\(context): \(r.bodyText)")
+                XCTAssertTrue(r.complete && hostileBody && !dialect.hasErrorEvent(r), "\(context): \(r.bodyText)")
                 XCTAssertEqual(rec["channel_id"] as? Int, 1, "\(context): \(rec)")
                 XCTAssertNil(error, "\(context): \(rec)")
                 tally.whole += 1
@@ -74,8 +74,8 @@ final class HostileUpstreamTests: HostileCase {
                 XCTAssertGreaterThanOrEqual(offset, canned.commitAt, "\(context): no failover before the commit point: \(r.status) \(r.bodyText)")
                 XCTAssertEqual(r.status, 200, "\(context): \(r.bodyText)")
                 XCTAssertTrue(hostileBody || !stream, "\(context): \(r.bodyText)")
-                if stream {
-                    XCTAssertTrue(r.bodyText.contains(dialect.errorEvent), "\(context): a cut stream ended without an error event: \(r.bodyText)")
+                if stream && dialect.errorEvent != nil {
+                    XCTAssertTrue(dialect.hasErrorEvent(r), "\(context): a cut stream ended without an error event: \(r.bodyText)")
                 } else {
                     XCTAssertFalse(r.complete, "\(context): a cut body passed for a whole one: \(r.bodyText)")
                 }
@@ -133,6 +133,10 @@ final class HostileUpstreamTests: HostileCase {
 
     func testCutAtEveryOffsetOfAResponsesStream() throws {
         try runCutCampaign(CannedResponse.responsesStream(), .codex, stream: true, label: "responses stream")
+    }
+
+    func testCutAtEveryOffsetOfAGeminiStream() throws {
+        try runCutCampaign(CannedResponse.geminiStream(), .gemini, stream: true, label: "gemini stream")
     }
 
     func testCutAtEveryOffsetOfAMessage() throws {
@@ -311,5 +315,83 @@ final class HostileUpstreamTests: HostileCase {
             assertUp(ccload, h.debugDescription)
         }
         assertNoSecrets(ccload)
+    }
+
+    /// A few interim responses before the answer are skipped (the other side of the 1xx
+    /// flood limit): the client sees only the final answer.
+    func testAFewInterimResponsesBeforeTheAnswerAreSkipped() throws {
+        let healthy = try startMock()
+        let interim = Array("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n".utf8)
+        let hostile = try startHostile(.init(bytes: interim + CannedResponse.anthropicStream().bytes))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        for stream in [true, false] {
+            let canned = stream ? CannedResponse.anthropicStream().bytes : CannedResponse.anthropicMessage().bytes
+            hostile.set(.init(bytes: interim + canned))
+            let c = try ccload.connect()
+            try c.send(messagesRequest(headers: [authHeader], body: anthropicBody(stream: stream)))
+            let r = try c.readResponse(timeout: 10)
+            keep(r)
+            XCTAssertEqual(r.status, 200, "stream \(stream): \(r.raw.text.prefix(200))")
+            XCTAssertTrue(r.complete && r.bodyText.contains("hostile-token"), r.bodyText)
+            XCTAssertFalse(r.raw.text.contains("Early Hints") || r.raw.text.contains("Link:"), "an interim response reached the client")
+            let rec = try ccload.waitForRecords(1).first ?? [:]
+            XCTAssertEqual(rec["channel_id"] as? Int, 1, "\(rec)")
+        }
+        assertUp(ccload)
+        assertNoSecrets(ccload)
+    }
+
+    /// Events far larger than the held-stream cap (256 KiB), before and after the commit
+    /// point, pass whole; memory stays bounded.
+    func testMegabyteEventsPassWhole() throws {
+        let healthy = try startMock()
+        let pad = String(repeating: "p", count: 3 << 20)
+        let events = [
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_hostile\",\"pad\":\"\(pad)\",\"usage\":{\"input_tokens\":11}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hostile-token\(pad)\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        ]
+        let stream = CannedResponse.eventStream(events, commitIndex: 1)
+        let hostile = try startHostile(.init(bytes: stream.bytes))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        let rss0 = rssKiB(ccload.process.pid)
+        for _ in 0..<3 {
+            let r = try ask(ccload, stream: true, timeout: 30)
+            XCTAssertEqual(r.status, 200)
+            XCTAssertTrue(r.complete, "the stream did not end")
+            XCTAssertEqual(r.body.count, events.joined().utf8.count, "bytes lost or added")
+            XCTAssertTrue(r.bodyText.hasSuffix("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"))
+            XCTAssertFalse(r.bodyText.contains("event: error"))
+        }
+        let rec = try ccload.waitForRecords(3).first ?? [:]
+        XCTAssertEqual(rec["output_tokens"] as? Int, 7, "usage after megabyte events: \(rec)")
+        let rss = rssKiB(ccload.process.pid)
+        XCTAssertLessThan(rss - rss0, 64 * 1024, "ccload grew \(rss0) → \(rss) KiB passing 3 MB events")
+        assertUp(ccload)
+        assertNoSecrets(ccload)
+    }
+
+    /// An upstream that answers before it read the request body (and then resets, having
+    /// left the body unread) gives the client that answer or a failover, never a hang.
+    func testAnAnswerBeforeTheRequestBodyIsReadIsNoHang() throws {
+        let healthy = try startMock()
+        let error = #"{"type":"error","error":{"type":"request_too_large","message":"too big"}}"#
+        let tooLarge = Array("HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: \(error.utf8.count)\r\nConnection: close\r\n\r\n\(error)".utf8)
+        let hostile = try startHostile(.init(bytes: tooLarge, cut: tooLarge.count, answerBeforeBody: true))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        let big = String(repeating: "x", count: 4 << 20)
+        var outcomes: [Int: Int] = [:]
+        for _ in 0..<5 {
+            let body = #"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"\#(big)"}]}"#
+            let r = try ccload.post("/v1/messages", body, headers: [authHeader], timeout: 20)
+            keep(r)
+            XCTAssertTrue(r.status == 413 || isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText.prefix(200))")
+            outcomes[r.status, default: 0] += 1
+            try clearCooldowns(ccload)
+        }
+        assertUp(ccload)
+        assertNoSecrets(ccload)
+        print("HOSTILE early answer to a 4 MiB body: \(outcomes)")
     }
 }
