@@ -139,4 +139,43 @@ final class HostileClientTests: HostileCase {
         XCTAssertLessThanOrEqual(settled, baseline + 1, "fds once the stalled requests ended")
         print("HOSTILE zero-window SSE: \(n) stalled streams; RSS \(rss0 / 1024) → \(peak / 1024) MiB; fds \(baseline) → \(after)")
     }
+
+    /// A client that pipelines thousands of requests in one write, then reads slowly: every
+    /// answer arrives in order, and ccload does not buffer the backlog without bound.
+    func testAPipelinedFloodIsAnsweredInFullWithBoundedMemory() throws {
+        let healthy = try startMock()
+        let ccload = try startHostileRelay(hostileURL: healthy.url, healthy: healthy)
+        let rss0 = rssKiB(ccload.process.pid)
+        let n = 20_000 / HostileCase.quick
+        let c = try RawConnection(port: ccload.port, receiveBuffer: 8192)
+        var requests: [UInt8] = []
+        for i in 0..<n { requests += Array("GET /health?i=\(i) HTTP/1.1\r\nHost: p\r\n\r\n".utf8) }
+        let flood = requests
+        // Send from another thread: ccload stops reading while we are not reading.
+        let sent = DispatchSemaphore(value: 0)
+        let fd = c.fd
+        Thread {
+            var off = 0
+            while off < flood.count {
+                let w = flood.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+                if w <= 0 { break }
+                off += w
+            }
+            sent.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 1)
+        let stalled = rssKiB(ccload.process.pid)
+        assertServed(ccload, "while a pipelining client reads nothing")
+        var answered = 0
+        while answered < n {
+            guard let r = try? c.readResponse(timeout: 20) else { break }
+            XCTAssertEqual(r.status, 200)
+            answered += 1
+        }
+        XCTAssertEqual(sent.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(answered, n, "answers to \(n) pipelined requests")
+        XCTAssertLessThan(stalled - rss0, 64 * 1024, "ccload grew \(rss0) → \(stalled) KiB holding a pipelined backlog")
+        assertUp(ccload)
+        print("HOSTILE pipelined flood: \(n) requests (\(flood.count >> 10) KiB) all answered; RSS \(rss0 / 1024) → \(stalled / 1024) MiB while unread")
+    }
 }

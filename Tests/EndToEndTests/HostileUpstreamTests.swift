@@ -119,6 +119,7 @@ final class HostileUpstreamTests: HostileCase {
         let after = settleFDs(ccload, atMost: baseline + 2)
         XCTAssertLessThanOrEqual(after, baseline + 2, "fds: \(baseline) before, \(after) after \(fin.offsets + rst.offsets) cuts")
         assertNoSecrets(ccload)
+        XCTAssertFalse(hostile.requestHeads.contains { $0.contains(HostileCase.clientToken) }, "the client token reached the upstream")
         print("HOSTILE \(label): \(canned.bytes.count) bytes, commit at \(canned.commitAt); FIN \(fin); RST \(rst); "
               + "fds \(baseline) → \(after); \(String(format: "%.1f", seconds)) s")
     }
@@ -393,5 +394,44 @@ final class HostileUpstreamTests: HostileCase {
         assertUp(ccload)
         assertNoSecrets(ccload)
         print("HOSTILE early answer to a 4 MiB body: \(outcomes)")
+    }
+
+    /// Odd but parseable heads: thousands of fields, obs-fold, a bare reason phrase. The
+    /// client gets either a failover or an answer whose head is clean (no folded line,
+    /// every line `name: value`), never a hang.
+    func testOddResponseHeadsGiveACleanHeadOrAFailover() throws {
+        let healthy = try startMock()
+        let message = CannedResponse.anthropicMessage()
+        let body = Array(message.bytes[message.commitAt...])
+        func head(_ fields: String, status: String = "200 OK") -> [UInt8] {
+            Array("HTTP/1.1 \(status)\r\nContent-Type: application/json\r\n\(fields)Content-Length: \(body.count)\r\n\r\n".utf8) + body
+        }
+        let many = (0..<8000).map { "a\($0): b\r\n" }.joined()
+        let cases: [(String, [UInt8])] = [
+            ("8000 fields", head(many)),
+            ("8000 Connection tokens", head("Connection: " + (0..<8000).map { "x\($0)" }.joined(separator: ",") + "\r\n")),
+            ("obs-fold", head("X-Folded: a\r\n b\r\n")),
+            ("no reason", head("", status: "200")),
+            ("empty field value", head("X-Empty:\r\n")),
+        ]
+        let hostile = try startHostile(.init(bytes: []))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
+        for (name, bytes) in cases {
+            hostile.set(.init(bytes: bytes, cut: bytes.count))
+            let c = try ccload.connect()
+            try c.send(messagesRequest(headers: [authHeader], body: anthropicBody(stream: false)))
+            let r = try c.readResponse(timeout: 15)
+            keep(r)
+            XCTAssertEqual(r.status, 200, name)
+            let lines = r.headBytes.text.components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty }
+            for l in lines {
+                XCTAssertFalse(l.hasPrefix(" ") || l.hasPrefix("\t"), "\(name): a folded line reached the client: \(l)")
+                XCTAssertTrue(l.contains(":"), "\(name): not a field line: \(l)")
+            }
+            XCTAssertTrue(r.complete, "\(name): \(r.bodyText)")
+            try clearCooldowns(ccload)
+            assertUp(ccload, name)
+        }
+        assertNoSecrets(ccload)
     }
 }
