@@ -21,7 +21,7 @@ class HostileCase: RelayCase {
     /// Every response body a hostile case received, searched for secrets at the end.
     private(set) var seenResponses: [UInt8] = []
 
-    /// Clears channel 1's cooldowns (after a failed try), so the next request reaches it.
+    /// Clears a channel's cooldowns (after a failed try), so the next request reaches it again.
     func clearCooldowns(_ ccload: CcloadProcess, channel: Int = 1) throws {
         let r = try ccload.post("/admin/channels/\(channel)/clear-cooldowns", "{}",
                                 headers: ["Authorization: Bearer \(try ccload.adminToken())"])

@@ -169,15 +169,19 @@ final class HostilePendingTests: HostileCase {
             hostile.set(.init(bytes: v))
             let stream = i == 3
             let c = try ccload.connect()
-            for round in 0..<2 {
-                try c.send(messagesRequest(headers: [authHeader], body: anthropicBody(stream: stream)))
-                let r = try c.readResponse(timeout: 10)
-                keep(r)
-                XCTAssertEqual(r.status, 200, "variant \(i) round \(round)")
-                XCTAssertTrue(r.complete && r.bodyText.contains("hostile-token"), "variant \(i) round \(round): \(r.raw.text)")
-                if c.peerClosed { break }
+            do {
+                for round in 0..<2 {
+                    try c.send(messagesRequest(headers: [authHeader], body: anthropicBody(stream: stream)))
+                    let r = try c.readResponse(timeout: 5)
+                    keep(r)
+                    XCTAssertEqual(r.status, 200, "variant \(i) round \(round)")
+                    XCTAssertTrue(r.complete && r.bodyText.contains("hostile-token"), "variant \(i) round \(round): \(r.raw.text)")
+                    if c.peerClosed { break }
+                }
+                XCTAssertTrue(c.buffer.isEmpty, "variant \(i): stray bytes after the responses: \(c.buffer.text)")
+            } catch {
+                XCTFail("variant \(i) (\(v.text.prefix(120).debugDescription)): \(error)")
             }
-            XCTAssertTrue(c.buffer.isEmpty, "variant \(i): stray bytes after the responses: \(c.buffer.text)")
         }
         assertUp(ccload)
         assertNoSecrets(ccload)
