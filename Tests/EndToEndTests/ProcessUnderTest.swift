@@ -63,7 +63,7 @@ final class ProcessUnderTest: @unchecked Sendable {
         var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
         for (k, v) in environment { env[k] = v }
         // Every ccload gets its own database unless the test names one (to restart on it).
-        if name == "ccload" && env["SQLITE_PATH"] == nil {
+        if self.name == "ccload" && env["SQLITE_PATH"] == nil {
             let db = NSTemporaryDirectory() + "ccload-e2e-\(tag).db"
             env["SQLITE_PATH"] = db
             ownDatabase = db
