@@ -129,7 +129,7 @@ final class HostilePendingTests: HostileCase {
         let flood = [UInt8](repeating: 0, count: 0) + Array(String(repeating: "HTTP/1.1 100 Continue\r\n\r\n", count: 40_000).utf8)
         let hostile = try startHostile(.init(bytes: flood, cut: flood.count, ending: .silence, silenceSeconds: 60))
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, ["CCLOAD_FIRST_BYTE_TIMEOUT": "60"])
-        let r = try ask(ccload, stream: false, timeout: 20)
+        let r = try ask(ccload, stream: false, timeout: 10)
         XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText)")
         let rec = try ccload.waitForRecords(1).first ?? [:]
         XCTAssertEqual((rec["attempts"] as? [[String: Any]])?.first?["channel_id"] as? Int, 1, "\(rec)")
@@ -199,7 +199,7 @@ final class HostilePendingTests: HostileCase {
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy,
                                            ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1", "CCLOAD_STREAM_IDLE_TIMEOUT": "1"])
         let baseline = fdCount(ccload.process.pid)
-        let r = try ask(ccload, stream: true, timeout: 15)
+        let r = try ask(ccload, stream: true, timeout: 8)
         XCTAssertEqual(r.status, 200)
         XCTAssertTrue(r.bodyText.contains("hostile-token"), r.bodyText)
         XCTAssertTrue(r.bodyText.contains("event: error"), "no error event after the stall: \(r.bodyText)")
@@ -210,7 +210,7 @@ final class HostilePendingTests: HostileCase {
         let early = Array(stream.bytes[0..<(stream.bytes.range(of: "event: content_block_delta")! - 4)])
         hostile.set(.init(bytes: early, cut: early.count, ending: .silence, silenceSeconds: 30))
         try clearCooldowns(ccload)
-        let f = try ask(ccload, stream: true, timeout: 15)
+        let f = try ask(ccload, stream: true, timeout: 8)
         XCTAssertTrue(isHealthyAnswer(f, stream: true), "a stall before the commit point did not fail over: \(f.bodyText)")
         assertUp(ccload)
     }
@@ -227,7 +227,7 @@ final class HostilePendingTests: HostileCase {
         let hostile = try startHostile(.init(bytes: bytes, dripMicros: 2_000))
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 2])
         let started = Date()
-        let r = try ask(ccload, stream: false, timeout: 12)
+        let r = try ask(ccload, stream: false, timeout: 8)
         XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText.prefix(200))")
         print("HOSTILE trickling 500 body: answered after \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         assertUp(ccload)
@@ -247,7 +247,7 @@ final class HostilePendingTests: HostileCase {
         let hostile = try startHostile(.init(bytes: bytes, dripMicros: 1_000))
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 2],
                                            ["CCLOAD_STREAM_PING_TIMEOUT": "2", "CCLOAD_KEEPALIVE_STALL_SECONDS": "2"])
-        let r = try ask(ccload, stream: true, timeout: 12)
+        let r = try ask(ccload, stream: true, timeout: 8)
         XCTAssertTrue(isHealthyAnswer(r, stream: true), "\(r.status) \(r.bodyText.prefix(300))")
         assertUp(ccload)
     }
