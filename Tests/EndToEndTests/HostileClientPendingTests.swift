@@ -135,9 +135,8 @@ final class HostileClientPendingTests: HostileCase {
     func testAClientThatStopsReadingIsDroppedAtTheWriteTimeout() throws {
         let healthy = try startMock()
         let hostile = try startHostile(.init(bytes: CannedResponse.longAnthropicStream(megabytes: 20)))
-        // The setting is the stream fix's; both likely spellings are given.
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["models": ["claude-opus-4-5"]],
-                                           ["CCLOAD_CLIENT_WRITE_TIMEOUT": "1", "CCLOAD_WRITE_TIMEOUT": "1"])
+                                           ["CCLOAD_CLIENT_WRITE_TIMEOUT": "1"])
         let c = try RawConnection(port: ccload.port, receiveBuffer: 4096)
         try c.send(messagesRequest(headers: [authHeader], body: anthropicBody(model: "claude-opus-4-5", stream: true)))
         let deadline = Date().addingTimeInterval(8)

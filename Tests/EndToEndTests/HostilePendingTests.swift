@@ -195,9 +195,7 @@ final class HostilePendingTests: HostileCase {
         let stream = CannedResponse.anthropicStream()
         let committed = Array(stream.bytes[0..<stream.commitAt]) + [13, 10]
         let hostile = try startHostile(.init(bytes: committed, cut: committed.count, ending: .silence, silenceSeconds: 30))
-        // The idle-timeout setting is the stream fix's; both likely spellings are given.
-        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy,
-                                           ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1", "CCLOAD_STREAM_IDLE_TIMEOUT": "1"])
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"])
         let baseline = fdCount(ccload.process.pid)
         let r = try ask(ccload, stream: true, timeout: 8)
         XCTAssertEqual(r.status, 200)
@@ -246,7 +244,7 @@ final class HostilePendingTests: HostileCase {
         }
         let hostile = try startHostile(.init(bytes: bytes, dripMicros: 1_000))
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 2],
-                                           ["CCLOAD_STREAM_PING_TIMEOUT": "2", "CCLOAD_KEEPALIVE_STALL_SECONDS": "2"])
+                                           ["CCLOAD_KEEPALIVE_STALL": "1", "CCLOAD_KEEPALIVE_ONLY_TIMEOUT": "1"])
         let r = try ask(ccload, stream: true, timeout: 8)
         XCTAssertTrue(isHealthyAnswer(r, stream: true), "\(r.status) \(r.bodyText.prefix(300))")
         assertUp(ccload)
