@@ -21,16 +21,19 @@ final class HostileClientPendingTests: HostileCase {
     func testFdExhaustionNeitherSpinsNorCoolsChannelsAndRecovers() throws {
         let healthy = try startMock()
         let limit = 256
-        let ccload = try startHostileRelay(hostileURL: healthy.url, healthy: healthy, fdLimit: limit)
+        // A connection cap above the fd limit, so that accept() itself meets EMFILE.
+        let ccload = try startHostileRelay(hostileURL: healthy.url, healthy: healthy, ["CCLOAD_MAX_CONNECTIONS": "10000"], fdLimit: limit)
         let pid = ccload.process.pid
         let baseline = fdCount(pid)
         XCTAssertGreaterThan(baseline, 0)
-        // Idle connections until one fd is left (no request yet: no pooled upstream connection).
+        // Idle connections until one fd is left (no request yet: no pooled upstream
+        // connection), or until ccload stops taking more.
         var idle: [RawConnection] = []
         while fdCount(pid) < limit - 1 && idle.count < limit {
             idle.append(try ccload.connect())
             var waited = 0
-            while fdCount(pid) < baseline + idle.count && waited < 200 { usleep(1_000); waited += 1 }
+            while fdCount(pid) < baseline + idle.count && waited < 100 { usleep(1_000); waited += 1 }
+            if waited == 100 { break }
         }
         // This connection takes the last fd; its request needs an upstream socket: EMFILE.
         let last = try ccload.connect()

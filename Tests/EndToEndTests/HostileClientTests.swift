@@ -51,7 +51,8 @@ final class HostileClientTests: HostileCase {
         let n = 10_000 / HostileCase.quick
         try raiseFDLimit(to: n + 2_000)
         let healthy = try startMock()
-        let ccload = try startHostileRelay(hostileURL: healthy.url, healthy: healthy)
+        // Above the default connection cap (derived from the fd limit, about half of it).
+        let ccload = try startHostileRelay(hostileURL: healthy.url, healthy: healthy, ["CCLOAD_MAX_CONNECTIONS": String(n + 100)])
         assertServed(ccload, "before")
         let baseline = fdCount(ccload.process.pid)
         let rss0 = rssKiB(ccload.process.pid)
