@@ -55,8 +55,9 @@ final class HostilePendingTests: HostileCase {
     /// tokens or cost), and never trap.
     func testHostileUsageNumbersKeepCcloadUpAndTheRecordSane() throws {
         let max = "9223372036854775807", min = "-9223372036854775807"
-        // Anthropic (input in message_start, message_delta usage); the last pair lands
-        // Σ tokens × price just below Int.max for claude-sonnet-4-5 ($3 input, $0.30 cache read per M).
+        // Anthropic (input in message_start, message_delta usage); the last two land
+        // Σ tokens × price within 500,000 of Int.max for claude-sonnet-4-5 ($3 input, $15
+        // output, $0.30 cache read per M), where Pricing.cost rounds with `sum + 500_000`.
         let anthropic: [(String, String)] = [
             ("1e300", #"{"output_tokens":1e300}"#),
             ("-5", #"{"output_tokens":-5}"#),
@@ -66,6 +67,8 @@ final class HostilePendingTests: HostileCase {
             (max, #"{"output_tokens":1,"cache_read_input_tokens":\#(max),"cache_creation_input_tokens":\#(max)}"#),
             ("0", #"{"output_tokens":1,"cache_creation":{"ephemeral_5m_input_tokens":\#(max),"ephemeral_1h_input_tokens":\#(max)}}"#),
             ("3074457345618", #"{"output_tokens":0,"cache_read_input_tokens":1}"#),
+            // The same with every count below 2^40: 614891469123 × $15 + 31 × $0.30 per M.
+            ("0", #"{"output_tokens":614891469123,"cache_read_input_tokens":31}"#),
         ]
         var answers: [(label: String, stream: Bool, bytes: [UInt8], dialect: String)] = []
         for (input, usage) in anthropic {
