@@ -106,12 +106,9 @@ public struct Pricing: Sendable {
             sum = a
         }
         if overflow { return Cost(microUSD: Int.max, priced: true) }
-        let k = max(0, multiplier)  // NaN → 0
-        // Rounded to the nearest micro-USD without `sum + 500_000`, which overflows next to Int.max.
-        if k == 1 { return Cost(microUSD: sum / 1_000_000 + (sum % 1_000_000 >= 500_000 ? 1 : 0), priced: true) }
+        let k = max(0, multiplier)
+        if k == 1 { return Cost(microUSD: (sum + 500_000) / 1_000_000, priced: true) }
         let scaled = (Double(sum) * k / 1_000_000).rounded()
-        // 0 × ∞ is NaN: no tokens cost nothing; ∞ and anything past Int.max saturate.
-        if scaled.isNaN { return Cost(microUSD: 0, priced: true) }
         return Cost(microUSD: scaled >= Double(Int.max) ? Int.max : Int(scaled), priced: true)
     }
 
