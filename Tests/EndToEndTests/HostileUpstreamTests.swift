@@ -434,4 +434,123 @@ final class HostileUpstreamTests: HostileCase {
         }
         assertNoSecrets(ccload)
     }
+
+    /// Issue 10 item 1: an absurd retry-after / reset from a 429 cools the channel for at most the
+    /// explicit maximum (6 h) and never takes the process down.
+    func testAbsurdRetryAfterValuesFailOverAndCcloadStaysUp() throws {
+        let healthy = try startMock()
+        let hostile = try startHostile(.init(bytes: []))
+        let start = { try self.startHostileRelay(hostileURL: hostile.url, healthy: healthy) }
+        var ccload = try start()
+        let body = #"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#
+        let values = [
+            "retry-after: Fri, 01 Jan 2700 00:00:00 GMT",
+            "retry-after: Fri, 31 Dec 9999 23:59:59 GMT",
+            "retry-after: 99999999999999999999",
+            "retry-after: 9223372036854775807",
+            "retry-after: 18446744073709551615",
+            "retry-after: 1e300",
+            "retry-after: -5",
+            "retry-after: Thu, 01 Jan 1970 00:00:00 GMT",
+            "anthropic-ratelimit-unified-reset: 99999999999999",
+            "anthropic-ratelimit-unified-reset: 9223372036854775807",
+            "anthropic-ratelimit-unified-reset: -9223372036854775808",
+            "anthropic-ratelimit-unified-reset: 2700-01-01T00:00:00Z",
+        ]
+        var crashed: [String] = []
+        for v in values {
+            let bytes = Array("HTTP/1.1 429 Too Many Requests\r\n\(v)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+            hostile.set(.init(bytes: bytes, cut: bytes.count))
+            if let c = try survive(&ccload, v, restart: start, { ccload in
+                let last = try newestRecordID(ccload)
+                let r = try ask(ccload, stream: false)
+                XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(v): \(r.status) \(r.bodyText)")
+                let rec = try recordAfter(ccload, last)
+                XCTAssertEqual((rec["attempts"] as? [[String: Any]])?.first?["failure"] as? String, "rate_limit", "\(v): \(rec)")
+                for c in try ccload.cooldowns() where (c["scope"] as? String ?? "").hasPrefix("channel 1") {
+                    let ms = c["remaining_ms"] as? Int ?? -1
+                    XCTAssertTrue((0...(6 * 3600 * 1000)).contains(ms), "\(v): cooldown \(ms) ms is outside [0, 6 h]: \(c)")
+                }
+                try clearCooldowns(ccload)
+            }) { crashed.append(c) }
+        }
+        XCTAssertTrue(crashed.isEmpty, "ccload died on these 429 answers:\n" + crashed.joined(separator: "\n"))
+        assertUp(ccload)
+        assertNoSecrets(ccload)
+    }
+
+    /// Issue 10 item 1 (arithmetic on upstream numbers saturates): usage fields that are huge,
+    /// negative or not integers leave the answer intact and the record sane (no negative
+    /// tokens or cost), and never trap.
+    func testHostileUsageNumbersKeepCcloadUpAndTheRecordSane() throws {
+        let max = "9223372036854775807", min = "-9223372036854775807"
+        // Anthropic (input in message_start, message_delta usage); the last two land
+        // Σ tokens × price within 500,000 of Int.max for claude-sonnet-4-5 ($3 input, $15
+        // output, $0.30 cache read per M), where Pricing.cost rounds with `sum + 500_000`.
+        let anthropic: [(String, String)] = [
+            ("1e300", #"{"output_tokens":1e300}"#),
+            ("-5", #"{"output_tokens":-5}"#),
+            ("99999999999999999999", #"{"output_tokens":99999999999999999999}"#),
+            (min, #"{"output_tokens":\#(min)}"#),
+            (max, #"{"output_tokens":\#(max)}"#),
+            (max, #"{"output_tokens":1,"cache_read_input_tokens":\#(max),"cache_creation_input_tokens":\#(max)}"#),
+            ("0", #"{"output_tokens":1,"cache_creation":{"ephemeral_5m_input_tokens":\#(max),"ephemeral_1h_input_tokens":\#(max)}}"#),
+            ("3074457345618", #"{"output_tokens":0,"cache_read_input_tokens":1}"#),
+            // The same with every count below 2^40: 614891469123 × $15 + 31 × $0.30 per M.
+            ("0", #"{"output_tokens":614891469123,"cache_read_input_tokens":31}"#),
+        ]
+        var answers: [(label: String, stream: Bool, bytes: [UInt8], dialect: String)] = []
+        for (input, usage) in anthropic {
+            answers.append(("anthropic input \(input) usage \(usage)", true,
+                            CannedResponse.anthropicStream(inputTokens: input, usage: usage).bytes, "anthropic"))
+            answers.append(("anthropic input \(input) usage \(usage)", false,
+                            CannedResponse.anthropicMessage(usage: usage.replacingOccurrences(of: "{", with: "{\"input_tokens\":\(input),", options: .anchored)).bytes, "anthropic"))
+        }
+        // OpenAI chat and Responses: cached beyond the prompt, and the extremes.
+        for usage in [#"{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}"#,
+                      #"{"prompt_tokens":\#(min),"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}"#,
+                      #"{"prompt_tokens":\#(max),"completion_tokens":\#(max)}"#] {
+            answers.append(("openai usage \(usage)", true, CannedResponse.openAIChatStream(usage: usage).bytes, "openai"))
+        }
+        for usage in [#"{"input_tokens":5,"output_tokens":1,"input_tokens_details":{"cached_tokens":9}}"#,
+                      #"{"input_tokens":\#(min),"output_tokens":1,"input_tokens_details":{"cached_tokens":9}}"#,
+                      #"{"input_tokens":\#(max),"output_tokens":\#(max)}"#] {
+            answers.append(("responses usage \(usage)", true, CannedResponse.responsesStream(usage: usage).bytes, "codex"))
+        }
+        let healthy = try startMock()
+        let hostile = try startHostile(.init(bytes: []))
+        var crashed: [String] = []
+        for proto in ["anthropic", "openai", "codex"] {
+            let start = { try self.startHostileRelay(hostileURL: hostile.url, healthy: healthy, proto: proto) }
+            var ccload = try start()
+            let d: ClientDialect = proto == "anthropic" ? .anthropic : proto == "openai" ? .openai : .codex
+            for a in answers where a.dialect == proto {
+                hostile.set(.init(bytes: a.bytes))
+                let context = "\(a.label), stream \(a.stream)"
+                // Twice: a sum that only overflows once it adds to an earlier request's.
+                for round in 0..<2 {
+                    if let c = try survive(&ccload, "\(context), round \(round)", restart: start, { ccload in
+                        let last = try newestRecordID(ccload)
+                        let r = try ccload.post(d.path, d.body(a.stream), headers: [authHeader], timeout: 15)
+                        keep(r)
+                        XCTAssertEqual(r.status, 200, context)
+                        XCTAssertTrue(r.complete && r.bodyText.contains("hostile-token"), "\(context): \(r.bodyText)")
+                        XCTAssertFalse(d.hasErrorEvent(r), "\(context): \(r.bodyText)")
+                        let rec = try recordAfter(ccload, last)
+                        for key in ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write5m_tokens", "cache_write1h_tokens", "cost_micro_usd"] {
+                            XCTAssertGreaterThanOrEqual(rec[key] as? Int ?? -1, 0, "\(context): \(key) in \(rec)")
+                        }
+                        let stats = try ccload.get("/admin/stats", headers: ["Authorization: Bearer \(try ccload.adminToken())"])
+                        XCTAssertEqual(stats.status, 200, "\(context): /admin/stats \(stats.bodyText)")
+                    }) {
+                        crashed.append(c)
+                        break
+                    }
+                }
+            }
+            assertUp(ccload)
+            assertNoSecrets(ccload)
+        }
+        XCTAssertTrue(crashed.isEmpty, "ccload died on these usage numbers:\n" + crashed.joined(separator: "\n"))
+    }
 }
