@@ -140,19 +140,29 @@ final class HostilePendingTests: HostileCase {
     /// the client receives must be whole, and the error event must be its own event.
     func testACutMidEventStillGivesTheClientWholeEventsAndAnErrorEvent() throws {
         let healthy = try startMock()
-        let canned = CannedResponse.anthropicStream()
-        let hostile = try startHostile(.init(bytes: canned.bytes))
-        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy)
-        var garbled: [Int] = []
-        for offset in stride(from: canned.commitAt, to: canned.bytes.count - 5, by: HostileCase.quick) {
-            hostile.set(.init(bytes: canned.bytes, cut: offset))
-            let r = try ask(ccload, stream: true)
-            let events = SSEParse.events(r.bodyText)
-            let whole = events.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.data.utf8))) != nil }
-            if !whole || events.last?.name != "error" { garbled.append(offset) }
+        let hostile = try startHostile(.init(bytes: []))
+        var garbled: [String] = []
+        let cases: [(ClientDialect, (bytes: [UInt8], commitAt: Int), String)] = [
+            (.anthropic, CannedResponse.anthropicStream(), "error"),
+            (.openai, CannedResponse.openAIChatStream(), "message"),
+            (.codex, CannedResponse.responsesStream(), "response.failed"),
+        ]
+        for (d, canned, errorName) in cases {
+            let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, proto: d.proto)
+            var bad: [Int] = []
+            for offset in stride(from: canned.commitAt, to: canned.bytes.count - 5, by: HostileCase.quick) {
+                hostile.set(.init(bytes: canned.bytes, cut: offset))
+                let r = try ccload.post(d.path, d.body(true), headers: [authHeader], timeout: 15)
+                keep(r)
+                let events = SSEParse.events(r.bodyText)
+                let whole = events.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.data.utf8))) != nil }
+                let last = events.last
+                if !whole || last?.name != errorName || !(last?.data.contains("\"error\"") ?? false) { bad.append(offset) }
+            }
+            if !bad.isEmpty { garbled.append("\(d.proto): \(bad.count) cuts, e.g. at \(bad.prefix(5)) of \(canned.bytes.count)") }
+            assertUp(ccload)
         }
         XCTAssertEqual(garbled, [], "cuts after which the client's stream had a garbled event or no separate error event")
-        assertUp(ccload)
     }
 }
 
