@@ -59,31 +59,31 @@ final class MockStream: TimerTarget, ResponseStreamDelegate, @unchecked Sendable
         next()
     }
 
-    /// Sends the next event, then schedules the one after.
+    /// Sends the next events: all at once without a delay (a loop, not recursion, so a
+    /// long stream does not overflow the stack), else one and a timer for the next.
     private func next() {
-        guard !closed else { return }
-        if sent == o.events {
-            write(MockBodies.streamEnd(o))
-            return connection.endResponse()
-        }
-        write(MockBodies.streamDelta(o, sent))
-        sent += 1
-        if let n = o.cutAfterEvents, sent >= n { return connection.close() }
-        if sent == 1, let g = o.gate {
-            let releasedAlready = gates.withLock { s -> Bool in
-                if s.released.remove(g) != nil { return true }
-                s.waiting[g] = GatedStream(loop: handler.loop, stream: self)
-                return false
+        while !closed {
+            if sent == o.events {
+                write(MockBodies.streamEnd(o))
+                return connection.endResponse()
             }
-            if !releasedAlready {
-                waitingAtGate = true
-                return
+            write(MockBodies.streamDelta(o, sent))
+            sent += 1
+            if let n = o.cutAfterEvents, sent >= n { return connection.close() }
+            if sent == 1, let g = o.gate {
+                let releasedAlready = gates.withLock { s -> Bool in
+                    if s.released.remove(g) != nil { return true }
+                    s.waiting[g] = GatedStream(loop: handler.loop, stream: self)
+                    return false
+                }
+                if !releasedAlready {
+                    waitingAtGate = true
+                    return
+                }
             }
-        }
-        if o.delayMs > 0 {
-            handler.loop.arm(timer, afterNanos: UInt64(o.delayMs) * nanosPerMilli)
-        } else {
-            next()
+            if o.delayMs > 0 {
+                return handler.loop.arm(timer, afterNanos: UInt64(o.delayMs) * nanosPerMilli)
+            }
         }
     }
 

@@ -5,14 +5,6 @@ import XCTest
 /// A client that stops reading must not make ccload buffer the upstream's body: ccload
 /// stops reading that upstream while the client's queue is above its high watermark.
 final class BackpressureTests: EndToEndCase {
-    private func rssKiB(_ pid: Int32) -> Int {
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return -1 }
-        for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
-        }
-        return -1
-    }
-
     func testAStalledClientDoesNotMakeCcloadBufferTheBody() throws {
         let mock = try startMock()
         let cc = try startCcload(upstream: mock.url)

@@ -65,10 +65,17 @@ final class CcloadProcess {
     static let adminPassword = "e2e-admin-password-7Hq2"
     private var session: String?
 
-    init(environment: [String: String]) throws {
+    /// `fdLimit`: run under that RLIMIT_NOFILE (soft and hard), through prlimit.
+    init(environment: [String: String], fdLimit: Int? = nil) throws {
         var env = environment
         if env["CCLOAD_PASS"] == nil { env["CCLOAD_PASS"] = CcloadProcess.adminPassword }
-        process = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"), environment: env)
+        let binary = try BinaryDirectory.binary("ccload")
+        if let n = fdLimit {
+            process = try ProcessUnderTest(executable: "/usr/bin/prlimit", arguments: ["--nofile=\(n):\(n)", "--", binary],
+                                           environment: env, name: "ccload")
+        } else {
+            process = try ProcessUnderTest(executable: binary, environment: env)
+        }
         port = try process.waitForListeningPort()
     }
 
@@ -143,12 +150,12 @@ class EndToEndCase: XCTestCase {
 
     /// Starts ccload on an ephemeral 127.0.0.1 port with one thread (unless told) and
     /// small test settings; `upstream` becomes CCLOAD_UPSTREAM.
-    func startCcload(upstream: String?, threads: Int = 1, _ extra: [String: String] = [:]) throws -> CcloadProcess {
+    func startCcload(upstream: String?, threads: Int = 1, _ extra: [String: String] = [:], fdLimit: Int? = nil) throws -> CcloadProcess {
         var env = ["PORT": "0", "CCLOAD_LISTEN": "127.0.0.1", "CCLOAD_THREADS": String(threads),
                    "CCLOAD_CONNECT_TIMEOUT": "3", "CCLOAD_DRAIN_SECONDS": "5"]
         if let upstream { env["CCLOAD_UPSTREAM"] = upstream }
         for (k, v) in extra { env[k] = v }
-        let c = try CcloadProcess(environment: env)
+        let c = try CcloadProcess(environment: env, fdLimit: fdLimit)
         processes.append(c.process)
         return c
     }
@@ -216,12 +223,13 @@ extension EndToEndCase {
     }
 
     /// ccload routing by a channels file (no CCLOAD_UPSTREAM); `auth` becomes CCLOAD_AUTH.
-    func startRelay(_ channels: [[String: Any]], auth: [String] = [], _ extra: [String: String] = [:]) throws -> (ccload: CcloadProcess, channelsFile: String) {
+    func startRelay(_ channels: [[String: Any]], auth: [String] = [], _ extra: [String: String] = [:],
+                    fdLimit: Int? = nil) throws -> (ccload: CcloadProcess, channelsFile: String) {
         let path = try writeChannelsFile(channels)
         var env = ["CCLOAD_CHANNELS_FILE": path]
         if !auth.isEmpty { env["CCLOAD_AUTH"] = auth.joined(separator: ",") }
         for (k, v) in extra { env[k] = v }
-        return (try startCcload(upstream: nil, env), path)
+        return (try startCcload(upstream: nil, env, fdLimit: fdLimit), path)
     }
 }
 

@@ -48,8 +48,10 @@ final class ProcessUnderTest: @unchecked Sendable {
     /// The database a ccload started here got of its own (removed by `stop()`).
     private var ownDatabase: String?
 
-    init(executable: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
-        name = URL(fileURLWithPath: executable).lastPathComponent
+    /// `name`: what logs and the own-database rule call it (default: the executable's name;
+    /// give it when `executable` is a wrapper such as prlimit).
+    init(executable: String, arguments: [String] = [], environment: [String: String] = [:], name: String? = nil) throws {
+        self.name = name ?? URL(fileURLWithPath: executable).lastPathComponent
         let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         stderrPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stderr"
         stdoutPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stdout"
@@ -61,7 +63,7 @@ final class ProcessUnderTest: @unchecked Sendable {
         var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
         for (k, v) in environment { env[k] = v }
         // Every ccload gets its own database unless the test names one (to restart on it).
-        if name == "ccload" && env["SQLITE_PATH"] == nil {
+        if self.name == "ccload" && env["SQLITE_PATH"] == nil {
             let db = NSTemporaryDirectory() + "ccload-e2e-\(tag).db"
             env["SQLITE_PATH"] = db
             ownDatabase = db

@@ -12,9 +12,14 @@ final class RawConnection {
     private(set) var sawReset = false
 
     /// Connects to 127.0.0.1:`port`; throws with the errno on failure (e.g. refused).
-    init(port: Int) throws {
+    /// `receiveBuffer` sets SO_RCVBUF before connecting (set after, Linux keeps the window
+    /// it advertised and the connection crawls once the client reads again).
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
