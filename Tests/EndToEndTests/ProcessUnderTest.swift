@@ -53,8 +53,8 @@ final class ProcessUnderTest: @unchecked Sendable {
     init(executable: String, arguments: [String] = [], environment: [String: String] = [:], name: String? = nil) throws {
         self.name = name ?? URL(fileURLWithPath: executable).lastPathComponent
         let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        stderrPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stderr"
-        stdoutPath = NSTemporaryDirectory() + "ccload-e2e-\(name)-\(tag).stdout"
+        stderrPath = NSTemporaryDirectory() + "ccload-e2e-\(self.name)-\(tag).stderr"
+        stdoutPath = NSTemporaryDirectory() + "ccload-e2e-\(self.name)-\(tag).stdout"
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
