@@ -112,6 +112,20 @@ final class StoreWriterTests: XCTestCase {
         XCTAssertEqual(try StoreTest.count(again, "SELECT count(*) FROM request_logs"), 10_900)
     }
 
+    /// Two records of one token whose costs sum past Int64.max, written in one batch: the
+    /// token's running total saturates (it trapped the writer thread, found by the hostile
+    /// usage campaign under the thread sanitizer, whose timing put both in one batch).
+    func testTokenCostsThatSumPastInt64MaxInOneBatchSaturate() throws {
+        let s = try open()
+        // The writer collects for 100 ms before its first partial batch: both land in it.
+        s.writer.enqueue(StoreTest.record(1, token: 7, cost: Int64.max))
+        s.writer.enqueue(StoreTest.record(2, token: 7, cost: Int64.max))
+        s.writer.flush()
+        XCTAssertEqual(s.writer.snapshot().batches, 1, "both records in one batch")
+        XCTAssertEqual(s.writer.snapshot().written, 2)
+        XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM request_logs WHERE token_id = 7"), 2)
+    }
+
     func testRecordRoundTripThroughTheLog() throws {
         let s = try open()
         var r = StoreTest.record(42, status: 529, channel: 9, model: "claude-opus-4", token: 3, ttfbMicros: nil, cost: 77)

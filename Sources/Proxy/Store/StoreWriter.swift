@@ -384,7 +384,7 @@ public final class StoreWriter: @unchecked Sendable {
                 groups[key, default: StatsDelta()].add(r)
                 if let t = r.tokenID {
                     var e = tokens[t] ?? (0, 0, 0)
-                    e.cost += r.costMicroUSD
+                    e.cost = Saturating.add(e.cost, r.costMicroUSD)
                     e.requests += 1
                     e.last = max(e.last, Int64(r.timeMillis))
                     tokens[t] = e
