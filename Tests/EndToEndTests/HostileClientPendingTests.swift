@@ -32,8 +32,9 @@ final class HostileClientPendingTests: HostileCase {
         while fdCount(pid) < limit - 1 && idle.count < limit {
             idle.append(try ccload.connect())
             var waited = 0
-            while fdCount(pid) < baseline + idle.count && waited < 100 { usleep(1_000); waited += 1 }
-            if waited == 100 { break }
+            // Up to 2 s for ccload to take it (the thread sanitizer slows accept a lot).
+            while fdCount(pid) < baseline + idle.count && waited < 2_000 { usleep(1_000); waited += 1 }
+            if waited == 2_000 { break }
         }
         // This connection takes the last fd; its request needs an upstream socket: EMFILE.
         let last = try ccload.connect()
@@ -56,8 +57,9 @@ final class HostileClientPendingTests: HostileCase {
         idle = []
         beyond = []
         _ = last
-        let after = settleFDs(ccload, atMost: baseline + 2, timeout: 15)
-        XCTAssertLessThanOrEqual(after, baseline + 2, "fds after the horde left")
+        // A pooled upstream connection or two may stay; 250 leaked fds would not.
+        let after = settleFDs(ccload, atMost: baseline + 3, timeout: 15)
+        XCTAssertLessThanOrEqual(after, baseline + 3, "fds after the horde left")
         assertServed(ccload, "after fd exhaustion")
         let cools = try ccload.cooldowns()
         XCTAssertTrue(cools.isEmpty, "a local EMFILE cooled channels: \(cools)")
