@@ -73,7 +73,7 @@ enum AdminQueries {
             inputTokens = r.inputTokens
             outputTokens = r.outputTokens
             cacheReadTokens = r.cacheReadTokens
-            cacheWriteTokens = r.cacheWrite5mTokens + r.cacheWrite1hTokens
+            cacheWriteTokens = Saturating.add(r.cacheWrite5mTokens, r.cacheWrite1hTokens)
             cacheWrite5mTokens = r.cacheWrite5mTokens
             cacheWrite1hTokens = r.cacheWrite1hTokens
             usageKnown = r.usageKnown
@@ -140,7 +140,7 @@ enum AdminQueries {
             inputTokens = t.inputTokens
             outputTokens = t.outputTokens
             cacheReadTokens = t.cacheReadTokens
-            cacheWriteTokens = t.cacheWrite5mTokens + t.cacheWrite1hTokens
+            cacheWriteTokens = Saturating.add(t.cacheWrite5mTokens, t.cacheWrite1hTokens)
             costUsd = AdminQueries.usd(t.costMicroUSD)
             ttfbP50Ms = OrNull(p50.map(AdminQueries.millis))
             ttfbP95Ms = OrNull(p95.map(AdminQueries.millis))
