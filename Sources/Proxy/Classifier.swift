@@ -118,14 +118,20 @@ public enum Classifier {
     /// (unix seconds), as nanoseconds from now. nil when absent, unparsable or in the past.
     static func resetHint(_ headers: some HTTPHeadFields, nowUnixSeconds: UInt64) -> UInt64? {
         if let v = headers.value("retry-after") {
-            if let s = decimal(v) { return s.multipliedReportingOverflow(by: nanosPerSecond).overflow ? UInt64.max : s * nanosPerSecond }
-            if let t = httpDate(v), t > nowUnixSeconds { return (t - nowUnixSeconds) * nanosPerSecond }
+            if let s = decimal(v) { return nanos(seconds: s) }
+            if let t = httpDate(v), t > nowUnixSeconds { return nanos(seconds: t - nowUnixSeconds) }
         }
         if let v = headers.value("anthropic-ratelimit-unified-reset"), let t = decimal(v), t > nowUnixSeconds {
-            let d = t - nowUnixSeconds
-            return d.multipliedReportingOverflow(by: nanosPerSecond).overflow ? UInt64.max : d * nanosPerSecond
+            return nanos(seconds: t - nowUnixSeconds)
         }
         return nil
+    }
+
+    /// Seconds from an upstream header as nanoseconds, saturating at `UInt64.max` (a date
+    /// 600 years ahead is 1.9e19 ns; the cooldown book clamps it).
+    static func nanos(seconds: UInt64) -> UInt64 {
+        let (n, overflow) = seconds.multipliedReportingOverflow(by: nanosPerSecond)
+        return overflow ? UInt64.max : n
     }
 
     /// A non-negative decimal integer of at most 18 digits.
