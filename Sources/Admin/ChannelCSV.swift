@@ -225,7 +225,8 @@ enum Multipart {
             guard let next = body[headEnd.upperBound...].firstRange(of: crlf + delimiter) else { break }
             let head = String(decoding: body[headStart..<headEnd.lowerBound], as: UTF8.self)
             var part = Part(content: Array(body[headEnd.upperBound..<next.lowerBound]))
-            for line in head.split(whereSeparator: { $0 == "\r" || $0 == "\n" })
+            // `isNewline`: "\r\n" is one Character, equal to neither "\r" nor "\n".
+            for line in head.split(whereSeparator: { $0.isNewline })
             where line.lowercased().hasPrefix("content-disposition:") {
                 part.name = parameter(line, "name")
                 part.filename = parameter(line, "filename")

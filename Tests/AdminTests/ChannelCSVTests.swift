@@ -26,4 +26,18 @@ final class ChannelCSVTests: XCTestCase {
         try ChannelSecrets.restore(&back, from: c)
         XCTAssertEqual(ChannelFile.fields(of: back), ChannelFile.fields(of: c))
     }
+
+    /// Sibling of the quoting defect: part headers were split into lines on Characters, so
+    /// with CR LF line ends a part's headers were one line, and a Content-Disposition after
+    /// a Content-Type was never seen (the first part was taken, not the file).
+    func testMultipartFindsTheFilePartWhateverTheHeaderOrder() throws {
+        let body = "--B\r\nContent-Type: text/plain\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+            + "--B\r\nContent-Type: text/csv\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"c.csv\"\r\n\r\nname,api_key,url\r\n"
+            + "--B--\r\n"
+        let parts = Multipart.parts(Array(body.utf8), boundary: "B")
+        XCTAssertEqual(parts.map(\.name), ["note", "upload"])
+        XCTAssertEqual(parts.map(\.filename), [nil, "c.csv"])
+        let file = try ChannelCSV.fileBytes(Array(body.utf8), contentType: "multipart/form-data; boundary=B")
+        XCTAssertEqual(String(decoding: file, as: UTF8.self), "name,api_key,url")
+    }
 }
