@@ -53,8 +53,12 @@ struct Transcript: Equatable {
     var tail: [String] = []
 
     mutating func append(_ item: TranscriptItem) {
-        if case .body(let more) = item, case .body(let have)? = items.last {
-            items[items.count - 1] = .body(have + more)
+        if case .body(let more) = item, case .body(var have)? = items.last {
+            // Taken out first so the append is in place (not a copy per read: 1-byte reads
+            // of a long body would make it quadratic).
+            items.removeLast()
+            have += more
+            items.append(.body(have))
         } else {
             items.append(item)
         }
