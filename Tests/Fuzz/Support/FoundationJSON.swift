@@ -2,10 +2,31 @@
 // inputs where it is known to differ from RFC 8259 (so a disagreement there is not a
 // JSONScan defect) are recognised and set aside.
 
+import Foundation
+
 /// Whether Foundation is a fair reference for these bytes: UTF-8 without NUL (it guesses
 /// UTF-16/32 from NULs) or a BOM, not nested deeper than `maxDepth`.
 func foundationComparable(_ b: [UInt8], maxDepth: Int = 500) -> Bool {
     String(validating: b, as: UTF8.self) != nil && !b.contains(0) && !b.starts(with: [0xEF, 0xBB, 0xBF]) && depth(b) <= maxDepth
+}
+
+/// Equality of two JSONSerialization trees (objects by key, arrays in order, numbers by
+/// value, strings by Unicode equality).
+func jsonEqual(_ a: Any, _ b: Any) -> Bool {
+    switch (a, b) {
+    case (let x as [String: Any], let y as [String: Any]):
+        return x.count == y.count && x.allSatisfy { k, v in y[k].map { jsonEqual(v, $0) } ?? false }
+    case (let x as [Any], let y as [Any]):
+        return x.count == y.count && zip(x, y).allSatisfy { jsonEqual($0, $1) }
+    case (let x as String, let y as String):
+        return x == y
+    case (let x as NSNumber, let y as NSNumber):
+        return x == y
+    case (is NSNull, is NSNull):
+        return true
+    default:
+        return false
+    }
 }
 
 /// Nesting depth of brackets outside strings (a cheap upper bound is enough here).
