@@ -59,10 +59,19 @@ enum ChannelCSV {
     }
 
     /// RFC 4180: a cell with a comma, quote, line break or edge space is quoted, quotes doubled.
+    /// Decided on bytes, not Characters: "\r\n" is one Character equal to neither "\r" nor
+    /// "\n", and a quote followed by a combining mark is not "\"" either.
     static func quote(_ cell: String) -> String {
-        let special = cell.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
-            || cell.first == " " || cell.last == " "
-        return special ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
+        let u = cell.utf8
+        let special = u.contains { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D } || u.first == 0x20 || u.last == 0x20
+        guard special else { return cell }
+        var out: [UInt8] = [0x22]
+        for b in u {
+            out.append(b)
+            if b == 0x22 { out.append(0x22) }
+        }
+        out.append(0x22)
+        return String(decoding: out, as: UTF8.self)
     }
 
     // MARK: import
@@ -217,7 +226,8 @@ enum Multipart {
             guard let next = body[headEnd.upperBound...].firstRange(of: crlf + delimiter) else { break }
             let head = String(decoding: body[headStart..<headEnd.lowerBound], as: UTF8.self)
             var part = Part(content: Array(body[headEnd.upperBound..<next.lowerBound]))
-            for line in head.split(whereSeparator: { $0 == "\r" || $0 == "\n" })
+            // `isNewline`: "\r\n" is one Character, equal to neither "\r" nor "\n".
+            for line in head.split(whereSeparator: { $0.isNewline })
             where line.lowercased().hasPrefix("content-disposition:") {
                 part.name = parameter(line, "name")
                 part.filename = parameter(line, "filename")

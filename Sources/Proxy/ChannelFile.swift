@@ -296,9 +296,10 @@ public enum ChannelFile {
                 if t.hasPrefix("["), let a = try? JSONDecoder().decode([String].self, from: Data(t.utf8)) {
                     items = a
                 } else {
-                    // "\r\n" is one Character: it is a separator of its own.
-                    items = t.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == "\r" || $0 == "\r\n" || $0 == ";"
-                        || (splitSpaces && ($0 == " " || $0 == "\t")) }).map(String.init)
+                    // Split on scalars: "\r\n" (one Character) and a separator followed by a
+                    // combining mark must still separate.
+                    items = t.unicodeScalars.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == "\r" || $0 == ";"
+                        || (splitSpaces && ($0 == " " || $0 == "\t")) }).map { String(String.UnicodeScalarView($0)) }
                 }
             default:
                 throw FieldError(field: n, reason: "must be a list or a comma-separated string")

@@ -408,7 +408,9 @@ public enum JSONScan {
     /// Whether the string at `range` (with quotes) decodes to exactly `key`.
     static func keyEquals(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ key: UnsafeRawBufferPointer) -> Bool {
         let inner = (range.lowerBound + 1)..<(range.upperBound - 1)
-        if inner.count == key.count {
+        // Raw bytes equal to the key prove a match only when the key has no backslash (raw
+        // `"a\\b"` is the key `a\b`, not `a\\b`).
+        if inner.count == key.count, !key.contains(UInt8(ascii: "\\")) {
             var same = true
             for j in 0..<key.count where buf[inner.lowerBound + j] != key[j] { same = false; break }
             if same { return true }

@@ -21,6 +21,10 @@ public struct Usage: Sendable, Equatable {
         self.known = known
     }
 
+    /// The largest count the usage tap takes from an upstream (2^40, about 10^12 tokens):
+    /// a few sums of counts this size stay far from overflow, in tokens and in cost.
+    public static let maxTokens = 1 << 40
+
     /// Nothing measured.
     public static let unknown = Usage(known: false)
 

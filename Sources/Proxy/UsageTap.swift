@@ -124,10 +124,11 @@ public struct UsageTap: Sendable {
         }
     }
 
-    /// A token count as the upstream sent it, clamped to `0...`: negative counts are 0.
-    @inline(__always)
-    private static func count(_ buf: UnsafeRawBufferPointer, _ v: JSONScan.Value) -> Int? {
-        JSONScan.int(buf, v).map { max(0, $0) }
+    /// A token count as the upstream sent it, clamped to `0...Usage.maxTokens`: upstream
+    /// numbers are hostile, and a negative or near-`Int.max` count must neither trap the sums
+    /// below and in pricing nor credit a client.
+    static func tokens(_ data: UnsafeRawBufferPointer, _ value: JSONScan.Value) -> Int? {
+        JSONScan.int(data, value).map { min(max($0, 0), Usage.maxTokens) }
     }
 
     // MARK: Streams
@@ -173,7 +174,7 @@ public struct UsageTap: Sendable {
     private mutating func anthropicUsage(_ data: UnsafeRawBufferPointer, _ range: Range<Int>, isDelta: Bool = false) {
         reported = true
         JSONScan.forEachMember(in: data, object: range) { key, v in
-            if let n = Self.count(data, v) {
+            if let n = Self.tokens(data, v) {
                 if JSONScan.keyEquals(data, key, "output_tokens") { output = n; return true }
                 if isDelta && n == 0 { return true }
                 if JSONScan.keyEquals(data, key, "input_tokens") { input = n }
@@ -181,9 +182,9 @@ public struct UsageTap: Sendable {
                 else if JSONScan.keyEquals(data, key, "cache_creation_input_tokens") { cacheCreation = n }
             } else if v.kind == .object, JSONScan.keyEquals(data, key, "cache_creation") {
                 if let e = JSONScan.value(forKey: "ephemeral_5m_input_tokens", in: data, object: v.range),
-                   let n = Self.count(data, e), !(isDelta && n == 0) { cache5m = n }
+                   let n = Self.tokens(data, e), !(isDelta && n == 0) { cache5m = n }
                 if let e = JSONScan.value(forKey: "ephemeral_1h_input_tokens", in: data, object: v.range),
-                   let n = Self.count(data, e), !(isDelta && n == 0) { cache1h = n }
+                   let n = Self.tokens(data, e), !(isDelta && n == 0) { cache1h = n }
             }
             return true
         }
@@ -204,11 +205,11 @@ public struct UsageTap: Sendable {
         reported = true
         cached = 0
         JSONScan.forEachMember(in: data, object: range) { key, v in
-            if let n = Self.count(data, v) {
+            if let n = Self.tokens(data, v) {
                 if JSONScan.keyEquals(data, key, "prompt_tokens") { input = n }
                 else if JSONScan.keyEquals(data, key, "completion_tokens") { output = n }
             } else if v.kind == .object, JSONScan.keyEquals(data, key, "prompt_tokens_details") {
-                if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: v.range), let n = Self.count(data, c) { cached = n }
+                if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: v.range), let n = Self.tokens(data, c) { cached = n }
             }
             return true
         }
@@ -230,11 +231,11 @@ public struct UsageTap: Sendable {
                 reported = true
                 cached = 0
                 JSONScan.forEachMember(in: data, object: v.range) { k, u in
-                    if let n = Self.count(data, u) {
+                    if let n = Self.tokens(data, u) {
                         if JSONScan.keyEquals(data, k, "input_tokens") { input = n }
                         else if JSONScan.keyEquals(data, k, "output_tokens") { output = n }
                     } else if u.kind == .object, JSONScan.keyEquals(data, k, "input_tokens_details") {
-                        if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: u.range), let n = Self.count(data, c) { cached = n }
+                        if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: u.range), let n = Self.tokens(data, c) { cached = n }
                     }
                     return true
                 }
@@ -251,7 +252,7 @@ public struct UsageTap: Sendable {
                 reported = true
                 input = 0; output = 0; cached = 0; extraInput = 0; extraOutput = 0
                 JSONScan.forEachMember(in: data, object: v.range) { k, u in
-                    guard let n = Self.count(data, u) else { return true }
+                    guard let n = Self.tokens(data, u) else { return true }
                     if JSONScan.keyEquals(data, k, "promptTokenCount") { input = n }
                     else if JSONScan.keyEquals(data, k, "candidatesTokenCount") { output = n }
                     else if JSONScan.keyEquals(data, k, "cachedContentTokenCount") { cached = n }

@@ -57,6 +57,24 @@ final class ProtocolJSONScanTests: XCTestCase {
         XCTAssertEqual(str(#"{"model":"a\"b\\c\/d\b\f\n\r\te"}"#, "model"), "a\"b\\c/d\u{08}\u{0C}\n\r\te")
     }
 
+    /// Found by the json_scan fuzz harness: a key was matched on its raw bytes even when they
+    /// hold escapes, so looking up the key x\\y (two backslashes) found the member written
+    /// "x\\y" in the JSON, which is the key x\y (one backslash).
+    func testRawBytesWithEscapesDoNotMatchALiteralKey() {
+        let body = Array(#"{"x\\y":1,"x\\\\y":2}"#.utf8)
+        let key = Array(#"x\\y"#.utf8)  // x, \, \, y
+        XCTAssertEqual(key.count, 4)
+        let found = body.withUnsafeBytes { buf in
+            key.withUnsafeBytes { k in JSONScan.value(forKey: k, in: buf, object: nil) }
+        }
+        XCTAssertEqual(found.map { Array(body[$0.range]) }, Array("2".utf8))
+        let one = Array(#"x\y"#.utf8)  // x, \, y
+        let first = body.withUnsafeBytes { buf in
+            one.withUnsafeBytes { k in JSONScan.value(forKey: k, in: buf, object: nil) }
+        }
+        XCTAssertEqual(first.map { Array(body[$0.range]) }, Array("1".utf8))
+    }
+
     func testUnicode() {
         XCTAssertEqual(str(#"{"model":"\u00e9\ud83d\ude00-ü"}"#, "model"), "é😀-ü")
         XCTAssertEqual(str(#"{"model":"x\ud83dy"}"#, "model"), "x\u{FFFD}y")

@@ -141,6 +141,26 @@ final class ProtocolUsageTapTests: XCTestCase {
 
     // MARK: Unknown and bounds
 
+    /// Hostile counts (found by the usage_* fuzz harnesses): near-`Int.max` values trapped in
+    /// the sums (`w5 + w1`, `input + extraInput`, `prompt - cached`); negative ones came out
+    /// as negative usage. Each count is clamped to `0...Usage.maxTokens` as it is read.
+    func testHugeAndNegativeCountsAreClamped() {
+        let big = "9223372036854775807", m = 1 << 40  // Usage.maxTokens
+        assertUsage(.anthropic, streaming: false, Array(#"{"usage":{"input_tokens":\#(big),"output_tokens":-5,"cache_read_input_tokens":\#(big),"cache_creation_input_tokens":\#(big),"cache_creation":{"ephemeral_5m_input_tokens":\#(big),"ephemeral_1h_input_tokens":\#(big)}}}"#.utf8),
+                    Usage(input: m, output: 0, cacheRead: m, cacheWrite5m: m, cacheWrite1h: m), model: nil)
+        assertUsage(.anthropic, streaming: true, anthropicStream(delta: #"{"output_tokens":\#(big),"input_tokens":-3}"#),
+                    Usage(input: 472, output: m, cacheRead: 12000, cacheWrite5m: 1000, cacheWrite1h: 2000), model: "claude-sonnet-4-5-20250929")
+        assertUsage(.openai, streaming: false, Array(#"{"model":"m","usage":{"prompt_tokens":-\#(big),"completion_tokens":\#(big),"prompt_tokens_details":{"cached_tokens":\#(big)}}}"#.utf8),
+                    Usage(input: 0, output: m, cacheRead: m), model: "m")
+        assertUsage(.codex, streaming: false, Array(#"{"usage":{"input_tokens":-1,"output_tokens":\#(big),"input_tokens_details":{"cached_tokens":\#(big)}}}"#.utf8),
+                    Usage(input: 0, output: m, cacheRead: m), model: nil)
+        assertUsage(.gemini, streaming: true, sse([("", #"{"usageMetadata":{"promptTokenCount":\#(big),"toolUsePromptTokenCount":\#(big),"candidatesTokenCount":\#(big),"thoughtsTokenCount":\#(big),"cachedContentTokenCount":-\#(big)}}"#)]),
+                    Usage(input: 2 * m, output: 2 * m, cacheRead: 0), model: nil)
+        // The sums callers take stay in range.
+        let u = Usage(input: m, output: m, cacheRead: m, cacheWrite5m: m, cacheWrite1h: m)
+        XCTAssertEqual(u.totalInput, 4 * m)
+    }
+
     func testNoUsageIsUnknown() {
         assertUsage(.openai, streaming: true, sse([("", #"{"choices":[{"delta":{"content":"x"}}]}"#), ("", "[DONE]")]), .unknown, model: nil)
         assertUsage(.anthropic, streaming: false, Array(#"{"type":"message","usage":{"input_tokens":1"#.utf8), .unknown, model: nil)

@@ -123,6 +123,20 @@ final class RoutingChannelFileTests: XCTestCase {
         XCTAssertTrue(chs[2].enabled)
     }
 
+    /// Found by the csv_import fuzz harness: lists were split on Characters, and "\r\n" is one
+    /// Character equal to neither "\r" nor "\n" (a spreadsheet's multi-line cell kept both
+    /// keys as one, CR LF inside); a comma followed by a combining mark did not split either.
+    func testListsSplitOnCRLFAndBeforeCombiningMarks() throws {
+        let csv = "name,api_key,url,models\r\n" + "a,\"sk-1\r\nsk-2\",https://x.example,\"m1\r\nm2,\u{301}m3\"\r\n"
+        let chs = try parse(csv)
+        XCTAssertEqual(chs[0].keys.map(\.secret), ["sk-1", "sk-2"])
+        XCTAssertEqual(chs[0].models, ["m1", "m2", "\u{301}m3"])
+        let json = #"[{"name": "b", "url": "https://x.example https://y.example", "api_key": "k1\r\nk2"}]"#
+        let b = try parse(json)
+        XCTAssertEqual(b[0].keys.map(\.secret), ["k1", "k2"])
+        XCTAssertEqual(b[0].urls, ["https://x.example", "https://y.example"])
+    }
+
     func testCSVExtraColumnsProtocolAndIDs() throws {
         let csv = """
         id,name,api_key,api_key_allowed_models,urls,priority,rpm_limit,max_concurrency,models,model_redirects,channel_type,key_strategy,enabled

@@ -100,6 +100,18 @@ final class RoutingClassifierTests: XCTestCase {
                        .failover(.rateLimit, .model, resetAfterNanos: nil))
         XCTAssertEqual(verdict(429, "", [("retry-after", "Tue, 14 Nov 2023 22:00:00 GMT")]),
                        .failover(.rateLimit, .model, resetAfterNanos: nil))
+        // Far-future hints saturate instead of trapping (issue 10: a year-2700 date killed the process).
+        XCTAssertEqual(verdict(429, "", [("retry-after", "Fri, 01 Jan 2700 00:00:00 GMT")]),
+                       .failover(.rateLimit, .model, resetAfterNanos: UInt64.max))
+        XCTAssertEqual(verdict(429, "", [("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]),
+                       .failover(.rateLimit, .model, resetAfterNanos: UInt64.max))
+        XCTAssertEqual(verdict(429, "", [("retry-after", "999999999999999999")]),
+                       .failover(.rateLimit, .model, resetAfterNanos: UInt64.max))
+        XCTAssertEqual(verdict(429, "", [("anthropic-ratelimit-unified-reset", "999999999999999999")]),
+                       .failover(.rateLimit, .model, resetAfterNanos: UInt64.max))
+        // Within range (up to 584 years of nanoseconds) the hint stays exact.
+        XCTAssertEqual(verdict(429, "", [("retry-after", "Fri, 01 Jan 2100 00:00:00 GMT")]),
+                       .failover(.rateLimit, .model, resetAfterNanos: (4_102_444_800 - now) * nanosPerSecond))
         // Only 429 reads the hint.
         XCTAssertEqual(verdict(503, "", [("retry-after", "30")]), .failover(.server, .model, resetAfterNanos: nil))
     }

@@ -92,16 +92,20 @@ final class SaturatingArithmeticTests: XCTestCase {
         return tap.finish()
     }
 
+    // The tap clamps every upstream count to 0...Usage.maxTokens (2^40) before any sum, so
+    // the sums below can neither trap nor credit a client; these are the extremes.
+    private let cap = Usage.maxTokens
+
     func testAnthropicCacheSplitSaturates() {
         // w5 + w1 overflowed.
         let u = usage(.anthropic, #"{"usage":{"input_tokens":9223372036854775807,"output_tokens":9223372036854775807,"cache_creation_input_tokens":9223372036854775807,"cache_creation":{"ephemeral_5m_input_tokens":9223372036854775807,"ephemeral_1h_input_tokens":9223372036854775807}}}"#)
-        XCTAssertEqual(u.cacheWrite5m, Int.max)
-        XCTAssertEqual(u.cacheWrite1h, Int.max)
-        XCTAssertEqual(u.cacheWrite, Int.max)
-        XCTAssertEqual(u.totalInput, Int.max)
-        // A total above its split adds the rest to the 5 min kind, saturating.
+        XCTAssertEqual(u.cacheWrite5m, cap)
+        XCTAssertEqual(u.cacheWrite1h, cap)
+        XCTAssertEqual(u.cacheWrite, 2 * cap)
+        XCTAssertEqual(u.totalInput, 3 * cap)
+        // Every part clamped: the split wins over a total that is no larger.
         let v = usage(.anthropic, #"{"usage":{"input_tokens":1,"output_tokens":1,"cache_creation_input_tokens":9223372036854775807,"cache_creation":{"ephemeral_5m_input_tokens":9223372036854775000,"ephemeral_1h_input_tokens":100}}}"#)
-        XCTAssertEqual(v.cacheWrite5m, Int.max - 100)
+        XCTAssertEqual(v.cacheWrite5m, cap)
         XCTAssertEqual(v.cacheWrite1h, 100)
     }
 
@@ -111,17 +115,17 @@ final class SaturatingArithmeticTests: XCTestCase {
         // prompt - cached with a negative prompt: no negative input, no trap.
         let o = usage(.openai, #"{"usage":{"prompt_tokens":-9223372036854775807,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":9223372036854775807}}}"#)
         XCTAssertEqual(o.input, 0)
-        XCTAssertEqual(o.cacheRead, Int.max)
+        XCTAssertEqual(o.cacheRead, cap)
         XCTAssertEqual(o.output, 5)
     }
 
     func testGeminiExtraTokenSumsSaturate() {
         let g = usage(.gemini, #"{"usageMetadata":{"promptTokenCount":9223372036854775807,"toolUsePromptTokenCount":9223372036854775807,"candidatesTokenCount":9223372036854775807,"thoughtsTokenCount":9223372036854775807,"cachedContentTokenCount":7}}"#)
-        XCTAssertEqual(g.input, Int.max - 7)
-        XCTAssertEqual(g.output, Int.max)
+        XCTAssertEqual(g.input, 2 * cap - 7)
+        XCTAssertEqual(g.output, 2 * cap)
         XCTAssertEqual(g.cacheRead, 7)
         let r = usage(.codex, #"{"usage":{"input_tokens":9223372036854775807,"output_tokens":9223372036854775807,"input_tokens_details":{"cached_tokens":-4}}}"#)
-        XCTAssertEqual(r, Usage(input: Int.max, output: Int.max, cacheRead: 0))
+        XCTAssertEqual(r, Usage(input: cap, output: cap, cacheRead: 0))
     }
 
     // MARK: prices and costs

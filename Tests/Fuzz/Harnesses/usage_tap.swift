@@ -1,0 +1,76 @@
+// UsageTap, built once per protocol (-D USAGE_ANTHROPIC / _OPENAI / _CODEX / _GEMINI). The
+// payload is read as an SSE stream and as a whole JSON body. Checked: the same usage and
+// model for any split; counts are never negative and their sums never trap (hostile
+// upstream numbers); memory stays within the caps; and a body that is one JSON object gives
+// the same usage as the stream event that carries it (the two code paths agree).
+
+@testable import Proxy
+
+#if USAGE_ANTHROPIC
+private let kind = ProtocolKind.anthropic
+private func wrap(_ b: [UInt8]) -> [UInt8] {
+    Array("event: message_start\ndata: {\"type\":\"message_start\",\"message\":".utf8) + b + Array("}\n\n".utf8)
+}
+#elseif USAGE_OPENAI
+private let kind = ProtocolKind.openai
+private func wrap(_ b: [UInt8]) -> [UInt8] { Array("data: ".utf8) + b + Array("\n\ndata: [DONE]\n\n".utf8) }
+#elseif USAGE_CODEX
+private let kind = ProtocolKind.codex
+private func wrap(_ b: [UInt8]) -> [UInt8] {
+    Array("event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":".utf8) + b + Array("}\n\n".utf8)
+}
+#elseif USAGE_GEMINI
+private let kind = ProtocolKind.gemini
+private func wrap(_ b: [UInt8]) -> [UInt8] { Array("data: ".utf8) + b + Array("\r\n\r\n".utf8) }
+#endif
+
+private struct Outcome: Equatable {
+    var usage: Usage
+    var model: String?
+}
+
+private func tap(_ payload: [UInt8], _ pieces: [Range<Int>], streaming: Bool, maxBody: Int, maxEvent: Int) -> Outcome {
+    var t = UsageTap(kind: kind, streaming: streaming, maxBodyBytes: maxBody, maxEventBytes: maxEvent)
+    feedPieces(payload, pieces) { buf in
+        t.feed(buf)
+        check(t.bufferedBytes <= (streaming ? maxEvent + 256 : maxBody), "\(t.bufferedBytes) bytes held")
+        return true
+    }
+    let u = t.finish()
+    check(t.bufferedBytes == 0, "bytes held after finish")
+    check(t.usage == u, "usage changed after finish")
+    for (name, n) in [("input", u.input), ("output", u.output), ("cacheRead", u.cacheRead),
+                      ("cacheWrite5m", u.cacheWrite5m), ("cacheWrite1h", u.cacheWrite1h)] {
+        check(n >= 0, "\(name) is \(n)")
+    }
+    // The sums the pricing and the record use must not trap either.
+    check(u.cacheWrite >= 0 && u.totalInput >= 0, "sums \(u.cacheWrite) \(u.totalInput)")
+    return Outcome(usage: u, model: t.responseModel)
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    var input = FuzzInput(data, size)
+    let limit = input.byte()
+    var rng = input.rng()
+    let payload = input.rest()
+    let whole = payload.isEmpty ? [] : [0..<payload.count]
+    let big = payload.count + 1024
+    let small = limit < 128 ? 1 + Int(limit) * 4 : big
+
+    for streaming in [true, false] {
+        let a = tap(payload, whole, streaming: streaming, maxBody: big, maxEvent: big)
+        let b = tap(payload, rng.pieces(payload.count), streaming: streaming, maxBody: big, maxEvent: big)
+        check(a == b, "streaming=\(streaming): whole \(a), split \(b)")
+        if small < big { _ = tap(payload, rng.pieces(payload.count), streaming: streaming, maxBody: small, maxEvent: small) }
+    }
+    // A body that is one object: its stream event gives the same usage.
+    if !payload.contains(0x0A), !payload.contains(0x0D),
+       let doc = payload.withUnsafeBytes({ JSONScan.document($0) }), doc.kind == .object {
+        let body = tap(payload, whole, streaming: false, maxBody: big, maxEvent: big)
+        let stream = wrap(payload)
+        let event = tap(stream, rng.pieces(stream.count), streaming: true, maxBody: big, maxEvent: stream.count + 64)
+        check(body == event, "body \(body), as an event \(event), for \(show(payload.prefix(300)))")
+    }
+    return 0
+}
