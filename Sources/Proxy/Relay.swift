@@ -364,6 +364,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             handler.shared.cooldowns.recordSuccess(channelID: ch.id, keyIndex: keyIndex, model: info.model)
             if let s = session { handler.shared.selector.affinity?.record(session: s, channel: ch.id, key: keyIndex, now: now) }
         }
+        forwarder.finish(client)
         client.endResponse()
         complete(error: nil)
     }
@@ -373,9 +374,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private func breakCommittedStream(_ why: String) {
         phase = .finished
         record.error = why
-        if Relay.isEventStream(responseHead), forwarder.mode == .data,
-           let event = ProtocolRules.streamErrorEvent(route.kind, status: 502, message: why) {
-            _ = event.withUnsafeBytes { forwarder.data($0, to: client) }
+        // An event stream stands at an event boundary (the partial event, if any, is never
+        // sent): the error event is a whole event of its own.
+        if forwarder.endWithErrorEvent(ProtocolRules.streamErrorEvent(route.kind, status: 502, message: why), client) {
             client.endResponse()
         } else {
             client.abortResponse()

@@ -553,4 +553,36 @@ final class HostileUpstreamTests: HostileCase {
         }
         XCTAssertTrue(crashed.isEmpty, "ccload died on these usage numbers:\n" + crashed.joined(separator: "\n"))
     }
+
+    /// A stream cut in the middle of an event (once got the error event glued to the partial
+    /// event, `data: {"type":"message_delevent: error…`: one garbled event and no error for
+    /// the client's SSE parser). After the commit point every event the client receives is
+    /// whole, and the error event is an event of its own.
+    func testACutMidEventStillGivesTheClientWholeEventsAndAnErrorEvent() throws {
+        let healthy = try startMock()
+        let hostile = try startHostile(.init(bytes: []))
+        var garbled: [String] = []
+        let cases: [(ClientDialect, (bytes: [UInt8], commitAt: Int), String)] = [
+            (.anthropic, CannedResponse.anthropicStream(), "error"),
+            (.openai, CannedResponse.openAIChatStream(), "message"),
+            (.codex, CannedResponse.responsesStream(), "response.failed"),
+        ]
+        for (d, canned, errorName) in cases {
+            let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, proto: d.proto)
+            var bad: [Int] = []
+            for offset in stride(from: canned.commitAt, to: canned.bytes.count - 5, by: HostileCase.quick) {
+                hostile.set(.init(bytes: canned.bytes, cut: offset))
+                let r = try ccload.post(d.path, d.body(true), headers: [authHeader], timeout: 15)
+                keep(r)
+                let events = SSEParse.events(r.bodyText)
+                // OpenAI's `[DONE]` sentinel is a whole event that is not JSON.
+                let whole = events.allSatisfy { $0.data == "[DONE]" || (try? JSONSerialization.jsonObject(with: Data($0.data.utf8))) != nil }
+                let last = events.last
+                if !whole || last?.name != errorName || !(last?.data.contains("\"error\"") ?? false) { bad.append(offset) }
+            }
+            if !bad.isEmpty { garbled.append("\(d.proto): \(bad.count) cuts, e.g. at \(bad.prefix(5)) of \(canned.bytes.count)") }
+            assertUp(ccload)
+        }
+        XCTAssertEqual(garbled, [], "cuts after which the client's stream had a garbled event or no separate error event")
+    }
 }
