@@ -96,43 +96,6 @@ final class HostilePendingTests: HostileCase {
         XCTAssertTrue(isHealthyAnswer(f, stream: true), "a stall before the commit point did not fail over: \(f.bodyText)")
         assertUp(ccload)
     }
-
-    /// Not in the issue's list (sibling of item 4, before the commit point): an error
-    /// answer whose body trickles without end is held to be classified until it ends, so
-    /// the client waits as long as the upstream likes (the first-byte timer stops at the
-    /// head; an idle timeout never fires while bytes trickle). It must fail over within
-    /// the first-byte timeout (or once 64 KiB are held).
-    func testAnErrorBodyThatTricklesForeverFailsOverInBoundedTime() throws {
-        let healthy = try startMock()
-        var bytes = Array("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
-        for _ in 0..<3000 { bytes += Array("1\r\n \r\n".utf8) }
-        let hostile = try startHostile(.init(bytes: bytes, dripMicros: 2_000))
-        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 2])
-        let started = Date()
-        let r = try ask(ccload, stream: false, timeout: 8)
-        XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText.prefix(200))")
-        print("HOSTILE trickling 500 body: answered after \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
-        assertUp(ccload)
-    }
-
-    /// Item 4 (the optional keep-alive rule), before the commit point: a 200 stream that
-    /// sends only `: ping` comments never commits and never fails over; the client gets
-    /// no byte. It must fail over within the first-byte timeout.
-    func testAStreamOfOnlyPingsBeforeContentFailsOver() throws {
-        let healthy = try startMock()
-        var bytes = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
-        let ping = ": ping\n\n", event = "event: ping\ndata: {\"type\":\"ping\"}\n\n"
-        for i in 0..<200 {
-            let e = i % 2 == 0 ? ping : event
-            bytes += Array((String(e.utf8.count, radix: 16) + "\r\n" + e + "\r\n").utf8)
-        }
-        let hostile = try startHostile(.init(bytes: bytes, dripMicros: 1_000))
-        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 2],
-                                           ["CCLOAD_KEEPALIVE_STALL": "1", "CCLOAD_KEEPALIVE_ONLY_TIMEOUT": "1"])
-        let r = try ask(ccload, stream: true, timeout: 8)
-        XCTAssertTrue(isHealthyAnswer(r, stream: true), "\(r.status) \(r.bodyText.prefix(300))")
-        assertUp(ccload)
-    }
 }
 
 extension Array where Element == UInt8 {
