@@ -442,7 +442,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         }
         if (state == .responding || state == .closing) && !timer.isArmed {
             // A client that stops reading cannot hold the connection (nor what feeds it) forever.
-            loop.arm(timer, at: lastWriteProgress &+ writeStallTimeoutNanos)
+            loop.arm(timer, at: Loop.deadline(now: lastWriteProgress, after: writeStallTimeoutNanos))
         }
         if !congested && out.count > server.config.writeHighWatermark { congested = true }
         updateInterest()
@@ -523,7 +523,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 if state == .closing { close() }
                 return
             }
-            let due = lastWriteProgress &+ writeStallTimeoutNanos
+            let due = Loop.deadline(now: lastWriteProgress, after: writeStallTimeoutNanos)
             if loop.now >= due {
                 closedForWriteStall = true
                 close()
