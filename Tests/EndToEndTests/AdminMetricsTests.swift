@@ -130,6 +130,48 @@ final class AdminMetricsTests: RelayCase {
         XCTAssertFalse(ccload.process.stderrText.contains("client-secret-token"))
     }
 
+    /// Connections turned away at the connection cap are counted, in the JSON and in the
+    /// Prometheus text; none is counted while under the cap.
+    func testConnectionsRefusedAtTheCapAreCounted() throws {
+        let mock = try startMock()
+        let (ccload, _) = try startRelay([channel("a", url: mock.url)], ["CCLOAD_MAX_CONNECTIONS": "3", "CCLOAD_METRICS": "1"])
+        let before = try XCTUnwrap(try ccload.adminJSON("/admin/metrics")["client_connections"] as? [String: Any])
+        XCTAssertEqual(before["refused_at_limit"] as? Int, 0, "\(before)")
+        XCTAssertEqual(before["shed_out_of_descriptors"] as? Int, 0, "\(before)")
+        XCTAssertEqual(before["descriptor_exhaustions"] as? Int, 0, "\(before)")
+        XCTAssertGreaterThanOrEqual(before["accepted"] as? Int ?? 0, 1, "\(before)")
+        // Three held open (the cap), then two over it.
+        var open: [RawConnection] = []
+        for _ in 0..<3 {
+            let c = try ccload.connect()
+            try c.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(try c.readResponse(timeout: 5).status, 200)
+            open.append(c)
+        }
+        for _ in 0..<2 {
+            let over = try ccload.connect()
+            XCTAssertEqual(try over.readResponse(timeout: 5).status, 503)
+        }
+        open = []
+        // The freed slots serve the admin calls (bounded: the closes land asynchronously).
+        var after: [String: Any] = [:]
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let j = try? ccload.adminJSON("/admin/metrics"), let c = j["client_connections"] as? [String: Any] {
+                after = c
+                break
+            }
+            usleep(50_000)
+        }
+        XCTAssertEqual(after["refused_at_limit"] as? Int, 2, "\(after)")
+        XCTAssertGreaterThanOrEqual(after["accepted"] as? Int ?? 0, (before["accepted"] as? Int ?? 0) + 3, "\(after)")
+        let text = try ccload.get("/metrics").bodyText
+        XCTAssertTrue(text.contains("# TYPE ccload_client_connections_total counter\n"), text)
+        XCTAssertTrue(text.contains("ccload_client_connections_total{outcome=\"refused_at_limit\"} 2\n"), text)
+        XCTAssertTrue(text.contains("ccload_client_connections_total{outcome=\"shed_out_of_descriptors\"} 0\n"), text)
+        XCTAssertTrue(text.contains("ccload_descriptor_exhaustions_total 0\n"), text)
+    }
+
     func testMetricsNeedAnAdminSessionNotAClientToken() throws {
         let mock = try startMock()
         let (ccload, _) = try startRelay([channel("a", url: mock.url)], auth: ["metrics-token"])
