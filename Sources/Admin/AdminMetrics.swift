@@ -44,6 +44,20 @@ enum AdminMetrics {
         }
     }
 
+    /// Client connections since start: accepted, turned away at the connection cap
+    /// (`CCLOAD_MAX_CONNECTIONS`), shed with a 503 for lack of descriptors, and the times a
+    /// listener ran out of descriptors (process-wide).
+    struct ClientConnections: Encodable, Sendable {
+        let accepted: Int, refusedAtLimit: Int, shedOutOfDescriptors: Int, descriptorExhaustions: Int
+
+        static var now: ClientConnections {
+            ClientConnections(accepted: HTTPServer.acceptedTotal.load(ordering: .relaxed),
+                              refusedAtLimit: HTTPServer.refusedTotal.load(ordering: .relaxed),
+                              shedOutOfDescriptors: Listener.shedTotal.load(ordering: .relaxed),
+                              descriptorExhaustions: Listener.exhaustedTotal.load(ordering: .relaxed))
+        }
+    }
+
     struct Snapshot: Encodable, Sendable {
         /// Finished requests by status class: `2xx`, `4xx` (429 included), `429`, `5xx`, `other`, and `total`.
         let requests: [String: UInt64]
@@ -56,6 +70,7 @@ enum AdminMetrics {
         let channelCooldowns: [ChannelCooling]
         let uptimeSeconds: UInt64
         let logins: Logins
+        let clientConnections: ClientConnections
     }
 
     /// Gathers the snapshot (in-flight counts from every loop) and hands it back on the call's loop.
@@ -97,7 +112,7 @@ enum AdminMetrics {
                           tlsHandshakesFull: TLSStats.fullHandshakes, tlsHandshakesResumed: TLSStats.resumedHandshakes,
                           coolingScopes: cooling.count, channelCooldowns: channels,
                           uptimeSeconds: now > ctx.startedMillis ? (now - ctx.startedMillis) / 1000 : 0,
-                          logins: Logins(ctx.limiter.counts)))
+                          logins: Logins(ctx.limiter.counts), clientConnections: .now))
         }
     }
 
@@ -140,6 +155,12 @@ enum AdminMetrics {
         out.family("ccload_admin_logins_total", "counter", "Admin logins: passwords hashed, refused by the per-source limit, refused while hashes were busy.",
                    [(["outcome": "hashed"], Double(s.logins.hashed)), (["outcome": "limited"], Double(s.logins.limited)),
                     (["outcome": "busy"], Double(s.logins.busy))])
+        let c = s.clientConnections
+        out.family("ccload_client_connections_total", "counter",
+                   "Client connections: accepted, refused at the connection cap, shed for lack of file descriptors.",
+                   [(["outcome": "accepted"], Double(c.accepted)), (["outcome": "refused_at_limit"], Double(c.refusedAtLimit)),
+                    (["outcome": "shed_out_of_descriptors"], Double(c.shedOutOfDescriptors))])
+        out.family("ccload_descriptor_exhaustions_total", "counter", "Times a listener ran out of file descriptors.", c.descriptorExhaustions)
         return out.text
     }
 }

@@ -116,6 +116,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         handler.loop.disarm(firstByteTimer)
         if let c = upstream, c.state == .idle { handler.pool.release(c, target) }
         upstream = nil
+        forwarder.finish(client)
         client.endResponse()
         settle()
     }
@@ -146,9 +147,8 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     private func endStalled(_ why: String) {
         finished = true
         handler.loop.disarm(stallTimer)
-        if eventStream, forwarder.mode == .data, let kind = ProtocolRules.route(request.head)?.kind,
-           let event = ProtocolRules.streamErrorEvent(kind, status: 502, message: why) {
-            _ = event.withUnsafeBytes { forwarder.data($0, to: client) }
+        let event = ProtocolRules.route(request.head).flatMap { ProtocolRules.streamErrorEvent($0.kind, status: 502, message: why) }
+        if forwarder.endWithErrorEvent(event, client) {
             client.endResponse()
         } else {
             client.abortResponse()

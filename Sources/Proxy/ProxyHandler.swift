@@ -15,7 +15,12 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// The channel table this loop routes by; replaced whole (on this loop) when it changes.
     public var table: ChannelTable?
     /// The client tokens this loop checks; replaced whole (on this loop) when they change.
-    public var auth: ClientAuth
+    public var auth: ClientAuth {
+        didSet { if auth !== oldValue { authEpoch &+= 1 } }
+    }
+    /// Which `auth` checked a request at its head (the `HeadNote` tag): a head-time outcome
+    /// counts only under the same token set, else the request is checked again.
+    private var authEpoch: UInt64 = 1
     private var candidateScratch: [Candidate] = []
     /// Per channel, the base URL that last answered on this loop (tries start there).
     private var preferredURLs: [Int: Int] = [:]
@@ -77,9 +82,21 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         } else {
             return .proceed(maxBodyBytes: nil)
         }
-        guard let refusal = Self.refusal(auth.check(head, peer: peer)) else { return .proceed(maxBodyBytes: nil) }
+        let outcome = auth.check(head, peer: peer)
+        guard let refusal = Self.refusal(outcome) else {
+            // Carried to `handle`, so the token is hashed once per request.
+            return .proceed(maxBodyBytes: nil, note: outcome.headNoteValue.map { HeadNote(tag: authEpoch, value: $0) } ?? .none)
+        }
         shared.counters.count(status: refusal.status)
         return .reject(status: refusal.status, body: ProtocolRules.errorBody(kind, status: refusal.status, message: refusal.message))
+    }
+
+    /// Who `request` is from: the outcome of its head-time check when the same token set
+    /// made it, else checked now (the tokens changed in between, or the head was not checked).
+    private func authOutcome(_ request: HTTPRequest) -> AuthOutcome {
+        let note = request.headNote
+        if note.tag == authEpoch, let outcome = AuthOutcome(headNoteValue: note.value) { return outcome }
+        return auth.check(request.head, peer: request.peer)
     }
 
     /// Why a request is refused, in a status and message, or nil when it may proceed.
@@ -94,7 +111,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
 
     private func relay(_ request: HTTPRequest, _ route: APIRoute, _ table: ChannelTable, _ connection: HTTPServerConnection) {
         let kind = route.kind
-        let auth = auth.check(request.head, peer: request.peer)
+        let auth = authOutcome(request)
         if let refusal = Self.refusal(auth) {
             // Counted, not logged: an unauthenticated flood must not fill the request log.
             shared.counters.count(status: refusal.status)
@@ -161,7 +178,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// Spend is metered (the answer's usage tapped and priced) for cost-capped tokens only.
     /// A model-limited token's `/v1/models` is answered here with its models.
     private func passThrough(_ request: HTTPRequest, _ upstream: UpstreamTarget, _ connection: HTTPServerConnection) {
-        let auth = auth.check(request.head, peer: request.peer)
+        let auth = authOutcome(request)
         if let refusal = Self.refusal(auth) {
             shared.counters.count(status: refusal.status)
             return Self.fail(connection, refusal.status, refusal.message)
@@ -221,5 +238,27 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
 
     static func fail(_ c: HTTPServerConnection, _ status: Int, _ message: String) {
         c.respond(status: status, body: ErrorBody.anthropic(status: status, message: message))
+    }
+}
+
+extension AuthOutcome {
+    /// As a `HeadNote` value: a token's id (≥ 0) or -1 for loopback; nil for an outcome
+    /// that is refused (it never reaches `handle`).
+    fileprivate var headNoteValue: Int? {
+        switch self {
+        case .token(let id) where id >= 0: return id
+        case .loopback: return -1
+        default: return nil
+        }
+    }
+
+    fileprivate init?(headNoteValue v: Int) {
+        if v >= 0 {
+            self = .token(v)
+        } else if v == -1 {
+            self = .loopback
+        } else {
+            return nil
+        }
     }
 }

@@ -71,6 +71,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// Once the head is in, the same timer guards the response (see `StallWatch`).
     private var stallTimer: LoopTimer { firstByteTimer }
     private var watch: StallWatch
+    /// The current try must reach the commit point (or end its error answer) by then: its
+    /// first-byte timeout bounds the whole time before the commit point, head or no head,
+    /// however slowly the bytes trickle.
+    private var preCommitDeadline: UInt64 = 0
 
     /// Error bodies are read up to this many bytes to classify them.
     private static let maxHeldErrorBytes = 64 * 1024
@@ -175,15 +179,15 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         let head = HeaderRewriter.upstreamRequest(request.head, target: path, hostHeader: target.hostHeader,
                                                   credential: .channel(ch.kind, Array(ch.keys[keyIndex].secret.utf8)),
                                                   bodyLength: body.count)
-        handler.loop.arm(firstByteTimer, afterNanos: firstByteTimeoutNanos)
+        preCommitDeadline = Saturating.add(handler.loop.now, firstByteTimeoutNanos)
+        handler.loop.arm(firstByteTimer, at: preCommitDeadline)
         c.send(head: head, body: body, isHEAD: isHEAD, delegate: self)
     }
 
     // MARK: upstream events
 
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
-        handler.loop.disarm(firstByteTimer)
-        handler.loop.arm(stallTimer, at: watch.start(now: handler.loop.now, eventStream: Relay.isEventStream(head)))
+        let watching = watch.start(now: handler.loop.now, eventStream: Relay.isEventStream(head))
         responseHead = head
         if head.status >= 400 {
             phase = .holdingError
@@ -191,9 +195,11 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             phase = .holdingStream
             tap = UsageTap(kind: route.kind, streaming: true)
         } else {
+            handler.loop.arm(stallTimer, at: watching)
             tap = UsageTap(kind: route.kind, streaming: false)
-            commit(flushNow: !bodyBytesFollow)
+            return commit(flushNow: !bodyBytesFollow)
         }
+        handler.loop.arm(stallTimer, at: min(watching, preCommitDeadline))
     }
 
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
@@ -218,7 +224,15 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             if forwarder.data(data, to: client) { upstream?.pauseReading() }
         case .holdingError:
             let room = Relay.maxHeldErrorBytes - heldData.count
-            if room > 0 { heldData.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(room))) }
+            heldData.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(room)))
+            if heldData.count >= Relay.maxHeldErrorBytes {
+                // Enough to classify: the rest of the body is never read, so the connection
+                // cannot go back to the pool.
+                upstream?.close()
+                upstream = nil
+                handler.loop.disarm(firstByteTimer)
+                classifyHeldError()
+            }
         case .holdingStream:
             watch.data(data, now: handler.loop.now)
             heldData.append(contentsOf: data)
@@ -364,6 +378,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             handler.shared.cooldowns.recordSuccess(channelID: ch.id, keyIndex: keyIndex, model: info.model)
             if let s = session { handler.shared.selector.affinity?.record(session: s, channel: ch.id, key: keyIndex, now: now) }
         }
+        forwarder.finish(client)
         client.endResponse()
         complete(error: nil)
     }
@@ -373,9 +388,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private func breakCommittedStream(_ why: String) {
         phase = .finished
         record.error = why
-        if Relay.isEventStream(responseHead), forwarder.mode == .data,
-           let event = ProtocolRules.streamErrorEvent(route.kind, status: 502, message: why) {
-            _ = event.withUnsafeBytes { forwarder.data($0, to: client) }
+        // An event stream stands at an event boundary (the partial event, if any, is never
+        // sent): the error event is a whole event of its own.
+        if forwarder.endWithErrorEvent(ProtocolRules.streamErrorEvent(route.kind, status: 502, message: why), client) {
             client.endResponse()
         } else {
             client.abortResponse()
@@ -456,10 +471,20 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// The stall timer fired: look again later, or end the try (before the commit point, a
     /// failover that cools the (channel, model) as a timeout) or the stream (after it).
     private func stallCheck() {
-        guard phase == .holdingError || phase == .holdingStream || phase == .streaming else { return }
-        let verdict = watch.check(now: handler.loop.now, paused: upstream?.isPaused ?? false)
+        let holding = phase == .holdingError || phase == .holdingStream
+        guard holding || phase == .streaming else { return }
+        let now = handler.loop.now
+        if holding && now >= preCommitDeadline {
+            let why = phase == .holdingError
+                ? "upstream error answer (\(responseHead?.status ?? 0)) did not end within the first-byte timeout (\(formatSeconds(firstByteTimeoutNanos)))"
+                : "upstream stream sent no content within the first-byte timeout (\(formatSeconds(firstByteTimeoutNanos)))"
+            let (cls, scope) = Classifier.classifyFirstByteTimeout()
+            lastFailure = .timeout(why)
+            return failTry(cls, scope, reset: nil, status: 0, note: why)
+        }
+        let verdict = watch.check(now: now, paused: upstream?.isPaused ?? false)
         if case .wait(let deadline) = verdict {
-            return handler.loop.arm(stallTimer, at: deadline)
+            return handler.loop.arm(stallTimer, at: holding ? min(deadline, preCommitDeadline) : deadline)
         }
         let why = watch.describe(verdict)
         if phase == .streaming {

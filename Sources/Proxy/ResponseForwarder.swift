@@ -4,6 +4,11 @@ import Reactor
 /// the client (length as is, chunks passed through, chunks added, or until close for
 /// HTTP/1.0), then each upstream read as it arrives. Shared by the pass-through attempt
 /// and the relay.
+///
+/// An event stream ccload frames (`reframe`, `.data` mode) goes out at event boundaries
+/// (`PartialEventHold`): what a read completes is written at once, an unfinished event
+/// waits for its end. So when the stream breaks, `endWithErrorEvent` can drop the partial
+/// event and append the protocol's error event as an event of its own.
 struct ResponseForwarder {
     /// How upstream body bytes become client body bytes.
     enum Mode {
@@ -14,6 +19,8 @@ struct ResponseForwarder {
     }
 
     private(set) var mode = Mode.raw
+    /// Set for an event stream in `.data` mode: the client only ever gets whole events.
+    private var events: PartialEventHold?
 
     /// Writes the client head for `head` (held until the first body write unless `flushNow`).
     /// With `reframe`, a chunked upstream body is de-chunked and chunked anew rather than
@@ -45,6 +52,7 @@ struct ResponseForwarder {
             framing = .untilClose
             mode = .data
         }
+        events = reframe && mode == .data ? PartialEventHold() : nil
         client.appendConnectionHeader(&out)
         HTTP1Writer.appendEndOfHead(&out)
         out.withUnsafeBytes { client.startResponse(head: $0, framing: framing, flushNow: flushNow) }
@@ -54,7 +62,8 @@ struct ResponseForwarder {
     /// ccload: after a client's FIN it tells a half-closed client, which reads it, from a
     /// gone one, whose kernel answers with a reset.
     func probe(_ client: HTTPServerConnection) {
-        guard mode == .data else { return }
+        // Only between events: a comment and blank line inside one would dispatch it early.
+        guard mode == .data, events?.canEndCleanly ?? true else { return }
         let comment: StaticString = ":\n\n"
         client.writeBody(UnsafeRawBufferPointer(start: comment.utf8Start, count: comment.utf8CodeUnitCount))
     }
@@ -67,11 +76,31 @@ struct ResponseForwarder {
         return client.isCongested
     }
 
-    /// Forwards de-chunked data (when in data mode). Returns whether the client is congested.
+    /// Forwards de-chunked data (when in data mode); an event stream's unfinished last
+    /// event waits for its end. Returns whether the client is congested.
     @inline(__always)
-    func data(_ bytes: UnsafeRawBufferPointer, to client: HTTPServerConnection) -> Bool {
+    mutating func data(_ bytes: UnsafeRawBufferPointer, to client: HTTPServerConnection) -> Bool {
         guard mode == .data else { return false }
-        client.writeBody(bytes)
+        if events == nil {
+            client.writeBody(bytes)
+        } else {
+            events!.feed(bytes) { client.writeBody($0) }
+        }
         return client.isCongested
+    }
+
+    /// The upstream body ended: what is held goes out as the upstream sent it.
+    mutating func finish(_ client: HTTPServerConnection) {
+        events?.flush { client.writeBody($0) }
+    }
+
+    /// The stream breaks: when it is an event stream ccload frames and the client stands
+    /// at an event boundary (the partial event held back is dropped), writes `event`
+    /// (the protocol's error event) and returns true; false leaves the caller to abort.
+    mutating func endWithErrorEvent(_ event: [UInt8]?, _ client: HTTPServerConnection) -> Bool {
+        guard let event, mode == .data, let hold = events, hold.canEndCleanly else { return false }
+        events!.drop()
+        event.withUnsafeBytes { client.writeBody($0) }
+        return true
     }
 }

@@ -53,8 +53,8 @@ struct StallWatch {
     }
 
     private var nextDeadline: UInt64 {
-        var d = lastRead &+ idleNanos
-        if events != nil { d = min(d, lastContent &+ keepAliveOnlyNanos) }
+        var d = Saturating.add(lastRead, idleNanos)
+        if events != nil { d = min(d, Saturating.add(lastContent, keepAliveOnlyNanos)) }
         return d
     }
 

@@ -46,11 +46,26 @@ public final class ConnectionGauge: Sendable {
 
 /// What the application decides once a request head is in, before any body byte is read.
 public enum HeadDecision {
-    /// Read the body (at most `maxBodyBytes`, or the server's limit when nil) and dispatch.
-    case proceed(maxBodyBytes: Int?)
+    /// Read the body (at most `maxBodyBytes`, or the server's limit when nil) and dispatch;
+    /// the request carries `note`.
+    case proceed(maxBodyBytes: Int?, note: HeadNote = .none)
     /// Answer now with `status` and the JSON `body`: no `100 Continue`, the body is never
     /// read, and the connection closes if one was announced.
     case reject(status: Int, body: [UInt8])
+}
+
+/// What the handler worked out at a request's head (say, who the request is from), handed
+/// back with the request so that the work is not done twice. Two words, opaque to the server.
+public struct HeadNote: Sendable, Equatable {
+    public var tag: UInt64
+    public var value: Int
+
+    public init(tag: UInt64, value: Int) {
+        self.tag = tag
+        self.value = value
+    }
+
+    public static let none = HeadNote(tag: 0, value: 0)
 }
 
 /// One request with its whole body (bodies are kept so a request can be replayed to
@@ -59,6 +74,8 @@ public struct HTTPRequest {
     public var head: HTTPRequestHead
     public var body: [UInt8]
     public var peer: SocketAddress
+    /// The handler's `HeadDecision.proceed` note for this request.
+    public var headNote = HeadNote.none
 }
 
 /// The application side of the server: one per loop.

@@ -31,6 +31,8 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     private lazy var timer = LoopTimer(target: self)
     private var requestStarted = false
     private var currentHead: HTTPRequestHead?
+    /// The handler's note on `currentHead` (`HeadDecision.proceed`).
+    private var currentNote = HeadNote.none
     private var body: [UInt8] = []
     private var processing = false
     private var keepAlive = true
@@ -234,11 +236,12 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                     loop.disarm(timer)
                     respond(status: status, body: answer)
                     continue
-                case .proceed(let limit):
+                case .proceed(let limit, let note):
                     if let limit, limit < server.config.maxBodyBytes, !parser.limitBody(to: limit) {
                         fail(413, "request body exceeds \(limit) bytes")
                         return
                     }
+                    currentNote = note
                 }
                 currentHead = head
                 body.removeAll(keepingCapacity: true)
@@ -278,7 +281,8 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         currentIsHEAD = head.methodIs("HEAD")
         writeStallTimeoutNanos = server.config.writeStallTimeoutNanos
         loop.disarm(timer)
-        let req = HTTPRequest(head: head, body: body, peer: peer)
+        let req = HTTPRequest(head: head, body: body, peer: peer, headNote: currentNote)
+        currentNote = .none
         body = []
         server.handler.handle(req, on: self)
     }
@@ -438,7 +442,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         }
         if (state == .responding || state == .closing) && !timer.isArmed {
             // A client that stops reading cannot hold the connection (nor what feeds it) forever.
-            loop.arm(timer, at: lastWriteProgress &+ writeStallTimeoutNanos)
+            loop.arm(timer, at: Loop.deadline(now: lastWriteProgress, after: writeStallTimeoutNanos))
         }
         if !congested && out.count > server.config.writeHighWatermark { congested = true }
         updateInterest()
@@ -519,7 +523,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 if state == .closing { close() }
                 return
             }
-            let due = lastWriteProgress &+ writeStallTimeoutNanos
+            let due = Loop.deadline(now: lastWriteProgress, after: writeStallTimeoutNanos)
             if loop.now >= due {
                 closedForWriteStall = true
                 close()

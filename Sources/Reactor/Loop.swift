@@ -112,8 +112,26 @@ public final class Loop: @unchecked Sendable {
         timers.insertOrUpdate(timer, deadline: deadline)
     }
 
+    /// A delay past the end of the clock arms the timer at `UInt64.max` (never), not at a
+    /// wrapped-around deadline in the past.
     public func arm(_ timer: LoopTimer, afterNanos delay: UInt64) {
-        timers.insertOrUpdate(timer, deadline: now &+ delay)
+        timers.insertOrUpdate(timer, deadline: Loop.deadline(now: now, after: delay))
+    }
+
+    /// The epoll wait for a timer due at `deadline`: 0 when due, else the milliseconds to it
+    /// rounded up (any deadline up to `UInt64.max`), at most a minute.
+    static func waitMillis(until deadline: UInt64, now: UInt64) -> Int32 {
+        guard deadline > now else { return 0 }
+        let wait = deadline - now
+        let ms = wait / nanosPerMilli + (wait % nanosPerMilli == 0 ? 0 : 1)
+        return Int32(min(ms, 60_000))
+    }
+
+    /// `now + after`, saturating at `UInt64.max`.
+    @inline(__always)
+    static func deadline(now: UInt64, after: UInt64) -> UInt64 {
+        let (d, over) = now.addingReportingOverflow(after)
+        return over ? UInt64.max : d
     }
 
     public func disarm(_ timer: LoopTimer) {
@@ -147,15 +165,7 @@ public final class Loop: @unchecked Sendable {
         defer { events.deallocate(); running = false }
         while !stopRequested {
             now = monotonicNanos()
-            var timeout: Int32 = -1
-            if let t = timers.first {
-                if t.deadline <= now {
-                    timeout = 0
-                } else {
-                    let ms = (t.deadline - now + nanosPerMilli - 1) / nanosPerMilli
-                    timeout = Int32(min(ms, 60_000))
-                }
-            }
+            let timeout = timers.first.map { Loop.waitMillis(until: $0.deadline, now: now) } ?? -1
             let n = epoll_wait(epfd, events, Int32(maxEvents), timeout)
             now = monotonicNanos()
             if n < 0 {

@@ -11,8 +11,10 @@ public let nanosPerSecond: UInt64 = 1_000_000_000
 public let nanosPerMilli: UInt64 = 1_000_000
 
 /// A duration for messages: "15 s", "0.5 s", "0.25 s" (up to millisecond precision).
+/// Any value, up to `UInt64.max`, formats (rounding saturates rather than trapping).
 public func formatSeconds(_ nanos: UInt64) -> String {
-    let ms = (nanos + nanosPerMilli / 2) / nanosPerMilli
+    let (rounded, over) = nanos.addingReportingOverflow(nanosPerMilli / 2)
+    let ms = (over ? UInt64.max : rounded) / nanosPerMilli
     if ms % 1000 == 0 { return "\(ms / 1000) s" }
     var frac = String(ms % 1000)
     while frac.count < 3 { frac = "0" + frac }

@@ -130,6 +130,57 @@ final class AdminMetricsTests: RelayCase {
         XCTAssertFalse(ccload.process.stderrText.contains("client-secret-token"))
     }
 
+    /// Connections turned away at the connection cap are counted, in the JSON and in the
+    /// Prometheus text; none is counted while under the cap.
+    func testConnectionsRefusedAtTheCapAreCounted() throws {
+        let mock = try startMock()
+        let (ccload, _) = try startRelay([channel("a", url: mock.url)], ["CCLOAD_MAX_CONNECTIONS": "3", "CCLOAD_METRICS": "1"])
+        let before = try XCTUnwrap(try ccload.adminJSON("/admin/metrics")["client_connections"] as? [String: Any])
+        XCTAssertEqual(before["refused_at_limit"] as? Int, 0, "\(before)")
+        XCTAssertEqual(before["shed_out_of_descriptors"] as? Int, 0, "\(before)")
+        XCTAssertEqual(before["descriptor_exhaustions"] as? Int, 0, "\(before)")
+        XCTAssertGreaterThanOrEqual(before["accepted"] as? Int ?? 0, 1, "\(before)")
+        // Three held open (the cap), then two over it.
+        var open: [RawConnection] = []
+        for _ in 0..<3 {
+            let c = try ccload.connect()
+            try c.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(try c.readResponse(timeout: 5).status, 200)
+            open.append(c)
+        }
+        for _ in 0..<2 {
+            let over = try ccload.connect()
+            XCTAssertEqual(try over.readResponse(timeout: 5).status, 503)
+        }
+        open = []
+        // A slot frees once ccload sees a close: until then a new connection is refused too
+        // (counted here), and the one served carries the metrics calls (keep-alive).
+        var refusedMore = 0
+        var served: RawConnection?
+        let deadline = Date().addingTimeInterval(10)
+        while served == nil && Date() < deadline {
+            let c = try ccload.connect()
+            try? c.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            switch (try? c.readResponse(timeout: 5))?.status {
+            case 200?: served = c
+            case 503?: refusedMore += 1
+            default: usleep(20_000)
+            }
+        }
+        let c = try XCTUnwrap(served, "no connection was served after the others closed")
+        let bearer = "Authorization: Bearer \(try ccload.adminToken())"
+        try c.send("GET /admin/metrics HTTP/1.1\r\nHost: x\r\n\(bearer)\r\n\r\n")
+        let after = try XCTUnwrap(try c.readResponse(timeout: 10).json?["client_connections"] as? [String: Any])
+        XCTAssertEqual(after["refused_at_limit"] as? Int, 2 + refusedMore, "\(after)")
+        XCTAssertGreaterThanOrEqual(after["accepted"] as? Int ?? 0, (before["accepted"] as? Int ?? 0) + 3, "\(after)")
+        try c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = try c.readResponse(timeout: 10).bodyText
+        XCTAssertTrue(text.contains("# TYPE ccload_client_connections_total counter\n"), text)
+        XCTAssertTrue(text.contains("ccload_client_connections_total{outcome=\"refused_at_limit\"} \(2 + refusedMore)\n"), text)
+        XCTAssertTrue(text.contains("ccload_client_connections_total{outcome=\"shed_out_of_descriptors\"} 0\n"), text)
+        XCTAssertTrue(text.contains("ccload_descriptor_exhaustions_total 0\n"), text)
+    }
+
     func testMetricsNeedAnAdminSessionNotAClientToken() throws {
         let mock = try startMock()
         let (ccload, _) = try startRelay([channel("a", url: mock.url)], auth: ["metrics-token"])

@@ -69,6 +69,36 @@ final class AdminTokensTests: AdminDataCase {
         assertNoSecrets(ccload, [secret, keeper, rpmSecret])
     }
 
+    /// The token is checked (hashed) once, at the head, and that outcome is carried to the
+    /// request; a token deleted between the head and the body is still refused, as the
+    /// carried outcome counts only under the token set that produced it.
+    func testATokenDeletedBetweenHeadAndBodyIsRefused() throws {
+        let mock = try startMock()
+        let (ccload, _) = try startRelay([channel("a", url: mock.url)])
+        let (_, keeper) = try createToken(ccload, #"{"name":"keeper"}"#)
+        let (id, secret) = try createToken(ccload, #"{"name":"going"}"#)
+        let body = anthropicBody(stream: false)
+        let request = messagesRequest(headers: ["x-api-key: \(secret)"], body: body)
+        let split = request.utf8.count - body.utf8.count
+        // Served when nothing changes in between.
+        let c = try ccload.connect()
+        try c.send(Array(request.utf8.prefix(split)))
+        usleep(200_000)
+        try c.send(Array(request.utf8.dropFirst(split)))
+        XCTAssertEqual(try c.readResponse(timeout: 10).status, 200)
+        // The head passes; the token goes; then the body arrives.
+        let d = try ccload.connect()
+        try d.send(Array(request.utf8.prefix(split)))
+        usleep(200_000)
+        XCTAssertEqual(try adminOK(ccload, "DELETE", "/admin/tokens/\(id)")["deleted"] as? Bool, true)
+        usleep(200_000)
+        try d.send(Array(request.utf8.dropFirst(split)))
+        let r = try d.readResponse(timeout: 10)
+        XCTAssertEqual(r.status, 401, r.bodyText)
+        XCTAssertEqual(try proxy(ccload, token: keeper).status, 200)
+        assertNoSecrets(ccload, [secret, keeper])
+    }
+
     func testUsageCountsTheTokensRequests() throws {
         let mock = try startMock()
         let (ccload, _) = try startRelay([channel("a", url: mock.url)])

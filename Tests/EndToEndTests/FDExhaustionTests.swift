@@ -95,6 +95,11 @@ final class FDExhaustionTests: RelayCase {
             XCTAssertTrue((rec["error"] as? String ?? "").contains("out of file descriptors"), "\(rec)")
             XCTAssertEqual((rec["attempts"] as? [Any])?.count ?? 0, 0, "a local failure is no channel's attempt: \(rec)")
         }
+        // The metrics count what was shed and the times the listener ran out.
+        let conns = try XCTUnwrap(try ccload.adminJSON("/admin/metrics")["client_connections"] as? [String: Any])
+        XCTAssertGreaterThanOrEqual(conns["shed_out_of_descriptors"] as? Int ?? 0, shed + newcomers.count, "\(conns)")
+        XCTAssertGreaterThanOrEqual(conns["descriptor_exhaustions"] as? Int ?? 0, 1, "\(conns)")
+        XCTAssertEqual(conns["refused_at_limit"] as? Int, 0, "\(conns)")
         XCTAssertTrue(p.isRunning)
     }
 }

@@ -61,4 +61,42 @@ final class HalfCloseTests: RelayCase {
         XCTAssertEqual(c.buffer.count, 0)
         XCTAssertEqual(try ccload.get("/health").status, 200)
     }
+
+    /// The SSE comment that tells a half-closed client from a gone one lands between
+    /// events, never inside one: here the client half-closes while an event is only half
+    /// sent (relay and pass-through).
+    func testTheHalfCloseProbeNeverLandsInsideAnEvent() throws {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        func chunk(_ s: String) -> String { String(s.utf8.count, radix: 16) + "\r\n" + s + "\r\n" }
+        let start = #"event: message_start\#ndata: {"type":"message_start","message":{"id":"m","usage":{"input_tokens":3}}}\#n\#n"#
+        let delta = #"event: content_block_delta\#ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"half-token"}}\#n\#n"#
+        let firstHalf = #"event: message_delta\#ndata: {"type":"message_del"#
+        let secondHalf = #"ta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}\#n\#n"#
+        let stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+        let before = head + chunk(start) + chunk(delta) + chunk(firstHalf)
+        let after = chunk(secondHalf) + chunk(stop) + "0\r\n\r\n"
+        let up = try startScripted { conn, _, _ in
+            guard conn.readRequest(timeout: 10) != nil else { return }
+            try? conn.send(before)
+            usleep(1_000_000)  // the client half-closes meanwhile
+            try? conn.send(after)
+            _ = conn.readUntilClose(timeout: 5)
+        }
+        let relayed = try startRelay([channel("a", url: "http://127.0.0.1:\(up.port)")]).ccload
+        let passed = try startCcload(upstream: "http://127.0.0.1:\(up.port)")
+        for (mode, ccload) in [("relay", relayed), ("pass-through", passed)] {
+            let body = anthropicBody(stream: true)
+            let c = try RawConnection(port: ccload.port)
+            try c.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            XCTAssertTrue(c.readUntil(contains: "half-token", timeout: 10), "\(mode): \(c.buffer.text)")
+            XCTAssertEqual(shutdown(c.fd, Int32(SHUT_WR)), 0)
+            let r = try c.readResponse(timeout: 15)
+            XCTAssertTrue(r.complete, "\(mode): \(r.bodyText)")
+            let events = SSEParse.events(r.bodyText)
+            XCTAssertEqual(events.map(\.name), ["message_start", "content_block_delta", "message_delta", "message_stop"], "\(mode): \(r.bodyText)")
+            for e in events {
+                XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(e.data.utf8)), "\(mode): \(e.name) \(e.data)")
+            }
+        }
+    }
 }

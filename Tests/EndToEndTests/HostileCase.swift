@@ -198,3 +198,26 @@ func rssKiB(_ pid: Int32) -> Int {
     }
     return -1
 }
+
+/// A client's reading of an event stream (WHATWG: fields per line, a blank line dispatches).
+enum SSEParse {
+    struct Event { var name: String; var data: String }
+
+    static func events(_ text: String) -> [Event] {
+        var out: [Event] = []
+        var name = "", data: [String] = []
+        for line in text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.isEmpty {
+                if !data.isEmpty { out.append(Event(name: name.isEmpty ? "message" : name, data: data.joined(separator: "\n"))) }
+                name = ""; data = []
+            } else if line.hasPrefix("event:") {
+                name = line.dropFirst(6).trimmingCharacters(in: .whitespaces)
+            } else if line.hasPrefix("data:") {
+                var d = line.dropFirst(5)
+                if d.first == " " { d = d.dropFirst() }
+                data.append(String(d))
+            }
+        }
+        return out
+    }
+}

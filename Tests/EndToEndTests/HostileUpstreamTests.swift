@@ -553,4 +553,116 @@ final class HostileUpstreamTests: HostileCase {
         }
         XCTAssertTrue(crashed.isEmpty, "ccload died on these usage numbers:\n" + crashed.joined(separator: "\n"))
     }
+
+    /// A stream cut in the middle of an event (once got the error event glued to the partial
+    /// event, `data: {"type":"message_delevent: error…`: one garbled event and no error for
+    /// the client's SSE parser). After the commit point every event the client receives is
+    /// whole, and the error event is an event of its own.
+    func testACutMidEventStillGivesTheClientWholeEventsAndAnErrorEvent() throws {
+        let healthy = try startMock()
+        let hostile = try startHostile(.init(bytes: []))
+        var garbled: [String] = []
+        let cases: [(ClientDialect, (bytes: [UInt8], commitAt: Int), String)] = [
+            (.anthropic, CannedResponse.anthropicStream(), "error"),
+            (.openai, CannedResponse.openAIChatStream(), "message"),
+            (.codex, CannedResponse.responsesStream(), "response.failed"),
+        ]
+        for (d, canned, errorName) in cases {
+            let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, proto: d.proto)
+            var bad: [Int] = []
+            for offset in stride(from: canned.commitAt, to: canned.bytes.count - 5, by: HostileCase.quick) {
+                hostile.set(.init(bytes: canned.bytes, cut: offset))
+                let r = try ccload.post(d.path, d.body(true), headers: [authHeader], timeout: 15)
+                keep(r)
+                let events = SSEParse.events(r.bodyText)
+                // OpenAI's `[DONE]` sentinel is a whole event that is not JSON.
+                let whole = events.allSatisfy { $0.data == "[DONE]" || (try? JSONSerialization.jsonObject(with: Data($0.data.utf8))) != nil }
+                let last = events.last
+                if !whole || last?.name != errorName || !(last?.data.contains("\"error\"") ?? false) { bad.append(offset) }
+            }
+            if !bad.isEmpty { garbled.append("\(d.proto): \(bad.count) cuts, e.g. at \(bad.prefix(5)) of \(canned.bytes.count)") }
+            assertUp(ccload)
+        }
+        XCTAssertEqual(garbled, [], "cuts after which the client's stream had a garbled event or no separate error event")
+    }
+
+    /// Sibling of item 4, before the commit point: an error answer whose body trickles
+    /// without end was held to be classified until it ended, so the client waited as long
+    /// as the upstream liked (the first-byte timer stopped at the head; an idle timeout
+    /// never fires while bytes trickle). The first-byte timeout bounds the whole time
+    /// before the commit point: it fails over within it.
+    func testAnErrorBodyThatTricklesForeverFailsOverInBoundedTime() throws {
+        let healthy = try startMock()
+        var bytes = Array("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        for _ in 0..<3000 { bytes += Array("1\r\n \r\n".utf8) }
+        let hostile = try startHostile(.init(bytes: bytes, dripMicros: 2_000))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 2])
+        let started = Date()
+        let r = try ask(ccload, stream: false, timeout: 8)
+        XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText.prefix(200))")
+        print("HOSTILE trickling 500 body: answered after \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        assertUp(ccload)
+    }
+
+    /// A 200 event stream of `count` keep-alives (`: ping` comments and `event: ping`), one a chunk.
+    static func pingsOnly(_ count: Int) -> [UInt8] {
+        var bytes = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        let ping = ": ping\n\n", event = "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        for i in 0..<count {
+            let e = i % 2 == 0 ? ping : event
+            bytes += Array((String(e.utf8.count, radix: 16) + "\r\n" + e + "\r\n").utf8)
+        }
+        return bytes
+    }
+
+    /// Item 4 (the optional keep-alive rule), before the commit point: a 200 stream that
+    /// sends only keep-alives fails over at the keep-alive timeout.
+    func testAStreamOfOnlyPingsBeforeContentFailsOver() throws {
+        let healthy = try startMock()
+        let hostile = try startHostile(.init(bytes: Self.pingsOnly(200), dripMicros: 1_000))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 2],
+                                           ["CCLOAD_KEEPALIVE_STALL": "1", "CCLOAD_KEEPALIVE_ONLY_TIMEOUT": "1"])
+        let r = try ask(ccload, stream: true, timeout: 8)
+        XCTAssertTrue(isHealthyAnswer(r, stream: true), "\(r.status) \(r.bodyText.prefix(300))")
+        assertUp(ccload)
+    }
+
+    /// A 200 stream that sends only keep-alives, with the keep-alive rule off (the default):
+    /// it never commits, and once held the client got no byte for as long as the pings
+    /// lasted (then a 200 of pings only). It fails over within the first-byte timeout.
+    func testAStreamOfOnlyPingsBeforeContentFailsOverAtTheFirstByteTimeoutByDefault() throws {
+        let healthy = try startMock()
+        // About 14 s of pings, a byte a millisecond.
+        let hostile = try startHostile(.init(bytes: Self.pingsOnly(500), dripMicros: 1_000))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 2])
+        let last = try newestRecordID(ccload)
+        let r = try ask(ccload, stream: true, timeout: 10)
+        XCTAssertTrue(isHealthyAnswer(r, stream: true), "\(r.status) \(r.bodyText.prefix(300))")
+        let rec = try recordAfter(ccload, last)
+        XCTAssertTrue((rec["error"] as? String ?? "").isEmpty, "\(rec)")
+        let attempts = rec["attempts"] as? [[String: Any]] ?? []
+        XCTAssertEqual(attempts.first?["channel_id"] as? Int, 1, "\(rec)")
+        XCTAssertEqual(attempts.first?["failure"] as? String, "timeout", "\(rec)")
+        assertUp(ccload)
+    }
+
+    /// An error answer is classified once 64 KiB of it are held, however long the rest
+    /// would take (the first-byte timeout here is long), and that connection is closed,
+    /// not pooled: its unread rest would be taken for the next answer.
+    func testAnErrorBodyOver64KiBIsClassifiedAtOnceAndItsConnectionClosed() throws {
+        let healthy = try startMock()
+        let head = Array("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n".utf8)
+        let bytes = head + [UInt8](repeating: UInt8(ascii: " "), count: 70 * 1024)
+        let hostile = try startHostile(.init(bytes: bytes, cut: bytes.count, ending: .silence, silenceSeconds: 60))
+        let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 60])
+        let baseline = fdCount(ccload.process.pid)
+        let r = try ask(ccload, stream: false, timeout: 20)
+        XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText.prefix(200))")
+        let rec = try ccload.waitForRecords(1).first ?? [:]
+        let attempts = rec["attempts"] as? [[String: Any]] ?? []
+        XCTAssertEqual(attempts.first?["status"] as? Int, 500, "\(rec)")
+        // The healthy channel's connection may stay pooled; the hostile one must be gone.
+        XCTAssertLessThanOrEqual(settleFDs(ccload, atMost: baseline + 1), baseline + 1, "the held 500's connection is still open")
+        assertUp(ccload)
+    }
 }

@@ -231,6 +231,27 @@ final class StreamStallTests: RelayCase {
         XCTAssertTrue(up.waitForNote("closed", timeout: 10))
     }
 
+    /// A stall in the middle of an event (relay and pass-through): the partial event never
+    /// reaches the client, the events before it are whole and the error event is its own.
+    func testAStallMidEventEndsWithWholeEventsThenTheErrorEvent() throws {
+        let partial = "event: message_delta\ndata: {\"type\":\"message_del"
+        let prefix = Self.head + Self.chunk(Self.messageStart) + Self.chunk(Self.delta) + Self.chunk(partial)
+        let relayed = try silentThenHealthy(try silentAfter(prefix))
+        let passUp = try silentAfter(prefix)
+        let passed = try startCcload(upstream: "http://127.0.0.1:\(passUp.port)", ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"])
+        for (mode, ccload) in [("relay", relayed), ("pass-through", passed)] {
+            let r = try ccload.post("/v1/messages", anthropicBody(stream: true), timeout: 15)
+            XCTAssertEqual(r.status, 200, mode)
+            XCTAssertTrue(r.complete, "\(mode): \(r.bodyText)")
+            XCTAssertFalse(r.bodyText.contains("message_del"), "\(mode): the partial event reached the client: \(r.bodyText)")
+            let events = SSEParse.events(r.bodyText)
+            XCTAssertEqual(events.map(\.name), ["message_start", "content_block_delta", "error"], "\(mode): \(r.bodyText)")
+            for e in events {
+                XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(e.data.utf8)), "\(mode): \(e.name) \(e.data)")
+            }
+        }
+    }
+
     // MARK: a client that stops reading
 
     /// A client socket with a tiny receive buffer that sends a request and never reads.

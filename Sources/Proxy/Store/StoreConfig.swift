@@ -93,7 +93,7 @@ public enum SettingsCatalog {
         SettingDefinition("max_key_retries", .int, "3", "keys tried per channel before the next channel", min: 1, max: 8, env: "CCLOAD_MAX_KEY_RETRIES"),
         SettingDefinition("max_channels_per_request", .int, "8", "channels tried per request", min: 1, max: 64),
         SettingDefinition("fallback_to_soonest", .bool, "true", "when every channel is cooling, try the one whose cooldown ends first", env: "CCLOAD_FALLBACK_TO_SOONEST"),
-        SettingDefinition("first_byte_timeout_seconds", .double, "300", "seconds to wait for upstream response headers (a channel may set its own)",
+        SettingDefinition("first_byte_timeout_seconds", .double, "300", "seconds a try may take to reach the commit point: response headers, a stream's first content, a whole error answer (a channel may set its own)",
                           min: RuntimeSettings.firstByteTimeoutSeconds.lowerBound, max: RuntimeSettings.firstByteTimeoutSeconds.upperBound, env: "CCLOAD_FIRST_BYTE_TIMEOUT"),
         SettingDefinition("upstream_idle_timeout_seconds", .double, "300", "seconds an upstream may send nothing once its response head is in (before the commit point: failover; after: the stream ends with the protocol's error event)", min: 1, max: 3600, env: "CCLOAD_UPSTREAM_IDLE_TIMEOUT"),
         SettingDefinition("keepalive_stall", .bool, "false", "an event stream that sends only keep-alives (: comments, event: ping) for keepalive_only_timeout_seconds counts as stalled", env: "CCLOAD_KEEPALIVE_STALL"),
