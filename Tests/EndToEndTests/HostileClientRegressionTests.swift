@@ -2,10 +2,9 @@ import Foundation
 import Glibc
 import XCTest
 
-/// Hostile-client cases whose correct behaviour waits on fixes on other branches (each
-/// test names its issue 10 item). They assert the correct behaviour and fail on a main
-/// without those fixes.
-final class HostileClientPendingTests: HostileCase {
+/// Hostile-client regression cases for the defects of issue 10 (each test names its item):
+/// each failed on the code before its fix.
+final class HostileClientRegressionTests: HostileCase {
     /// CPU time (user + system) of a process in clock ticks, from /proc/PID/stat.
     private func cpuTicks(_ pid: Int32) -> Int {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -2,10 +2,9 @@ import Foundation
 import Glibc
 import XCTest
 
-/// Hostile-upstream cases whose correct behaviour waits on fixes on other branches (each
-/// test names its issue 10 item), or on defects found here and not fixed yet ("not in the
-/// issue's list"). They assert the correct behaviour and fail without those fixes.
-final class HostilePendingTests: HostileCase {
+/// Hostile-upstream regression cases for the defects of issue 10 (each test names its item):
+/// each failed on the code before its fix.
+final class HostileUpstreamRegressionTests: HostileCase {
     /// Item 7: a flood of interim 1xx responses is an upstream failure (failover), not a
     /// wait until the first-byte timeout.
     func testA1xxFloodFailsOverWellBeforeTheFirstByteTimeout() throws {
