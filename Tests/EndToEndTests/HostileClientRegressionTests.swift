@@ -39,9 +39,12 @@ final class HostileClientRegressionTests: HostileCase {
         let last = try ccload.connect()
         usleep(50_000)
         try last.send(messagesRequest(headers: [authHeader], body: anthropicBody(stream: false)))
+        // Whether this request meets EMFILE depends on how many descriptors ccload holds at
+        // that moment (pooled, shed, closing): either it is served, or it gets a clean error
+        // in the protocol's shape. FDExhaustionTests pins the EMFILE answer itself down.
         if let r = try? last.readResponse(timeout: 10) {
             keep(r)
-            XCTAssertTrue(r.status >= 500, "a request at fd exhaustion: \(r.status) \(r.bodyText)")
+            XCTAssertTrue(r.status == 200 || r.status >= 500, "a request at fd exhaustion: \(r.status) \(r.bodyText)")
             if r.status >= 400 { assertErrorShape(r, status: r.status) }
         }
         // Connections past the limit wait in the backlog: the listener stays readable.
