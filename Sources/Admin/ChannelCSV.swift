@@ -24,13 +24,19 @@ enum ChannelCSV {
 
     // MARK: export
 
-    static func export(_ call: AdminCall) {
-        let channels = AdminChannels.live(call).sorted { $0.id < $1.id }
-        var out: [UInt8] = [0xEF, 0xBB, 0xBF]  // a BOM, so spreadsheets read UTF-8
+    /// The export file: a BOM (so spreadsheets read UTF-8), the header, a row per channel with
+    /// formula cells neutralised.
+    static func document(_ channels: [Channel]) -> [UInt8] {
+        var out: [UInt8] = [0xEF, 0xBB, 0xBF]
         out += Array((columns.joined(separator: ",") + "\r\n").utf8)
         for c in channels {
             out += Array((row(c).map { quote(CSVFormula.neutralised($0)) }.joined(separator: ",") + "\r\n").utf8)
         }
+        return out
+    }
+
+    static func export(_ call: AdminCall) {
+        let out = document(AdminChannels.live(call).sorted { $0.id < $1.id })
         call.respond(contentType: "text/csv; charset=utf-8",
                      headers: [("Content-Disposition", "attachment; filename=\"ccload-channels.csv\"")], body: out)
     }
