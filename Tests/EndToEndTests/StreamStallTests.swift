@@ -254,25 +254,12 @@ final class StreamStallTests: RelayCase {
 
     // MARK: a client that stops reading
 
-    /// A client socket with a tiny receive buffer that sends a request and never reads.
-    func connectNonReading(port: Int, request: String) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var small: Int32 = 2048
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard r == 0 else { Glibc.close(fd); throw TestFailure("connect: errno \(errno)") }
-        let bytes = Array(request.utf8)
-        guard bytes.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
-            Glibc.close(fd)
-            throw TestFailure("send failed")
-        }
-        return fd
+    /// A client with a tiny receive buffer that sends a request and never reads (closed
+    /// when the connection is released).
+    func connectNonReading(port: Int, request: String) throws -> RawConnection {
+        let c = try RawConnection(port: port, receiveBuffer: 2048)
+        try c.send(request)
+        return c
     }
 
     /// The upstream streams events as fast as ccload takes them until ccload closes it.
@@ -305,9 +292,9 @@ final class StreamStallTests: RelayCase {
         let before = try settledFDs(ccload)
         let beforeList = fdTargets(pid)
         let body = anthropicBody(stream: true)
-        let fd = try connectNonReading(port: ccload.port, request: "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+        let client = try connectNonReading(port: ccload.port, request: "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
-        defer { Glibc.close(fd) }
+        defer { withExtendedLifetime(client) {} }
         XCTAssertTrue(up.waitForNote("closed", timeout: 20), "ccload kept reading for a client that never reads")
         XCTAssertEqual(waitForFDs(pid, atMost: before), before,
                        "the client and upstream descriptors must be closed: before \(beforeList), after \(fdTargets(pid))")
@@ -325,9 +312,9 @@ final class StreamStallTests: RelayCase {
         let ccload = try startCcload(upstream: "http://127.0.0.1:\(up.port)", ["CCLOAD_CLIENT_WRITE_TIMEOUT": "1"])
         let before = try settledFDs(ccload)
         let body = anthropicBody(stream: true)
-        let fd = try connectNonReading(port: ccload.port, request: "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+        let client = try connectNonReading(port: ccload.port, request: "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
-        defer { Glibc.close(fd) }
+        defer { withExtendedLifetime(client) {} }
         XCTAssertTrue(up.waitForNote("closed", timeout: 20), "ccload kept reading for a client that never reads")
         XCTAssertEqual(waitForFDs(ccload.process.pid, atMost: before), before)
     }
