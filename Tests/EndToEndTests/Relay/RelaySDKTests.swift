@@ -10,7 +10,7 @@ final class RelaySDKTests: RelayCase {
 
     /// Runs `sdk/<script>` with python3 from the test runner's PATH; returns its JSON output.
     private func runPython(_ script: String, _ env: [String: String], file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("sdk/\(script)").path
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sdk/\(script)").path
         guard FileManager.default.fileExists(atPath: path) else { throw TestFailure("missing \(path)") }
         var environment = env
         let mine = ProcessInfo.processInfo.environment
