@@ -60,7 +60,7 @@ final class HostileClientRegressionTests: HostileCase {
         beyond = []
         _ = last
         // A pooled upstream connection or two may stay; 250 leaked fds would not.
-        let after = settleFDs(ccload, atMost: baseline + 3, timeout: 15)
+        let after = settleFDs(ccload, atMost: baseline + 3, timeout: 15, everyFD: true)
         XCTAssertLessThanOrEqual(after, baseline + 3, "fds after the horde left")
         assertServed(ccload, "after fd exhaustion")
         let cools = try ccload.cooldowns()
@@ -74,7 +74,7 @@ final class HostileClientRegressionTests: HostileCase {
     func testUnauthenticated32MiBBodiesAreRefusedAtTheHead() throws {
         let healthy = try startMock()
         let ccload = try startHostileRelay(hostileURL: healthy.url, healthy: healthy)
-        let baseline = fdCount(ccload.process.pid)
+        let baseline = socketCount(ccload.process.pid)
         let rss0 = rssKiB(ccload.process.pid)
         let n = 100 / HostileCase.quick
         let size = 32 << 20

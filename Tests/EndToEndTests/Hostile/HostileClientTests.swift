@@ -10,7 +10,7 @@ final class HostileClientTests: HostileCase {
         let healthy = try startMock()
         let ccload = try startHostileRelay(hostileURL: healthy.url, healthy: healthy, ["CCLOAD_HEADER_TIMEOUT": "2"])
         assertServed(ccload, "before")
-        let baseline = fdCount(ccload.process.pid)
+        let baseline = socketCount(ccload.process.pid)
         let n = 1000 / HostileCase.quick
         var conns: [RawConnection] = []
         for _ in 0..<n {
@@ -54,7 +54,7 @@ final class HostileClientTests: HostileCase {
         // Above the default connection cap (derived from the fd limit, about half of it).
         let ccload = try startHostileRelay(hostileURL: healthy.url, healthy: healthy, ["CCLOAD_MAX_CONNECTIONS": String(n + 100)])
         assertServed(ccload, "before")
-        let baseline = fdCount(ccload.process.pid)
+        let baseline = socketCount(ccload.process.pid)
         let rss0 = rssKiB(ccload.process.pid)
         var conns: [RawConnection] = []
         conns.reserveCapacity(n)
@@ -74,7 +74,7 @@ final class HostileClientTests: HostileCase {
                 batch = []
             }
         }
-        let held = fdCount(ccload.process.pid)
+        let held = socketCount(ccload.process.pid)
         XCTAssertGreaterThanOrEqual(held, baseline + n - 10, "ccload dropped idle keep-alive connections early")
         assertServed(ccload, "with \(n) idle connections")
         let peak = rssKiB(ccload.process.pid)
@@ -99,7 +99,7 @@ final class HostileClientTests: HostileCase {
         // Only the stalled clients' model goes to the long streams.
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["models": ["claude-opus-4-5"]])
         assertServed(ccload, "before")
-        let baseline = fdCount(ccload.process.pid)
+        let baseline = socketCount(ccload.process.pid)
         let rss0 = rssKiB(ccload.process.pid)
         let n = max(2, 10 / HostileCase.quick)
         var stalled: [RawConnection] = []

@@ -79,7 +79,7 @@ final class HostileUpstreamRegressionTests: HostileCase {
         let committed = Array(stream.bytes[0..<stream.commitAt]) + [13, 10]
         let hostile = try startHostile(.init(bytes: committed, cut: committed.count, ending: .silence, silenceSeconds: 30))
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, ["CCLOAD_UPSTREAM_IDLE_TIMEOUT": "1"])
-        let baseline = fdCount(ccload.process.pid)
+        let baseline = socketCount(ccload.process.pid)
         let r = try ask(ccload, stream: true, timeout: 8)
         XCTAssertEqual(r.status, 200)
         XCTAssertTrue(r.bodyText.contains("hostile-token"), r.bodyText)

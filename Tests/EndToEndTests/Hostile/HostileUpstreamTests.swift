@@ -101,7 +101,7 @@ final class HostileUpstreamTests: HostileCase {
         XCTAssertTrue(isHealthy(r, d), "the healthy channel's answer: \(r.bodyText)")
         try clearCooldowns(ccload)
         usleep(100_000)
-        return fdCount(ccload.process.pid)
+        return socketCount(ccload.process.pid)
     }
 
     private func runCutCampaign(_ canned: (bytes: [UInt8], commitAt: Int), _ d: ClientDialect = .anthropic, stream: Bool, label: String) throws {
@@ -182,7 +182,7 @@ final class HostileUpstreamTests: HostileCase {
         let canned = CannedResponse.anthropicMessage()
         let hostile = try startHostile(.init(bytes: canned.bytes, dripMicros: 1_000_000))
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 1.5])
-        let baseline = fdCount(ccload.process.pid)
+        let baseline = socketCount(ccload.process.pid)
         let r = try ask(ccload, stream: false, timeout: 20)
         XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText)")
         let rec = try ccload.waitForRecords(1).first ?? [:]
@@ -655,7 +655,7 @@ final class HostileUpstreamTests: HostileCase {
         let bytes = head + [UInt8](repeating: UInt8(ascii: " "), count: 70 * 1024)
         let hostile = try startHostile(.init(bytes: bytes, cut: bytes.count, ending: .silence, silenceSeconds: 60))
         let ccload = try startHostileRelay(hostileURL: hostile.url, healthy: healthy, hostileExtra: ["first_byte_timeout": 60])
-        let baseline = fdCount(ccload.process.pid)
+        let baseline = socketCount(ccload.process.pid)
         let r = try ask(ccload, stream: false, timeout: 20)
         XCTAssertTrue(isHealthyAnswer(r, stream: false), "\(r.status) \(r.bodyText.prefix(200))")
         let rec = try ccload.waitForRecords(1).first ?? [:]

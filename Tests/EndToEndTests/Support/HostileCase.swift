@@ -106,14 +106,27 @@ class HostileCase: RelayCase {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
 
-    /// Waits (bounded) until ccload has at most `bound` open fds; returns the last count.
+    /// Open sockets of a process (from /proc), -1 when unreadable: the connection checks count
+    /// these, not every fd, so SQLite opening its WAL or a reader connection is no noise.
+    func socketCount(_ pid: Int32) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return -1 }
+        return names.reduce(0) { n, name in
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(name)")) ?? ""
+            return n + (target.hasPrefix("socket:") ? 1 : 0)
+        }
+    }
+
+    /// Waits (bounded) until ccload has at most `bound` open sockets (`everyFD`: fds of any
+    /// kind); returns the last count.
     @discardableResult
-    func settleFDs(_ ccload: CcloadProcess, atMost bound: Int, timeout: Double = 10) -> Int {
+    func settleFDs(_ ccload: CcloadProcess, atMost bound: Int, timeout: Double = 10, everyFD: Bool = false) -> Int {
+        let pid = ccload.process.pid
+        let count = { everyFD ? self.fdCount(pid) : self.socketCount(pid) }
         let deadline = Date().addingTimeInterval(timeout)
-        var n = fdCount(ccload.process.pid)
+        var n = count()
         while n > bound && Date() < deadline {
             usleep(20_000)
-            n = fdCount(ccload.process.pid)
+            n = count()
         }
         return n
     }
