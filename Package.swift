@@ -38,7 +38,6 @@ let package = Package(
             name: "ccload",
             dependencies: [
                 "CEpoll", "Reactor", "TLS", "Proxy", "Admin",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

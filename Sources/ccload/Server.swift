@@ -76,16 +76,16 @@ enum Server {
         let frozenProxy = settings.proxy
         // The store: opened (and migrated) before any loop runs; a bad file stops start-up.
         let store: Store
-        var options = StoreOptions()
-        options.logRetentionDays = settings.logRetentionDays
         do {
-            store = try Store.open(path: settings.sqlitePath, options: options)
+            store = try Store.open(path: settings.sqlitePath)
         } catch {
             Log.error("cannot open the database \(settings.sqlitePath): \((error as? StoreError)?.message ?? "\(error)")")
             for s in sockets { _ = Glibc.close(s) }
             return 1
         }
-        let cooldowns = CooldownBook(settings: settings.cooldowns)
+        // The live settings (cooldowns, selector, affinity, record logging, retention) come
+        // from the store once the given ones are seeded: `ControlPlane` applies them.
+        let cooldowns = CooldownBook()
         let routing = RoutingState()
         let meters = TokenMeters()
         let shared: ProxyShared
@@ -99,9 +99,7 @@ enum Server {
                                                         nowWallMillis: wallClockMillis())) ?? 0
             if restored > 0 { log("restored \(restored) cooldowns from the database") }
             StoreSetup.seedMeters(meters, from: store, nowMillis: wallClockMillis())
-            shared = ProxyShared(cooldowns: cooldowns, selectorSettings: settings.selector,
-                                 affinity: SessionAffinity(settings: settings.affinity),
-                                 pricing: settings.pricing, store: store, logRequests: settings.logRequests,
+            shared = ProxyShared(cooldowns: cooldowns, pricing: settings.pricing, store: store,
                                  meters: meters, routing: routing)
             control = try ControlPlane(store: store, shared: shared)
             admin = try AdminContext.prepare(store: store, control: control, password: settings.adminPassword,

@@ -45,10 +45,15 @@ enum StoreSetup {
         }
     }
 
-    /// Writes the live settings given by flag or environment over the stored ones.
+    /// Writes the live settings given by flag or environment over the stored ones, once the
+    /// result is known to hold together (say, the shortest cooldown is not longer than the
+    /// longest); when it does not, nothing is written.
     static func seedSettings(_ seeds: [String: String], into store: Store) throws(Failure) {
         if seeds.isEmpty { return }
-        do { try store.setSettings(seeds) } catch {
+        do {
+            _ = try RuntimeSettings(values: try store.settings().merging(seeds) { _, given in given })
+            try store.setSettings(seeds)
+        } catch {
             throw Failure(description: "\(error)")
         }
     }

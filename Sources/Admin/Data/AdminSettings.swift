@@ -41,18 +41,31 @@ enum AdminSettings {
         let type: String
         let value: Value
         let `default`: Value
+        /// The catalog's help text.
         let summary: String
         let min: OrNull<Double>
         let max: OrNull<Double>
+        /// `seconds`, `days`, `hours`, `bytes`, or "" for a plain number or a bool.
+        let unit: String
+        /// Applied at once when changed (every setting listed here is).
+        let live: Bool
+        /// The environment variable and the flag that give it at start-up (written over the
+        /// stored value then), or null.
+        let env: OrNull<String>
+        let flag: OrNull<String>
 
         init(_ def: SettingDefinition, _ value: String) {
             key = def.key
             type = def.type.rawValue
             self.value = Value(value, def.type)
             self.default = Value(def.defaultValue, def.type)
-            summary = def.summary
+            summary = def.plainSummary
             min = OrNull(def.minimum)
             max = OrNull(def.maximum)
+            unit = def.unit.rawValue
+            live = def.live
+            env = OrNull(def.environment)
+            flag = OrNull(def.flag.map { "--" + $0 })
         }
     }
 

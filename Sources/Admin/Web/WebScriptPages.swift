@@ -440,7 +440,8 @@ App.pages.settings = {
         } }, 'Reset to default');
         grid.appendChild(h('label', { class: 'field', dataset: { field: d.key } },
           h('span', { class: 'name mono' }, d.key), input,
-          h('span', { class: 'hint' }, (d.summary || '') + ' (default ' + text(d.default) + range + ')'),
+          h('span', { class: 'hint' }, (d.summary || '') + ' (default ' + text(d.default) + (d.unit ? ' ' + d.unit : '') + range
+            + (d.env ? ' · at start: ' + d.env + (d.flag ? ' or ' + d.flag : '') : '') + ')'),
           reset, h('span', { class: 'field-error' })));
       });
       add(form, grid, h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'primary', id: 'settings-save' }, 'Save changes')));

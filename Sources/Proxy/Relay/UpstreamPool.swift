@@ -9,7 +9,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     public struct Settings: Sendable {
         public var maxIdlePerOrigin = 128
         public var idleTimeoutNanos: UInt64 = 60 * nanosPerSecond
-        public var connectTimeoutNanos: UInt64 = 10 * nanosPerSecond
+        public var connectTimeoutNanos = SettingsCatalog.defaultNanos("connect_timeout_seconds")
         /// Verification settings and session cache for HTTPS upstreams.
         public var tls: TLSClientContext?
         /// For targets that skip verification (`insecure_skip_verify` channels); made on

@@ -56,17 +56,17 @@ public enum CooldownScope: Hashable, Sendable, CustomStringConvertible {
 
 /// Every cooldown number. Durations in nanoseconds.
 public struct CooldownSettings: Sendable, Equatable {
-    public var authNanos: UInt64 = 300 * nanosPerSecond
-    public var serverNanos: UInt64 = 120 * nanosPerSecond
-    public var timeoutNanos: UInt64 = 60 * nanosPerSecond
-    public var rateLimitNanos: UInt64 = 60 * nanosPerSecond
+    public var authNanos = SettingsCatalog.defaultNanos("cooldown_auth_seconds")
+    public var serverNanos = SettingsCatalog.defaultNanos("cooldown_server_seconds")
+    public var timeoutNanos = SettingsCatalog.defaultNanos("cooldown_timeout_seconds")
+    public var rateLimitNanos = SettingsCatalog.defaultNanos("cooldown_rate_limit_seconds")
     /// Refused / reset / DNS / TLS: the upstream is down, like a server error.
-    public var connectionNanos: UInt64 = 120 * nanosPerSecond
+    public var connectionNanos = SettingsCatalog.defaultNanos("cooldown_server_seconds")
     /// A 404 is a configuration problem (wrong base URL, model not offered): like auth.
-    public var notFoundNanos: UInt64 = 300 * nanosPerSecond
+    public var notFoundNanos = SettingsCatalog.defaultNanos("cooldown_auth_seconds")
     /// Computed durations (first × 2^(n-1)) are clamped to [minimum, maximum].
-    public var minimumNanos: UInt64 = 10 * nanosPerSecond
-    public var maximumNanos: UInt64 = 1800 * nanosPerSecond
+    public var minimumNanos = SettingsCatalog.defaultNanos("cooldown_min_seconds")
+    public var maximumNanos = SettingsCatalog.defaultNanos("cooldown_max_seconds")
     /// An explicit reset time from the upstream (retry-after, anthropic-ratelimit-unified-reset)
     /// wins over the computed duration, clamped to [explicitMinimum, explicitMaximum]. The
     /// maximum is above the computed one so that a subscription's 5-hour window is honoured.

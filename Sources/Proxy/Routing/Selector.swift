@@ -9,11 +9,11 @@ public protocol DailyCostSource: Sendable {
 
 public struct SelectorSettings: Sendable, Equatable {
     /// When every serving channel is cooling, offer the one whose cooldown ends first.
-    public var fallbackToSoonest = true
+    public var fallbackToSoonest = SettingsCatalog.defaultFlag("fallback_to_soonest")
     /// Keys tried per channel (1...`KeyOrder.capacity`).
-    public var maxKeyRetries = 3
+    public var maxKeyRetries = SettingsCatalog.defaultInteger("max_key_retries")
     /// Channels per request (1...64): bounds the attempts together with `maxKeyRetries`.
-    public var maxChannels = 8
+    public var maxChannels = SettingsCatalog.defaultInteger("max_channels_per_request")
 
     public init() {}
 }

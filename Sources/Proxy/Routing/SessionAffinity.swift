@@ -21,9 +21,9 @@ public struct SessionKey: Hashable, Sendable {
 }
 
 public struct SessionAffinitySettings: Sendable, Equatable {
-    public var enabled = true
+    public var enabled = SettingsCatalog.defaultFlag("session_affinity")
     /// An entry unused (no success recorded) for this long is gone.
-    public var ttlNanos: UInt64 = 3600 * nanosPerSecond
+    public var ttlNanos = SettingsCatalog.defaultNanos("affinity_ttl_seconds")
     /// At most this many sessions; the least recently used goes first.
     public var capacity = 100_000
 

@@ -6,21 +6,30 @@ import Reactor
 public struct RuntimeSettings: Sendable, Equatable {
     public var cooldowns = CooldownSettings()
     public var selector = SelectorSettings()
-    public var affinityEnabled = true
-    public var affinityTTLNanos: UInt64 = 3600 * nanosPerSecond
-    public var firstByteTimeoutNanos: UInt64 = 300 * nanosPerSecond
-    public var connectTimeoutNanos: UInt64 = 10 * nanosPerSecond
+    public var affinityEnabled: Bool
+    public var affinityTTLNanos: UInt64
+    public var firstByteTimeoutNanos: UInt64
+    public var connectTimeoutNanos: UInt64
     public var stream = StreamTimeouts()
-    public var logRetentionDays = 30
-    public var statsRetentionDays = 365
-    public var logRequests = true
-    public var adminSessionHours = 24
+    public var logRetentionDays: Int
+    public var statsRetentionDays: Int
+    public var logRequests: Bool
+    public var adminSessionHours: Int
 
-    public init() {}
+    /// The catalog's defaults.
+    public init() { self = Self.defaults }
+
+    /// The catalog's defaults (they satisfy its own rules: `SettingsCatalogTests`).
+    public static let defaults: RuntimeSettings = {
+        do { return try RuntimeSettings(values: [:]) } catch { preconditionFailure("the catalog's defaults do not hold: \(error)") }
+    }()
 
     /// The bounds of a first-byte timeout, in seconds: the `first_byte_timeout_seconds`
     /// setting's, and what a channel's own timeout is clamped to where it is used.
-    public static let firstByteTimeoutSeconds: ClosedRange<Double> = 0.01...3600
+    public static let firstByteTimeoutSeconds: ClosedRange<Double> = {
+        let def = SettingsCatalog.named("first_byte_timeout_seconds")
+        return def.minimum!...def.maximum!
+    }()
 
     /// A first-byte timeout in seconds (any Double: NaN, negative, 1e300) as nanoseconds
     /// within `firstByteTimeoutSeconds`; NaN → the shortest.

@@ -11,9 +11,9 @@ public struct StoreOptions: Sendable {
     /// Longest a record waits in the queue before its batch is written.
     public var batchIntervalNanos: UInt64 = 100 * 1_000_000
     /// Request logs older than this are deleted (`CCLOAD_LOG_RETENTION_DAYS`).
-    public var logRetentionDays = 30
+    public var logRetentionDays = SettingsCatalog.defaultInteger("log_retention_days")
     /// Hourly statistics older than this are deleted.
-    public var statsRetentionDays = 365
+    public var statsRetentionDays = SettingsCatalog.defaultInteger("stats_retention_days")
     /// Rows per retention DELETE statement.
     public var retentionChunkRows = 5_000
     /// How often retention runs (it also runs once shortly after open).
