@@ -97,9 +97,12 @@ final class GivenSettingsTests: StoreTestCase {
         XCTAssertEqual(problem([], ["CCLOAD_KEEPALIVE_STALL": "on"]), "CCLOAD_KEEPALIVE_STALL=on is not 1 or 0")
     }
 
-    func testAStringsValueIsNeverInAProblem() {
-        // Strings are taken as they are; only their own checks (in the binary) judge them.
-        XCTAssertEqual(problem(["--upstream-key", "sk-secret"], ["CCLOAD_AUTH": "t1,t2"]), "accepted")
+    func testStringsAreTakenAsTheyAre() throws {
+        // Only their own checks (in the binary: URLs, files, the key rule) judge them.
+        let g = try given(["--upstream-key", "sk-secret"], ["CCLOAD_AUTH": " t1, t2 "])
+        XCTAssertEqual(g.string("upstream_key"), "sk-secret")
+        XCTAssertEqual(g.string("auth"), " t1, t2 ")
+        XCTAssertEqual(g.liveSeeds, [:])
     }
 
     func testOnlyLiveSettingsAreSeeds() throws {
