@@ -6,13 +6,14 @@ import PackagePlugin
 /// adds the `WebFiles.swift` it writes to the target's sources. The files themselves are
 /// excluded from the target in Package.swift (the whole `Web` folder), so they are neither
 /// sources nor resources, and the binary stays one file. Every regular file in the folder
-/// is embedded; a change to any of them reruns the command.
+/// is handed to the generator (which picks the ones it embeds), so a change to any of them
+/// reruns the command.
 @main
 struct EmbedWebFiles: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         guard let module = target as? SourceModuleTarget else { return [] }
-        // The target's folder by its own `directoryURL` needs tools version 6.1; the package
-        // says 6.0, whose package `directoryURL` and the target's path under it serve alike.
+        // The package says tools version 6.0, where a target has no `directoryURL` yet (6.1):
+        // the folder is found from the package's (the target keeps the default path).
         let folder = context.package.directoryURL.appending(path: "Sources/\(module.name)/Web")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
             .filter { !$0.hasPrefix(".") }

@@ -4,11 +4,13 @@
 //
 //   web-embedder OUTPUT.swift FILE...
 //
-// Each FILE becomes `static let <name>: String` named for its file name (`core.js` →
-// `coreJs`, `index.html` → `indexHtml`). The text is written as one escaped string literal,
-// so the bytes served are exactly the file's bytes (no newline added or removed, no
-// indentation stripped). A file that is not UTF-8, or two files with the same name, stop
-// the build with a message naming the file.
+// Each FILE named like `core.js` (a letter, then letters, digits, `-` or `_`, then `.html`,
+// `.css`, `.js` or `.svg`) becomes `static let <name>: String` named for its file name
+// (`core.js` → `coreJs`, `index.html` → `indexHtml`); any other file (an editor's backup,
+// a note) is left out. The text is written as one escaped string literal, so the bytes
+// served are exactly the file's bytes (no newline added or removed, no indentation
+// stripped). A file that is not UTF-8, or two files with the same name, stop the build
+// with a message naming the file.
 //
 // The EmbedWebFiles build-tool plugin runs it for `swift build` and `swift test`;
 // Tests/Fuzz/run.sh compiles this same file with swiftc and runs it for its own builds.
@@ -41,13 +43,19 @@ func readFile(_ path: String) -> [UInt8] {
     return bytes
 }
 
-/// `core.js` → `coreJs`: the file name's letters and digits, each later part capitalised.
-func identifier(_ fileName: String) -> String {
+let embeddedExtensions: Set<String> = ["html", "css", "js", "svg"]
+
+/// `core.js` → `coreJs`, or nil for a file that is not embedded: the file name's letters and
+/// digits, each later part capitalised.
+func identifier(_ fileName: String) -> String? {
+    let dot = fileName.split(separator: ".", omittingEmptySubsequences: false)
+    guard dot.count == 2, embeddedExtensions.contains(String(dot[1])),
+          let head = dot[0].first, head.isASCII, head.isLetter,
+          dot[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+    else { return nil }
     let parts = fileName.split { !($0.isASCII && ($0.isLetter || $0.isNumber)) }.map(String.init)
-    guard let first = parts.first, !(first.first?.isNumber ?? true) else {
-        fail("\(fileName): a file name must start with a letter")
-    }
-    return first.prefix(1).lowercased() + first.dropFirst() + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    return parts[0].prefix(1).lowercased() + parts[0].dropFirst()
+        + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
 }
 
 /// The text as one Swift string literal: printable ASCII as is, everything else escaped.
@@ -78,7 +86,7 @@ source += "enum WebFiles {\n"
 var seen: [String: String] = [:]
 for path in args.dropFirst().sorted() {
     let fileName = String(path.split(separator: "/").last ?? Substring(path))
-    let name = identifier(fileName)
+    guard let name = identifier(fileName) else { continue }
     if let other = seen[name] { fail("\(path) and \(other) would both be WebFiles.\(name)") }
     seen[name] = path
     let bytes = readFile(path)

@@ -70,7 +70,8 @@ generated_of() {
             mkdir -p "$mod/gen/Admin"
             if [[ ! -x $tool || $root/Plugins/WebEmbedder/main.swift -nt $tool ]]; then
                 echo "fuzz: building web-embedder" >&2
-                nice -n 19 swiftc -O "$root/Plugins/WebEmbedder/main.swift" -o "$tool" >&2 || return 1
+                nice -n 19 swiftc -O "$root/Plugins/WebEmbedder/main.swift" -o "$tool.new" >&2 || return 1
+                mv "$tool.new" "$tool"
             fi
             # shellcheck disable=SC2046
             "$tool" "$gen" $(find "$root/Sources/Admin/Web" -maxdepth 1 -type f ! -name '.*' | sort) || return 1
