@@ -5,6 +5,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libssl-dev libs
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
+COPY Plugins ./Plugins
 COPY Benchmarks ./Benchmarks
 COPY Tests ./Tests
 RUN swift build -c release --product ccload --static-swift-stdlib \

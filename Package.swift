@@ -33,7 +33,18 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CEpoll"], swiftSettings: swiftSettings),
         .target(name: "TLS", dependencies: ["CEpoll", "Reactor"], swiftSettings: swiftSettings),
         .target(name: "Proxy", dependencies: ["CEpoll", "Reactor", "TLS"], swiftSettings: swiftSettings),
-        .target(name: "Admin", dependencies: ["CEpoll", "Reactor", "TLS", "Proxy"], exclude: ["API.md"], swiftSettings: swiftSettings),
+        // The web UI's files (Sources/Admin/Web) are compiled in by the EmbedWebFiles plugin,
+        // not shipped as resources: a resources folder beside the binary would break the
+        // single-binary promise.
+        .target(
+            name: "Admin",
+            dependencies: ["CEpoll", "Reactor", "TLS", "Proxy"],
+            exclude: ["API.md", "Web"],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedWebFiles"]
+        ),
+        .plugin(name: "EmbedWebFiles", capability: .buildTool(), dependencies: ["WebEmbedder"]),
+        .executableTarget(name: "WebEmbedder", path: "Plugins/WebEmbedder"),
         .executableTarget(
             name: "ccload",
             dependencies: [

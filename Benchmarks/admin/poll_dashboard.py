@@ -2,7 +2,7 @@
 """Polls ccload's dashboard every second until killed or --seconds pass.
 
 --mode replay: makes the dashboard page's own API calls on its own schedule (see
-               Sources/Admin/Web/WebScriptPages.swift): active requests every second, the
+               Sources/Admin/Web/pages.js): active requests every second, the
                24 h statistics, trend and channel list every 15 s; session cookie,
                standard library only.
 --mode replay-all: all four of those calls every second (a heavier admin than the page).

@@ -6,9 +6,11 @@ first argument or CCLOAD_BIN_DIR (default .build/debug), each on an ephemeral lo
 port with its own temporary database. Through the UI it logs in, adds a channel pointing
 at the mock, imports a CSV, creates a client token; then it sends a request through the
 proxy with the official anthropic SDK and finds it on the logs page, the dashboard and
-the trend chart. It screenshots every page (desktop 1280x800, the dashboard on a phone
-and in dark mode) into Tests/Browser/screenshots/ and prints each page's first
-contentful paint (measured, never asserted).
+the trend chart; a throw inside core.js reports the line and column of
+Sources/Admin/Web/core.js itself (the files are served as they are). It screenshots every
+page (desktop 1280x800, the dashboard on a phone and in dark mode) into
+Tests/Browser/screenshots/ and prints each page's first contentful paint (measured, never
+asserted).
 
 Every wait is bounded; what it started is stopped in a finally block. Exit status 0 when
 every step passed, 1 otherwise; the last line is "browser: N passed, M failed".
@@ -27,6 +29,7 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
 SHOTS = HERE / "screenshots"
 PASSWORD = "browser-admin-pass-3xK9"
 MODEL = "claude-browser-model"
@@ -494,6 +497,22 @@ def main():
             assert bg != light, "dark mode changes the colours (%s vs %s)" % (bg, light)
             return "dark body %s" % bg
         steps.run("phone and dark", phone_and_dark, needs=["sdk request"])
+
+        # -------- the browser's line numbers are the files' own (Sources/Admin/Web, served as is)
+        def source_lines():
+            d = ui.driver
+            stack = d.execute_script("try { h('not a tag'); return ''; } catch (e) { return String(e.stack); }")
+            m = re.search(r"/web/core\.js:(\d+):(\d+)", stack)
+            assert m, "a frame in core.js in the stack of a throw inside h(): %r" % stack
+            line, col = int(m.group(1)), int(m.group(2))
+            text = (ROOT / "Sources/Admin/Web/core.js").read_text(encoding="utf-8").split("\n")
+            assert 1 <= line <= len(text), "core.js:%d is past the file's %d lines" % (line, len(text))
+            assert "document.createElement(tag)" in text[line - 1], \
+                "core.js:%d is %r in Sources/Admin/Web/core.js, not h()'s createElement" % (line, text[line - 1])
+            assert text[line - 1][col - 1:].startswith("createElement"), \
+                "core.js:%d:%d points at %r" % (line, col, text[line - 1][col - 1:])
+            return "core.js:%d:%d is h()'s createElement in the file" % (line, col)
+        steps.run("source lines", source_lines, needs=["login"])
 
         def logout():
             ui.open("dashboard", "#logout")

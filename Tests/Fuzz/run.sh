@@ -60,16 +60,39 @@ max_len_of() {
 
 swiftflags=(-parse-as-library -O -g -sanitize=fuzzer,address -I "$mod" -I "$mod/cepoll")
 
+# The sources a module's SwiftPM build-tool plugins add, generated here by the same tools:
+# Admin's WebFiles.swift from the web UI's files (Plugins/WebEmbedder, which the
+# EmbedWebFiles plugin runs for swift build). Prints the generated files' paths.
+generated_of() {
+    case $1 in
+        Admin)
+            local tool=$mod/web-embedder gen=$mod/gen/Admin/WebFiles.swift
+            mkdir -p "$mod/gen/Admin"
+            if [[ ! -x $tool || $root/Plugins/WebEmbedder/main.swift -nt $tool ]]; then
+                echo "fuzz: building web-embedder" >&2
+                nice -n 19 swiftc -O "$root/Plugins/WebEmbedder/main.swift" -o "$tool.new" >&2 || return 1
+                mv "$tool.new" "$tool"
+            fi
+            # shellcheck disable=SC2046
+            "$tool" "$gen" $(find "$root/Sources/Admin/Web" -maxdepth 1 -type f ! -name '.*' | sort) || return 1
+            echo "$gen"
+            ;;
+    esac
+}
+
 build_module() {  # name: compiled with the sanitizers and -enable-testing (@testable import)
-    local name=$1 obj=$mod/$1.o
-    if [[ -f $obj ]] && [[ -z $(find "$root/Sources/$name" -newer "$obj" -name '*.swift' -print -quit) ]]; then
+    local name=$1 obj=$mod/$1.o generated
+    generated=$(generated_of "$name")
+    # Rebuilt when any file of the module (sources, the web UI's files) or a generated one changed.
+    # shellcheck disable=SC2086
+    if [[ -f $obj ]] && [[ -z $(find "$root/Sources/$name" $generated -newer "$obj" -type f -print -quit) ]]; then
         return
     fi
     echo "fuzz: building module $name" >&2
-    # shellcheck disable=SC2046
+    # shellcheck disable=SC2046,SC2086
     nice -n 19 swiftc "${swiftflags[@]}" -module-name "$name" -wmo -enable-testing -suppress-warnings \
         -emit-module -emit-module-path "$mod/$name.swiftmodule" \
-        -c $(find "$root/Sources/$name" -name '*.swift' | sort) -o "$obj" 2> >(grep -v 'warning: Cannot export local symbol' >&2)
+        -c $(find "$root/Sources/$name" -name '*.swift' | sort) $generated -o "$obj" 2> >(grep -v 'warning: Cannot export local symbol' >&2)
 }
 
 build_support() {

@@ -1,9 +1,9 @@
 import CEpoll
 import Foundation
 
-/// The web UI's files, served from the binary: `GET /web/` (index.html), `/web/{file}`,
-/// and `/web` → `/web/`. Open to anyone: the files hold no secrets (the data comes from
-/// the session-protected API). Each answer has an ETag (304 for `If-None-Match`),
+/// The web UI's files (`Sources/Admin/Web`, compiled into the binary at build time), served
+/// from the binary: `GET /web/` (index.html), `/web/{file}`, and `/web` → `/web/`. Open to
+/// anyone: the files hold no secrets (the data comes from the session-protected API). Each answer has an ETag (304 for `If-None-Match`),
 /// `Cache-Control: no-cache` and, when the client takes it, a gzip body compressed once.
 enum WebRoutes {
     static let routes: [AdminRoute] = [
@@ -77,14 +77,30 @@ struct WebAsset: Sendable {
 
     static func named(_ name: String) -> WebAsset? { all[name] }
 
+    /// The files of `Sources/Admin/Web`, compiled in by the EmbedWebFiles plugin as `WebFiles`.
     static let all: [String: WebAsset] = [
-        "index.html": WebAsset(WebIndex.html, "text/html; charset=utf-8"),
-        "app.css": WebAsset(WebStyle.css, "text/css; charset=utf-8"),
-        "core.js": WebAsset(WebScriptCore.js, "text/javascript; charset=utf-8"),
-        "chart.js": WebAsset(WebScriptChart.js, "text/javascript; charset=utf-8"),
-        "pages.js": WebAsset(WebScriptPages.js, "text/javascript; charset=utf-8"),
-        "channels.js": WebAsset(WebScriptChannels.js, "text/javascript; charset=utf-8"),
-        "icon.svg": WebAsset(WebIcon.svg, "image/svg+xml"),
+        // The shell: it paints the frame (header, navigation, an empty main area) at once;
+        // the deferred scripts then ask the API for the session and the data.
+        "index.html": WebAsset(WebFiles.indexHtml, "text/html; charset=utf-8"),
+        // The whole look. Colours are CSS variables with a dark set for
+        // `prefers-color-scheme: dark`; below 760 px the navigation folds into a menu and
+        // tables scroll sideways.
+        "app.css": WebAsset(WebFiles.appCss, "text/css; charset=utf-8"),
+        // What every page uses: building elements, calling the API (errors, 401 → login),
+        // formatting, the hash router, polling that runs only while the page is visible,
+        // modals, field errors, the login page and log-out.
+        "core.js": WebAsset(WebFiles.coreJs, "text/javascript; charset=utf-8"),
+        // Small SVG charts for hourly series: bars (stacked or not), lines and areas, a y
+        // axis with round steps, time labels on x, and a tooltip per hour on hover (or tap).
+        "chart.js": WebAsset(WebFiles.chartJs, "text/javascript; charset=utf-8"),
+        // Dashboard, logs, statistics, trends, tokens and settings.
+        "pages.js": WebAsset(WebFiles.pagesJs, "text/javascript; charset=utf-8"),
+        // The channels page: the table with live cooldown countdowns, batch actions, the
+        // create/edit form (keys, URLs, models, redirects, limits), the test button, CSV
+        // import with per-row results and the export link.
+        "channels.js": WebAsset(WebFiles.channelsJs, "text/javascript; charset=utf-8"),
+        // The tab icon (a relay arrow on a rounded square).
+        "icon.svg": WebAsset(WebFiles.iconSvg, "image/svg+xml"),
     ]
 
     /// FNV-1a, 64 bits, as 16 hex digits: enough to tell versions of a file apart.

@@ -64,4 +64,35 @@ final class WebAssetTests: EndToEndCase {
         XCTAssertEqual(try ccload.request("GET /web/nothing.js HTTP/1.1\r\nHost: a\r\n\r\n").status, 404)
         XCTAssertEqual(try ccload.request("GET /web/../admin/session HTTP/1.1\r\nHost: a\r\n\r\n").status, 404)
     }
+
+    /// Every file of `Sources/Admin/Web` is served at `/web/<name>` with exactly the file's
+    /// bytes (no newline added or dropped, no indentation stripped, so a browser's line and
+    /// column point into the file), plain and gzip alike, and nothing else is served.
+    func testEveryWebFileIsServedByteForByte() throws {
+        let folder = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/Admin/Web")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { !$0.hasPrefix(".") }.sorted()
+        XCTAssertEqual(names, ["app.css", "channels.js", "chart.js", "core.js", "icon.svg", "index.html", "pages.js"])
+        let ccload = try startCcload(upstream: nil)
+        for name in names {
+            let file = try [UInt8](Data(contentsOf: folder.appendingPathComponent(name)))
+            let plain = try ccload.request("GET /web/\(name) HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(plain.status, 200, name)
+            XCTAssertNil(plain.header("content-encoding"), name)
+            XCTAssertTrue(plain.body == file, "/web/\(name) is not Sources/Admin/Web/\(name): \(Self.difference(plain.body, file))")
+            let gz = try curl(["--compressed", "-H", "Accept-Encoding: gzip", ccload.url + "/web/\(name)"])
+            XCTAssertEqual(gz.status, 200, name)
+            XCTAssertTrue(gz.body == file, "gzip /web/\(name) is not Sources/Admin/Web/\(name): \(Self.difference(gz.body, file))")
+        }
+        let index = try [UInt8](Data(contentsOf: folder.appendingPathComponent("index.html")))
+        XCTAssertTrue(try ccload.request("GET /web/ HTTP/1.1\r\nHost: a\r\n\r\n").body == index, "/web/ is index.html")
+    }
+
+    /// Where two byte strings part: their lengths and the first offset that differs.
+    private static func difference(_ served: [UInt8], _ file: [UInt8]) -> String {
+        let shorter = min(served.count, file.count)
+        let first = (0..<shorter).first { served[$0] != file[$0] } ?? shorter
+        return "\(served.count) bytes served, \(file.count) in the file, first difference at byte \(first)"
+    }
 }

@@ -1,8 +1,3 @@
-/// `/web/core.js`: what every page uses: building elements, calling the API (errors,
-/// 401 → login), formatting, the hash router, polling that runs only while the page is
-/// visible, modals, field errors, the login page and log-out.
-enum WebScriptCore {
-    static let js = #"""
 'use strict';
 
 // ---------- elements ----------
@@ -342,5 +337,3 @@ App.pages.login = {
 };
 
 document.addEventListener('DOMContentLoaded', () => App.start());
-"""#
-}

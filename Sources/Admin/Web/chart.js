@@ -1,8 +1,3 @@
-/// `/web/chart.js`: small SVG charts for hourly series: bars (stacked or not), lines and
-/// areas, a y axis with round steps, time labels on x, and a tooltip per hour on hover
-/// (or tap).
-enum WebScriptChart {
-    static let js = #"""
 'use strict';
 
 const SVGNS = 'http://www.w3.org/2000/svg';
@@ -182,6 +177,4 @@ function trendSeries(points) {
   });
   const stats = points.map(statsOf);
   return { times, stats, get: (f) => stats.map((s) => f(s)) };
-}
-"""#
 }

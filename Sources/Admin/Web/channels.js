@@ -1,8 +1,3 @@
-/// `/web/channels.js`: the channels page: the table with live cooldown countdowns, batch
-/// actions, the create/edit form (keys, URLs, models, redirects, limits), the test
-/// button, CSV import with per-row results and the export link.
-enum WebScriptChannels {
-    static let js = #"""
 'use strict';
 
 /// Countdown spans (`.cd` with `data-until`, a performance.now() deadline) tick here.
@@ -302,6 +297,4 @@ function channelForm(c, saved) {
       if (e.status !== 401) showFieldError(form, e);
     } finally { save.disabled = false; }
   });
-}
-"""#
 }

@@ -1,6 +1,3 @@
-/// `/web/pages.js`: dashboard, logs, statistics, trends, tokens and settings.
-enum WebScriptPages {
-    static let js = #"""
 'use strict';
 
 const RANGES = { '24h': 86400000, '7d': 7 * 86400000, '30d': 30 * 86400000 };
@@ -475,5 +472,3 @@ App.pages.settings = {
     await load();
   },
 };
-"""#
-}
