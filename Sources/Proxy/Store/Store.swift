@@ -201,100 +201,51 @@ final class LoopBound<V>: @unchecked Sendable {
     init(_ value: V) { self.value = value }
 }
 
-/// Reader threads, each owning one connection, taking jobs from one queue.
-final class ReaderPool: @unchecked Sendable {
+/// Reader threads, each owning one connection, taking jobs from one queue in order (as
+/// many at once as there are threads). Closing lets the threads run what is queued, then
+/// ends them and closes the connections.
+final class ReaderPool: Sendable {
     typealias Job = @Sendable (StoreReader) -> Void
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var jobs: [Job] = []       // guarded by mutex
-    private var head = 0               // guarded by mutex
-    private var stopping = false       // guarded by mutex
-    private var threads: [pthread_t] = []
+
+    private struct State {
+        var jobs = JobQueue<Job>()
+        /// Set once, before any job runs.
+        weak var store: Store?
+    }
+
+    private let worker = WorkerThread(State())
     private let databases: [Database]
+
     /// Set once, before any job runs.
     weak var store: Store? {
-        get { withLock { storeRef } }
-        set { withLock { storeRef = newValue } }
+        get { worker.withLock { $0.store } }
+        set { worker.withLock { $0.store = newValue } }
     }
-    private weak var storeRef: Store?
 
     init(databases: [Database]) {
         self.databases = databases
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
-        for db in databases { start(db) }
-    }
-
-    deinit {
-        pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
-        cond.deallocate()
-        mutex.deallocate()
-    }
-
-    private func withLock<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
+        for db in databases {
+            let started = worker.start(next: { s -> WorkerStep<(Job, Store?)> in
+                switch s.jobs.nextStep() {
+                case .run(let job): return .run((job, s.store))
+                case .wait(let deadline): return .wait(until: deadline)
+                case .exit: return .exit
+                }
+            }, perform: { job, store in
+                if let store { job(StoreReader(db: db, store: store)) }
+            })
+            precondition(started, "cannot start a store reader thread")
+        }
     }
 
     func submit(_ job: @escaping Job) {
-        pthread_mutex_lock(mutex)
-        let accepted = !stopping
-        if accepted { jobs.append(job) }
-        pthread_mutex_unlock(mutex)
-        if accepted { pthread_cond_signal(cond) }
+        if worker.withLock({ $0.jobs.append(job) }) { worker.wakeOne() }
     }
 
     func close() {
-        pthread_mutex_lock(mutex)
-        stopping = true
-        let ts = threads
-        threads.removeAll()
-        pthread_mutex_unlock(mutex)
-        pthread_cond_broadcast(cond)
-        for t in ts { pthread_join(t, nil) }
+        worker.withLock { $0.jobs.close() }
+        worker.wakeAll()
+        worker.join()
         for db in databases { db.close() }
-    }
-
-    private func start(_ db: Database) {
-        let box = Unmanaged.passRetained(ReaderStart(pool: self, db: db))
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let s = Unmanaged<ReaderStart>.fromOpaque(arg!).takeRetainedValue()
-            s.pool.run(s.db)
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        threads.append(tid)
-    }
-
-    private func run(_ db: Database) {
-        while true {
-            pthread_mutex_lock(mutex)
-            while head == jobs.count && !stopping { pthread_cond_wait(cond, mutex) }
-            if head == jobs.count {
-                pthread_mutex_unlock(mutex)
-                return
-            }
-            let job = jobs[head]
-            head += 1
-            if head == jobs.count {
-                jobs.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            let store = storeRef
-            pthread_mutex_unlock(mutex)
-            if let store { job(StoreReader(db: db, store: store)) }
-        }
-    }
-}
-
-private final class ReaderStart: @unchecked Sendable {
-    let pool: ReaderPool
-    let db: Database
-    init(pool: ReaderPool, db: Database) {
-        self.pool = pool
-        self.db = db
     }
 }
