@@ -34,7 +34,7 @@ public struct StoreOptions: Sendable {
 }
 
 /// ccload's embedded SQLite store: configuration (channels, tokens, settings, cooldowns,
-/// admin sessions), request logs and hourly statistics.
+/// login sessions), request logs and hourly statistics.
 ///
 /// Threads: no method here may be called on a reactor thread except `writer.enqueue` (never
 /// blocks) and `query` (hands work to a reader thread and the result back with
