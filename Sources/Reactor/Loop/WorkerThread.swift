@@ -121,7 +121,8 @@ public final class WorkerThread<State>: @unchecked Sendable {
     }
 
     /// Waits for every joinable thread started so far to end. The state must already be
-    /// telling them to (`next` returns `.exit`); wake them first (`wakeAll`).
+    /// telling them to (`next` returns `.exit`); wake them first (`wakeAll`). Not while
+    /// another thread is still starting threads.
     public func join() {
         let threads = withLock { _ -> [pthread_t] in
             defer { joinable.removeAll() }
@@ -136,20 +137,19 @@ public final class WorkerThread<State>: @unchecked Sendable {
                              perform: @escaping @Sendable (Work) -> Void) -> Bool {
         let box = Unmanaged.passRetained(WorkerStart(worker: self, next: next, perform: perform))
         var tid = pthread_t()
-        // Holding the lock across the create keeps `join` from missing the new thread.
-        pthread_mutex_lock(mutex)
         let rc = pthread_create(&tid, nil, { arg in
             let start = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! WorkerRun
             start.run()
             return nil
         }, box.toOpaque())
-        if rc == 0 {
-            if detached { pthread_detach(tid) } else { joinable.append(tid) }
-        } else {
+        if rc != 0 {
             box.release()
-            running -= 1
+            withLock { _ in running -= 1 }
+        } else if detached {
+            pthread_detach(tid)
+        } else {
+            withLock { _ in joinable.append(tid) }
         }
-        pthread_mutex_unlock(mutex)
         return rc == 0
     }
 
