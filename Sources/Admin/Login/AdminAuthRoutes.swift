@@ -43,11 +43,11 @@ enum AdminAuthRoutes {
             let ttl = UInt64(hours) * 3_600_000
             let secret: String
             do {
-                secret = try ctx.store.createAdminSession(ttlMillis: ttl)
+                secret = try AdminSessions.create(in: ctx.store, ttlMillis: ttl).secret
             } catch {
                 // A full or failing disk must not lock the admin out (that is when they
                 // need the metrics): the session then lives in memory until ccload stops.
-                secret = AdminPassword.sessionSecret()
+                secret = AdminSessions.newSecret()
                 Log.warn("could not store an admin session (\((error as? StoreError)?.message ?? "\(error)")); it lasts until ccload stops")
             }
             return LoginReply(token: secret, expiresAtMs: wallClockMillis() + ttl)
@@ -85,7 +85,7 @@ enum AdminAuthRoutes {
         guard let secret else { return call.json(["ok": true], headers: [("Set-Cookie", clear)]) }
         let text = String(decoding: secret, as: UTF8.self)
         call.context.sessions.remove(secret: secret)
-        call.blocking({ ctx in try ctx.store.deleteAdminSession(text) }) { _ in
+        call.blocking({ ctx in try AdminSessions.delete(text, in: ctx.store) }) { _ in
             call.json(["ok": true], headers: [("Set-Cookie", clear)])
         }
     }

@@ -52,9 +52,6 @@ public struct AdminPassword: Sendable {
     /// A strong password for first start: 20 random bytes, base64url (27 characters).
     public static func generate() -> String { base64url(random(20)) }
 
-    /// A session secret made without the store (same shape as the store's).
-    public static func sessionSecret() -> String { base64url(random(32)) }
-
     static func base64url(_ b: [UInt8]) -> String {
         Data(b).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
@@ -78,5 +75,31 @@ public struct AdminPassword: Sendable {
         }
         precondition(rc == 1, "PBKDF2 failed")
         return out
+    }
+}
+
+// MARK: storage
+
+extension AdminPassword {
+    /// The store's hidden value that holds the encoded hash (not a setting: the settings
+    /// API never shows or takes it).
+    static let storeName = "_admin_password"
+
+    /// The stored hash; nil when none was stored or it is not one this ccload wrote.
+    public static func stored(in store: Store) throws -> AdminPassword? {
+        try store.hiddenValue(storeName).flatMap(AdminPassword.init(encoded:))
+    }
+
+    /// Stores this hash of the same password (first start, or a re-hash with more
+    /// iterations); the sessions stay.
+    public func save(in store: Store) throws {
+        try store.setHiddenValue(Self.storeName, encoded)
+    }
+
+    /// Stores this hash of a new password and ends every stored admin session, in one
+    /// transaction; returns how many ended.
+    @discardableResult
+    public func saveAsNewPassword(in store: Store) throws -> Int {
+        try store.setHiddenValue(Self.storeName, encoded, endingSessions: true)
     }
 }

@@ -46,3 +46,31 @@ public final class AdminSessions: Sendable {
 
     public var count: Int { sessions.withLock { $0.count } }
 }
+
+// MARK: stored sessions
+
+extension AdminSessions {
+    /// A new session secret: 32 random bytes, base64url (43 characters).
+    public static func newSecret() -> String { AdminPassword.base64url(AdminPassword.random(32)) }
+
+    /// Makes a session lasting `ttlMillis` from now (by the store's clock) and stores it
+    /// (its digest only); returns its secret and expiry. Never on a reactor thread.
+    public static func create(in store: Store, ttlMillis: UInt64) throws -> (secret: String, expiresMillis: UInt64) {
+        let secret = newSecret()
+        let expires = Saturating.add(store.options.wallClock(), ttlMillis)
+        try store.addSession(StoredSession(digest: TokenDigest(of: Array(secret.utf8)).bytes, expiresMillis: expires))
+        return (secret, expires)
+    }
+
+    /// Deletes the stored session `secret` names; false when there was none. Never on a
+    /// reactor thread.
+    @discardableResult
+    public static func delete(_ secret: String, in store: Store) throws -> Bool {
+        try store.deleteSession(digest: TokenDigest(of: Array(secret.utf8)).bytes)
+    }
+
+    /// Loads every stored unexpired session (the store deletes expired ones). Start-up.
+    public func load(from store: Store) throws {
+        load(try store.liveSessions().map { ($0.digest, $0.expiresMillis) })
+    }
+}

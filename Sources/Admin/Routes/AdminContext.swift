@@ -46,7 +46,7 @@ public final class AdminContext: Sendable {
         if current.needsRehash {
             let upgraded = AdminPassword(hashing: presented)
             do {
-                try store.setAdminPasswordHash(upgraded.encoded)
+                try upgraded.save(in: store)
                 passwordHash.withLock { $0 = upgraded }
                 Log.info("admin password re-hashed with \(AdminPassword.iterations) PBKDF2 iterations")
             } catch {
@@ -65,18 +65,18 @@ public final class AdminContext: Sendable {
     public static func prepare(store: Store, control: ControlPlane, password: String?, trustedProxies: TrustedProxies = .none,
                                secureCookies: Bool, metricsEndpoint: Bool, announce: (String) -> Void) throws -> AdminContext {
         let hashed: AdminPassword
-        let stored = try store.adminPasswordHash().flatMap(AdminPassword.init(encoded:))
+        let stored = try AdminPassword.stored(in: store)
         if let password {
             if let stored, stored.matches(password) {
                 if stored.needsRehash {
                     hashed = AdminPassword(hashing: password)
-                    try store.setAdminPasswordHash(hashed.encoded)
+                    try hashed.save(in: store)
                 } else {
                     hashed = stored
                 }
             } else {
                 hashed = AdminPassword(hashing: password)
-                let ended = try store.changeAdminPassword(to: hashed.encoded)
+                let ended = try hashed.saveAsNewPassword(in: store)
                 if ended > 0 { Log.info("the admin password changed (CCLOAD_PASS): \(ended) admin sessions ended") }
             }
         } else if let stored {
@@ -84,11 +84,11 @@ public final class AdminContext: Sendable {
         } else {
             let fresh = AdminPassword.generate()
             hashed = AdminPassword(hashing: fresh)
-            try store.changeAdminPassword(to: hashed.encoded)
+            try hashed.saveAsNewPassword(in: store)
             announce(fresh)
         }
         let sessions = AdminSessions()
-        sessions.load(try store.adminSessions())
+        try sessions.load(from: store)
         return AdminContext(store: store, control: control, password: hashed, sessions: sessions,
                             trustedProxies: trustedProxies, secureCookies: secureCookies, metricsEndpoint: metricsEndpoint)
     }

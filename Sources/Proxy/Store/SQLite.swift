@@ -297,3 +297,11 @@ public final class Statement: @unchecked Sendable {
         return Array(UnsafeRawBufferPointer(start: p, count: n))
     }
 }
+
+extension Statement {
+    /// Steps a statement that returns no rows, then resets it.
+    func stepDone() throws {
+        defer { reset() }
+        while try step() {}
+    }
+}

@@ -34,7 +34,7 @@ public struct StoreOptions: Sendable {
 }
 
 /// ccload's embedded SQLite store: configuration (channels, tokens, settings, cooldowns,
-/// admin sessions), request logs and hourly statistics.
+/// login sessions), request logs and hourly statistics.
 ///
 /// Threads: no method here may be called on a reactor thread except `writer.enqueue` (never
 /// blocks) and `query` (hands work to a reader thread and the result back with
@@ -199,102 +199,4 @@ public final class Store: Sendable {
 final class LoopBound<V>: @unchecked Sendable {
     let value: V
     init(_ value: V) { self.value = value }
-}
-
-/// Reader threads, each owning one connection, taking jobs from one queue.
-final class ReaderPool: @unchecked Sendable {
-    typealias Job = @Sendable (StoreReader) -> Void
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var jobs: [Job] = []       // guarded by mutex
-    private var head = 0               // guarded by mutex
-    private var stopping = false       // guarded by mutex
-    private var threads: [pthread_t] = []
-    private let databases: [Database]
-    /// Set once, before any job runs.
-    weak var store: Store? {
-        get { withLock { storeRef } }
-        set { withLock { storeRef = newValue } }
-    }
-    private weak var storeRef: Store?
-
-    init(databases: [Database]) {
-        self.databases = databases
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
-        for db in databases { start(db) }
-    }
-
-    deinit {
-        pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
-        cond.deallocate()
-        mutex.deallocate()
-    }
-
-    private func withLock<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
-
-    func submit(_ job: @escaping Job) {
-        pthread_mutex_lock(mutex)
-        let accepted = !stopping
-        if accepted { jobs.append(job) }
-        pthread_mutex_unlock(mutex)
-        if accepted { pthread_cond_signal(cond) }
-    }
-
-    func close() {
-        pthread_mutex_lock(mutex)
-        stopping = true
-        let ts = threads
-        threads.removeAll()
-        pthread_mutex_unlock(mutex)
-        pthread_cond_broadcast(cond)
-        for t in ts { pthread_join(t, nil) }
-        for db in databases { db.close() }
-    }
-
-    private func start(_ db: Database) {
-        let box = Unmanaged.passRetained(ReaderStart(pool: self, db: db))
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let s = Unmanaged<ReaderStart>.fromOpaque(arg!).takeRetainedValue()
-            s.pool.run(s.db)
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        threads.append(tid)
-    }
-
-    private func run(_ db: Database) {
-        while true {
-            pthread_mutex_lock(mutex)
-            while head == jobs.count && !stopping { pthread_cond_wait(cond, mutex) }
-            if head == jobs.count {
-                pthread_mutex_unlock(mutex)
-                return
-            }
-            let job = jobs[head]
-            head += 1
-            if head == jobs.count {
-                jobs.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            let store = storeRef
-            pthread_mutex_unlock(mutex)
-            if let store { job(StoreReader(db: db, store: store)) }
-        }
-    }
-}
-
-private final class ReaderStart: @unchecked Sendable {
-    let pool: ReaderPool
-    let db: Database
-    init(pool: ReaderPool, db: Database) {
-        self.pool = pool
-        self.db = db
-    }
 }

@@ -4,8 +4,10 @@ import Glibc
 /// mutex rather than `Synchronization.Mutex` because the thread sanitizer sees its
 /// ordering on Linux (it does not see the futex-based `Mutex`).
 public final class Lock<State>: @unchecked Sendable {
-    private var state: State  // guarded by `mutex`
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    // Guarded by `mutex`. Module-internal for `WorkerThread`, whose threads hold the mutex
+    // across a step and wait on it with a condition variable.
+    var state: State
+    let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     public init(_ initial: State) {
         state = initial

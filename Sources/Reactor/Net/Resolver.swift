@@ -6,10 +6,10 @@ import CEpoll
 /// are cached for `ttlNanos` (getaddrinfo does not report record TTLs), concurrent
 /// asks for the same name share one lookup, and numeric IPs are answered at once.
 ///
-/// Shared by every loop; all state sits behind one pthread mutex held for a few
-/// instructions (a pthread mutex and condition variable rather than `Mutex` and a
-/// semaphore: the thread sanitizer sees their happens-before edges, it does not see
-/// `Synchronization.Mutex`'s futex on Linux). A reactor thread never blocks here.
+/// Shared by every loop; all state sits in one `WorkerThread`, whose lock is held for a
+/// few instructions; the lookup threads (at most `maxThreads`, started as demand needs
+/// them and never ended) sleep on it until a name is queued. A reactor thread never
+/// blocks here.
 public final class Resolver: Sendable {
     public typealias Completion = @Sendable (Result<[SocketAddress], TransportError>) -> Void
 
@@ -25,20 +25,21 @@ public final class Resolver: Sendable {
         let expires: UInt64
     }
 
+    private struct Lookup {
+        let host: String
+        let port: Int
+        let key: String
+    }
+
     private struct State {
         var cache: [String: Entry] = [:]
         var pending: [String: [Waiter]] = [:]
-        var queue: [(host: String, port: Int, key: String)] = []
-        var threads = 0
-        var idle = 0
+        var queue = JobQueue<Lookup>()
     }
 
     public let ttlNanos: UInt64
     private let maxThreads: Int
-    // Guarded by `mutex`; workers sleep on `queued` until `state.queue` has work.
-    nonisolated(unsafe) private var state = State()
-    nonisolated(unsafe) private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    nonisolated(unsafe) private let queued: UnsafeMutablePointer<pthread_cond_t>
+    private let worker = WorkerThread(State())
     /// Overrides getaddrinfo (tests); nil means the system resolver.
     private let lookup: (@Sendable (String, Int) -> [SocketAddress])?
 
@@ -47,25 +48,6 @@ public final class Resolver: Sendable {
         self.ttlNanos = ttlNanos
         self.maxThreads = max(1, maxThreads)
         self.lookup = lookup
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        queued = .allocate(capacity: 1)
-        pthread_cond_init(queued, nil)
-    }
-
-    // Worker threads hold a strong reference for as long as they run (the life of the
-    // process), so the lock is never destroyed under a waiting thread.
-    deinit {
-        pthread_cond_destroy(queued)
-        queued.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    private func withState<R>(_ body: (inout State) -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body(&state)
     }
 
     /// Resolves `host` to IPv4 and IPv6 addresses with `port`. Numeric IPs and cache
@@ -78,8 +60,8 @@ public final class Resolver: Sendable {
         }
         let key = "\(host.lowercased())|\(port)"
         let now = monotonicNanos()
-        enum Action { case answer([SocketAddress]), wait, start(spawn: Bool) }
-        let action: Action = withState { s in
+        enum Action { case answer([SocketAddress]), wait, start }
+        let action: Action = worker.withLock { s in
             if let e = s.cache[key] {
                 if e.expires > now { return .answer(e.addresses) }
                 s.cache[key] = nil
@@ -89,71 +71,44 @@ public final class Resolver: Sendable {
                 return .wait
             }
             s.pending[key] = [Waiter(loop: loop, completion: completion)]
-            s.queue.append((host, port, key))
-            var spawn = false
-            if s.idle == 0 && s.threads < maxThreads {
-                s.threads += 1
-                spawn = true
-            }
-            return .start(spawn: spawn)
+            s.queue.append(Lookup(host: host, port: port, key: key))
+            return .start
         }
         switch action {
         case .answer(let a):
             completion(.success(a))
         case .wait:
             break
-        case .start(let spawn):
-            if spawn { startWorker() }
-            pthread_cond_signal(queued)
+        case .start:
+            // A sleeping thread takes it; with none asleep, a new one (up to `maxThreads`).
+            worker.startIfNoneSleeping(limit: maxThreads, next: { $0.queue.nextStep() }, perform: { self.run($0) })
+            worker.wakeOne()
         }
     }
 
     /// Drops every cached answer.
     public func flush() {
-        withState { $0.cache.removeAll() }
+        worker.withLock { $0.cache.removeAll() }
     }
 
     /// Number of cached names (for tests and metrics).
-    public var cachedCount: Int { withState { $0.cache.count } }
+    public var cachedCount: Int { worker.withLock { $0.cache.count } }
 
-    private func startWorker() {
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let resolver = Unmanaged<Resolver>.fromOpaque(arg!).takeRetainedValue()
-            resolver.workerLoop()
-            return nil
-        }, box.toOpaque())
-        if rc != 0 {
-            box.release()
-            withState { $0.threads -= 1 }
-            return
+    /// One lookup, on a lookup thread.
+    private func run(_ job: Lookup) {
+        var local: Int32 = 0
+        let found = lookup?(job.host, job.port) ?? SocketAddress.resolveBlocking(host: job.host, port: job.port, localFailure: &local)
+        let addresses = Resolver.ordered(found)
+        let expires = monotonicNanos() &+ ttlNanos
+        let waiters = worker.withLock { s -> [Waiter] in
+            if !addresses.isEmpty { s.cache[job.key] = Entry(addresses: addresses, expires: expires) }
+            return s.pending.removeValue(forKey: job.key) ?? []
         }
-        pthread_detach(tid)
-    }
-
-    private func workerLoop() {
-        while true {
-            pthread_mutex_lock(mutex)
-            state.idle += 1
-            while state.queue.isEmpty { pthread_cond_wait(queued, mutex) }
-            state.idle -= 1
-            let job = state.queue.removeFirst()
-            pthread_mutex_unlock(mutex)
-            var local: Int32 = 0
-            let found = lookup?(job.host, job.port) ?? SocketAddress.resolveBlocking(host: job.host, port: job.port, localFailure: &local)
-            let addresses = Resolver.ordered(found)
-            let expires = monotonicNanos() &+ ttlNanos
-            let waiters = withState { s -> [Waiter] in
-                if !addresses.isEmpty { s.cache[job.key] = Entry(addresses: addresses, expires: expires) }
-                return s.pending.removeValue(forKey: job.key) ?? []
-            }
-            let result: Result<[SocketAddress], TransportError> =
-                addresses.isEmpty ? .failure(local != 0 ? .local(local) : .resolve("cannot resolve \(job.host)")) : .success(addresses)
-            for w in waiters {
-                let c = w.completion
-                w.loop.submit { c(result) }
-            }
+        let result: Result<[SocketAddress], TransportError> =
+            addresses.isEmpty ? .failure(local != 0 ? .local(local) : .resolve("cannot resolve \(job.host)")) : .success(addresses)
+        for w in waiters {
+            let c = w.completion
+            w.loop.submit { c(result) }
         }
     }
 

@@ -124,21 +124,55 @@ final class StoreConfigTests: StoreTestCase {
         XCTAssertEqual(try store.intSetting("log_retention_days"), 30)
     }
 
-    func testAdminSessions() throws {
+    func testSessions() throws {
         let clock = Lock<UInt64>(1_000_000)
         store.close()
         store = try Store.open(path: dir + "/ccload.db", options: StoreTest.options { $0.wallClock = { clock.withLock { $0 } } })
-        let s = try store.createAdminSession(ttlMillis: 60_000)
-        XCTAssertTrue(try store.adminSessionValid(s))
-        XCTAssertFalse(try store.adminSessionValid(s + "x"))
+        func digest(_ secret: String) -> [UInt8] { TokenDigest(of: Array(secret.utf8)).bytes }
+        func live(_ secret: String) throws -> Bool { try store.liveSessions().contains { $0.digest == digest(secret) } }
+        let s = "session-one"
+        try store.addSession(StoredSession(digest: digest(s), expiresMillis: 1_060_000))
+        XCTAssertTrue(try live(s))
+        XCTAssertFalse(try live(s + "x"))
+        XCTAssertEqual(try store.liveSessions(), [StoredSession(digest: digest(s), expiresMillis: 1_060_000)])
         clock.withLock { $0 += 60_001 }
-        XCTAssertFalse(try store.adminSessionValid(s))
-        let s2 = try store.createAdminSession(ttlMillis: 60_000)
-        XCTAssertTrue(try store.deleteAdminSession(s2))
-        XCTAssertFalse(try store.adminSessionValid(s2))
-        // Retention purges expired sessions.
+        XCTAssertFalse(try live(s), "expired by the store's clock")
+        let s2 = "session-two"
+        try store.addSession(StoredSession(digest: digest(s2), expiresMillis: clock.withLock { $0 } + 60_000))
+        XCTAssertTrue(try store.deleteSession(digest: digest(s2)))
+        XCTAssertFalse(try store.deleteSession(digest: digest(s2)), "already gone")
+        XCTAssertFalse(try live(s2))
+        // Retention purges expired sessions (this one is not read back before it runs).
+        try store.addSession(StoredSession(digest: digest("session-three"), expiresMillis: clock.withLock { $0 } + 10))
+        clock.withLock { $0 += 11 }
+        XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM admin_sessions"), 1)
         store.writer.runRetention()
         XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM admin_sessions"), 0)
+    }
+
+    func testHiddenValuesAreNotSettingsAndCanEndEverySession() throws {
+        XCTAssertNil(try store.hiddenValue("_secret_thing"))
+        XCTAssertEqual(try store.setHiddenValue("_secret_thing", "v1"), 0)
+        XCTAssertEqual(try store.hiddenValue("_secret_thing"), "v1")
+        XCTAssertNil(try store.settings()["_secret_thing"], "the settings never list a hidden value")
+        XCTAssertThrowsError(try store.setting("_secret_thing"))
+        XCTAssertThrowsError(try store.setSetting("_secret_thing", "v2"), "nor take one")
+        // A hidden name can never be a setting's.
+        for bad in ["max_key_retries", "", "_"] {
+            XCTAssertThrowsError(try store.hiddenValue(bad), bad) { e in XCTAssertEqual((e as? StoreError)?.kind, .invalid) }
+            XCTAssertThrowsError(try store.setHiddenValue(bad, "x"), bad) { e in XCTAssertEqual((e as? StoreError)?.kind, .invalid) }
+        }
+        XCTAssertEqual(try store.setting("max_key_retries"), "3", "the refused write changed nothing")
+        let far = wallClockMillis() + 3_600_000
+        try store.addSession(StoredSession(digest: [1, 2, 3], expiresMillis: far))
+        try store.addSession(StoredSession(digest: [4, 5, 6], expiresMillis: far))
+        XCTAssertEqual(try store.setHiddenValue("_secret_thing", "v2"), 0, "sessions stay unless asked")
+        XCTAssertEqual(try store.liveSessions().count, 2)
+        XCTAssertEqual(try store.setHiddenValue("_secret_thing", "v3", endingSessions: true), 2)
+        XCTAssertEqual(try store.hiddenValue("_secret_thing"), "v3")
+        XCTAssertEqual(try store.liveSessions(), [])
+        try reopen()
+        XCTAssertEqual(try store.hiddenValue("_secret_thing"), "v3", "durable")
     }
 
     func testCooldownsSurviveRestart() throws {

@@ -1,0 +1,224 @@
+import CEpoll
+import Reactor
+
+/// The writer thread's connection and what it writes: one batch of request records in one
+/// transaction (the log rows, `stats_hourly`, `stats_rollup` and the tokens' running
+/// totals), and retention's chunked deletes. Its prepared statements are cached.
+///
+/// Owner: the writer thread (`StoreWriter`) only, never two threads.
+final class BatchWriter {
+    private let db: Database
+    private var stmtCache: [String: Statement] = [:]
+
+    init(db: Database) { self.db = db }
+
+    /// Runs maintenance chores (`StoreWriter.perform`) with the connection.
+    func perform(_ chores: [@Sendable (Database) -> Void]) {
+        for c in chores { c(db) }
+    }
+
+    /// Finalizes the statements and closes the connection (on the writer thread).
+    func close() {
+        for s in stmtCache.values { s.finalize() }
+        stmtCache.removeAll()
+        db.close()
+    }
+
+    // MARK: a batch
+
+    private static let insertSQL = """
+        INSERT INTO request_logs(request_id, time_ms, token_id, channel_id, channel_name, key_index,
+            protocol, path, requested_model, upstream_model, stream, status, attempts, ttfb_us,
+            duration_us, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+            cache_write_1h_tokens, usage_known, cost_micro, priced, client_address, user_agent, error)
+        VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+        """
+
+    private static func upsert(_ table: String, _ keys: [String]) -> String {
+        let cols = keys + Schema.valueColumns
+        let adds = Schema.valueColumns.map { "\($0) = \($0) + excluded.\($0)" }
+        return "INSERT INTO \(table)(\(cols.joined(separator: ","))) VALUES(\(cols.map { _ in "?" }.joined(separator: ","))) "
+            + "ON CONFLICT(\(keys.joined(separator: ", "))) DO UPDATE SET \(adds.joined(separator: ", "))"
+    }
+
+    private static let upsertSQL = upsert("stats_hourly", ["hour_ms", "channel_id", "model", "token_id"])
+    private static let rollupSQL = upsert("stats_rollup", ["dim", "key", "hour_ms"])
+
+    private static let tokenSQL = """
+        UPDATE auth_tokens SET total_cost_micro = total_cost_micro + ?, total_requests = total_requests + ?,
+            last_used_ms = MAX(COALESCE(last_used_ms, 0), ?) WHERE id = ?
+        """
+
+    private func statement(_ sql: String) throws -> Statement {
+        if let s = stmtCache[sql] {
+            s.reset()
+            return s
+        }
+        let s = try db.prepare(sql)
+        stmtCache[sql] = s
+        return s
+    }
+
+    /// Writes one batch in one transaction; returns the error message when it failed.
+    func write(_ records: [RequestRecord]) -> String? {
+        if records.isEmpty { return nil }
+        do {
+            try statement("BEGIN IMMEDIATE").stepDone()
+            let insert = try statement(Self.insertSQL)
+            var groups: [StatsKey: StatsDelta] = [:]
+            var tokens: [Int: (cost: Int64, requests: Int64, last: Int64)] = [:]
+            for r in records {
+                insert.reset()
+                try bindRecord(insert, r)
+                _ = try insert.step()
+                let key = StatsKey(hour: Int64(r.timeMillis / 3_600_000 * 3_600_000), channel: Int64(r.channelID ?? 0),
+                                   model: r.requestedModel, token: Int64(r.tokenID ?? 0))
+                groups[key, default: StatsDelta()].add(r)
+                if let t = r.tokenID {
+                    var e = tokens[t] ?? (0, 0, 0)
+                    e.cost = Saturating.add(e.cost, r.costMicroUSD)
+                    e.requests += 1
+                    e.last = max(e.last, Int64(r.timeMillis))
+                    tokens[t] = e
+                }
+            }
+            let upsert = try statement(Self.upsertSQL)
+            var rollup: [RollupKey: StatsDelta] = [:]
+            for (k, d) in groups {
+                upsert.reset()
+                try upsert.bind(1, k.hour)
+                try upsert.bind(2, k.channel)
+                try upsert.bind(3, k.model)
+                try upsert.bind(4, k.token)
+                try d.bind(upsert, from: 5)
+                _ = try upsert.step()
+                rollup[RollupKey(dim: "all", key: "", hour: k.hour), default: StatsDelta()].merge(d)
+                rollup[RollupKey(dim: "channel", key: String(k.channel), hour: k.hour), default: StatsDelta()].merge(d)
+                rollup[RollupKey(dim: "model", key: k.model, hour: k.hour), default: StatsDelta()].merge(d)
+                rollup[RollupKey(dim: "token", key: String(k.token), hour: k.hour), default: StatsDelta()].merge(d)
+            }
+            let roll = try statement(Self.rollupSQL)
+            for (k, d) in rollup {
+                roll.reset()
+                try roll.bind(1, k.dim)
+                try roll.bind(2, k.key)
+                try roll.bind(3, k.hour)
+                try d.bind(roll, from: 4)
+                _ = try roll.step()
+            }
+            if !tokens.isEmpty {
+                let u = try statement(Self.tokenSQL)
+                for (id, e) in tokens {
+                    u.reset()
+                    try u.bind(1, e.cost)
+                    try u.bind(2, e.requests)
+                    try u.bind(3, e.last)
+                    try u.bind(4, Int64(id))
+                    _ = try u.step()
+                }
+            }
+            try statement("COMMIT").stepDone()
+            return nil
+        } catch {
+            if db.inTransaction { _ = sqlite3_exec(db.handle, "ROLLBACK", nil, nil, nil) }
+            return "\(error)"
+        }
+    }
+
+    private func bindRecord(_ s: Statement, _ r: RequestRecord) throws {
+        try s.bind(1, Int64(bitPattern: r.id))
+        try s.bind(2, Int64(r.timeMillis))
+        try s.bind(3, r.tokenID)
+        try s.bind(4, r.channelID)
+        try s.bind(5, r.channelName)
+        try s.bind(6, r.keyIndex)
+        try s.bind(7, r.protocolName)
+        try s.bind(8, r.path)
+        try s.bind(9, r.requestedModel)
+        try s.bind(10, r.upstreamModel)
+        try s.bind(11, r.stream)
+        try s.bind(12, r.status)
+        try s.bind(13, AttemptJSON.encode(r.attempts))
+        try s.bind(14, r.ttfbMicros.map { Int64(clamping: $0) })
+        try s.bind(15, Int64(clamping: r.durationMicros))
+        try s.bind(16, r.inputTokens)
+        try s.bind(17, r.outputTokens)
+        try s.bind(18, r.cacheReadTokens)
+        try s.bind(19, r.cacheWrite5mTokens)
+        try s.bind(20, r.cacheWrite1hTokens)
+        try s.bind(21, r.usageKnown)
+        try s.bind(22, r.costMicroUSD)
+        try s.bind(23, r.priced)
+        try s.bind(24, r.clientAddress)
+        try s.bind(25, r.userAgent)
+        try s.bind(26, r.error)
+    }
+
+    // MARK: retention
+
+    /// Which table the pass is at (request logs, hourly statistics, rollups, sessions).
+    private var retentionStage = 0
+
+    /// Starts the next pass from its first table.
+    func restartRetention() { retentionStage = 0 }
+
+    /// What one retention chunk did.
+    struct RetentionChunk {
+        /// Whether more may remain (false: the pass is over).
+        var more: Bool
+        var deletedLogs: UInt64 = 0
+        var deletedStats: UInt64 = 0
+        var error: String?
+    }
+
+    /// Deletes one chunk of expired rows (`chunkRows` at most) from the table the pass is
+    /// at: request logs older than `logDays`, statistics older than `statsDays`, sessions
+    /// over by `now` (wall-clock milliseconds).
+    func retentionChunk(now: UInt64, logDays: Int, statsDays: Int, chunkRows: Int) -> RetentionChunk {
+        let day: UInt64 = 86_400_000
+        let logCutoff = now > UInt64(logDays) * day ? now - UInt64(logDays) * day : 0
+        let statsCutoff = now > UInt64(statsDays) * day ? now - UInt64(statsDays) * day : 0
+        let chunk = Int64(chunkRows)
+        do {
+            switch retentionStage {
+            case 0:
+                let n = try deleteChunk("DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE time_ms < ? ORDER BY time_ms LIMIT ?)",
+                                        before: logCutoff, chunk)
+                if n < chunk { retentionStage = 1 }
+                return RetentionChunk(more: true, deletedLogs: UInt64(n))
+            case 1:
+                let n = try deleteChunk("""
+                    DELETE FROM stats_hourly WHERE (hour_ms, channel_id, model, token_id) IN
+                    (SELECT hour_ms, channel_id, model, token_id FROM stats_hourly WHERE hour_ms < ? LIMIT ?)
+                    """, before: statsCutoff, chunk)
+                if n < chunk { retentionStage = 2 }
+                return RetentionChunk(more: true, deletedStats: UInt64(n))
+            case 2:
+                let n = try deleteChunk("""
+                    DELETE FROM stats_rollup WHERE (dim, key, hour_ms) IN
+                    (SELECT dim, key, hour_ms FROM stats_rollup WHERE hour_ms < ? LIMIT ?)
+                    """, before: statsCutoff, chunk)
+                if n < chunk { retentionStage = 3 }
+                return RetentionChunk(more: true)
+            default:
+                // The stored sessions (`StoreSessions`) that are over.
+                let s = try statement("DELETE FROM admin_sessions WHERE expires_ms < ?")
+                try s.bind(1, Int64(now))
+                try s.stepDone()
+                return RetentionChunk(more: false)
+            }
+        } catch {
+            return RetentionChunk(more: false, error: "retention: \(error)")
+        }
+    }
+
+    /// Runs a chunked DELETE whose two parameters are the cutoff and the chunk size;
+    /// returns the rows deleted.
+    private func deleteChunk(_ sql: String, before cutoff: UInt64, _ chunk: Int64) throws -> Int64 {
+        let s = try statement(sql)
+        try s.bind(1, Int64(cutoff))
+        try s.bind(2, chunk)
+        try s.stepDone()
+        return Int64(db.changes)
+    }
+}

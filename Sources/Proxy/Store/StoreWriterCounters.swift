@@ -1,0 +1,27 @@
+/// What the writer has done so far.
+public struct StoreWriterCounters: Sendable, Equatable {
+    /// Records accepted into the queue.
+    public var accepted: UInt64 = 0
+    /// Records written to the database.
+    public var written: UInt64 = 0
+    /// Records refused because the queue was full.
+    public var droppedQueueFull: UInt64 = 0
+    /// Records lost because their batch failed (disk full, I/O error).
+    public var droppedWriteFailed: UInt64 = 0
+    /// Transactions committed.
+    public var batches: UInt64 = 0
+    /// Batches that were full (`batchSize` rows).
+    public var fullBatches: UInt64 = 0
+    /// Batches that failed.
+    public var failedBatches: UInt64 = 0
+    /// Request-log and statistics rows deleted by retention.
+    public var retentionDeletedLogs: UInt64 = 0
+    public var retentionDeletedStats: UInt64 = 0
+    /// Retention passes completed.
+    public var retentionPasses: UInt64 = 0
+    /// The last write error, if any.
+    public var lastError: String?
+
+    /// Everything dropped, for the admin metrics.
+    public var dropped: UInt64 { droppedQueueFull + droppedWriteFailed }
+}
