@@ -91,14 +91,7 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
         }
     }
 
-    static func defaultModel(_ kind: ProtocolKind) -> String {
-        switch kind {
-        case .anthropic: return "claude-haiku-4-5"
-        case .openai: return "gpt-4o-mini"
-        case .codex: return "gpt-5-codex"
-        case .gemini: return "gemini-2.5-flash"
-        }
-    }
+    static func defaultModel(_ kind: ProtocolKind) -> String { kind.wire.probeModel }
 
     /// The request head and body: the protocol's cheapest call (one output token, or the
     /// least the endpoint takes), with the channel's credential.

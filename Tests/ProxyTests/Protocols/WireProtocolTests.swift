@@ -1,0 +1,64 @@
+import Reactor
+import XCTest
+@testable import Proxy
+
+/// Each `ProtocolKind` maps to the one `WireProtocol` type of its format, and the rules that
+/// used to be keyed by kind come from that type.
+final class WireProtocolTests: XCTestCase {
+    func testEachKindMapsToItsOwnFormat() {
+        for kind in ProtocolKind.allCases {
+            XCTAssertEqual(kind.wire.kind, kind, "\(kind)")
+        }
+        XCTAssertTrue(ProtocolKind.anthropic.wire == AnthropicProtocol.self)
+        XCTAssertTrue(ProtocolKind.openai.wire == OpenAIProtocol.self)
+        XCTAssertTrue(ProtocolKind.codex.wire == CodexProtocol.self)
+        XCTAssertTrue(ProtocolKind.gemini.wire == GeminiProtocol.self)
+        XCTAssertEqual(ProtocolRules.formats.map { $0.kind }, ProtocolKind.allCases)
+    }
+
+    func testEachPostPathBelongsToExactlyOneFormat() {
+        let paths = ["/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/v1/responses",
+                     "/backend-api/codex/responses", "/v1beta/models/gemini-2.5-pro:generateContent",
+                     "/v1beta/models/gemini-2.5-pro:countTokens"]
+        for p in paths {
+            let bytes = ArraySlice(p.utf8)
+            let owners = ProtocolKind.allCases.filter { $0.wire.postEndpoint(path: bytes, target: bytes) != nil }
+            XCTAssertEqual(owners.count, 1, "\(p): \(owners)")
+        }
+        XCTAssertNil(AnthropicProtocol.postEndpoint(path: ArraySlice("/v1/other".utf8), target: ArraySlice("/v1/other".utf8)))
+    }
+
+    func testOnlyGeminiCarriesTheModelInTheTarget() throws {
+        let t = ArraySlice("/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse".utf8)
+        let g = try GeminiProtocol.modelInTarget(t)
+        XCTAssertEqual(g?.model, "gemini-2.5-pro")
+        XCTAssertEqual(g?.stream, true)
+        XCTAssertThrowsError(try GeminiProtocol.modelInTarget(ArraySlice("/v1beta/models/:generateContent".utf8)))
+        for kind in [ProtocolKind.anthropic, .openai, .codex] {
+            XCTAssertNil(try kind.wire.modelInTarget(t), "\(kind)")
+        }
+    }
+
+    func testModelRewriteGoesWhereTheFormatCarriesTheModel() {
+        let body = Array(#"{"model":"a","x":1}"#.utf8)
+        let info = RequestInfo(model: "a", modelRange: 9..<12, stream: false)
+        var target = Array("/v1/messages".utf8)
+        var b = body
+        AnthropicProtocol.rewriteModel(target: &target, body: &b, info: info, to: "b")
+        XCTAssertEqual(String(decoding: b, as: UTF8.self), #"{"model":"b","x":1}"#)
+        XCTAssertEqual(String(decoding: target, as: UTF8.self), "/v1/messages")
+
+        var gTarget = Array("/v1beta/models/a:generateContent?x=1".utf8)
+        var gBody = body
+        GeminiProtocol.rewriteModel(target: &gTarget, body: &gBody, info: RequestInfo(model: "a", modelRange: nil, stream: false), to: "b/c")
+        XCTAssertEqual(String(decoding: gTarget, as: UTF8.self), "/v1beta/models/b%2Fc:generateContent?x=1")
+        XCTAssertEqual(gBody, body)
+    }
+
+    func testCredentialAndStreamErrorPerFormat() {
+        XCTAssertEqual(CodexProtocol.credentialHeader.name.description, "Authorization")
+        XCTAssertEqual(GeminiProtocol.credentialHeader.name.description, "x-goog-api-key")
+        XCTAssertNil(GeminiProtocol.streamErrorEvent(status: 502, message: "x"))
+        XCTAssertNotNil(CodexProtocol.streamErrorEvent(status: 502, message: "x"))
+    }
+}
