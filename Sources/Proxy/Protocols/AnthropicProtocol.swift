@@ -5,6 +5,12 @@ public enum AnthropicProtocol: WireProtocol {
     public static var kind: ProtocolKind { .anthropic }
     public static var probeModel: String { "claude-haiku-4-5" }
 
+    /// One output token from `POST /v1/messages`, with the `anthropic-version` the API requires.
+    public static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest {
+        ProbeRequest(endpoint: .messages, clientPath: Array("/v1/messages".utf8), body: ProbeRequest.oneTokenChat(model: model),
+                     headers: [("anthropic-version", "2023-06-01")])
+    }
+
     /// `POST /v1/messages`, `POST /v1/messages/count_tokens`.
     public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
         if path.elementsEqual("/v1/messages".utf8) { return .messages }

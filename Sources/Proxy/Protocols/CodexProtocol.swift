@@ -8,6 +8,23 @@ public enum CodexProtocol: WireProtocol {
     public static var kind: ProtocolKind { .codex }
     public static var probeModel: String { "gpt-5-codex" }
 
+    /// `POST /v1/responses` with the fewest output tokens the API takes (16); ChatGPT's Codex
+    /// backend (a base path ending in `/backend-api/codex`) takes streamed, unstored requests
+    /// only, with instructions.
+    public static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest {
+        var body: [UInt8]
+        if ProtocolRules.endsWith(basePath, "/backend-api/codex") {
+            body = Array(#"{"input":[{"content":"hi","role":"user"}],"instructions":"Reply with one word.","model":""#.utf8)
+            JSONString.appendEscaped(&body, model)
+            body.append(contentsOf: #"","store":false,"stream":true}"#.utf8)
+        } else {
+            body = Array(#"{"input":"hi","max_output_tokens":16,"model":""#.utf8)
+            JSONString.appendEscaped(&body, model)
+            body.append(contentsOf: #""}"#.utf8)
+        }
+        return ProbeRequest(endpoint: .responses, clientPath: Array("/v1/responses".utf8), body: body)
+    }
+
     /// `POST /v1/responses` (api.openai.com and most relays) and
     /// `POST /backend-api/codex/responses` (Codex CLI on a ChatGPT login).
     public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {

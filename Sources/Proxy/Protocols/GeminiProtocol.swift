@@ -6,6 +6,16 @@ public enum GeminiProtocol: WireProtocol {
     public static var kind: ProtocolKind { .gemini }
     public static var probeModel: String { "gemini-2.5-flash" }
 
+    /// One output token from `POST /v1beta/models/{model}:generateContent` (the model
+    /// percent-encoded into the path).
+    public static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest {
+        var path: [UInt8] = Array("/v1beta/models/".utf8)
+        percentEncode(&path, model)
+        path.append(contentsOf: ":generateContent".utf8)
+        let body = Array(#"{"contents":[{"parts":[{"text":"hi"}],"role":"user"}],"generationConfig":{"maxOutputTokens":1}}"#.utf8)
+        return ProbeRequest(endpoint: .geminiGenerate, clientPath: path, body: body)
+    }
+
     /// `POST /v1beta/models/{m}:generateContent` / `:streamGenerateContent` / `:countTokens`.
     public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
         guard let g = parsePath(target) else { return nil }

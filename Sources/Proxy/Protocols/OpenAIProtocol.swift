@@ -4,6 +4,11 @@ public enum OpenAIProtocol: WireProtocol {
     public static var kind: ProtocolKind { .openai }
     public static var probeModel: String { "gpt-4o-mini" }
 
+    /// One output token from `POST /v1/chat/completions`.
+    public static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest {
+        ProbeRequest(endpoint: .chatCompletions, clientPath: Array("/v1/chat/completions".utf8), body: ProbeRequest.oneTokenChat(model: model))
+    }
+
     /// `POST /v1/chat/completions`.
     public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
         path.elementsEqual("/v1/chat/completions".utf8) ? .chatCompletions : nil

@@ -78,6 +78,10 @@ public protocol WireProtocol: Sendable {
 
     /// The model a channel test uses when neither the admin nor the channel names one.
     static var probeModel: String { get }
+
+    /// A channel test's request to `model` on a channel whose base URL path is `basePath`:
+    /// the format's cheapest call (one output token, or the least the endpoint takes).
+    static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest
 }
 
 extension WireProtocol {

@@ -1,3 +1,4 @@
+import Foundation
 import Reactor
 import XCTest
 @testable import Proxy
@@ -60,5 +61,38 @@ final class WireProtocolTests: XCTestCase {
         XCTAssertEqual(GeminiProtocol.credentialHeader.name.description, "x-goog-api-key")
         XCTAssertNil(GeminiProtocol.streamErrorEvent(status: 502, message: "x"))
         XCTAssertNotNil(CodexProtocol.streamErrorEvent(status: 502, message: "x"))
+    }
+
+    /// The channel test's bodies are the JSON the admin's probe always sent (sorted keys),
+    /// byte for byte, and a model with JSON's special characters stays one string.
+    func testProbeRequestsAreTheCheapestCallAsJSON() throws {
+        func sorted(_ o: Any) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+        }
+        let hi: [[String: Any]] = [["role": "user", "content": "hi"]]
+        let want: [(ProtocolKind, String, Any, String)] = [
+            (.anthropic, "", ["model": "m-1", "max_tokens": 1, "messages": hi], "/v1/messages"),
+            (.openai, "/v1", ["model": "m-1", "max_tokens": 1, "messages": hi], "/v1/chat/completions"),
+            (.codex, "", ["model": "m-1", "input": "hi", "max_output_tokens": 16], "/v1/responses"),
+            (.codex, "/backend-api/codex", ["model": "m-1", "instructions": "Reply with one word.", "input": hi, "store": false, "stream": true],
+             "/v1/responses"),
+            (.gemini, "", ["contents": [["role": "user", "parts": [["text": "hi"]]]], "generationConfig": ["maxOutputTokens": 1]],
+             "/v1beta/models/m-1:generateContent"),
+        ]
+        for (kind, base, body, path) in want {
+            let p = kind.wire.probeRequest(model: "m-1", basePath: ArraySlice(base.utf8))
+            XCTAssertEqual(String(decoding: p.body, as: UTF8.self), try sorted(body), "\(kind) \(base)")
+            XCTAssertEqual(String(decoding: p.clientPath, as: UTF8.self), path, "\(kind)")
+        }
+        XCTAssertEqual(AnthropicProtocol.probeRequest(model: "m", basePath: []).headers.map { "\($0.name): \($0.value)" },
+                       ["anthropic-version: 2023-06-01"])
+        let odd = #"a"b\c"#
+        for kind in [ProtocolKind.anthropic, .openai, .codex] {
+            let p = kind.wire.probeRequest(model: odd, basePath: [])
+            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(p.body)) as? [String: Any], "\(kind)")
+            XCTAssertEqual(o["model"] as? String, odd, "\(kind)")
+        }
+        let g = GeminiProtocol.probeRequest(model: "a/b c", basePath: [])
+        XCTAssertEqual(GeminiProtocol.parsePath(g.clientPath[...])?.model, "a/b c")
     }
 }
