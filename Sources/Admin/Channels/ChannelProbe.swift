@@ -91,54 +91,21 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
         }
     }
 
-    static func defaultModel(_ kind: ProtocolKind) -> String {
-        switch kind {
-        case .anthropic: return "claude-haiku-4-5"
-        case .openai: return "gpt-4o-mini"
-        case .codex: return "gpt-5-codex"
-        case .gemini: return "gemini-2.5-flash"
-        }
-    }
+    static func defaultModel(_ kind: ProtocolKind) -> String { kind.wire.probeModel }
 
     /// The request head and body: the protocol's cheapest call (one output token, or the
     /// least the endpoint takes), with the channel's credential.
     static func minimalRequest(_ c: Channel, model: String, key: String, target: UpstreamTarget) -> [UInt8] {
-        let route: APIRoute
-        let clientPath: String
-        let body: [String: Any]
-        let hi: [[String: Any]] = [["role": "user", "content": "hi"]]
-        switch c.kind {
-        case .anthropic:
-            route = APIRoute(kind: .anthropic, endpoint: .messages)
-            clientPath = "/v1/messages"
-            body = ["model": model, "max_tokens": 1, "messages": hi]
-        case .openai:
-            route = APIRoute(kind: .openai, endpoint: .chatCompletions)
-            clientPath = "/v1/chat/completions"
-            body = ["model": model, "max_tokens": 1, "messages": hi]
-        case .codex:
-            route = APIRoute(kind: .codex, endpoint: .responses)
-            clientPath = "/v1/responses"
-            if String(decoding: target.pathPrefix, as: UTF8.self).hasSuffix("/backend-api/codex") {
-                // ChatGPT's Codex backend takes streamed, unstored requests only.
-                body = ["model": model, "instructions": "Reply with one word.", "input": hi, "store": false, "stream": true]
-            } else {
-                body = ["model": model, "input": "hi", "max_output_tokens": 16]
-            }
-        case .gemini:
-            route = APIRoute(kind: .gemini, endpoint: .geminiGenerate)
-            let name = model.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/:"))) ?? model
-            clientPath = "/v1beta/models/\(name):generateContent"
-            body = ["contents": [["role": "user", "parts": [["text": "hi"]]]], "generationConfig": ["maxOutputTokens": 1]]
-        }
-        let json = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])).map { [UInt8]($0) } ?? []
-        let path = ProtocolRules.upstreamTarget(route: route, clientTarget: Array(clientPath.utf8)[...], basePath: target.pathPrefix[...])
+        let probe = c.kind.wire.probeRequest(model: model, basePath: target.pathPrefix[...])
+        let json = probe.body
+        let path = ProtocolRules.upstreamTarget(route: APIRoute(kind: c.kind, endpoint: probe.endpoint),
+                                                clientTarget: probe.clientPath[...], basePath: target.pathPrefix[...])
         var out: [UInt8] = []
         HTTP1Writer.appendRequestLine(&out, method: "POST", target: path[...])
         HTTP1Writer.appendHeader(&out, name: "Host", value: target.hostHeader[...])
         HTTP1Writer.appendHeader(&out, name: "Content-Type", value: "application/json")
         HTTP1Writer.appendHeader(&out, name: "User-Agent", value: "ccload-channel-test")
-        if c.kind == .anthropic { HTTP1Writer.appendHeader(&out, name: "anthropic-version", value: "2023-06-01") }
+        for h in probe.headers { HTTP1Writer.appendHeader(&out, name: h.name, value: h.value) }
         ProtocolRules.appendCredential(&out, kind: c.kind, key: Array(key.utf8))
         HTTP1Writer.appendHeader(&out, name: "Content-Length", value: json.count)
         HTTP1Writer.appendEndOfHead(&out)

@@ -23,6 +23,7 @@ extension ProxyHandler {
 
     /// The token `auth` names, with its limits.
     func tokenOf(_ auth: AuthOutcome) -> ClientToken? {
+        loop.assertOnLoop()
         guard case .token(let id) = auth else { return nil }
         return self.auth.token(id: id)
     }
@@ -33,6 +34,7 @@ extension ProxyHandler {
     /// tokens (loopback) every request is admitted.
     func admit(_ auth: AuthOutcome, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
                estimate: () -> Int) -> Admission {
+        loop.assertOnLoop()
         guard let token = tokenOf(auth) else { return .admitted(TokenAdmission(tokenID: nil)) }
         let reserve = token.hasCostCap ? Int64(estimate()) : 0
         if let no = shared.meters.admit(token, model: model, modelsEndpoint: modelsEndpoint, reserveMicroUSD: reserve, nowMillis: nowMillis) {
@@ -44,19 +46,21 @@ extension ProxyHandler {
     /// `admit` for a request that is not recorded: a refusal is answered (and counted) here.
     func admitOrRefuse(_ auth: AuthOutcome, model: String?, kind: ProtocolKind, modelsEndpoint: Bool,
                                _ c: HTTPServerConnection, estimate: () -> Int = { 0 }) -> TokenAdmission? {
+        loop.assertOnLoop()
         switch admit(auth, model: model, modelsEndpoint: modelsEndpoint, nowMillis: wallClockMillis(), estimate: estimate) {
         case .admitted(let a):
             return a
         case .refused(let no):
             shared.counters.count(status: no.status)
             c.respond(status: no.status, extraHeaders: no.retryAfterSeconds.map { [("retry-after", String($0))] } ?? [],
-                      body: ProtocolRules.errorBody(kind, status: no.status, message: no.message))
+                      body: kind.wire.errorBody(status: no.status, message: no.message))
             return nil
         }
     }
 
     /// Ends an admitted request: its reservation goes back and its cost is charged.
     func settle(_ a: TokenAdmission, costMicroUSD: Int64) {
+        loop.assertOnLoop()
         guard let id = a.tokenID else { return }
         shared.meters.finish(tokenID: id, costMicroUSD: costMicroUSD, reservedMicroUSD: a.reservedMicroUSD, nowMillis: wallClockMillis())
     }

@@ -1,7 +1,26 @@
 /// Anthropic Messages specifics: error shapes, the models list, and the commit-point rules
 /// for its stream (`message_start`, `content_block_*`, `message_delta`, `message_stop`,
 /// `ping`, `error`).
-public enum AnthropicProtocol {
+public enum AnthropicProtocol: WireProtocol {
+    public static var kind: ProtocolKind { .anthropic }
+    public static var probeModel: String { "claude-haiku-4-5" }
+
+    /// One output token from `POST /v1/messages`, with the `anthropic-version` the API requires.
+    public static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest {
+        ProbeRequest(endpoint: .messages, clientPath: Array("/v1/messages".utf8), body: ProbeRequest.oneTokenChat(model: model),
+                     headers: [("anthropic-version", "2023-06-01")])
+    }
+
+    /// `POST /v1/messages`, `POST /v1/messages/count_tokens`.
+    public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
+        if path.elementsEqual("/v1/messages".utf8) { return .messages }
+        if path.elementsEqual("/v1/messages/count_tokens".utf8) { return .countTokens }
+        return nil
+    }
+
+    /// `x-api-key: KEY`.
+    public static var credentialHeader: (name: StaticString, prefix: StaticString) { ("x-api-key", "") }
+
     /// `{"type":"error","error":{"type":"…","message":"…"}}`.
     public static func errorBody(status: Int, message: String) -> [UInt8] {
         ErrorBody.anthropic(status: status, message: message)
@@ -9,7 +28,7 @@ public enum AnthropicProtocol {
 
     /// `event: error` with the error body, ending the stream after the commit point (the
     /// SDKs raise it as an APIError).
-    public static func streamErrorEvent(status: Int, message: String) -> [UInt8] {
+    public static func streamErrorEvent(status: Int, message: String) -> [UInt8]? {
         var out: [UInt8] = Array("event: error\ndata: ".utf8)
         out.append(contentsOf: errorBody(status: status, message: message))
         out.append(contentsOf: "\n\n".utf8)
@@ -99,5 +118,74 @@ public enum AnthropicProtocol {
         case "overloaded_error": return 529
         default: return 500
         }
+    }
+
+    // MARK: Usage
+
+    /// `message_start` → `message.usage` (`input_tokens`, `cache_read_input_tokens`,
+    /// `cache_creation_input_tokens` and its `cache_creation.ephemeral_5m_input_tokens` /
+    /// `ephemeral_1h_input_tokens` split) and `message.model`; `message_delta` → `usage`
+    /// (`output_tokens`, cumulative; any input/cache count it repeats replaces the earlier one).
+    public static func readUsage(event: SSEEvent, data: UnsafeRawBufferPointer, into c: inout UsageCounts) {
+        let type = ProtocolRules.eventType(event, data)
+        if type.elementsEqual("message_start".utf8) {
+            guard let message = JSONScan.value(forKey: "message", in: data), message.kind == .object else { return }
+            readMessage(data, message.range, into: &c)
+        } else if type.elementsEqual("message_delta".utf8) {
+            if let u = JSONScan.value(forKey: "usage", in: data), u.kind == .object { readUsageObject(data, u.range, isDelta: true, into: &c) }
+        }
+    }
+
+    /// A whole Messages object.
+    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) {
+        if doc.kind == .object { readMessage(data, doc.range, into: &c) }
+    }
+
+    /// A Messages object (the `message_start` payload or a whole non-streaming body).
+    static func readMessage(_ data: UnsafeRawBufferPointer, _ range: Range<Int>?, into c: inout UsageCounts) {
+        JSONScan.forEachMember(in: data, object: range) { key, v in
+            if JSONScan.keyEquals(data, key, "usage"), v.kind == .object {
+                readUsageObject(data, v.range, into: &c)
+            } else if JSONScan.keyEquals(data, key, "model") {
+                c.noteModel(data, v)
+            }
+            return true
+        }
+    }
+
+    /// `isDelta`: a `message_delta` usage, whose `output_tokens` is cumulative and replaces;
+    /// its input and cache counts (newer API versions and some relays repeat or only then
+    /// report them) replace the `message_start` ones only when non-zero, so a relay's
+    /// zeros never erase real counts.
+    static func readUsageObject(_ data: UnsafeRawBufferPointer, _ range: Range<Int>, isDelta: Bool = false, into c: inout UsageCounts) {
+        c.reported = true
+        JSONScan.forEachMember(in: data, object: range) { key, v in
+            if let n = UsageCounts.tokens(data, v) {
+                if JSONScan.keyEquals(data, key, "output_tokens") { c.output = n; return true }
+                if isDelta && n == 0 { return true }
+                if JSONScan.keyEquals(data, key, "input_tokens") { c.input = n }
+                else if JSONScan.keyEquals(data, key, "cache_read_input_tokens") { c.cached = n }
+                else if JSONScan.keyEquals(data, key, "cache_creation_input_tokens") { c.cacheCreation = n }
+            } else if v.kind == .object, JSONScan.keyEquals(data, key, "cache_creation") {
+                if let e = JSONScan.value(forKey: "ephemeral_5m_input_tokens", in: data, object: v.range),
+                   let n = UsageCounts.tokens(data, e), !(isDelta && n == 0) { c.cache5m = n }
+                if let e = JSONScan.value(forKey: "ephemeral_1h_input_tokens", in: data, object: v.range),
+                   let n = UsageCounts.tokens(data, e), !(isDelta && n == 0) { c.cache1h = n }
+            }
+            return true
+        }
+    }
+
+    /// Input is already uncached; cache writes split by lifetime, a total larger than its
+    /// split counting the rest as the default 5 min kind.
+    public static func usage(_ c: UsageCounts) -> Usage {
+        var w5 = c.cache5m ?? 0, w1 = c.cache1h ?? 0
+        if c.cache5m == nil && c.cache1h == nil {
+            w5 = c.cacheCreation
+        } else {
+            let split = Saturating.add(w5, w1)
+            if c.cacheCreation > split { w5 = Saturating.add(w5, c.cacheCreation - split) }
+        }
+        return Usage(input: c.input, output: c.output, cacheRead: c.cached, cacheWrite5m: w5, cacheWrite1h: w1)
     }
 }

@@ -1,12 +1,76 @@
+import Reactor
+
 /// Responses API specifics (Codex CLI, `POST /v1/responses` and
 /// `POST /backend-api/codex/responses`): the in-band error that ends a broken stream and
-/// the commit-point rules for `response.*` events. Error bodies and the models list are
-/// OpenAI's (`OpenAIProtocol`); the upstream path is chosen by
-/// `ProtocolRules.upstreamTarget`.
-public enum CodexProtocol {
+/// the commit-point rules for `response.*` events, the upstream path and the session
+/// headers. Error bodies, the models list and the credential are OpenAI's (`OpenAIProtocol`).
+public enum CodexProtocol: WireProtocol {
+    public static var kind: ProtocolKind { .codex }
+    public static var probeModel: String { "gpt-5-codex" }
+
+    /// `POST /v1/responses` with the fewest output tokens the API takes (16); ChatGPT's Codex
+    /// backend (a base path ending in `/backend-api/codex`) takes streamed, unstored requests
+    /// only, with instructions.
+    public static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest {
+        var body: [UInt8]
+        if ProtocolRules.endsWith(basePath, "/backend-api/codex") {
+            body = Array(#"{"input":[{"content":"hi","role":"user"}],"instructions":"Reply with one word.","model":""#.utf8)
+            JSONString.appendEscaped(&body, model)
+            body.append(contentsOf: #"","store":false,"stream":true}"#.utf8)
+        } else {
+            body = Array(#"{"input":"hi","max_output_tokens":16,"model":""#.utf8)
+            JSONString.appendEscaped(&body, model)
+            body.append(contentsOf: #""}"#.utf8)
+        }
+        return ProbeRequest(endpoint: .responses, clientPath: Array("/v1/responses".utf8), body: body)
+    }
+
+    /// `POST /v1/responses` (api.openai.com and most relays) and
+    /// `POST /backend-api/codex/responses` (Codex CLI on a ChatGPT login).
+    public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
+        if path.elementsEqual("/v1/responses".utf8) { return .responses }
+        if path.elementsEqual("/backend-api/codex/responses".utf8) { return .codexResponses }
+        return nil
+    }
+
+    /// Both client routes go to the same upstream resource, chosen by the channel: a base
+    /// path ending in `/backend-api/codex` (ChatGPT's backend) gets `/responses`; any other
+    /// base (api.openai.com, relays) gets `/v1/responses`. The channel decides because the
+    /// credential decides: a ChatGPT token only works on the backend, an API key only on
+    /// `/v1/responses`.
+    public static func upstreamPath(endpoint: Endpoint, path: ArraySlice<UInt8>, base: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        guard endpoint == .responses || endpoint == .codexResponses else { return path }
+        return ProtocolRules.endsWith(base, "/backend-api/codex") ? ArraySlice("/responses".utf8) : ArraySlice("/v1/responses".utf8)
+    }
+
+    /// Codex CLI's `session_id`, then `conversation_id` header.
+    public static func sessionHeader<H: HTTPHeadFields>(_ head: H) -> String? {
+        if let v = head.value("session_id"), !v.isEmpty { return String(decoding: v, as: UTF8.self) }
+        if let v = head.value("conversation_id"), !v.isEmpty { return String(decoding: v, as: UTF8.self) }
+        return nil
+    }
+
+    public static var credentialHeader: (name: StaticString, prefix: StaticString) { OpenAIProtocol.credentialHeader }
+
+    /// OpenAI's shape (`OpenAIProtocol.errorBody`).
+    public static func errorBody(status: Int, message: String) -> [UInt8] {
+        OpenAIProtocol.errorBody(status: status, message: message)
+    }
+
+    /// OpenAI's shape (`OpenAIProtocol.modelsList`).
+    public static func modelsList(_ models: [String]) -> [UInt8] { OpenAIProtocol.modelsList(models) }
+
+    /// OpenAI's rules: a non-null top-level `error`, including a failed Responses object's.
+    public static func bodyError(_ body: UnsafeRawBufferPointer) -> (type: String, message: String)? {
+        OpenAIProtocol.bodyError(body)
+    }
+
+    /// OpenAI's codes and types.
+    public static func status(forErrorType type: String) -> Int { OpenAIProtocol.status(forErrorType: type) }
+
     /// A `response.failed` event: both the OpenAI SDKs and Codex CLI read
     /// `response.error.{code,message}` from it and stop the turn.
-    public static func streamErrorEvent(status: Int, message: String) -> [UInt8] {
+    public static func streamErrorEvent(status: Int, message: String) -> [UInt8]? {
         let code = OpenAIProtocol.errorTypeAndCode(status).code ?? "server_error"
         var out: [UInt8] = Array("event: response.failed\ndata: ".utf8)
         out.append(contentsOf: #"{"type":"response.failed","response":{"object":"response","status":"failed","error":{"code":""#.utf8)
@@ -64,5 +128,36 @@ public enum CodexProtocol {
         if let c = JSONScan.value(forKey: "code", in: data), let s = JSONScan.string(data, c), !s.isEmpty { type = s }
         if let m = JSONScan.value(forKey: "message", in: data), let s = JSONScan.string(data, m) { message = s }
         return .error(type: type, message: message)
+    }
+
+    // MARK: Usage
+
+    /// `response.completed` / `response.incomplete` / `response.failed` (and a relay's
+    /// `response.done`) → `response.usage` (`input_tokens`, `output_tokens`,
+    /// `input_tokens_details.cached_tokens`); `response.created` → `response.model`.
+    public static func readUsage(event: SSEEvent, data: UnsafeRawBufferPointer, into c: inout UsageCounts) {
+        let type = ProtocolRules.eventType(event, data)
+        let final = type.elementsEqual("response.completed".utf8) || type.elementsEqual("response.incomplete".utf8)
+            || type.elementsEqual("response.failed".utf8) || type.elementsEqual("response.done".utf8)
+        let created = type.elementsEqual("response.created".utf8)
+        guard final || created, let r = JSONScan.value(forKey: "response", in: data), r.kind == .object else { return }
+        readResponse(data, r.range, into: &c)
+    }
+
+    /// A whole Responses object.
+    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) {
+        if doc.kind == .object { readResponse(data, doc.range, into: &c) }
+    }
+
+    /// A Responses object (an event's `response`, or a whole non-streaming body).
+    static func readResponse(_ data: UnsafeRawBufferPointer, _ range: Range<Int>?, into c: inout UsageCounts) {
+        JSONScan.forEachMember(in: data, object: range) { key, v in
+            if v.kind == .object, JSONScan.keyEquals(data, key, "usage") {
+                c.readPromptUsage(data, v.range, input: "input_tokens", output: "output_tokens", details: "input_tokens_details")
+            } else if JSONScan.keyEquals(data, key, "model") {
+                c.noteModel(data, v)
+            }
+            return true
+        }
     }
 }

@@ -2,7 +2,43 @@
 /// (`/v1beta/models/{model}:generateContent`), errors are Google RPC shaped, and a stream
 /// (`:streamGenerateContent?alt=sse`) is a sequence of `GenerateContentResponse` chunks with
 /// no in-band end or error event.
-public enum GeminiProtocol {
+public enum GeminiProtocol: WireProtocol {
+    public static var kind: ProtocolKind { .gemini }
+    public static var probeModel: String { "gemini-2.5-flash" }
+
+    /// One output token from `POST /v1beta/models/{model}:generateContent` (the model
+    /// percent-encoded into the path).
+    public static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest {
+        var path: [UInt8] = Array("/v1beta/models/".utf8)
+        percentEncode(&path, model)
+        path.append(contentsOf: ":generateContent".utf8)
+        let body = Array(#"{"contents":[{"parts":[{"text":"hi"}],"role":"user"}],"generationConfig":{"maxOutputTokens":1}}"#.utf8)
+        return ProbeRequest(endpoint: .geminiGenerate, clientPath: path, body: body)
+    }
+
+    /// `POST /v1beta/models/{m}:generateContent` / `:streamGenerateContent` / `:countTokens`.
+    public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
+        guard let g = parsePath(target) else { return nil }
+        return g.action == .countTokens ? .geminiCountTokens : .geminiGenerate
+    }
+
+    /// The model and stream flag are the path's (the body must still be JSON).
+    public static func modelInTarget(_ target: ArraySlice<UInt8>) throws(RequestScanError) -> (model: String, stream: Bool)? {
+        guard let g = parsePath(target), !g.model.isEmpty else { throw .noModel }
+        return (g.model, g.stream)
+    }
+
+    /// The model segment of the upstream target is replaced; the body is kept.
+    public static func rewriteModel(target: inout [UInt8], body: inout [UInt8], info: RequestInfo, to model: String) {
+        if let p = rewritePath(target[...], model: model) { target = p }
+    }
+
+    /// `x-goog-api-key: KEY`.
+    public static var credentialHeader: (name: StaticString, prefix: StaticString) { ("x-goog-api-key", "") }
+
+    /// No in-band error: a broken stream just ends.
+    public static func streamErrorEvent(status: Int, message: String) -> [UInt8]? { nil }
+
     public enum Action: Sendable, Equatable {
         case generateContent, streamGenerateContent, countTokens
     }
@@ -207,6 +243,48 @@ public enum GeminiProtocol {
         case "UNAVAILABLE": return 503
         case "DEADLINE_EXCEEDED": return 504
         default: return 500
+        }
+    }
+
+    // MARK: Usage
+
+    /// Each chunk's `usageMetadata` (cumulative; the last wins: `promptTokenCount`,
+    /// `candidatesTokenCount`, `cachedContentTokenCount`, `thoughtsTokenCount` and
+    /// `toolUsePromptTokenCount`) and `modelVersion`.
+    public static func readUsage(event: SSEEvent, data: UnsafeRawBufferPointer, into c: inout UsageCounts) {
+        readChunk(data, object: nil, into: &c)
+    }
+
+    /// One response object, or a JSON array of chunks (`:streamGenerateContent` without `alt=sse`).
+    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) {
+        if doc.kind == .object {
+            readChunk(data, object: doc.range, into: &c)
+        } else if doc.kind == .array {
+            JSONScan.forEachElement(in: data, array: doc.range) { element in
+                if element.kind == .object { readChunk(data, object: element.range, into: &c) }
+                return true
+            }
+        }
+    }
+
+    static func readChunk(_ data: UnsafeRawBufferPointer, object: Range<Int>?, into c: inout UsageCounts) {
+        JSONScan.forEachMember(in: data, object: object) { key, v in
+            if v.kind == .object, JSONScan.keyEquals(data, key, "usageMetadata") {
+                c.reported = true
+                c.input = 0; c.output = 0; c.cached = 0; c.extraInput = 0; c.extraOutput = 0
+                JSONScan.forEachMember(in: data, object: v.range) { k, u in
+                    guard let n = UsageCounts.tokens(data, u) else { return true }
+                    if JSONScan.keyEquals(data, k, "promptTokenCount") { c.input = n }
+                    else if JSONScan.keyEquals(data, k, "candidatesTokenCount") { c.output = n }
+                    else if JSONScan.keyEquals(data, k, "cachedContentTokenCount") { c.cached = n }
+                    else if JSONScan.keyEquals(data, k, "thoughtsTokenCount") { c.extraOutput = n }
+                    else if JSONScan.keyEquals(data, k, "toolUsePromptTokenCount") { c.extraInput = n }
+                    return true
+                }
+            } else if JSONScan.keyEquals(data, key, "modelVersion") {
+                c.noteModel(data, v)
+            }
+            return true
         }
     }
 }

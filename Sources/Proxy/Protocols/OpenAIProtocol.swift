@@ -1,6 +1,22 @@
 /// OpenAI chat-completions specifics: error shapes (shared with the Responses API), the
 /// models list, and the commit-point rules for `chat.completion.chunk` streams.
-public enum OpenAIProtocol {
+public enum OpenAIProtocol: WireProtocol {
+    public static var kind: ProtocolKind { .openai }
+    public static var probeModel: String { "gpt-4o-mini" }
+
+    /// One output token from `POST /v1/chat/completions`.
+    public static func probeRequest(model: String, basePath: ArraySlice<UInt8>) -> ProbeRequest {
+        ProbeRequest(endpoint: .chatCompletions, clientPath: Array("/v1/chat/completions".utf8), body: ProbeRequest.oneTokenChat(model: model))
+    }
+
+    /// `POST /v1/chat/completions`.
+    public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
+        path.elementsEqual("/v1/chat/completions".utf8) ? .chatCompletions : nil
+    }
+
+    /// `Authorization: Bearer KEY` (also the Responses API's).
+    public static var credentialHeader: (name: StaticString, prefix: StaticString) { ("Authorization", "Bearer ") }
+
     /// The `type` and `code` ccload writes for a status.
     static func errorTypeAndCode(_ status: Int) -> (type: String, code: String?) {
         switch status {
@@ -34,7 +50,7 @@ public enum OpenAIProtocol {
 
     /// A `data: {"error":{…}}` event: the OpenAI SDKs raise an APIError for a data chunk
     /// that carries `error`. No `[DONE]` follows (the client stops at the error).
-    public static func streamErrorEvent(status: Int, message: String) -> [UInt8] {
+    public static func streamErrorEvent(status: Int, message: String) -> [UInt8]? {
         var out: [UInt8] = Array("data: ".utf8)
         out.append(contentsOf: errorBody(status: status, message: message))
         out.append(contentsOf: "\n\n".utf8)
@@ -135,4 +151,29 @@ public enum OpenAIProtocol {
             return 500
         }
     }
+
+    // MARK: Usage
+
+    /// Any chunk's `usage` (`prompt_tokens`, `completion_tokens`,
+    /// `prompt_tokens_details.cached_tokens`; the last wins) and the first `model`.
+    public static func readUsage(event: SSEEvent, data: UnsafeRawBufferPointer, into c: inout UsageCounts) {
+        readChunk(data, object: nil, into: &c)
+    }
+
+    /// A whole chat completion object.
+    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) {
+        if doc.kind == .object { readChunk(data, object: doc.range, into: &c) }
+    }
+
+    static func readChunk(_ data: UnsafeRawBufferPointer, object: Range<Int>?, into c: inout UsageCounts) {
+        JSONScan.forEachMember(in: data, object: object) { key, v in
+            if v.kind == .object, JSONScan.keyEquals(data, key, "usage") {
+                c.readPromptUsage(data, v.range, input: "prompt_tokens", output: "completion_tokens", details: "prompt_tokens_details")
+            } else if JSONScan.keyEquals(data, key, "model") {
+                c.noteModel(data, v)
+            }
+            return true
+        }
+    }
+
 }

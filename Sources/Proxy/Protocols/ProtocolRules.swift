@@ -45,9 +45,10 @@ public enum StreamEventClass: Sendable, Equatable {
     case done
 }
 
-/// The protocol specifics ccload needs, keyed by `ProtocolKind`; each protocol's details
-/// live in its own type (`AnthropicProtocol`, `OpenAIProtocol`, `CodexProtocol`,
-/// `GeminiProtocol`).
+/// What every wire format shares (routing a client request to its format, the upstream
+/// target, the client credentials never forwarded, error reading), and, keyed by
+/// `ProtocolKind`, entry points into each format's own rules (`WireProtocol`: one type per
+/// format). Code that has a request's `WireProtocol` type calls it directly.
 public enum ProtocolRules {
     // MARK: Routes
 
@@ -64,13 +65,8 @@ public enum ProtocolRules {
         let isPOST = method.elementsEqual("POST".utf8)
         let isGET = method.elementsEqual("GET".utf8)
         if isPOST {
-            if path.elementsEqual("/v1/messages".utf8) { return APIRoute(kind: .anthropic, endpoint: .messages) }
-            if path.elementsEqual("/v1/messages/count_tokens".utf8) { return APIRoute(kind: .anthropic, endpoint: .countTokens) }
-            if path.elementsEqual("/v1/chat/completions".utf8) { return APIRoute(kind: .openai, endpoint: .chatCompletions) }
-            if path.elementsEqual("/v1/responses".utf8) { return APIRoute(kind: .codex, endpoint: .responses) }
-            if path.elementsEqual("/backend-api/codex/responses".utf8) { return APIRoute(kind: .codex, endpoint: .codexResponses) }
-            if let g = GeminiProtocol.parsePath(target) {
-                return APIRoute(kind: .gemini, endpoint: g.action == .countTokens ? .geminiCountTokens : .geminiGenerate)
+            for w in formats {
+                if let e = w.postEndpoint(path: path, target: target) { return APIRoute(kind: w.kind, endpoint: e) }
             }
             return nil
         }
@@ -80,6 +76,9 @@ public enum ProtocolRules {
         }
         return nil
     }
+
+    /// Every wire format, in `ProtocolKind` order (the order routes are matched in).
+    static let formats: [any WireProtocol.Type] = ProtocolKind.allCases.map(\.wire)
 
     /// The target up to (not including) `?`.
     static func pathOf(_ target: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
@@ -97,21 +96,15 @@ public enum ProtocolRules {
     ///
     /// - A base path that already ends in the client path's first segment (`/v1`, `/v1beta`)
     ///   does not repeat it: base `/openai/v1` + `/v1/chat/completions` → `/openai/v1/chat/completions`.
-    /// - Codex: both client routes (`/v1/responses`, `/backend-api/codex/responses`) go to the
-    ///   same upstream resource, chosen by the channel: a base path ending in
-    ///   `/backend-api/codex` (ChatGPT's backend, where Codex CLI on a ChatGPT login goes) gets
-    ///   `/responses`; any other base (api.openai.com, relays) gets `/v1/responses`. The channel
-    ///   decides because the credential decides: a ChatGPT token only works on the backend,
-    ///   an API key only on `/v1/responses`.
+    /// - The format may map the path first (`WireProtocol.upstreamPath`; Codex: both client
+    ///   routes go to the one upstream resource the channel's base path calls for).
     public static func upstreamTarget(route: APIRoute, clientTarget: ArraySlice<UInt8>, basePath: ArraySlice<UInt8>) -> [UInt8] {
         var base = basePath
         while base.last == UInt8(ascii: "/") { base = base.dropLast() }
         let cleaned = removingCredentialParameters(clientTarget)
         var path = pathOf(cleaned[...])
         let query = cleaned[path.endIndex...]
-        if route.kind == .codex && (route.endpoint == .responses || route.endpoint == .codexResponses) {
-            path = endsWith(base, "/backend-api/codex") ? ArraySlice("/responses".utf8) : ArraySlice("/v1/responses".utf8)
-        }
+        path = route.kind.wire.upstreamPath(endpoint: route.endpoint, path: path, base: base)
         // Drop a leading segment of `path` that the base already ends with.
         if path.count > 1, let slash = path.dropFirst().firstIndex(of: UInt8(ascii: "/")) {
             let first = path[path.startIndex..<slash]
@@ -181,20 +174,20 @@ public enum ProtocolRules {
 
     // MARK: Credentials
 
-    /// The header that carries a channel key upstream, and the text before the key.
-    /// Anthropic `x-api-key: KEY`; OpenAI and Codex `Authorization: Bearer KEY`;
-    /// Gemini `x-goog-api-key: KEY`.
+    /// The header that carries a channel key upstream, and the text before the key
+    /// (`WireProtocol.credentialHeader`).
     public static func credentialHeader(_ kind: ProtocolKind) -> (name: StaticString, prefix: StaticString) {
-        switch kind {
-        case .anthropic: return ("x-api-key", "")
-        case .openai, .codex: return ("Authorization", "Bearer ")
-        case .gemini: return ("x-goog-api-key", "")
-        }
+        kind.wire.credentialHeader
     }
 
     /// Appends the channel's credential header line (with CRLF) for `kind`.
     public static func appendCredential(_ out: inout [UInt8], kind: ProtocolKind, key: [UInt8]) {
-        let h = credentialHeader(kind)
+        appendCredential(&out, wire: kind.wire, key: key)
+    }
+
+    /// Appends the channel's credential header line (with CRLF) the way `wire` carries it.
+    public static func appendCredential(_ out: inout [UInt8], wire: any WireProtocol.Type, key: [UInt8]) {
+        let h = wire.credentialHeader
         h.name.withUTF8Buffer { out.append(contentsOf: $0) }
         out.append(UInt8(ascii: ":"))
         out.append(0x20)
@@ -223,53 +216,31 @@ public enum ProtocolRules {
 
     /// An error body in the protocol's shape, for errors ccload answers itself.
     public static func errorBody(_ kind: ProtocolKind, status: Int, message: String) -> [UInt8] {
-        switch kind {
-        case .anthropic: return AnthropicProtocol.errorBody(status: status, message: message)
-        case .openai, .codex: return OpenAIProtocol.errorBody(status: status, message: message)
-        case .gemini: return GeminiProtocol.errorBody(status: status, message: message)
-        }
+        kind.wire.errorBody(status: status, message: message)
     }
 
     /// The bytes ccload writes to end a stream that broke after the commit point, or nil
     /// when the protocol has no in-band error (Gemini: the stream just ends).
     public static func streamErrorEvent(_ kind: ProtocolKind, status: Int, message: String) -> [UInt8]? {
-        switch kind {
-        case .anthropic: return AnthropicProtocol.streamErrorEvent(status: status, message: message)
-        case .openai: return OpenAIProtocol.streamErrorEvent(status: status, message: message)
-        case .codex: return CodexProtocol.streamErrorEvent(status: status, message: message)
-        case .gemini: return nil
-        }
+        kind.wire.streamErrorEvent(status: status, message: message)
     }
 
     /// The `GET /v1/models` (Gemini: `GET /v1beta/models`) body for a list of model names.
     public static func modelsList(_ kind: ProtocolKind, models: [String]) -> [UInt8] {
-        switch kind {
-        case .anthropic: return AnthropicProtocol.modelsList(models)
-        case .openai, .codex: return OpenAIProtocol.modelsList(models)
-        case .gemini: return GeminiProtocol.modelsList(models)
-        }
+        kind.wire.modelsList(models)
     }
 
     // MARK: Classification
 
     /// What a streamed event means for the commit point (rules in each protocol's type).
     public static func classify(_ kind: ProtocolKind, _ event: SSEEvent) -> StreamEventClass {
-        switch kind {
-        case .anthropic: return AnthropicProtocol.classify(event)
-        case .openai: return OpenAIProtocol.classify(event)
-        case .codex: return CodexProtocol.classify(event)
-        case .gemini: return GeminiProtocol.classify(event)
-        }
+        kind.wire.classify(event)
     }
 
     /// For a complete non-streaming body (typically a 200): the error it actually carries,
     /// or nil when it is not an error object.
     public static func bodyError(_ kind: ProtocolKind, _ body: UnsafeRawBufferPointer) -> (type: String, message: String)? {
-        switch kind {
-        case .anthropic: return AnthropicProtocol.bodyError(body)
-        case .openai, .codex: return OpenAIProtocol.bodyError(body)
-        case .gemini: return GeminiProtocol.bodyError(body)
-        }
+        kind.wire.bodyError(body)
     }
 
     public static func bodyError(_ kind: ProtocolKind, _ body: [UInt8]) -> (type: String, message: String)? {
@@ -279,11 +250,7 @@ public enum ProtocolRules {
     /// The HTTP status an in-band error type stands for, so an error event before the commit
     /// point fails over like that status would. Unknown types → 500 (a server-side failure).
     public static func status(forErrorType type: String, kind: ProtocolKind) -> Int {
-        switch kind {
-        case .anthropic: return AnthropicProtocol.status(forErrorType: type)
-        case .openai, .codex: return OpenAIProtocol.status(forErrorType: type)
-        case .gemini: return GeminiProtocol.status(forErrorType: type)
-        }
+        kind.wire.status(forErrorType: type)
     }
 
     // MARK: Shared error reading

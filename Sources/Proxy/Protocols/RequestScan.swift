@@ -93,8 +93,7 @@ public enum RequestScan {
            let u = JSONScan.value(forKey: "user_id", in: body, object: m.range), u.kind == .string {
             session = JSONScan.string(body, u).flatMap { $0.isEmpty ? nil : $0 }
         }
-        if kind == .gemini {
-            guard let g = GeminiProtocol.parsePath(target), !g.model.isEmpty else { throw .noModel }
+        if let g = try kind.wire.modelInTarget(target) {
             return RequestInfo(model: g.model, modelRange: nil, stream: g.stream, bodySession: session, maxOutputTokens: maxOutput)
         }
         guard let m = model, m.kind == .string, let name = JSONScan.string(body, m), !name.isEmpty else { throw .noModel }
@@ -130,15 +129,12 @@ public enum RequestScan {
     }
 
     /// The session identity used for affinity, strongest first: an explicit
-    /// `x-ccload-session` header; for Codex the `session_id`, then `conversation_id` header;
+    /// `x-ccload-session` header; the format's own (`WireProtocol.sessionHeader`; Codex: the
+    /// `session_id`, then `conversation_id` header);
     /// then the body's (`RequestInfo.bodySession`, Anthropic `metadata.user_id`).
     public static func session<H: HTTPHeadFields>(head: H, kind: ProtocolKind, bodySession: String?) -> String? {
         if let v = head.value("x-ccload-session"), !v.isEmpty { return String(decoding: v, as: UTF8.self) }
-        if kind == .codex {
-            if let v = head.value("session_id"), !v.isEmpty { return String(decoding: v, as: UTF8.self) }
-            if let v = head.value("conversation_id"), !v.isEmpty { return String(decoding: v, as: UTF8.self) }
-        }
-        return bodySession
+        return kind.wire.sessionHeader(head) ?? bodySession
     }
 
     /// The body with the model value at `range` (from `RequestInfo.modelRange`, quotes

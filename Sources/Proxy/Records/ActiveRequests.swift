@@ -44,10 +44,16 @@ public final class ActiveRequests: @unchecked Sendable {
         relays.removeValue(forKey: id)
     }
 
-    public var count: Int { relays.count }
+    public var count: Int {
+        loop.assertOnLoop()
+        return relays.count
+    }
 
     /// How many of them stream their answer.
-    public var streamCount: Int { relays.values.reduce(0) { $0 + ($1.isStream ? 1 : 0) } }
+    public var streamCount: Int {
+        loop.assertOnLoop()
+        return relays.values.reduce(0) { $0 + ($1.isStream ? 1 : 0) }
+    }
 
     /// The requests in flight now (in no particular order).
     public func snapshot() -> [ActiveRequest] {

@@ -3,7 +3,7 @@
 /// most one event (`maxEventBytes`); a non-streaming body is kept up to `maxBodyBytes` and
 /// scanned once complete, and a larger body makes the usage unknown.
 ///
-/// What it reads:
+/// What it reads (each format's `readUsage`):
 /// - Anthropic: `message_start` → `message.usage` (`input_tokens`, `cache_read_input_tokens`,
 ///   `cache_creation_input_tokens` and its `cache_creation.ephemeral_5m_input_tokens` /
 ///   `ephemeral_1h_input_tokens` split) and `message.model`; `message_delta` → `usage`
@@ -31,22 +31,17 @@ public struct UsageTap: Sendable {
     private var bodyOverflow = false
     private var finished = false
 
-    // Counts as the protocol reports them; `usage` normalises.
-    private var reported = false
-    private var input = 0
-    private var output = 0
-    private var cached = 0
-    private var extraInput = 0
-    private var extraOutput = 0
-    private var cacheCreation = 0
-    private var cache5m: Int?
-    private var cache1h: Int?
+    /// The format whose answer this is: it reads the usage and normalises it.
+    private let wire: any WireProtocol.Type
+    /// Counts as the format reports them; `usage` normalises.
+    private var counts = UsageCounts()
 
     /// The model the upstream says answered (`message.model`, `model`, `modelVersion`).
-    public private(set) var responseModel: String?
+    public var responseModel: String? { counts.responseModel }
 
     public init(kind: ProtocolKind, streaming: Bool, maxBodyBytes: Int = 8 << 20, maxEventBytes: Int = 1 << 20) {
         self.kind = kind
+        self.wire = kind.wire
         self.streaming = streaming
         self.maxBodyBytes = maxBodyBytes
         self.sse = SSEScanner(maxEventBytes: maxEventBytes)
@@ -102,191 +97,22 @@ public struct UsageTap: Sendable {
         return usage
     }
 
-    /// The usage so far (final after `finish()`), normalised (see `Usage`). Every count is
-    /// clamped to `0...Int.max` as read, and the sums below saturate: the numbers are the
-    /// upstream's and may be anything.
+    /// The usage so far (final after `finish()`), normalised by the format (see `Usage`).
     public var usage: Usage {
-        guard reported else { return .unknown }
-        switch kind {
-        case .anthropic:
-            var w5 = cache5m ?? 0, w1 = cache1h ?? 0
-            if cache5m == nil && cache1h == nil {
-                w5 = cacheCreation
-            } else {
-                let split = Saturating.add(w5, w1)
-                // A total larger than its split: the unsplit rest is the default 5 min kind.
-                if cacheCreation > split { w5 = Saturating.add(w5, cacheCreation - split) }
-            }
-            return Usage(input: input, output: output, cacheRead: cached, cacheWrite5m: w5, cacheWrite1h: w1)
-        case .openai, .codex, .gemini:
-            let prompt = Saturating.add(input, extraInput)
-            return Usage(input: max(0, prompt - cached), output: Saturating.add(output, extraOutput), cacheRead: cached)
-        }
+        guard counts.reported else { return .unknown }
+        return wire.usage(counts)
     }
 
-    /// A token count as the upstream sent it, clamped to `0...Usage.maxTokens`: upstream
-    /// numbers are hostile, and a negative or near-`Int.max` count must neither trap the sums
-    /// below and in pricing nor credit a client.
-    static func tokens(_ data: UnsafeRawBufferPointer, _ value: JSONScan.Value) -> Int? {
-        JSONScan.int(data, value).map { min(max($0, 0), Usage.maxTokens) }
-    }
-
-    // MARK: Streams
+    // MARK: Reading
 
     private mutating func handle(_ event: SSEEvent) {
         if event.isTooLarge { return }
-        event.data.withUnsafeBytes { data in
-            switch kind {
-            case .anthropic: anthropicEvent(event, data)
-            case .openai: openAIChunk(data)
-            case .codex: responsesEvent(event, data)
-            case .gemini: geminiChunk(data, object: nil)
-            }
-        }
+        let wire = self.wire
+        event.data.withUnsafeBytes { data in wire.readUsage(event: event, data: data, into: &counts) }
     }
-
-    private mutating func anthropicEvent(_ event: SSEEvent, _ data: UnsafeRawBufferPointer) {
-        let type = ProtocolRules.eventType(event, data)
-        if type.elementsEqual("message_start".utf8) {
-            guard let message = JSONScan.value(forKey: "message", in: data), message.kind == .object else { return }
-            anthropicMessage(data, message.range)
-        } else if type.elementsEqual("message_delta".utf8) {
-            if let u = JSONScan.value(forKey: "usage", in: data), u.kind == .object { anthropicUsage(data, u.range, isDelta: true) }
-        }
-    }
-
-    /// A Messages object (the `message_start` payload or a whole non-streaming body).
-    private mutating func anthropicMessage(_ data: UnsafeRawBufferPointer, _ range: Range<Int>?) {
-        JSONScan.forEachMember(in: data, object: range) { key, v in
-            if JSONScan.keyEquals(data, key, "usage"), v.kind == .object {
-                anthropicUsage(data, v.range)
-            } else if responseModel == nil, JSONScan.keyEquals(data, key, "model"), v.kind == .string {
-                responseModel = JSONScan.string(data, v)
-            }
-            return true
-        }
-    }
-
-    /// `isDelta`: a `message_delta` usage, whose `output_tokens` is cumulative and replaces;
-    /// its input and cache counts (newer API versions and some relays repeat or only then
-    /// report them) replace the `message_start` ones only when non-zero, so a relay's
-    /// zeros never erase real counts.
-    private mutating func anthropicUsage(_ data: UnsafeRawBufferPointer, _ range: Range<Int>, isDelta: Bool = false) {
-        reported = true
-        JSONScan.forEachMember(in: data, object: range) { key, v in
-            if let n = Self.tokens(data, v) {
-                if JSONScan.keyEquals(data, key, "output_tokens") { output = n; return true }
-                if isDelta && n == 0 { return true }
-                if JSONScan.keyEquals(data, key, "input_tokens") { input = n }
-                else if JSONScan.keyEquals(data, key, "cache_read_input_tokens") { cached = n }
-                else if JSONScan.keyEquals(data, key, "cache_creation_input_tokens") { cacheCreation = n }
-            } else if v.kind == .object, JSONScan.keyEquals(data, key, "cache_creation") {
-                if let e = JSONScan.value(forKey: "ephemeral_5m_input_tokens", in: data, object: v.range),
-                   let n = Self.tokens(data, e), !(isDelta && n == 0) { cache5m = n }
-                if let e = JSONScan.value(forKey: "ephemeral_1h_input_tokens", in: data, object: v.range),
-                   let n = Self.tokens(data, e), !(isDelta && n == 0) { cache1h = n }
-            }
-            return true
-        }
-    }
-
-    private mutating func openAIChunk(_ data: UnsafeRawBufferPointer, object: Range<Int>? = nil) {
-        JSONScan.forEachMember(in: data, object: object) { key, v in
-            if v.kind == .object, JSONScan.keyEquals(data, key, "usage") {
-                openAIUsage(data, v.range)
-            } else if responseModel == nil, v.kind == .string, JSONScan.keyEquals(data, key, "model") {
-                responseModel = JSONScan.string(data, v)
-            }
-            return true
-        }
-    }
-
-    private mutating func openAIUsage(_ data: UnsafeRawBufferPointer, _ range: Range<Int>) {
-        reported = true
-        cached = 0
-        JSONScan.forEachMember(in: data, object: range) { key, v in
-            if let n = Self.tokens(data, v) {
-                if JSONScan.keyEquals(data, key, "prompt_tokens") { input = n }
-                else if JSONScan.keyEquals(data, key, "completion_tokens") { output = n }
-            } else if v.kind == .object, JSONScan.keyEquals(data, key, "prompt_tokens_details") {
-                if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: v.range), let n = Self.tokens(data, c) { cached = n }
-            }
-            return true
-        }
-    }
-
-    private mutating func responsesEvent(_ event: SSEEvent, _ data: UnsafeRawBufferPointer) {
-        let type = ProtocolRules.eventType(event, data)
-        let final = type.elementsEqual("response.completed".utf8) || type.elementsEqual("response.incomplete".utf8)
-            || type.elementsEqual("response.failed".utf8) || type.elementsEqual("response.done".utf8)
-        let created = type.elementsEqual("response.created".utf8)
-        guard final || created, let r = JSONScan.value(forKey: "response", in: data), r.kind == .object else { return }
-        responsesObject(data, r.range)
-    }
-
-    /// A Responses object (an event's `response`, or a whole non-streaming body).
-    private mutating func responsesObject(_ data: UnsafeRawBufferPointer, _ range: Range<Int>?) {
-        JSONScan.forEachMember(in: data, object: range) { key, v in
-            if v.kind == .object, JSONScan.keyEquals(data, key, "usage") {
-                reported = true
-                cached = 0
-                JSONScan.forEachMember(in: data, object: v.range) { k, u in
-                    if let n = Self.tokens(data, u) {
-                        if JSONScan.keyEquals(data, k, "input_tokens") { input = n }
-                        else if JSONScan.keyEquals(data, k, "output_tokens") { output = n }
-                    } else if u.kind == .object, JSONScan.keyEquals(data, k, "input_tokens_details") {
-                        if let c = JSONScan.value(forKey: "cached_tokens", in: data, object: u.range), let n = Self.tokens(data, c) { cached = n }
-                    }
-                    return true
-                }
-            } else if responseModel == nil, v.kind == .string, JSONScan.keyEquals(data, key, "model") {
-                responseModel = JSONScan.string(data, v)
-            }
-            return true
-        }
-    }
-
-    private mutating func geminiChunk(_ data: UnsafeRawBufferPointer, object: Range<Int>?) {
-        JSONScan.forEachMember(in: data, object: object) { key, v in
-            if v.kind == .object, JSONScan.keyEquals(data, key, "usageMetadata") {
-                reported = true
-                input = 0; output = 0; cached = 0; extraInput = 0; extraOutput = 0
-                JSONScan.forEachMember(in: data, object: v.range) { k, u in
-                    guard let n = Self.tokens(data, u) else { return true }
-                    if JSONScan.keyEquals(data, k, "promptTokenCount") { input = n }
-                    else if JSONScan.keyEquals(data, k, "candidatesTokenCount") { output = n }
-                    else if JSONScan.keyEquals(data, k, "cachedContentTokenCount") { cached = n }
-                    else if JSONScan.keyEquals(data, k, "thoughtsTokenCount") { extraOutput = n }
-                    else if JSONScan.keyEquals(data, k, "toolUsePromptTokenCount") { extraInput = n }
-                    return true
-                }
-            } else if responseModel == nil, v.kind == .string, JSONScan.keyEquals(data, key, "modelVersion") {
-                responseModel = JSONScan.string(data, v)
-            }
-            return true
-        }
-    }
-
-    // MARK: Whole bodies
 
     private mutating func scanBody(_ data: UnsafeRawBufferPointer) {
         guard let doc = JSONScan.document(data) else { return }
-        switch kind {
-        case .anthropic:
-            if doc.kind == .object { anthropicMessage(data, doc.range) }
-        case .openai:
-            if doc.kind == .object { openAIChunk(data, object: doc.range) }
-        case .codex:
-            if doc.kind == .object { responsesObject(data, doc.range) }
-        case .gemini:
-            if doc.kind == .object {
-                geminiChunk(data, object: doc.range)
-            } else if doc.kind == .array {
-                JSONScan.forEachElement(in: data, array: doc.range) { element in
-                    if element.kind == .object { geminiChunk(data, object: element.range) }
-                    return true
-                }
-            }
-        }
+        wire.readUsage(body: data, doc: doc, into: &counts)
     }
 }

@@ -14,6 +14,8 @@ import TLS
 /// the protocol's error event. Owner: the client connection's loop.
 final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
     private unowned let handler: ProxyHandler
+    /// The loop that owns this exchange (the handler's): every entry point asserts it in debug builds.
+    private let loop: Loop
     private let client: HTTPServerConnection
     private let request: HTTPRequest
     private let target: UpstreamTarget
@@ -38,6 +40,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     init(handler: ProxyHandler, client: HTTPServerConnection, request: HTTPRequest, target: UpstreamTarget,
          admission: TokenAdmission, priced: (kind: ProtocolKind, model: String)?) {
         self.handler = handler
+        self.loop = handler.loop
         self.client = client
         self.request = request
         self.target = target
@@ -49,6 +52,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     }
 
     func start() {
+        loop.assertOnLoop()
         client.streamDelegate = self
         client.writeStallTimeoutNanos = handler.config.stream.clientWriteNanos
         if let c = handler.pool.checkout(target) {
@@ -89,6 +93,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     // MARK: upstream events
 
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
+        loop.assertOnLoop()
         handler.loop.disarm(firstByteTimer)
         headSent = true
         handler.shared.counters.count(status: head.status)
@@ -100,17 +105,20 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     }
 
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
+        loop.assertOnLoop()
         watch.read(now: handler.loop.now)
         if forwarder.raw(raw, to: client) { upstream?.pauseReading() }
     }
 
     func responseData(_ data: UnsafeRawBufferPointer) {
+        loop.assertOnLoop()
         tap?.feed(data)
         watch.data(data, now: handler.loop.now)
         if forwarder.data(data, to: client) { upstream?.pauseReading() }
     }
 
     func responseEnd() {
+        loop.assertOnLoop()
         guard !finished else { return }
         finished = true
         handler.loop.disarm(firstByteTimer)
@@ -122,6 +130,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     }
 
     func responseFailed(_ error: TransportError, receivedBytes: Bool) {
+        loop.assertOnLoop()
         guard !finished else { return }
         let c = upstream
         upstream = nil
@@ -147,7 +156,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     private func endStalled(_ why: String) {
         finished = true
         handler.loop.disarm(stallTimer)
-        let event = ProtocolRules.route(request.head).flatMap { ProtocolRules.streamErrorEvent($0.kind, status: 502, message: why) }
+        let event = ProtocolRules.route(request.head).flatMap { $0.kind.wire.streamErrorEvent(status: 502, message: why) }
         if forwarder.endWithErrorEvent(event, client) {
             client.endResponse()
         } else {
@@ -159,15 +168,18 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     // MARK: client events
 
     func clientWritable() {
+        loop.assertOnLoop()
         watch.read(now: handler.loop.now)
         upstream?.resumeReading()
     }
 
     func clientFinishedSending() {
+        loop.assertOnLoop()
         if headSent && !finished && eventStream { forwarder.probe(client) }
     }
 
     func clientClosed() {
+        loop.assertOnLoop()
         guard !finished else { return }
         finished = true
         handler.loop.disarm(firstByteTimer)
@@ -181,6 +193,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
     // MARK: timeouts and errors
 
     func timerFired(_ timer: LoopTimer) {
+        loop.assertOnLoop()
         if headSent {
             guard !finished else { return }
             let verdict = watch.check(now: handler.loop.now, paused: upstream?.isPaused ?? false)

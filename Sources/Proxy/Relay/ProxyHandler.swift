@@ -13,10 +13,15 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// The relayed requests in flight on this loop.
     public let active: ActiveRequests
     /// The channel table this loop routes by; replaced whole (on this loop) when it changes.
-    public var table: ChannelTable?
+    public var table: ChannelTable? {
+        didSet { loop.assertOnLoop() }
+    }
     /// The client tokens this loop checks; replaced whole (on this loop) when they change.
     public var auth: ClientAuth {
-        didSet { if auth !== oldValue { authEpoch &+= 1 } }
+        didSet {
+            loop.assertOnLoop()
+            if auth !== oldValue { authEpoch &+= 1 }
+        }
     }
     /// Which `auth` checked a request at its head (the `HeadNote` tag): a head-time outcome
     /// counts only under the same token set, else the request is checked again.
@@ -47,6 +52,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {
+        loop.assertOnLoop()
         let target = request.head.targetBytes
         if ASCII.equalsIgnoringCase(target, "/health") || ASCII.hasPrefix(target, "/health?") {
             return connection.respond(status: 200, body: Array(#"{"status":"ok"}"#.utf8))
@@ -73,6 +79,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// proxy would route is refused here when its token is missing or invalid, in its
     /// protocol's error shape; the server then closes the connection if a body was announced.
     public func headReceived(_ head: HTTPRequestHead, peer: SocketAddress, on connection: HTTPServerConnection) -> HeadDecision {
+        loop.assertOnLoop()
         let kind: ProtocolKind
         if table != nil {
             guard let route = ProtocolRules.route(head) else { return .proceed(maxBodyBytes: nil) }
@@ -88,7 +95,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             return .proceed(maxBodyBytes: nil, note: outcome.headNoteValue.map { HeadNote(tag: authEpoch, value: $0) } ?? .none)
         }
         shared.counters.count(status: refusal.status)
-        return .reject(status: refusal.status, body: ProtocolRules.errorBody(kind, status: refusal.status, message: refusal.message))
+        return .reject(status: refusal.status, body: kind.wire.errorBody(status: refusal.status, message: refusal.message))
     }
 
     /// Who `request` is from: the outcome of its head-time check when the same token set
@@ -116,20 +123,20 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             // Counted, not logged: an unauthenticated flood must not fill the request log.
             shared.counters.count(status: refusal.status)
             return connection.respond(status: refusal.status,
-                                      body: ProtocolRules.errorBody(kind, status: refusal.status, message: refusal.message))
+                                      body: kind.wire.errorBody(status: refusal.status, message: refusal.message))
         }
         if route.endpoint == .models {
             guard let admission = admitOrRefuse(auth, model: nil, kind: kind, modelsEndpoint: true, connection) else { return }
             settle(admission, costMicroUSD: 0)
             let models = tokenOf(auth)?.allowedModels.map { $0.sorted().filter { table.serves(kind: kind, model: $0) } }
-            return connection.respond(status: 200, body: ProtocolRules.modelsList(kind, models: models ?? table.servedModels(kind: kind)))
+            return connection.respond(status: 200, body: kind.wire.modelsList(models ?? table.servedModels(kind: kind)))
         }
         let info: RequestInfo
         do {
             info = try RequestScan.scan(body: request.body, kind: kind, target: request.head.targetBytes)
         } catch {
             shared.counters.count(status: 400)
-            return connection.respond(status: 400, body: ProtocolRules.errorBody(kind, status: 400, message: error.message))
+            return connection.respond(status: 400, body: kind.wire.errorBody(status: 400, message: error.message))
         }
         let sessionID = RequestScan.session(head: request.head, kind: kind, bodySession: info.bodySession)
         let session = sessionID.map { SessionKey($0) }
@@ -199,7 +206,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
                 let forward = token?.allowedModels == nil && (error == .notJSON || error == .noModel)
                 if !forward {
                     shared.counters.count(status: 400)
-                    return connection.respond(status: 400, body: ProtocolRules.errorBody(kind, status: 400, message: error.message))
+                    return connection.respond(status: 400, body: kind.wire.errorBody(status: 400, message: error.message))
                 }
             }
         }
@@ -209,7 +216,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }) else { return }
         if listsModels, let allowed = token?.allowedModels {
             settle(admission, costMicroUSD: 0)
-            return connection.respond(status: 200, body: ProtocolRules.modelsList(kind, models: allowed.sorted()))
+            return connection.respond(status: 200, body: kind.wire.modelsList(allowed.sorted()))
         }
         let exchange = PassThrough(handler: self, client: connection, request: request, target: upstream, admission: admission,
                                    priced: priced)
@@ -224,15 +231,17 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         r.error = message
         shared.record(r)
         c.respond(status: status, extraHeaders: retryAfter.map { [("retry-after", String($0))] } ?? [],
-                  body: ProtocolRules.errorBody(kind, status: status, message: message))
+                  body: kind.wire.errorBody(status: status, message: message))
     }
 
     func preferredURL(channelID: Int, count: Int) -> Int {
+        loop.assertOnLoop()
         guard count > 1, let i = preferredURLs[channelID], i < count else { return 0 }
         return i
     }
 
     func notePreferredURL(channelID: Int, index: Int) {
+        loop.assertOnLoop()
         if index != 0 || preferredURLs[channelID] != nil { preferredURLs[channelID] = index }
     }
 

@@ -1,11 +1,14 @@
 import Reactor
 import TLS
 
-/// One request's way through the channel table: try each candidate channel (and its
-/// keys) in order; before the commit point every failure cools what failed and moves on;
-/// at the commit point (the first content-bearing bytes) the response head and the held
-/// bytes go to the client, and from then on every upstream read is written through at
-/// once while the usage tap reads the same bytes. Owner: the client connection's loop.
+/// The byte engine of one request's way through the channel table: it sends each try,
+/// holds the answer until the commit point (the first content-bearing bytes), then passes
+/// the response head and the held bytes to the client and writes every upstream read
+/// through at once while the usage tap reads the same bytes. Every decision (which try,
+/// what to send, whether an answer fails over, what cools, what is recorded) is its
+/// policy's (`RelayPolicy`), asked through named hooks: `pick`, `rewriteRequest`,
+/// `classifyAnswer`, `onFailure`, `onCommit`, `onSuccess`, `onFinish`.
+/// Owner: the client connection's loop.
 final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
     /// Where the response of the current try stands.
     private enum Phase {
@@ -30,26 +33,17 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     }
 
     private unowned let handler: ProxyHandler
+    /// The loop that owns this relay (the handler's): every entry point asserts it in debug builds.
+    private let loop: Loop
     private let client: HTTPServerConnection
     private let request: HTTPRequest
-    private let route: APIRoute
-    private let info: RequestInfo
-    private let session: SessionKey?
-    private let table: ChannelTable
-    private var candidates: [Candidate]
-    private var record: RequestRecord
-    private let startNanos: UInt64
+    /// Every decision about this request, and its record.
+    private var policy: RelayPolicy
 
     // The current try.
-    private var candidateIndex = 0
-    private var keyPosition = 0
-    /// Which of the channel's base URLs this try uses, and how many it has tried.
-    private var urlIndex = 0
-    private var urlsTried = 0
     private var upstream: HTTPClientConnection?
     private var dial: Dial?
     private var triedStaleRetry = false
-    private var counting: ChannelCounters?
     private var phase = Phase.waiting
     private var responseHead: HTTPResponseHead?
     private var held: [UInt8] = []
@@ -58,15 +52,15 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private var tap: UsageTap
     private var forwarder = ResponseForwarder()
     private var lastFailure = LastFailure.none
-    private var attempts = 0
     /// This request's id in the loop's `ActiveRequests` (0 once it left).
     private var activeID: UInt64 = 0
     /// Response body bytes passed to the client.
     private var bytesStreamed: UInt64 = 0
-    /// The token's admission (set before `start`), settled in `complete`.
-    var admission = TokenAdmission(tokenID: nil)
-    /// The estimate the current try holds against its channel's daily cost limit.
-    private var channelReservation: (channelID: Int, microUSD: Int)?
+    /// The token's admission (set before `start`), settled in `RelayPolicy.onFinish`.
+    var admission: TokenAdmission {
+        get { loop.assertOnLoop(); return policy.admission }
+        set { loop.assertOnLoop(); policy.admission = newValue }
+    }
     private lazy var firstByteTimer = LoopTimer(target: self)
     /// Once the head is in, the same timer guards the response (see `StallWatch`).
     private var stallTimer: LoopTimer { firstByteTimer }
@@ -84,15 +78,11 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     init(handler: ProxyHandler, client: HTTPServerConnection, request: HTTPRequest, route: APIRoute,
          info: RequestInfo, session: SessionKey?, table: ChannelTable, candidates: [Candidate], record: RequestRecord) {
         self.handler = handler
+        self.loop = handler.loop
         self.client = client
         self.request = request
-        self.route = route
-        self.info = info
-        self.session = session
-        self.table = table
-        self.candidates = candidates
-        self.record = record
-        self.startNanos = handler.loop.now
+        self.policy = RelayPolicy(handler: handler, route: route, info: info, bodyBytes: request.body.count, session: session,
+                                  table: table, candidates: candidates, record: record)
         self.tap = UsageTap(kind: route.kind, streaming: info.stream)
         self.watch = StallWatch(idleNanos: handler.config.stream.upstreamIdleNanos,
                                 keepAliveOnlyNanos: handler.config.stream.keepAliveOnlyNanos)
@@ -101,6 +91,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private var isHEAD: Bool { request.head.methodIs("HEAD") }
 
     func start() {
+        loop.assertOnLoop()
         client.streamDelegate = self
         client.userData = self
         client.writeStallTimeoutNanos = handler.config.stream.clientWriteNanos
@@ -110,33 +101,12 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     // MARK: tries
 
-    private var current: Candidate { candidates[candidateIndex] }
-    private var channel: Channel { table.channels[current.channelIndex] }
-    private var keyIndex: Int { current.keys[keyPosition] }
-    private var target: UpstreamTarget { table.targets[current.channelIndex][urlIndex] }
+    private var target: UpstreamTarget { policy.target }
 
-    /// Starts the try at (candidateIndex, keyPosition), skipping channels at their
-    /// concurrency limit; with nothing left, answers with the last failure.
+    /// Starts the next try the policy picks; with nothing left, answers with the last failure.
     private func nextTry() {
-        while candidateIndex < candidates.count {
-            if current.keys.isEmpty {
-                candidateIndex += 1
-                keyPosition = 0
-                continue
-            }
-            let counters = table.counters[current.channelIndex]
-            if counters.tryBegin(limit: channel.maxConcurrency) {
-                counting = counters
-                reserveDailySpend()
-                if urlsTried == 0 {
-                    urlIndex = handler.preferredURL(channelID: channel.id, count: table.targets[current.channelIndex].count)
-                }
-                return send(fresh: false)
-            }
-            candidateIndex += 1
-            keyPosition = 0
-        }
-        exhausted()
+        guard policy.pick() else { return exhausted() }
+        send(fresh: false)
     }
 
     private func send(fresh: Bool) {
@@ -145,7 +115,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         held.removeAll(keepingCapacity: true)
         heldData.removeAll(keepingCapacity: true)
         sse = SSEScanner()
-        attempts += 1
+        policy.attempts += 1
         if !fresh, let c = handler.pool.checkout(target) {
             return write(on: c)
         }
@@ -164,21 +134,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     private func write(on c: HTTPClientConnection) {
         upstream = c
-        let ch = channel
-        let target = self.target
-        let upstreamModel = current.upstreamModel
-        var path = ProtocolRules.upstreamTarget(route: route, clientTarget: request.head.targetBytes, basePath: target.pathPrefix[...])
-        var body = request.body
-        if upstreamModel != info.model {
-            if route.kind == .gemini {
-                if let p = RequestScan.rewriteGeminiPath(target: path[...], to: upstreamModel) { path = p }
-            } else if let r = info.modelRange {
-                body = RequestScan.rewriteModel(body: body, range: r, to: upstreamModel)
-            }
-        }
-        let head = HeaderRewriter.upstreamRequest(request.head, target: path, hostHeader: target.hostHeader,
-                                                  credential: .channel(ch.kind, Array(ch.keys[keyIndex].secret.utf8)),
-                                                  bodyLength: body.count)
+        let (head, body) = policy.rewriteRequest(request)
         preCommitDeadline = Saturating.add(handler.loop.now, firstByteTimeoutNanos)
         handler.loop.arm(firstByteTimer, at: preCommitDeadline)
         c.send(head: head, body: body, isHEAD: isHEAD, delegate: self)
@@ -187,22 +143,24 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     // MARK: upstream events
 
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
+        loop.assertOnLoop()
         let watching = watch.start(now: handler.loop.now, eventStream: Relay.isEventStream(head))
         responseHead = head
         if head.status >= 400 {
             phase = .holdingError
         } else if head.status < 300 && Relay.isEventStream(head) && !isHEAD {
             phase = .holdingStream
-            tap = UsageTap(kind: route.kind, streaming: true)
+            tap = UsageTap(kind: policy.route.kind, streaming: true)
         } else {
             handler.loop.arm(stallTimer, at: watching)
-            tap = UsageTap(kind: route.kind, streaming: false)
+            tap = UsageTap(kind: policy.route.kind, streaming: false)
             return commit(flushNow: !bodyBytesFollow)
         }
         handler.loop.arm(stallTimer, at: min(watching, preCommitDeadline))
     }
 
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
+        loop.assertOnLoop()
         watch.read(now: handler.loop.now)
         switch phase {
         case .streaming:
@@ -216,6 +174,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     }
 
     func responseData(_ data: UnsafeRawBufferPointer) {
+        loop.assertOnLoop()
         switch phase {
         case .streaming:
             watch.data(data, now: handler.loop.now)
@@ -246,10 +205,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// error event before it fails over, and a long stream without either commits anyway.
     private func scanHeldStream(_ data: UnsafeRawBufferPointer) {
         var verdict: StreamEventClass?
-        let kind = route.kind
+        let wire = policy.wire
         sse.feed(data) { event in
             guard verdict == nil else { return }
-            switch ProtocolRules.classify(kind, event) {
+            switch wire.classify(event) {
             case .content, .done: verdict = .content
             case .error(let type, let message): verdict = .error(type: type, message: message)
             case .metadata: break
@@ -259,11 +218,12 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         case .content?:
             commit(flushNow: false)
         case .error(let type, let message)?:
-            switch Classifier.classify(sseErrorType: type) {
+            let answer = policy.classifyAnswer(streamErrorType: type)
+            switch answer.verdict {
             case .failover(let cls, let scope, let reset):
                 upstream?.close()
                 upstream = nil
-                failTry(cls, scope, reset: reset, status: ProtocolRules.status(forErrorType: type, kind: kind),
+                failTry(cls, scope, reset: reset, status: answer.status,
                         note: "stream error before content: \(type): \(message)")
             case .passThrough:
                 commit(flushNow: false)
@@ -274,6 +234,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     }
 
     func responseEnd() {
+        loop.assertOnLoop()
         guard phase != .finished else { return }
         handler.loop.disarm(firstByteTimer)
         let c = upstream
@@ -293,6 +254,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     }
 
     func responseFailed(_ error: TransportError, receivedBytes: Bool) {
+        loop.assertOnLoop()
         guard phase != .finished else { return }
         let c = upstream
         upstream = nil
@@ -303,7 +265,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             // A pooled connection the upstream had already closed: one retry, fresh.
             triedStaleRetry = true
             handler.loop.disarm(firstByteTimer)
-            attempts -= 1
+            policy.attempts -= 1
             return send(fresh: true)
         }
         failTry(transport: error)
@@ -311,11 +273,11 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     private func classifyHeldError() {
         guard let head = responseHead else { return }
-        switch Classifier.classify(status: head.status, headers: head, bodyPrefix: heldData[...], model: current.upstreamModel) {
+        switch policy.classifyAnswer(head, body: heldData[...]) {
         case .passThrough:
             respondWithHeld(head)
         case .failover(let cls, let scope, let reset):
-            lastFailure = .response(head: head, body: heldData, candidate: candidateIndex, keyPosition: keyPosition)
+            lastFailure = .response(head: head, body: heldData, candidate: policy.candidateIndex, keyPosition: policy.keyPosition)
             failTry(cls, scope, reset: reset, status: head.status, note: nil)
         }
     }
@@ -326,11 +288,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private func commit(flushNow: Bool) {
         guard let head = responseHead else { return }
         phase = .streaming
-        record.ttfbMicros = (handler.loop.now - startNanos) / 1000
-        record.status = head.status
-        // Failed tries stay listed in `attempts`; the request itself answered.
-        record.error = nil
-        handler.notePreferredURL(channelID: channel.id, index: urlIndex)
+        policy.onCommit(status: head.status, streams: true)
         // Event streams are re-framed from de-chunked data, so the chunk stream is always
         // at a boundary when a failure needs to append the protocol's error event.
         forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: flushNow,
@@ -354,8 +312,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// Sends a held error response as it is (it was the client's own fault, or the last).
     private func respondWithHeld(_ head: HTTPResponseHead) {
         phase = .streaming
-        record.status = head.status
-        record.ttfbMicros = (handler.loop.now - startNanos) / 1000
+        policy.onCommit(status: head.status, streams: false)
         var fixed = head
         // The held body is complete and de-chunked: send it with its length.
         fixed.chunked = false
@@ -372,12 +329,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private func finishCommitted() {
         guard phase != .finished else { return }
         phase = .finished
-        let ch = channel
-        let now = handler.loop.now
-        if record.status < 400 {
-            handler.shared.cooldowns.recordSuccess(channelID: ch.id, keyIndex: keyIndex, model: info.model)
-            if let s = session { handler.shared.selector.affinity?.record(session: s, channel: ch.id, key: keyIndex, now: now) }
-        }
+        policy.onSuccess()
         forwarder.finish(client)
         client.endResponse()
         complete(error: nil)
@@ -387,10 +339,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// when it has one and the framing allows) and the failure is recorded.
     private func breakCommittedStream(_ why: String) {
         phase = .finished
-        record.error = why
+        policy.record.error = why
         // An event stream stands at an event boundary (the partial event, if any, is never
         // sent): the error event is a whole event of its own.
-        if forwarder.endWithErrorEvent(ProtocolRules.streamErrorEvent(route.kind, status: 502, message: why), client) {
+        if forwarder.endWithErrorEvent(policy.wire.streamErrorEvent(status: 502, message: why), client) {
             client.endResponse()
         } else {
             client.abortResponse()
@@ -407,63 +359,40 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             handler.loop.disarm(firstByteTimer)
             return answerError(503, "\(error)")
         }
-        let (cls, scope) = Classifier.classify(transportError: error)
+        let (cls, scope) = policy.classifyAnswer(transportError: error)
         lastFailure = .transport("\(error)")
-        let urls = table.targets[current.channelIndex].count
-        if urlsTried + 1 < urls && phase != .finished {
-            // The channel has another base URL: try it before the channel counts as down.
-            handler.loop.disarm(firstByteTimer)
-            upstream?.close()
-            upstream = nil
-            record.attempts.append(AttemptNote(channelID: channel.id, keyIndex: keyIndex, status: 0, failure: cls.rawValue))
-            record.error = "\(error)"
-            urlsTried += 1
-            urlIndex = (urlIndex + 1) % urls
-            triedStaleRetry = false
-            guard attempts < handler.shared.maxAttempts else { return exhausted() }
-            return send(fresh: false)
-        }
-        failTry(cls, scope, reset: nil, status: 0, note: "\(error)")
+        fail(TryFailure(failure: cls, scope: scope, resetAfterNanos: nil, status: 0, note: "\(error)", transport: true))
     }
 
-    /// Cools what failed, notes the try, and moves to the next key or channel.
     private func failTry(_ cls: FailureClass, _ scope: ScopeKind, reset: UInt64?, status: Int, note: String?) {
+        fail(TryFailure(failure: cls, scope: scope, resetAfterNanos: reset, status: status, note: note))
+    }
+
+    /// Ends the try (its timer, its connection) and does what the policy's `onFailure` says.
+    private func fail(_ f: TryFailure) {
         handler.loop.disarm(firstByteTimer)
         upstream?.close()
         upstream = nil
-        counting?.end()
-        counting = nil
-        releaseDailySpend()
-        let ch = channel
-        let now = handler.loop.now
-        let cooldowns = handler.shared.cooldowns
-        // (channel, model) cooldowns are keyed by the requested model, as the selector reads them;
-        // a channel whose keys all cool counts as cooling there without a record of its own.
-        let scopeValue = CooldownScope(scope, channelID: ch.id, keyIndex: keyIndex, model: info.model)
-        cooldowns.record(failure: cls, scope: scopeValue, now: now, explicitResetAt: reset.map { Saturating.add(now, $0) })
-        record.attempts.append(AttemptNote(channelID: ch.id, keyIndex: keyIndex, status: status, failure: cls.rawValue))
-        if let note { record.error = note }
-        if phase == .finished { return }
-        guard attempts < handler.shared.maxAttempts else { return exhausted() }
-        if scope == .key && keyPosition + 1 < current.keys.count {
-            keyPosition += 1
-        } else {
-            candidateIndex += 1
-            keyPosition = 0
-            urlsTried = 0
+        switch policy.onFailure(f, over: phase == .finished) {
+        case .nextURL:
+            triedStaleRetry = false
+            send(fresh: false)
+        case .nextTry:
+            triedStaleRetry = false
+            nextTry()
+        case .exhausted:
+            exhausted()
+        case .stop:
+            break
         }
-        triedStaleRetry = false
-        nextTry()
     }
 
-    /// The current channel's first-byte timeout (its own, clamped like the setting), else the setting.
-    private var firstByteTimeoutNanos: UInt64 {
-        channel.firstByteTimeoutSeconds.map(RuntimeSettings.firstByteTimeoutNanos(seconds:)) ?? handler.config.firstByteTimeoutNanos
-    }
+    private var firstByteTimeoutNanos: UInt64 { policy.firstByteTimeoutNanos }
 
     func timerFired(_ timer: LoopTimer) {
+        loop.assertOnLoop()
         guard phase == .waiting else { return stallCheck() }
-        let (cls, scope) = Classifier.classifyFirstByteTimeout()
+        let (cls, scope) = policy.classifyTimeout()
         lastFailure = .timeout("upstream sent no response headers within \(formatSeconds(firstByteTimeoutNanos))")
         failTry(cls, scope, reset: nil, status: 0, note: "first-byte timeout")
     }
@@ -478,7 +407,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             let why = phase == .holdingError
                 ? "upstream error answer (\(responseHead?.status ?? 0)) did not end within the first-byte timeout (\(formatSeconds(firstByteTimeoutNanos)))"
                 : "upstream stream sent no content within the first-byte timeout (\(formatSeconds(firstByteTimeoutNanos)))"
-            let (cls, scope) = Classifier.classifyFirstByteTimeout()
+            let (cls, scope) = policy.classifyTimeout()
             lastFailure = .timeout(why)
             return failTry(cls, scope, reset: nil, status: 0, note: why)
         }
@@ -492,7 +421,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             upstream = nil
             return breakCommittedStream(why)
         }
-        let (cls, scope) = Classifier.classifyFirstByteTimeout()
+        let (cls, scope) = policy.classifyTimeout()
         lastFailure = .timeout(why)
         failTry(cls, scope, reset: nil, status: 0, note: why)
     }
@@ -504,41 +433,43 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         switch lastFailure {
         case .response(let head, let body, let candidate, let position):
             // The record names the channel whose answer the client gets.
-            candidateIndex = candidate
-            keyPosition = position
+            policy.restore(candidate: candidate, keyPosition: position)
             heldData = body
             responseHead = head
-            record.error = record.error ?? "every candidate failed; last status \(head.status)"
+            policy.record.error = policy.record.error ?? "every candidate failed; last status \(head.status)"
             respondWithHeld(head)
         case .timeout(let m):
             answerError(504, m)
         case .transport(let m):
             answerError(502, "upstream unreachable: \(m)")
         case .none:
-            answerError(503, "no channel is available for model \(info.model)")
+            answerError(503, "no channel is available for model \(policy.info.model)")
         }
     }
 
     private func answerError(_ status: Int, _ message: String) {
         phase = .finished
-        record.status = status
-        record.error = message
-        client.respond(status: status, body: ProtocolRules.errorBody(route.kind, status: status, message: message))
+        policy.record.status = status
+        policy.record.error = message
+        client.respond(status: status, body: policy.wire.errorBody(status: status, message: message))
         complete(error: message)
     }
 
     // MARK: client events
 
     func clientWritable() {
+        loop.assertOnLoop()
         watch.read(now: handler.loop.now)
         upstream?.resumeReading()
     }
 
     func clientFinishedSending() {
+        loop.assertOnLoop()
         if phase == .streaming && Relay.isEventStream(responseHead) { forwarder.probe(client) }
     }
 
     func clientClosed() {
+        loop.assertOnLoop()
         guard phase != .finished else { return }
         phase = .finished
         handler.loop.disarm(firstByteTimer)
@@ -546,70 +477,30 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         dial = nil
         upstream?.close()  // never back to the pool mid-response
         upstream = nil
-        if record.status == 0 || record.ttfbMicros == nil { record.status = 499 }
+        if policy.record.status == 0 || policy.record.ttfbMicros == nil { policy.record.status = 499 }
         complete(error: client.closedForWriteStall
                  ? "client took no byte of the response for \(formatSeconds(client.writeStallTimeoutNanos)); connection closed"
                  : "client closed the connection")
     }
 
-    // MARK: the record
-
-    /// A channel with a daily cost limit holds this try's estimate against it until the try ends.
-    private func reserveDailySpend() {
-        let ch = channel
-        guard ch.dailyCostLimitUSD != nil else { return }
-        let estimate = handler.shared.pricing.estimate(model: current.upstreamModel, bodyBytes: request.body.count,
-                                                       maxOutputTokens: info.maxOutputTokens, multiplier: ch.costMultiplier)
-        handler.shared.spend.reserve(channelID: ch.id, microUSD: estimate)
-        channelReservation = (ch.id, estimate)
-    }
-
-    private func releaseDailySpend() {
-        guard let r = channelReservation else { return }
-        handler.shared.spend.release(channelID: r.channelID, microUSD: r.microUSD)
-        channelReservation = nil
-    }
+    // MARK: the end
 
     private func complete(error: String?) {
         handler.loop.disarm(firstByteTimer)
-        counting?.end()
-        counting = nil
-        releaseDailySpend()
         handler.active.remove(activeID)
         activeID = 0
-        let now = handler.loop.now
-        record.durationMicros = (now - startNanos) / 1000
-        if error != nil && record.error == nil { record.error = error }
-        if candidateIndex < candidates.count {
-            let ch = channel
-            record.channelID = ch.id
-            record.channelName = ch.name
-            record.keyIndex = keyIndex
-            record.upstreamModel = current.upstreamModel
-            let usage = tap.finish()
-            record.usageKnown = usage.known
-            record.inputTokens = usage.input
-            record.outputTokens = usage.output
-            record.cacheReadTokens = usage.cacheRead
-            record.cacheWrite5mTokens = usage.cacheWrite5m
-            record.cacheWrite1hTokens = usage.cacheWrite1h
-            let cost = handler.shared.pricing.cost(model: current.upstreamModel, usage: usage, multiplier: ch.costMultiplier)
-            record.costMicroUSD = Int64(cost.microUSD)
-            record.priced = cost.priced
-            if cost.microUSD > 0 { handler.shared.spend.add(channelID: ch.id, microUSD: cost.microUSD) }
-        }
-        handler.settle(admission, costMicroUSD: record.costMicroUSD)
-        handler.shared.record(record)
+        policy.onFinish(error: error, usage: { tap.finish() })
     }
 
-    var isStream: Bool { info.stream }
+    var isStream: Bool { loop.assertOnLoop(); return policy.info.stream }
 
     /// What the admin's list of requests in flight shows of this one.
     func activeView(id: UInt64, now: UInt64) -> ActiveRequest {
-        let ch = candidateIndex < candidates.count ? channel : nil
-        return ActiveRequest(id: id, channelID: ch?.id, channelName: ch?.name, model: info.model,
-                             protocolName: route.kind.rawValue, stream: info.stream, elapsedNanos: now &- startNanos,
-                             bytesStreamed: bytesStreamed, client: record.clientAddress, tokenID: record.tokenID)
+        loop.assertOnLoop()
+        let ch = policy.hasChannel ? policy.channel : nil
+        return ActiveRequest(id: id, channelID: ch?.id, channelName: ch?.name, model: policy.info.model,
+                             protocolName: policy.route.kind.rawValue, stream: policy.info.stream, elapsedNanos: now &- policy.startNanos,
+                             bytesStreamed: bytesStreamed, client: policy.record.clientAddress, tokenID: policy.record.tokenID)
     }
 
     static func isEventStream(_ head: HTTPResponseHead?) -> Bool {

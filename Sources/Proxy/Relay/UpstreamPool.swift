@@ -19,7 +19,9 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     }
 
     public let loop: Loop
-    public var settings: Settings
+    public var settings: Settings {
+        didSet { loop.assertOnLoop() }
+    }
     /// Idle connections of one origin, most recently used last. A class so the list is
     /// changed in place (a dictionary of arrays would copy on every change).
     private final class IdleList {
@@ -38,6 +40,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
 
     /// An idle connection to the target's origin, if one is alive.
     public func checkout(_ target: UpstreamTarget) -> HTTPClientConnection? {
+        loop.assertOnLoop()
         guard let list = idle[target.poolKey] else { return nil }
         while let c = list.conns.popLast() {
             if c.state == .idle {
@@ -52,7 +55,8 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     /// `completion` runs once on the loop unless the returned dial is cancelled.
     public func dial(_ target: UpstreamTarget,
                      completion: @escaping (Result<HTTPClientConnection, TransportError>) -> Void) -> Dial {
-        Dial(loop: loop, target: target.dial, tls: target.verifyTLS ? settings.tls : Settings.unverifiedTLS,
+        loop.assertOnLoop()
+        return Dial(loop: loop, target: target.dial, tls: target.verifyTLS ? settings.tls : Settings.unverifiedTLS,
              connectTimeoutNanos: settings.connectTimeoutNanos,
              handshakeTimeoutNanos: settings.connectTimeoutNanos) { [loop] result in
             switch result {
@@ -67,6 +71,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
 
     /// Takes back a connection after a clean exchange; closes it if the pool is full.
     public func release(_ c: HTTPClientConnection, _ target: UpstreamTarget) {
+        loop.assertOnLoop()
         guard c.state == .idle else { return }
         let origin = target.poolKey
         let list: IdleList
@@ -85,6 +90,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     }
 
     public func timerFired(_ timer: LoopTimer) {
+        loop.assertOnLoop()
         let cutoff = loop.now &- settings.idleTimeoutNanos
         var any = false
         for list in idle.values {

@@ -1,0 +1,23 @@
+import Reactor
+
+extension RelayPolicy {
+    /// Hook `rewriteRequest`: the request the current try sends, from the client's. The
+    /// target is mapped onto the channel's base path (`ProtocolRules.upstreamTarget`); a
+    /// redirected model is written into the body or, for a format that carries it in the
+    /// path, the target (`WireProtocol.rewriteModel`); every client credential is dropped and
+    /// the channel key put where its format wants it (`HeaderRewriter.upstreamRequest`).
+    func rewriteRequest(_ request: HTTPRequest) -> (head: [UInt8], body: [UInt8]) {
+        let ch = channel
+        let target = self.target
+        let upstreamModel = current.upstreamModel
+        var path = ProtocolRules.upstreamTarget(route: route, clientTarget: request.head.targetBytes, basePath: target.pathPrefix[...])
+        var body = request.body
+        if upstreamModel != info.model {
+            wire.rewriteModel(target: &path, body: &body, info: info, to: upstreamModel)
+        }
+        let head = HeaderRewriter.upstreamRequest(request.head, target: path, hostHeader: target.hostHeader,
+                                                  credential: .channel(ch.kind, Array(ch.keys[keyIndex].secret.utf8)),
+                                                  bodyLength: body.count)
+        return (head, body)
+    }
+}
