@@ -249,9 +249,8 @@ public final class Selector: Sendable {
             topTier = false
             let fromAffinity = first >= 0
             let counters = table.counters
-            table.state.pickLock.withLock { picks in
+            table.state.withWeights(countingPick: first < 0) {
                 if first < 0 {
-                    picks &+= 1
                     // nginx: every peer gains its weight; the largest wins and pays the total.
                     var total = 0
                     var best = -1
