@@ -168,8 +168,10 @@ struct ChannelCooling: Sendable {
 }
 
 /// What the selector may read of the book, handed out by `CooldownBook.read` while the
-/// book's lock is held. Non-copyable and only ever borrowed, so it cannot escape the call.
-struct CooldownView: ~Copyable {
+/// book's lock is held. A value (the book's state is copy-on-write), so a view kept past the
+/// call would be a stale copy, never a race; read it inside the call. (Non-copyable and
+/// borrowed, it crashes this toolchain's release optimizer.)
+struct CooldownView {
     fileprivate let channels: [Int: ChannelCooling]
 
     /// Whether anything cools at all (the selector skips every look-up when not).
@@ -356,8 +358,8 @@ public final class CooldownBook: Sendable {
     }
 
     /// Runs `body` with a read view of the book, under the book's lock (one lock round trip).
-    /// The view cannot outlive the call. `body` must be quick and must not call the book.
-    func read<R>(_ body: (borrowing CooldownView) -> R) -> R {
+    /// `body` must be quick and must not call the book.
+    func read<R>(_ body: (CooldownView) -> R) -> R {
         lock.withLock { s in body(CooldownView(channels: s.channels)) }
     }
 
