@@ -253,6 +253,7 @@ public final class Dial: LoopHandler, TimerTarget, @unchecked Sendable {
     // MARK: events
 
     public func handleEvents(_ events: UInt32) {
+        loop.assertOnLoop()
         switch stage {
         case .tunneling: driveTunnel()
         case .handshaking: driveHandshake()
@@ -261,6 +262,7 @@ public final class Dial: LoopHandler, TimerTarget, @unchecked Sendable {
     }
 
     public func timerFired(_ timer: LoopTimer) {
+        loop.assertOnLoop()
         switch stage {
         case .resolving:
             finish(.failure(.resolve("lookup of \(target.proxy?.host ?? target.host) timed out")))

@@ -59,6 +59,9 @@ enum Server {
             return 2
         }
         var sockets: [Int32] = []
+        // Until the loops take them, the listening sockets are closed on every way out.
+        var socketsHandedOff = false
+        defer { if !socketsHandedOff { for s in sockets { _ = Glibc.close(s) } } }
         do {
             // The first socket fixes the port (PORT=0 picks one); the others share it.
             let first = try Listener.openSocket(address)
@@ -69,7 +72,6 @@ enum Server {
             }
         } catch {
             Log.error("\(error)")
-            for s in sockets { _ = Glibc.close(s) }
             return 1
         }
 
@@ -80,7 +82,6 @@ enum Server {
             store = try Store.open(path: settings.sqlitePath)
         } catch {
             Log.error("cannot open the database \(settings.sqlitePath): \((error as? StoreError)?.message ?? "\(error)")")
-            for s in sockets { _ = Glibc.close(s) }
             return 1
         }
         // The live settings (cooldowns, selector, affinity, record logging, retention) come
@@ -115,7 +116,6 @@ enum Server {
         } catch {
             Log.error((error as? StoreSetup.Failure)?.description ?? (error as? StoreError)?.message ?? "\(error)")
             store.close()
-            for s in sockets { _ = Glibc.close(s) }
             return 1
         }
         let http = {
@@ -135,6 +135,7 @@ enum Server {
             _ = server.listen(on: FileDescriptor(socketList[loop.index]))
             servers.withLock { $0[loop.index] = server }
         }
+        socketsHandedOff = true
         let routingText: String
         if let t = firstTable {
             routingText = " routing \(t.count) channels (database \(settings.sqlitePath))"

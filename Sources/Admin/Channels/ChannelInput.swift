@@ -1,21 +1,15 @@
 import Foundation
 import Proxy
 
-/// `ChannelInput` (API.md): the JSON body of a create or an update, turned into a
-/// channel through the same checks a channels file gets (`ChannelFile.build`), then
-/// checked as part of the whole table by the store before anything is written.
+/// `ChannelInput` (API.md): the JSON body of a create or an update. Its fields are the
+/// channel fields any input takes (`ChannelFile.fieldSpellings`: `api_key` or `api_keys`,
+/// `url` or `urls`, `redirects` or `model_redirects`, …), turned into a channel by the one
+/// decoder a channels file and a CSV import use (`ChannelFile.build`), then checked as
+/// part of the whole table by the store before anything is written.
 enum ChannelInput {
-    /// API field → the channels-file field `ChannelFile.build` reads.
-    static let fileNames: [String: String] = [
-        "name": "name", "protocol": "protocol", "url": "url", "urls": "urls", "api_keys": "api_keys",
-        "key_strategy": "key_strategy", "priority": "priority", "weight": "weight", "models": "models",
-        "redirects": "model_redirects", "enabled": "enabled", "proxy": "proxy",
-        "first_byte_timeout_seconds": "first_byte_timeout", "cost_multiplier": "cost_multiplier",
-        "daily_cost_limit_usd": "daily_cost_limit", "max_concurrency": "max_concurrency",
-        "insecure_skip_verify": "insecure_skip_verify",
-    ]
-
-    /// A channels-file field (or a `ChannelTable` field) → the API's name for it.
+    /// A channels-file field (or a `ChannelTable` field) → the API's name for it, for
+    /// errors about a field the body did not spell itself (missing, or from the stored
+    /// channel).
     static func apiName(_ fileField: String?) -> String? {
         guard let f = fileField else { return nil }
         switch f {
@@ -44,13 +38,16 @@ enum ChannelInput {
     static func channel(_ input: [String: FieldValue], stored: Channel?) throws(AdminError) -> Channel {
         var changes: [String: FieldValue] = [:]
         for (name, value) in input.sorted(by: { $0.key < $1.key }) {
-            guard let fileName = fileNames[name] else {
-                throw AdminError.invalid(name, "unknown field \(name)")
+            switch ChannelFile.field(named: name) {
+            case nil: throw AdminError.invalid(name, "unknown field \(name)")
+            case "id": throw AdminError.invalid(name, "id: the store gives each channel its id; PUT /admin/channels/{id} names the one to change")
+            case "api_key": changes[name] = try keys(name, value, stored: stored)
+            default: changes[name] = value
             }
-            changes[fileName] = name == "api_keys" ? try keys(value, stored: stored) : value
         }
         if stored == nil {
-            for required in ["name", "protocol"] where input[required] == nil || input[required] == .null {
+            for required in ["name", "protocol"]
+            where !ChannelFile.spellings(required).contains(where: { input[$0] != nil && input[$0] != .null }) {
                 throw AdminError.invalid(required, "\(required) is required")
             }
         }
@@ -61,13 +58,15 @@ enum ChannelInput {
             c.id = stored?.id ?? 0
             return c
         } catch {
-            throw invalid(error)
+            throw invalid(error, spelledBy: input)
         }
     }
 
-    /// `api_keys`: an array of strings; on an update an element may be `{"keep": index}`.
-    static func keys(_ value: FieldValue, stored: Channel?) throws(AdminError) -> FieldValue {
-        guard case .array(let items) = value else { throw AdminError.invalid("api_keys", "api_keys must be an array of keys") }
+    /// The keys (`api_keys`, `api_key` or `keys`, spelled `name`): as any input gives them
+    /// (a list, or one string of keys); as a list, on an update an element may be
+    /// `{"keep": index}` for a stored key.
+    static func keys(_ name: String, _ value: FieldValue, stored: Channel?) throws(AdminError) -> FieldValue {
+        guard case .array(let items) = value else { return value }
         var out: [FieldValue] = []
         for (i, item) in items.enumerated() {
             switch item {
@@ -75,23 +74,23 @@ enum ChannelInput {
                 out.append(item)
             case .object(let o) where o.count == 1:
                 guard case .number(let d)? = o["keep"], d == d.rounded(), d >= 0 else {
-                    throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)] must be a key or {\"keep\": index}")
+                    throw AdminError.invalid("\(name)[\(i)]", "\(name)[\(i)] must be a key or {\"keep\": index}")
                 }
                 // Compared as a Double first: `Int(1e300)` would trap.
                 guard let stored, d < Double(stored.keys.count) else {
-                    throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)]: there is no stored key \(ChannelCSV.number(d)) to keep")
+                    throw AdminError.invalid("\(name)[\(i)]", "\(name)[\(i)]: there is no stored key \(ChannelCSV.number(d)) to keep")
                 }
                 out.append(.string(stored.keys[Int(d)].secret))
             default:
-                throw AdminError.invalid("api_keys[\(i)]", "api_keys[\(i)] must be a key (a string) or {\"keep\": index}")
+                throw AdminError.invalid("\(name)[\(i)]", "\(name)[\(i)] must be a key (a string) or {\"keep\": index}")
             }
         }
         return .array(out)
     }
 
-    /// A field error in the API's names.
-    static func invalid(_ e: ChannelFile.FieldError) -> AdminError {
-        let field = apiName(e.field)
+    /// A field error naming the field as the body spelled it, else by the API's name.
+    static func invalid(_ e: ChannelFile.FieldError, spelledBy input: [String: FieldValue]) -> AdminError {
+        let field = e.field.map { input[$0] != nil ? $0 : apiName($0)! }
         return AdminError(400, field.map { "\($0): \(e.reason)" } ?? e.reason, field: field)
     }
 

@@ -66,6 +66,7 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
     }
 
     static func handle(_ call: AdminCall) {
+        call.loop.assertOnLoop()
         do throws(AdminError) {
             let id = try call.id()
             let input = call.body.isEmpty ? Input(model: nil, keyIndex: nil) : try call.decode(Input.self)
@@ -135,6 +136,7 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
     }
 
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
+        call.loop.assertOnLoop()
         self.head = head
         ttfb = call.loop.now - started
         // The body gets as long again.
@@ -145,11 +147,13 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
     func responseRaw(_ raw: UnsafeRawBufferPointer) {}
 
     func responseData(_ data: UnsafeRawBufferPointer) {
+        call.loop.assertOnLoop()
         let room = Self.maxKeptBody - body.count
         if room > 0 { body.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(room))) }
     }
 
     func responseEnd() {
+        call.loop.assertOnLoop()
         if let c = upstream, c.state == .idle { call.proxy.pool.release(c, target) }
         upstream = nil
         guard let head else { return finish(error: "the upstream closed without a response") }
@@ -163,11 +167,13 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
     }
 
     func responseFailed(_ error: TransportError, receivedBytes: Bool) {
+        call.loop.assertOnLoop()
         upstream = nil
         finish(error: head == nil ? "upstream failed: \(error)" : "upstream failed mid-response: \(error)")
     }
 
     func timerFired(_ timer: LoopTimer) {
+        call.loop.assertOnLoop()
         upstream?.close()
         upstream = nil
         let seconds = formatSeconds(timeoutNanos)

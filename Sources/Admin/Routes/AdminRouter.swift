@@ -12,6 +12,7 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
     private let routes: [AdminRoute]
 
     public init(proxy: ProxyHandler, context: AdminContext) {
+        proxy.loop.assertOnLoop()
         self.proxy = proxy
         self.context = context
         routes = AdminRoutes.all
@@ -27,6 +28,7 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
 
     /// At the head: the proxy's paths get its token check; the admin paths their body cap.
     public func headReceived(_ head: HTTPRequestHead, peer: SocketAddress, on connection: HTTPServerConnection) -> HeadDecision {
+        proxy.loop.assertOnLoop()
         let target = head.targetBytes
         if ASCII.hasPrefix(target, "/v1") || !AdminRouter.isAdminPath(target) {
             return proxy.headReceived(head, peer: peer, on: connection)
@@ -42,6 +44,7 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
     }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {
+        proxy.loop.assertOnLoop()
         let target = request.head.targetBytes
         // The proxy's paths first, with the fewest byte compares.
         if ASCII.hasPrefix(target, "/v1") || !AdminRouter.isAdminPath(target) {

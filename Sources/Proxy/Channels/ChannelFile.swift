@@ -34,9 +34,12 @@ public enum ChannelFileError: Error, Equatable, CustomStringConvertible {
 /// JSON fields: `id`, `name`, `protocol` (or `channel_type`: anthropic, openai, codex,
 /// gemini), `url` or `urls`, `api_key`, `api_keys` or `keys` (a list, or one string split on
 /// commas and newlines), `key_strategy` (sequential, round_robin), `priority`, `weight`,
-/// `models` (a list or a comma-separated string; empty = any), `model_redirects` (object),
-/// `enabled`, `proxy`, `first_byte_timeout` (seconds), `cost_multiplier`, `daily_cost_limit`
-/// (USD; 0 = none), `max_concurrency` (0 = none), `insecure_skip_verify`. An unknown JSON
+/// `models` (a list or a comma-separated string; empty = any), `model_redirects` or
+/// `redirects` (object), `enabled`, `proxy`, `first_byte_timeout` or
+/// `first_byte_timeout_seconds` (seconds), `cost_multiplier`, `daily_cost_limit` or
+/// `daily_cost_limit_usd` (USD; 0 = none), `max_concurrency` (0 = none),
+/// `insecure_skip_verify`: the same spellings the admin API and a CSV header accept
+/// (`fieldSpellings`, read by the one decoder `build`). An unknown JSON
 /// field is an error (a typo would otherwise be silently ignored); unknown CSV columns are
 /// ignored (ccLoad exports many this relay has no use for). Absent ids are the 1-based
 /// position in the file.
@@ -82,12 +85,6 @@ public enum ChannelFile {
 
     // MARK: - JSON
 
-    static let jsonFields: Set<String> = [
-        "id", "name", "protocol", "channel_type", "url", "urls", "api_key", "api_keys", "keys", "key_strategy",
-        "priority", "weight", "models", "model_redirects", "enabled", "proxy", "first_byte_timeout",
-        "cost_multiplier", "daily_cost_limit", "max_concurrency", "insecure_skip_verify",
-    ]
-
     static func jsonRows(_ data: Data) throws(ChannelFileError) -> [ChannelFileRow] {
         let root: FieldValue
         do {
@@ -103,7 +100,7 @@ public enum ChannelFile {
                 return row
             }
             row.fields = fields
-            if let unknown = fields.keys.sorted().first(where: { !jsonFields.contains($0) }) {
+            if let unknown = fields.keys.sorted().first(where: { field(named: $0) == nil }) {
                 row.problem = FieldError(field: unknown, reason: "unknown field")
             }
             return row
@@ -120,11 +117,16 @@ public enum ChannelFile {
 
     // MARK: - CSV
 
-    /// Accepted header spellings (after trimming and lower-casing) → field name.
+    /// Accepted header spellings (after trimming and lower-casing) → field name: every
+    /// spelling a JSON entry or the admin API accepts (`fieldSpellings`), and the header
+    /// names of ccLoad's and spreadsheets' exports.
     static let csvColumns: [String: String] = {
         var m: [String: String] = [:]
-        func add(_ field: String, _ names: [String]) {
+        for (field, aliases) in fieldSpellings {
             m[field] = field
+            for a in aliases { m[a] = field }
+        }
+        func add(_ field: String, _ names: [String]) {
             for n in names { m[n] = field }
         }
         add("id", ["编号", "渠道id"])
@@ -194,238 +196,6 @@ public enum ChannelFile {
         }
         return rows
     }
-
-    // MARK: - Fields → Channel
-
-    /// Why one entry cannot become a channel: the field to blame (in the file's names) and why.
-    public struct FieldError: Error, Sendable, Equatable {
-        public var field: String?
-        public var reason: String
-
-        public init(field: String?, reason: String) {
-            self.field = field
-            self.reason = reason
-        }
-    }
-
-    /// Duplicate names and ids across the file.
-    public struct Seen: Sendable {
-        var names = Set<String>()
-        var ids = Set<Int>()
-
-        public init() {}
-
-        /// Notes `c`, or throws when its name (or id) came before. Id 0 is a channel still
-        /// to be created (an import's new rows): the store gives each its own id.
-        public mutating func check(_ c: Channel) throws(FieldError) {
-            guard names.insert(c.name).inserted else { throw FieldError(field: "name", reason: "\"\(c.name)\" is used twice") }
-            guard c.id == 0 || ids.insert(c.id).inserted else { throw FieldError(field: "id", reason: "\(c.id) is used twice") }
-        }
-    }
-
-    /// A channel from one entry's fields (file names: `api_key`, `model_redirects`,
-    /// `first_byte_timeout`, …; `.null` counts as absent). Its id is the `id` field, else
-    /// `position`.
-    public static func build(_ f: [String: FieldValue], position: Int) throws(FieldError) -> Channel {
-        func one(_ names: String...) throws(FieldError) -> (String, FieldValue)? {
-            var found: (String, FieldValue)?
-            for n in names {
-                guard let v = f[n], v != .null else { continue }
-                if let (prev, _) = found { throw FieldError(field: n, reason: "given together with \"\(prev)\"") }
-                found = (n, v)
-            }
-            return found
-        }
-        func string(_ name: String) throws(FieldError) -> String? {
-            guard let (n, v) = try one(name) else { return nil }
-            guard case .string(let s) = v else { throw FieldError(field: n, reason: "must be a string") }
-            let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
-            return t.isEmpty ? nil : t
-        }
-        func number(_ name: String) throws(FieldError) -> Double? {
-            guard let (n, v) = try one(name) else { return nil }
-            switch v {
-            case .number(let d): return d
-            case .string(let s):
-                guard let d = Double(s.trimmingCharacters(in: .whitespaces)), d.isFinite else {
-                    throw FieldError(field: n, reason: "not a number: \"\(s)\"")
-                }
-                return d
-            default: throw FieldError(field: n, reason: "must be a number")
-            }
-        }
-        func integer(_ name: String) throws(FieldError) -> Int? {
-            guard let d = try number(name) else { return nil }
-            guard d == d.rounded(), abs(d) < 1e15 else { throw FieldError(field: name, reason: "not an integer: \(d)") }
-            return Int(d)
-        }
-        func bool(_ name: String) throws(FieldError) -> Bool? {
-            guard let (n, v) = try one(name) else { return nil }
-            switch v {
-            case .bool(let b): return b
-            case .number(let d) where d == 0 || d == 1: return d == 1
-            case .string(let s):
-                switch s.trimmingCharacters(in: .whitespaces).lowercased() {
-                case "true", "1", "yes", "y", "on", "enabled", "enable", "启用", "是", "开启": return true
-                case "false", "0", "no", "n", "off", "disabled", "disable", "禁用", "否", "关闭": return false
-                default: throw FieldError(field: n, reason: "not a boolean: \"\(s)\"")
-                }
-            default: throw FieldError(field: n, reason: "must be true or false")
-            }
-        }
-        /// A list: an array of strings, a JSON array in a string, or a string split on
-        /// commas and newlines (and, for URLs, spaces).
-        func list(_ names: String..., splitSpaces: Bool = false) throws(FieldError) -> (String, [String])? {
-            var found: (String, FieldValue)?
-            for n in names {
-                guard let v = f[n], v != .null else { continue }
-                if let (prev, _) = found { throw FieldError(field: n, reason: "given together with \"\(prev)\"") }
-                found = (n, v)
-            }
-            guard let (n, v) = found else { return nil }
-            var items: [String]
-            switch v {
-            case .array(let a):
-                items = []
-                for e in a {
-                    guard case .string(let s) = e else { throw FieldError(field: n, reason: "must be a list of strings") }
-                    items.append(s)
-                }
-            case .string(let s):
-                let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
-                if t.hasPrefix("["), let a = try? JSONDecoder().decode([String].self, from: Data(t.utf8)) {
-                    items = a
-                } else {
-                    // Split on scalars: "\r\n" (one Character) and a separator followed by a
-                    // combining mark must still separate.
-                    items = t.unicodeScalars.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == "\r" || $0 == ";"
-                        || (splitSpaces && ($0 == " " || $0 == "\t")) }).map { String(String.UnicodeScalarView($0)) }
-                }
-            default:
-                throw FieldError(field: n, reason: "must be a list or a comma-separated string")
-            }
-            return (n, items.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty })
-        }
-
-        guard let name = try string("name") else { throw FieldError(field: "name", reason: "missing") }
-        if let why = ChannelFieldRules.name(name) { throw FieldError(field: "name", reason: why) }
-        let id = try integer("id") ?? position
-        guard id > 0 else { throw FieldError(field: "id", reason: "must be positive") }
-
-        var kind = ProtocolKind.anthropic
-        if let (n, v) = try one("protocol", "channel_type") {
-            guard case .string(let s) = v else { throw FieldError(field: n, reason: "must be a string") }
-            switch s.trimmingCharacters(in: .whitespaces).lowercased() {
-            case "", "anthropic", "claude": kind = .anthropic
-            case "openai", "openai_chat", "chat": kind = .openai
-            case "codex", "responses": kind = .codex
-            case "gemini", "google": kind = .gemini
-            default: throw FieldError(field: n, reason: "unknown protocol \"\(s)\" (anthropic, openai, codex, gemini)")
-            }
-        }
-
-        guard let (urlField, urls) = try list("url", "urls", splitSpaces: true), !urls.isEmpty else {
-            throw FieldError(field: "url", reason: "missing")
-        }
-        var proxy: EgressProxy?
-        let proxyURL = try string("proxy")
-        if let p = proxyURL {
-            if let why = ChannelFieldRules.proxy(p) { throw FieldError(field: "proxy", reason: why) }
-            guard let e = EgressProxy(url: p) else {
-                throw FieldError(field: "proxy", reason: "\"\(p)\" is not http:// or socks5://[user:pass@]host[:port]")
-            }
-            proxy = e
-        }
-        for u in urls {
-            if let why = ChannelFieldRules.url(u) {
-                throw FieldError(field: urlField, reason: "\"\(ChannelFieldRules.visible(u))\" \(why)")
-            }
-        }
-        for u in urls where UpstreamTarget(url: u, proxy: proxy) == nil {
-            throw FieldError(field: urlField, reason: "\"\(u)\" is not http(s)://host[:port][/prefix]")
-        }
-
-        guard let (keyField, secrets) = try list("api_key", "api_keys", "keys") else {
-            throw FieldError(field: "api_key", reason: "missing")
-        }
-        guard !secrets.isEmpty else { throw FieldError(field: keyField, reason: "no key") }
-        for (i, k) in secrets.enumerated() {
-            if let why = ChannelFieldRules.key(k) { throw FieldError(field: keyField, reason: "key \(i + 1) \(why)") }
-        }
-
-        var c = Channel(id: id, name: name, kind: kind, urls: urls,
-                        keys: secrets.enumerated().map { ChannelKey(index: $0.offset, secret: $0.element) })
-
-        if let s = try string("key_strategy") {
-            switch s.lowercased() {
-            case "sequential", "seq", "顺序": c.keyStrategy = .sequential
-            case "round_robin", "round-robin", "roundrobin", "rr", "轮询": c.keyStrategy = .roundRobin
-            default: throw FieldError(field: "key_strategy", reason: "unknown strategy \"\(s)\" (sequential, round_robin)")
-            }
-        }
-        c.priority = try integer("priority") ?? 0
-        guard (-maxPriority...maxPriority).contains(c.priority) else {
-            throw FieldError(field: "priority", reason: "must be between -\(maxPriority) and \(maxPriority)")
-        }
-        if let w = try integer("weight") {
-            guard (1...maxWeight).contains(w) else { throw FieldError(field: "weight", reason: "must be between 1 and \(maxWeight)") }
-            c.weight = w
-        }
-        if let (_, models) = try list("models") {
-            guard models.count <= ChannelFieldRules.maxModels else {
-                throw FieldError(field: "models", reason: "at most \(ChannelFieldRules.maxModels) models")
-            }
-            for m in models {
-                if let why = ChannelFieldRules.model(m, kind: kind) { throw FieldError(field: "models", reason: why) }
-            }
-            c.models = models
-        }
-        if let (n, v) = try one("model_redirects") {
-            var object: [String: FieldValue]
-            switch v {
-            case .object(let o): object = o
-            case .string(let s):
-                guard let o = try? JSONDecoder().decode([String: FieldValue].self, from: Data(s.utf8)) else {
-                    throw FieldError(field: n, reason: "not a JSON object of model names")
-                }
-                object = o
-            default: throw FieldError(field: n, reason: "must be an object of model names")
-            }
-            guard object.count <= ChannelFieldRules.maxModels else {
-                throw FieldError(field: n, reason: "at most \(ChannelFieldRules.maxModels) redirects")
-            }
-            for (from, to) in object.sorted(by: { $0.key < $1.key }) {
-                guard case .string(let t) = to, !t.isEmpty, !from.isEmpty else {
-                    throw FieldError(field: n, reason: "\"\(ChannelFieldRules.visible(from))\" must map to a model name")
-                }
-                for m in [from, t] {
-                    if let why = ChannelFieldRules.model(m, kind: kind) { throw FieldError(field: n, reason: why) }
-                }
-                c.redirects[from] = t
-            }
-        }
-        c.enabled = try bool("enabled") ?? true
-        c.proxy = proxyURL
-        if let t = try number("first_byte_timeout") {
-            guard t > 0 else { throw FieldError(field: "first_byte_timeout", reason: "must be positive (seconds)") }
-            c.firstByteTimeoutSeconds = t
-        }
-        if let m = try number("cost_multiplier") {
-            guard m >= 0 else { throw FieldError(field: "cost_multiplier", reason: "must be ≥ 0") }
-            c.costMultiplier = m
-        }
-        if let l = try number("daily_cost_limit") {
-            guard l >= 0 else { throw FieldError(field: "daily_cost_limit", reason: "must be ≥ 0") }
-            c.dailyCostLimitUSD = l > 0 ? l : nil
-        }
-        if let m = try integer("max_concurrency") {
-            guard m >= 0 else { throw FieldError(field: "max_concurrency", reason: "must be ≥ 0") }
-            c.maxConcurrency = m > 0 ? m : nil
-        }
-        c.insecureSkipVerify = try bool("insecure_skip_verify") ?? false
-        if let (field, why) = ChannelFieldRules.numbers(c) { throw FieldError(field: field, reason: why) }
-        return c
-    }
 }
 
 /// One entry of a channels file before it becomes a channel.
@@ -457,45 +227,6 @@ public struct ChannelFileRow: Sendable {
         }
         if let line { return .csv(line: line, field: e.field, reason: e.reason, channel: name) }
         return .json(index: row - 1, field: e.field, reason: e.reason, channel: name)
-    }
-}
-
-extension ChannelFile {
-    static let maxPriority = 1_000_000_000
-    static let maxWeight = 1_000_000
-
-    /// Field names that mean the same thing (only one of a group may be given).
-    static let aliases: [[String]] = [["protocol", "channel_type"], ["url", "urls"], ["api_key", "api_keys", "keys"]]
-
-    /// `changes` laid over `base`: a field in `changes` replaces its value in `base`
-    /// (and any alias of it); `.null` clears it. For partial updates of a stored channel.
-    public static func overlay(_ base: [String: FieldValue], _ changes: [String: FieldValue]) -> [String: FieldValue] {
-        var out = base
-        for (name, value) in changes {
-            for group in aliases where group.contains(name) {
-                for alias in group { out[alias] = nil }
-            }
-            out[name] = value
-        }
-        return out
-    }
-
-    /// A channel as fields `build` turns back into the same channel.
-    public static func fields(of c: Channel) -> [String: FieldValue] {
-        var f: [String: FieldValue] = [
-            "id": .number(Double(c.id)), "name": .string(c.name), "protocol": .string(c.kind.rawValue),
-            "urls": .array(c.urls.map { .string($0) }), "api_keys": .array(c.keys.map { .string($0.secret) }),
-            "key_strategy": .string(c.keyStrategy.rawValue), "priority": .number(Double(c.priority)),
-            "models": .array(c.models.map { .string($0) }),
-            "model_redirects": .object(c.redirects.mapValues { .string($0) }), "enabled": .bool(c.enabled),
-            "cost_multiplier": .number(c.costMultiplier), "insecure_skip_verify": .bool(c.insecureSkipVerify),
-        ]
-        if let w = c.weight { f["weight"] = .number(Double(w)) }
-        if let p = c.proxy { f["proxy"] = .string(p) }
-        if let t = c.firstByteTimeoutSeconds { f["first_byte_timeout"] = .number(t) }
-        if let l = c.dailyCostLimitUSD { f["daily_cost_limit"] = .number(l) }
-        if let m = c.maxConcurrency { f["max_concurrency"] = .number(Double(m)) }
-        return f
     }
 }
 

@@ -39,12 +39,12 @@ public final class ChannelCounters: @unchecked Sendable {
     public let channelID: Int
     let inFlightCount = Atomic<Int>(0)
     let keyCursor = Atomic<Int>(0)
-    /// nginx's `current_weight`. Guarded by `RoutingState.pickLock`.
+    /// nginx's `current_weight`. Read and written only inside `RoutingState.withWeights`.
     var swrrCurrent = 0
 
     init(channelID: Int) { self.channelID = channelID }
 
-    /// Adds `w` to the SWRR weight and returns it. Call under `RoutingState.pickLock`.
+    /// Adds `w` to the SWRR weight and returns it. Call inside `RoutingState.withWeights`.
     @inline(__always)
     func addWeight(_ w: Int) -> Int {
         swrrCurrent &+= w
@@ -84,10 +84,20 @@ public final class RoutingState: Sendable {
     /// Held while one tier's SWRR weights are read or updated (a few instructions per member).
     /// Its state counts the picks; it must not be `Void`: a zero-sized state shares its address
     /// with the lock's mutex pointer and the thread sanitizer then reports a false race.
-    let pickLock = Lock<Int>(0)
+    private let pickLock = Lock<Int>(0)
 
     /// Weighted round-robin picks made so far (for stats).
     public var picks: Int { pickLock.withLock { $0 } }
+
+    /// Runs `body` under the lock that guards every `ChannelCounters.swrrCurrent` (one lock
+    /// round trip); `countingPick` counts it as one weighted round-robin pick.
+    @inline(__always)
+    func withWeights<R>(countingPick: Bool, _ body: () -> R) -> R {
+        pickLock.withLock { picks in
+            if countingPick { picks &+= 1 }
+            return body()
+        }
+    }
 
     public init() {}
 

@@ -145,6 +145,12 @@ struct ChannelCooling: Sendable {
         return soonest
     }
 
+    /// Whether any key has an entry (cooling or kept for doubling).
+    var hasKeyEntries: Bool { !keys.isEmpty }
+
+    /// When key `k` stops (or stopped) cooling; 0 when it has no entry.
+    func keyUntil(_ k: Int) -> UInt64 { keys[k]?.until ?? 0 }
+
     func keyCooling(_ k: Int, now: UInt64) -> UInt64? {
         guard let e = keys[k], e.until > now else { return nil }
         return e.until
@@ -158,6 +164,22 @@ struct ChannelCooling: Sendable {
         let usable = usableKeyCount(keyCount: keyCount, now: now)
         if usable == 0 && keyCount > 0 { until = max(until, soonestKeyEnd(keyCount: keyCount)) }
         return (until, usable)
+    }
+}
+
+/// What the selector may read of the book, handed out by `CooldownBook.read` while the
+/// book's lock is held. A value (the book's state is copy-on-write), so a view kept past the
+/// call would be a stale copy, never a race; read it inside the call. (Non-copyable and
+/// borrowed, it crashes this toolchain's release optimizer.)
+struct CooldownView {
+    fileprivate let channels: [Int: ChannelCooling]
+
+    /// Whether anything cools at all (the selector skips every look-up when not).
+    var anyCooling: Bool { !channels.isEmpty }
+
+    /// What cools about channel `id`, nil when nothing does.
+    func cooling(channelID id: Int) -> ChannelCooling? {
+        channels.isEmpty ? nil : channels[id]
     }
 }
 
@@ -190,7 +212,7 @@ public struct CooldownSnapshotEntry: Sendable, Equatable {
 /// cooling (a request that was already in flight when the cooldown began, or a fallback try)
 /// does not double it again; it only extends `until` when it carries a later explicit reset.
 public final class CooldownBook: Sendable {
-    let lock: Lock<CooldownState>
+    private let lock: Lock<CooldownState>
 
     public init(settings: CooldownSettings = CooldownSettings()) {
         lock = Lock(CooldownState(settings: settings))
@@ -332,6 +354,32 @@ public final class CooldownBook: Sendable {
                 for (m, e) in cc.models.sorted(by: { $0.key < $1.key }) { add(.model(channelID: c, model: m), e) }
             }
             return out
+        }
+    }
+
+    /// Runs `body` with a read view of the book, under the book's lock (one lock round trip).
+    /// `body` must be quick and must not call the book.
+    func read<R>(_ body: (CooldownView) -> R) -> R {
+        lock.withLock { s in body(CooldownView(channels: s.channels)) }
+    }
+
+    /// Sets entries as they were saved (replacing any for the same scope).
+    public func restore(_ entries: [CooldownSnapshotEntry]) {
+        lock.withLock { s in
+            for e in entries {
+                let entry = CooldownEntry(until: e.until, failures: UInt32(clamping: max(1, e.consecutiveFailures)),
+                                          lastClass: e.lastClass, duration: e.durationNanos, explicit: e.explicit)
+                let c = e.scope.channelID
+                var cc = s.channels[c] ?? ChannelCooling()
+                let before = cc.entryCount
+                switch e.scope {
+                case .channel: cc.channel = entry
+                case .key(_, let k): cc.keys[k] = entry
+                case .model(_, let m): cc.models[m] = entry
+                }
+                s.entryCount += cc.entryCount - before
+                s.channels[c] = cc
+            }
         }
     }
 

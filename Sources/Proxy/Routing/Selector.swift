@@ -175,8 +175,8 @@ public final class Selector: Sendable {
 
         // 1. Which serving channels may be tried, tier by tier, until enough are usable.
         //    Read-only: when `slots` is too small, the caller retries with a larger one.
-        let fits = cooldowns.lock.withLock { s -> Bool in
-            let anyCooling = !s.channels.isEmpty
+        let fits = cooldowns.read { view -> Bool in
+            let anyCooling = view.anyCooling
             var m = 0
             for t in 0..<tierEnds.count {
                 let end = Int(tierEnds[t])
@@ -191,9 +191,9 @@ public final class Selector: Sendable {
                     var until: UInt64 = 0
                     var usableKeys = Int(info.keyCount)
                     var coolingKeys = false
-                    if anyCooling, let cc = s.channels[info.id] {
+                    if anyCooling, let cc = view.cooling(channelID: info.id) {
                         (until, usableKeys) = cc.availability(model: model, keyCount: Int(info.keyCount), now: now)
-                        coolingKeys = !cc.keys.isEmpty
+                        coolingKeys = cc.hasKeyEntries
                     }
                     guard filled < slots.count else { return false }
                     slots[filled] = Slot(until: until, current: 0, channel: Int32(ci), member: Int32(member),
@@ -249,9 +249,8 @@ public final class Selector: Sendable {
             topTier = false
             let fromAffinity = first >= 0
             let counters = table.counters
-            table.state.pickLock.withLock { picks in
+            table.state.withWeights(countingPick: first < 0) {
                 if first < 0 {
-                    picks &+= 1
                     // nginx: every peer gains its weight; the largest wins and pays the total.
                     var total = 0
                     var best = -1
@@ -304,7 +303,7 @@ public final class Selector: Sendable {
     }
 
     /// Appends the candidate for `slot`; its keys now when none of the channel's keys cool,
-    /// else later in `fillKeys` (under the book's lock).
+    /// else later in `fillKeys` (from the book's read view).
     private func emit(_ table: ChannelTable, _ route: Route, _ model: String, _ slot: Slot, preferredKey: Int?,
                       affinity: Bool, _ maxKeys: Int, _ out: inout [Candidate], _ pendingKeys: inout UInt64) {
         let ci = Int(slot.channel)
@@ -323,11 +322,11 @@ public final class Selector: Sendable {
 
     private func fillKeys(_ table: ChannelTable, _ cooldowns: CooldownBook, _ now: UInt64, _ maxKeys: Int,
                           _ pending: UInt64, _ out: inout [Candidate]) {
-        cooldowns.lock.withLock { s in
+        cooldowns.read { view in
             for n in out.indices where pending & (1 << UInt64(n)) != 0 {
                 let ci = out[n].channelIndex
                 let preferred = out[n].keys.count > 0 ? out[n].keys[0] : nil
-                out[n].keys = Self.keyOrder(table, ci, s.channels[table.info[ci].id], now: now,
+                out[n].keys = Self.keyOrder(table, ci, view.cooling(channelID: table.info[ci].id), now: now,
                                             preferred: preferred, maxKeys)
             }
         }
@@ -351,7 +350,7 @@ public final class Selector: Sendable {
                 var best = -1
                 var bestUntil = UInt64.max
                 for k in 0..<n where !taken[k] {
-                    let u = cooling.keys[k]?.until ?? 0
+                    let u = cooling.keyUntil(k)
                     if best < 0 || u < bestUntil {
                         best = k
                         bestUntil = u

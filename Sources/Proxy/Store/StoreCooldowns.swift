@@ -83,25 +83,3 @@ extension Store {
         return entries.count
     }
 }
-
-extension CooldownBook {
-    /// Sets entries as they were saved (replacing any for the same scope).
-    public func restore(_ entries: [CooldownSnapshotEntry]) {
-        lock.withLock { s in
-            for e in entries {
-                let entry = CooldownEntry(until: e.until, failures: UInt32(clamping: max(1, e.consecutiveFailures)),
-                                          lastClass: e.lastClass, duration: e.durationNanos, explicit: e.explicit)
-                let c = e.scope.channelID
-                var cc = s.channels[c] ?? ChannelCooling()
-                let before = cc.entryCount
-                switch e.scope {
-                case .channel: cc.channel = entry
-                case .key(_, let k): cc.keys[k] = entry
-                case .model(_, let m): cc.models[m] = entry
-                }
-                s.entryCount += cc.entryCount - before
-                s.channels[c] = cc
-            }
-        }
-    }
-}

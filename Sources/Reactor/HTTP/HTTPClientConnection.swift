@@ -37,6 +37,7 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
     public var onIdleClose: ((HTTPClientConnection) -> Void)?
 
     public init(loop: Loop, transport: any Transport, maxHeadBytes: Int = 64 * 1024) {
+        loop.assertOnLoop()
         self.loop = loop
         self.transport = transport
         self.parser = HTTP1ResponseParser(maxHeadBytes: maxHeadBytes)
@@ -47,6 +48,7 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
 
     /// Sends a complete request (head and body) and starts reading the response.
     public func send(head: [UInt8], body: [UInt8], isHEAD: Bool, delegate: HTTPClientDelegate) {
+        loop.assertOnLoop()
         precondition(state == .idle)
         state = .busy
         self.delegate = delegate
@@ -63,12 +65,14 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
 
     /// Stops reading the response (the client is congested).
     public func pauseReading() {
+        loop.assertOnLoop()
         guard !paused else { return }
         paused = true
         updateInterest()
     }
 
     public func resumeReading() {
+        loop.assertOnLoop()
         guard paused else { return }
         paused = false
         updateInterest()
@@ -77,6 +81,7 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     public func handleEvents(_ events: UInt32) {
+        loop.assertOnLoop()
         if events & Interest.writable != 0 {
             if interest.readWantsWrite { interest.readWantsWrite = false; readAvailable() }
             if state != .closed { flush() }
@@ -242,6 +247,7 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
 
     /// Closes at once (never returned to a pool after this).
     public func close() {
+        loop.assertOnLoop()
         guard state != .closed else { return }
         state = .closed
         delegate = nil

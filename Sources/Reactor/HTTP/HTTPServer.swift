@@ -22,6 +22,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     public init(loop: Loop, config: HTTPServerConfig, handler: HTTPRequestHandler,
                 wrap: ((consuming FileDescriptor) throws(TransportError) -> any Transport)? = nil) {
+        loop.assertOnLoop()
         self.loop = loop
         self.config = config
         self.handler = handler
@@ -51,6 +52,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Starts accepting on an already open listening socket.
     public func listen(on socket: consuming FileDescriptor) -> Listener {
+        loop.assertOnLoop()
         let l = Listener(loop: loop, socket: socket) { [unowned self] fd in
             self.accept(fd)
         }
@@ -84,6 +86,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     func connectionClosed(_ c: HTTPServerConnection) {
+        loop.assertOnLoop()
         guard connectionObjects.removeValue(forKey: ObjectIdentifier(c)) != nil else { return }
         config.connections.remove()
         if draining && connectionObjects.isEmpty, let d = onDrained {
@@ -95,6 +98,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Stops accepting, closes idle keep-alive connections, and lets in-flight
     /// requests finish; `done` runs when the last connection has closed.
     public func drain(done: @escaping () -> Void) {
+        loop.assertOnLoop()
         draining = true
         for l in listeners { l.close() }
         onDrained = done

@@ -64,6 +64,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     public var userData: AnyObject?
 
     init(server: HTTPServer, transport: any Transport) {
+        server.loop.assertOnLoop()
         self.server = server
         self.transport = transport
         self.peer = Socket.peerAddress(transport.fd)
@@ -73,6 +74,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     func start() {
+        loop.assertOnLoop()
         loop.register(transport.fd, self, Interest.read)
         // The header timeout also bounds a TLS handshake.
         loop.arm(timer, afterNanos: server.config.headerTimeoutNanos)
@@ -100,6 +102,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     // MARK: events
 
     public func handleEvents(_ events: UInt32) {
+        loop.assertOnLoop()
         if state == .handshaking { return handshake() }
         if events & Interest.writable != 0 {
             if interest.readWantsWrite { interest.readWantsWrite = false; readAvailable() }
@@ -301,6 +304,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     /// Sends a complete response with a body.
     public func respond(status: Int, contentType: StaticString = "application/json",
                         extraHeaders: [(String, String)] = [], body: [UInt8]) {
+        loop.assertOnLoop()
         guard state == .responding else { return }
         var head: [UInt8] = []
         head.reserveCapacity(256)
@@ -316,10 +320,14 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     /// Makes the response in progress the connection's last (its body will end by close).
-    public func disableKeepAlive() { keepAlive = false }
+    public func disableKeepAlive() {
+        loop.assertOnLoop()
+        keepAlive = false
+    }
 
     /// Adds `Connection: close` or `keep-alive` as this response needs.
     public func appendConnectionHeader(_ head: inout [UInt8]) {
+        loop.assertOnLoop()
         if !willKeepAlive {
             HTTP1Writer.appendHeader(&head, name: "Connection", value: "close")
         } else if (currentVersionMinor == 0) {
@@ -339,6 +347,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     /// line). With `flushNow` false it is held until the first body write so both go out
     /// in one syscall.
     public func startResponse(head: UnsafeRawBufferPointer, framing: BodyFraming, flushNow: Bool) {
+        loop.assertOnLoop()
         guard state == .responding else { return }
         self.framing = framing
         if framing == .untilClose { keepAlive = false }
@@ -348,6 +357,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     /// Writes body bytes framed for the response (a chunk when chunked).
     public func writeBody(_ data: UnsafeRawBufferPointer) {
+        loop.assertOnLoop()
         guard state == .responding, data.count > 0 else { return }
         if framing == .chunked {
             // Chunk header, data and CRLF gather in the queue and leave in one write; the
@@ -363,12 +373,14 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     /// Writes bytes as they are (already framed by the caller, e.g. chunked bytes passed through).
     public func writeRaw(_ data: UnsafeRawBufferPointer) {
+        loop.assertOnLoop()
         guard state == .responding, data.count > 0 else { return }
         send(data)
     }
 
     /// Ends the response in progress (writes the last chunk when chunked).
     public func endResponse() {
+        loop.assertOnLoop()
         guard state == .responding else { return }
         if framing == .chunked { out.append("0\r\n\r\n") }
         framing = .asIs
@@ -395,6 +407,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     /// Ends the response in progress without its proper ending (no last chunk), so the
     /// client sees an incomplete body, and closes once queued bytes are out.
     public func abortResponse() {
+        loop.assertOnLoop()
         guard state == .responding else { return }
         streamDelegate = nil
         userData = nil
@@ -505,6 +518,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     public func timerFired(_ timer: LoopTimer) {
+        loop.assertOnLoop()
         switch state {
         case .handshaking:
             close()
@@ -536,11 +550,13 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     func drainIfIdle() {
+        loop.assertOnLoop()
         if state == .handshaking || (state == .reading && !requestStarted && currentHead == nil) { close() }
     }
 
     /// Closes the connection now; a streaming producer hears `clientClosed()`.
     public func close() {
+        loop.assertOnLoop()
         guard state != .closed else { return }
         let wasResponding = state == .responding
         state = .closed

@@ -43,9 +43,9 @@ public final class Loop: @unchecked Sendable {
     private var timers = TimerHeap()
     private let jobs = Lock<[Job]>([])
     private let wakeRequested = Atomic<Bool>(false)
-    private var running = false
     private var stopRequested = false
-    private var ownerThread: pthread_t?
+    /// The thread inside `run()` (a `pthread_t`), 0 when the loop is not running.
+    private let ownerThread = Atomic<UInt>(0)
     private static let wakeData: UInt64 = UInt64.max
 
     /// The loop's one read buffer, reused by every connection on it.
@@ -69,9 +69,18 @@ public final class Loop: @unchecked Sendable {
         _ = Glibc.close(wakeFd)
     }
 
-    @inline(__always) public func assertOnLoop() {
+    /// The one check that a loop-owned object is touched on its loop: every entry point of
+    /// a loop-owned class (its owner comment names the loop) calls it first. Debug builds
+    /// trap when the calling thread is not the one running this loop; release builds
+    /// compile it away. Before `run()` starts and after it returns, whoever holds the loop
+    /// owns it (set-up and tear-down), so nothing is checked then.
+    @inline(__always)
+    public func assertOnLoop(file: StaticString = #fileID, line: UInt = #line) {
         #if DEBUG
-        if let t = ownerThread { assert(pthread_equal(t, pthread_self()) != 0, "touched off its loop") }
+        let owner = ownerThread.load(ordering: .relaxed)
+        if owner != 0 && pthread_equal(pthread_t(owner), pthread_self()) == 0 {
+            assertionFailure("touched off its loop (loop \(index))", file: file, line: line)
+        }
         #endif
     }
 
@@ -93,6 +102,7 @@ public final class Loop: @unchecked Sendable {
     }
 
     public func modify(_ fd: Int32, _ events: UInt32) {
+        assertOnLoop()
         let i = Int(fd)
         let data = UInt64(slots[i].generation) << 32 | UInt64(UInt32(bitPattern: fd))
         _ = cc_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, data)
@@ -100,6 +110,7 @@ public final class Loop: @unchecked Sendable {
 
     /// Removes `fd`; call before closing it.
     public func deregister(_ fd: Int32) {
+        assertOnLoop()
         let i = Int(fd)
         guard i < slots.count else { return }
         _ = cc_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0)
@@ -109,12 +120,14 @@ public final class Loop: @unchecked Sendable {
     // MARK: timers
 
     public func arm(_ timer: LoopTimer, at deadline: UInt64) {
+        assertOnLoop()
         timers.insertOrUpdate(timer, deadline: deadline)
     }
 
     /// A delay past the end of the clock arms the timer at `UInt64.max` (never), not at a
     /// wrapped-around deadline in the past.
     public func arm(_ timer: LoopTimer, afterNanos delay: UInt64) {
+        assertOnLoop()
         timers.insertOrUpdate(timer, deadline: Loop.deadline(now: now, after: delay))
     }
 
@@ -135,6 +148,7 @@ public final class Loop: @unchecked Sendable {
     }
 
     public func disarm(_ timer: LoopTimer) {
+        assertOnLoop()
         timers.remove(timer)
     }
 
@@ -158,11 +172,13 @@ public final class Loop: @unchecked Sendable {
     // MARK: running
 
     public func run() {
-        ownerThread = pthread_self()
-        running = true
+        ownerThread.store(UInt(pthread_self()), ordering: .relaxed)
         let maxEvents = 256
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: maxEvents)
-        defer { events.deallocate(); running = false }
+        defer {
+            events.deallocate()
+            ownerThread.store(0, ordering: .relaxed)
+        }
         while !stopRequested {
             now = monotonicNanos()
             let timeout = timers.first.map { Loop.waitMillis(until: $0.deadline, now: now) } ?? -1

@@ -6,7 +6,8 @@ public protocol TimerTarget: AnyObject {
 
 /// A reusable timer slot owned by one connection. Arm, re-arm and disarm are
 /// O(log n) on the loop's heap; the node stores its own heap index so removal
-/// needs no search. Owned by one loop: touch only from that loop's thread.
+/// needs no search. Owned by one loop: touch only from that loop's thread. It is armed and
+/// disarmed only through `Loop.arm`/`Loop.disarm`, which assert the loop.
 public final class LoopTimer: @unchecked Sendable {
     public internal(set) var deadline: UInt64 = 0
     weak var target: TimerTarget?

@@ -16,6 +16,7 @@ public final class Connector: LoopHandler, TimerTarget, @unchecked Sendable {
     /// Starts connecting; `completion` runs exactly once on the loop.
     public init(loop: Loop, addresses: [SocketAddress], timeoutNanos: UInt64,
                 completion: @escaping (consuming Result<FileDescriptor, TransportError>) -> Void) {
+        loop.assertOnLoop()
         self.loop = loop
         self.addresses = addresses[...]
         self.timeoutNanos = timeoutNanos
@@ -26,6 +27,7 @@ public final class Connector: LoopHandler, TimerTarget, @unchecked Sendable {
 
     /// Abandons the attempt without calling the completion.
     public func cancel() {
+        loop.assertOnLoop()
         completion = nil
         loop.disarm(timer)
         closeSocket()
@@ -68,6 +70,7 @@ public final class Connector: LoopHandler, TimerTarget, @unchecked Sendable {
     }
 
     public func handleEvents(_ events: UInt32) {
+        loop.assertOnLoop()
         guard let fd = socket?.raw else { return }
         let err = cc_getsockopt_error(fd)
         if err != 0 {
@@ -82,6 +85,7 @@ public final class Connector: LoopHandler, TimerTarget, @unchecked Sendable {
     }
 
     public func timerFired(_ timer: LoopTimer) {
+        loop.assertOnLoop()
         closeSocket()
         addresses = []
         finish(.failure(.timeout("connect timed out")))

@@ -56,6 +56,7 @@ public final class Listener: LoopHandler, TimerTarget, @unchecked Sendable {
     }
 
     public init(loop: Loop, socket: consuming FileDescriptor, onAccept: @escaping (consuming FileDescriptor) -> Void) {
+        loop.assertOnLoop()
         self.loop = loop
         self.fd = socket.raw
         self.socket = .some(socket)
@@ -72,6 +73,7 @@ public final class Listener: LoopHandler, TimerTarget, @unchecked Sendable {
     public var isPaused: Bool { resumeTimer.isArmed }
 
     public func handleEvents(_ events: UInt32) {
+        loop.assertOnLoop()
         // Accept a bounded batch per tick so one loop's accept storm does not starve I/O.
         for _ in 0..<64 {
             let c = cc_accept4(fd)
@@ -109,6 +111,7 @@ public final class Listener: LoopHandler, TimerTarget, @unchecked Sendable {
     }
 
     public func timerFired(_ timer: LoopTimer) {
+        loop.assertOnLoop()
         guard isOpen else { return }
         if spare < 0 { spare = Listener.openSpare() }
         loop.modify(fd, Interest.readable)
@@ -116,6 +119,7 @@ public final class Listener: LoopHandler, TimerTarget, @unchecked Sendable {
 
     /// Stops accepting and closes the socket.
     public func close() {
+        loop.assertOnLoop()
         guard isOpen else { return }
         isOpen = false
         loop.disarm(resumeTimer)

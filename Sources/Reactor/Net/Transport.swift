@@ -52,7 +52,9 @@ public enum IOResult: Equatable {
 
 /// The byte-stream interface a connection drives, the same for plain TCP and TLS,
 /// so the HTTP client and the proxy path do not care which one they hold.
-/// Owned by one loop.
+/// Owned by one loop, through the one object that holds it (`HTTPClientConnection`,
+/// `HTTPServerConnection`, `Dial`): a transport does not know its loop, and it is reached
+/// only through that holder's entry points, which assert the loop (`Loop.assertOnLoop`).
 public protocol Transport: AnyObject {
     var fd: Int32 { get }
     func read(_ into: UnsafeMutableRawBufferPointer) -> IOResult
