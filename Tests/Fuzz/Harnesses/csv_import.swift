@@ -96,13 +96,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     // (2) Export, then import over the stored channel.
     let stored = channel(&input)
+    let storedFields = ChannelFile.fields(of: stored)
     // Only a channel the input rules let in can be stored (ChannelFieldRules: bounded numbers,
     // no control bytes in keys, hosts, models, ...); the round trip is checked for those.
-    guard (try? ChannelFile.build(ChannelFile.fields(of: stored), position: stored.id)) != nil else { return 0 }
+    guard (try? ChannelFile.build(storedFields, position: stored.id)) != nil else { return 0 }
     let csv = exported([stored])
     let rows: [ChannelFileRow]
     do { rows = try ChannelCSV.rows(of: csv, contentType: "text/csv") } catch {
-        fail("export of \(ChannelFile.fields(of: stored)) does not import: \(error.message)\n\(show(csv))")
+        fail("export of \(storedFields) does not import: \(error.message)\n\(show(csv))")
     }
     check(rows.count == 1, "\(rows.count) rows from one channel:\n\(show(csv))")
     let row = rows[0]
@@ -110,13 +111,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var fields = row.fields
     fields["id"] = nil
     do {
-        var c = try ChannelFile.build(ChannelFile.overlay(ChannelFile.fields(of: stored), fields), position: stored.id)
+        var c = try ChannelFile.build(ChannelFile.overlay(storedFields, fields), position: stored.id)
         try ChannelSecrets.restore(&c, from: stored)
         c.id = stored.id
-        check(ChannelFile.fields(of: c) == ChannelFile.fields(of: stored),
-              "round trip changed the channel:\n stored \(ChannelFile.fields(of: stored))\n import \(ChannelFile.fields(of: c))\n\(show(csv))")
+        check(ChannelFile.fields(of: c) == storedFields,
+              "round trip changed the channel:\n stored \(storedFields)\n import \(ChannelFile.fields(of: c))\n\(show(csv))")
     } catch {
-        fail("exported channel fails to import: \(error)\n stored \(ChannelFile.fields(of: stored))\n\(show(csv))")
+        fail("exported channel fails to import: \(error)\n stored \(storedFields)\n\(show(csv))")
     }
     return 0
 }

@@ -19,7 +19,7 @@ private func run(_ stream: [UInt8], _ pieces: [Range<Int>], maxHead: Int, maxBod
                 check(h.contentLength.map { $0 <= maxBody } ?? true, "Content-Length \(h.contentLength!) over \(maxBody) accepted")
                 check(h.bytes.count <= maxHead, "head of \(h.bytes.count) bytes over the \(maxHead) limit")
                 t.append(.head(s))
-            case .body(let r): t.append(.body(Array(buf[r])))
+            case .body(let r): t.appendBody(UnsafeRawBufferPointer(rebasing: buf[r]))
             case .end: t.append(.end)
             case .error(let e): t.append(.error(e))
             case .needMore: break
@@ -35,7 +35,7 @@ private func run(_ stream: [UInt8], _ pieces: [Range<Int>], maxHead: Int, maxBod
         let again = [UInt8]("GET / HTTP/1.1\r\nHost: h\r\n\r\n".utf8).withUnsafeBytes { parser.next($0, &o) }
         check(TranscriptItem.error(errorOf(again)) == t.items.last, "a dead parser answered \(again)")
     } else {
-        t.tail = ["idle=\(parser.isIdle)"]
+        t.tail = .idle(parser.isIdle)
     }
     return t
 }

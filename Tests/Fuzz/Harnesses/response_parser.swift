@@ -23,7 +23,7 @@ private func run(_ stream: [UInt8], _ pieces: [Range<Int>], maxHead: Int, headMa
                 check(!(h.status == 101 && h.keepAlive), "101 kept alive")
                 check(!(parser.bodyIsUntilClose && h.keepAlive), "body until close on a kept-alive connection")
                 t.append(.head(s))
-            case .body(let r): t.append(.body(Array(buf[r])))
+            case .body(let r): t.appendBody(UnsafeRawBufferPointer(rebasing: buf[r]))
             case .end:
                 t.append(.end)
                 responses += 1
@@ -37,7 +37,7 @@ private func run(_ stream: [UInt8], _ pieces: [Range<Int>], maxHead: Int, headMa
     }
     // The connection closes after the last byte.
     let eof = parser.finishOnEOF()
-    t.tail = ["eof=\(eof)", "after=\(parser.finishOnEOF())"]
+    t.tail = .eof(eof, again: parser.finishOnEOF())
     if case .error = eof { check(alive ? true : TranscriptItem.error(errorOf(eof)) == t.items.last, "EOF changed the error: \(eof)") }
     return t
 }

@@ -77,22 +77,61 @@ struct SplitMix {
     }
 }
 
-/// `bytes` cut at `pieces`, each piece in its own allocation (so a read past a piece is a
-/// heap overflow ASan reports, not a silent read of the next piece).
+/// `bytes` cut at `pieces`, each piece fed from its own place in one scratch buffer that
+/// AddressSanitizer sees as poisoned everywhere except the piece being fed: a read before or
+/// past a piece, or of an earlier piece after its call returned, is a use-after-poison ASan
+/// reports (as a heap overflow or use-after-free was when each piece had its own
+/// allocation), without an allocation and its recorded stack per piece.
 func feedPieces(_ bytes: [UInt8], _ pieces: [Range<Int>], _ body: (UnsafeRawBufferPointer) -> Bool) {
-    for r in pieces {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: r.count, alignment: 1)
-        defer { copy.deallocate() }
-        bytes[r].withUnsafeBytes { copy.copyMemory(from: $0) }
-        if !body(UnsafeRawBufferPointer(copy)) { return }
+    // Every piece starts 16-byte aligned with at least 16 poisoned bytes before it; ASan
+    // poisons in 8-byte granules, so a piece's own last granule is exact and the bytes
+    // before its start are a whole poisoned granule.
+    var need = 16
+    for r in pieces { need += ((r.count + 15) & ~15) + 16 }
+    let base = PoisonedScratch.reserve(need)
+    var at = 16
+    bytes.withUnsafeBytes { src in
+        for r in pieces {
+            let p = base + at
+            asanUnpoison(p, r.count)
+            p.copyMemory(from: src.baseAddress! + r.lowerBound, byteCount: r.count)
+            let go = body(UnsafeRawBufferPointer(start: p, count: r.count))
+            asanPoison(p, r.count)
+            if !go { return }
+            at += ((r.count + 15) & ~15) + 16
+        }
+    }
+}
+
+@_silgen_name("__asan_poison_memory_region") private func asanPoison(_ addr: UnsafeRawPointer, _ size: Int)
+@_silgen_name("__asan_unpoison_memory_region") private func asanUnpoison(_ addr: UnsafeRawPointer, _ size: Int)
+
+/// The buffer `feedPieces` copies pieces into: allocated once (grown when an input needs
+/// more) and poisoned whole between pieces. One fuzzer process runs one input at a time.
+private enum PoisonedScratch {
+    nonisolated(unsafe) static var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    static func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if buffer.count < bytes {
+            if let old = buffer.baseAddress {
+                asanUnpoison(old, buffer.count)
+                buffer.deallocate()
+            }
+            buffer = .allocate(byteCount: max(bytes, 2 * buffer.count, 64 * 1024), alignment: 16)
+            asanPoison(buffer.baseAddress!, buffer.count)
+        }
+        return buffer.baseAddress!
     }
 }
 
 /// A harness's assertion: the message names what disagreed; the trap makes libFuzzer keep
 /// the input as a crash.
-func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+/// Inlined, so a check on every piece or event costs a compare, not a call (the message is
+/// built only on failure).
+@inline(__always)
+func check(_ condition: Bool, _ message: @autoclosure () -> String,
            file: StaticString = #fileID, line: UInt = #line) {
-    if !condition() { fatalError("fuzz check failed: \(message())", file: file, line: line) }
+    if !condition { fail(message(), file: file, line: line) }
 }
 
 /// An unconditional failure (a path the harness proves unreachable).

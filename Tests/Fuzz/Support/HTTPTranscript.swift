@@ -47,10 +47,18 @@ extension HeadSummary {
     }
 }
 
+/// The parser's state after the last byte.
+enum TranscriptTail: Equatable {
+    /// A request parser that did not fail: whether it is between messages.
+    case idle(Bool)
+    /// A response parser: what the connection's end made of the last message, and what a
+    /// second end-of-file answers.
+    case eof(HTTPParseEvent, again: HTTPParseEvent)
+}
+
 struct Transcript: Equatable {
     var items: [TranscriptItem] = []
-    /// The parser's state after the last byte (idle, or what EOF made of it).
-    var tail: [String] = []
+    var tail: TranscriptTail?
 
     mutating func append(_ item: TranscriptItem) {
         if case .body(let more) = item, case .body(var have)? = items.last {
@@ -61,6 +69,17 @@ struct Transcript: Equatable {
             items.append(.body(have))
         } else {
             items.append(item)
+        }
+    }
+
+    /// Body bytes straight from the parser's buffer (no array per read).
+    mutating func appendBody(_ bytes: UnsafeRawBufferPointer) {
+        if case .body(var have)? = items.last {
+            items.removeLast()
+            have.append(contentsOf: bytes)
+            items.append(.body(have))
+        } else {
+            items.append(.body(Array(bytes)))
         }
     }
 }
