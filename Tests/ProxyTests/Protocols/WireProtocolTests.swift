@@ -25,6 +25,9 @@ final class WireProtocolTests: XCTestCase {
             let bytes = ArraySlice(p.utf8)
             let owners = ProtocolKind.allCases.filter { $0.wire.postEndpoint(path: bytes, target: bytes) != nil }
             XCTAssertEqual(owners.count, 1, "\(p): \(owners)")
+            // The route table (its own list of the formats) finds the same owner.
+            XCTAssertEqual(ProtocolRules.route(method: ArraySlice("POST".utf8), target: bytes, anthropicClient: false)?.kind,
+                           owners.first, p)
         }
         XCTAssertNil(AnthropicProtocol.postEndpoint(path: ArraySlice("/v1/other".utf8), target: ArraySlice("/v1/other".utf8)))
     }
