@@ -6,14 +6,14 @@ public struct TokenDigest: Sendable, Hashable {
     public let bytes: [UInt8]
 
     public init<C: Collection>(of secret: C) where C.Element == UInt8 {
-        var out = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        let input = Array(secret)
-        input.withUnsafeBufferPointer { p in
-            out.withUnsafeMutableBufferPointer { o in
-                _ = SHA256(p.baseAddress, p.count, o.baseAddress)
+        bytes = [UInt8](unsafeUninitializedCapacity: Int(SHA256_DIGEST_LENGTH)) { o, n in
+            // Hashed in place when the secret is contiguous (a request's bytes), else copied once.
+            if secret.withContiguousStorageIfAvailable({ p in _ = SHA256(p.baseAddress, p.count, o.baseAddress) }) == nil {
+                let input = Array(secret)
+                input.withUnsafeBufferPointer { p in _ = SHA256(p.baseAddress, p.count, o.baseAddress) }
             }
+            n = Int(SHA256_DIGEST_LENGTH)
         }
-        bytes = out
     }
 
     /// A digest already computed (as the store keeps it).
@@ -97,9 +97,18 @@ public final class ClientAuth: Sendable {
     public func token(id: Int) -> ClientToken? { byID[id] }
 
     public func check(_ head: HTTPRequestHead, peer: SocketAddress) -> AuthOutcome {
+        var none: VerifiedTokenCache? = nil
+        return check(head, peer: peer, cache: &none)
+    }
+
+    /// `check`, first asking a loop's cache of secrets already verified against this token
+    /// set (and adding to it): the cache must be reset whenever the token set changes.
+    func check(_ head: HTTPRequestHead, peer: SocketAddress, cache: inout VerifiedTokenCache?) -> AuthOutcome {
         if byDigest.isEmpty { return peer.isLoopback ? .loopback : .notLoopback }
         guard let presented = ClientAuth.presentedToken(head) else { return .missing }
+        if let id = cache?.tokenID(for: presented) { return .token(id) }
         guard let t = byDigest[TokenDigest(of: presented)] else { return .invalid }
+        cache?.remember(presented, as: t.id)
         return .token(t.id)
     }
 

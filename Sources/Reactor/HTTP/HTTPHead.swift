@@ -51,10 +51,12 @@ public protocol HTTPHeadFields {
 extension HTTPHeadFields {
     /// The value of the first field called `name` (ASCII case-insensitive), trimmed.
     public func value(_ name: StaticString) -> ArraySlice<UInt8>? {
-        for field in fields where nameMatches(field, name) {
-            return bytes[field.value]
+        // One borrow of the bytes for the whole scan (not one per field).
+        let found: Range<Int>? = bytes.withUnsafeBufferPointer { p in
+            for field in fields where HTTPGrammar.equalsIgnoringCase(p, field.name, name) { return field.value }
+            return nil
         }
-        return nil
+        return found.map { bytes[$0] }
     }
 
     /// Whether any field called `name` lists `token` in its comma-separated value
@@ -95,9 +97,6 @@ extension HTTPHeadFields {
     /// The trimmed value bytes of `field`.
     public func value(of field: HTTPHeaderField) -> ArraySlice<UInt8> { bytes[field.value] }
 
-    private func nameMatches(_ field: HTTPHeaderField, _ name: StaticString) -> Bool {
-        bytes.withUnsafeBufferPointer { HTTPGrammar.equalsIgnoringCase($0, field.name, name) }
-    }
 }
 
 public struct HTTPRequestHead: HTTPHeadFields, Sendable {
