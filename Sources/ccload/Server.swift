@@ -202,6 +202,9 @@ enum Server {
         } catch {
             Log.warn("could not save cooldowns: \(error)")
         }
+        // The loops end first: each hands its last round's records to the writer as it
+        // stops (`ProxyHandler.keepRecord`), and only then is the store closed.
+        group.stopAndJoin()
         store.close()  // writes every queued record first
         log("stopped; upstream connections opened \(UpstreamPool.openedTotal.load(ordering: .relaxed)), "
             + "pooled reuses \(UpstreamPool.reusedTotal.load(ordering: .relaxed)), "

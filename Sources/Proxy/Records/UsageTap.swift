@@ -26,9 +26,14 @@ public struct UsageTap: Sendable {
     public let streaming: Bool
     public let maxBodyBytes: Int
 
+    /// A non-streaming body's declared length (`Content-Length`), when it has one.
+    public let bodyLength: Int?
+
     private var sse: SSEScanner
     private var body: [UInt8] = []
     private var bodyOverflow = false
+    /// The whole body came in one piece and was read where it lay.
+    private var bodyRead = false
     private var finished = false
 
     /// The format whose answer this is: it reads the usage and normalises it.
@@ -39,8 +44,12 @@ public struct UsageTap: Sendable {
     /// The model the upstream says answered (`message.model`, `model`, `modelVersion`).
     public var responseModel: String? { counts.responseModel }
 
-    public init(kind: ProtocolKind, streaming: Bool, maxBodyBytes: Int = 8 << 20, maxEventBytes: Int = 1 << 20) {
+    /// `bodyLength`: a non-streaming body's `Content-Length`; when its first piece is the
+    /// whole of it (the usual small answer), the usage is read there and nothing is copied.
+    public init(kind: ProtocolKind, streaming: Bool, bodyLength: Int? = nil, maxBodyBytes: Int = 8 << 20,
+                maxEventBytes: Int = 1 << 20) {
         self.kind = kind
+        self.bodyLength = bodyLength
         self.wire = kind.wire
         self.streaming = streaming
         self.maxBodyBytes = maxBodyBytes
@@ -60,7 +69,12 @@ public struct UsageTap: Sendable {
             scanner.feed(bytes) { event in self.handle(event) }
             swap(&scanner, &sse)
         } else {
-            if bodyOverflow { return }
+            if bodyOverflow || bodyRead { return }
+            if body.isEmpty, bytes.count == bodyLength, bytes.count <= maxBodyBytes {
+                scanBody(bytes)
+                bodyRead = true
+                return
+            }
             if body.count + bytes.count > maxBodyBytes {
                 bodyOverflow = true
                 body = []
@@ -88,7 +102,7 @@ public struct UsageTap: Sendable {
             swap(&scanner, &sse)
             scanner.finish { event in self.handle(event) }
             swap(&scanner, &sse)
-        } else if !bodyOverflow {
+        } else if !bodyOverflow && !bodyRead {
             let held = body
             held.withUnsafeBytes { scanBody($0) }
         }

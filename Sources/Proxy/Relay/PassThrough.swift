@@ -97,7 +97,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         handler.loop.disarm(firstByteTimer)
         headSent = true
         handler.shared.counters.count(status: head.status)
-        if let priced, head.status < 300, !isHEAD { tap = UsageTap(kind: priced.kind, streaming: Relay.isEventStream(head)) }
+        if let priced, head.status < 300, !isHEAD { tap = UsageTap(kind: priced.kind, streaming: Relay.isEventStream(head), bodyLength: head.contentLength) }
         eventStream = Relay.isEventStream(head) && !isHEAD
         handler.loop.arm(stallTimer, at: watch.start(now: handler.loop.now, eventStream: eventStream))
         // An event stream is re-chunked so a stall can still end it with a whole error event.

@@ -20,13 +20,22 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     public var auth: ClientAuth {
         didSet {
             loop.assertOnLoop()
-            if auth !== oldValue { authEpoch &+= 1 }
+            if auth !== oldValue {
+                authEpoch &+= 1
+                verified?.reset()
+            }
         }
     }
+    /// The secrets this loop has verified against `auth` (reset when it changes).
+    private var verified: VerifiedTokenCache? = VerifiedTokenCache()
     /// Which `auth` checked a request at its head (the `HeadNote` tag): a head-time outcome
     /// counts only under the same token set, else the request is checked again.
     private var authEpoch: UInt64 = 1
     private var candidateScratch: [Candidate] = []
+    /// Records finished in this loop's current round, for the store's writer (one hand-off
+    /// per round, at its end: `handOffRecords`).
+    private var pendingRecords: [RequestRecord] = []
+    private var handOffHooked = false
     /// Per channel, the base URL that last answered on this loop (tries start there).
     private var preferredURLs: [Int: Int] = [:]
 
@@ -89,7 +98,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         } else {
             return .proceed(maxBodyBytes: nil)
         }
-        let outcome = auth.check(head, peer: peer)
+        let outcome = auth.check(head, peer: peer, cache: &verified)
         guard let refusal = Self.refusal(outcome) else {
             // Carried to `handle`, so the token is hashed once per request.
             return .proceed(maxBodyBytes: nil, note: outcome.headNoteValue.map { HeadNote(tag: authEpoch, value: $0) } ?? .none)
@@ -103,7 +112,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     private func authOutcome(_ request: HTTPRequest) -> AuthOutcome {
         let note = request.headNote
         if note.tag == authEpoch, let outcome = AuthOutcome(headNoteValue: note.value) { return outcome }
-        return auth.check(request.head, peer: request.peer)
+        return auth.check(request.head, peer: request.peer, cache: &verified)
     }
 
     /// Why a request is refused, in a status and message, or nil when it may proceed.
@@ -229,9 +238,30 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         var r = record
         r.status = status
         r.error = message
-        shared.record(r)
+        keepRecord(r)
         c.respond(status: status, extraHeaders: retryAfter.map { [("retry-after", String($0))] } ?? [],
                   body: kind.wire.errorBody(status: status, message: message))
+    }
+
+    /// Keeps a finished request's record: counted and in the ring at once
+    /// (`ProxyShared.keep`); for the store, queued with the rest of this round and handed
+    /// to the writer under one lock when the round ends, so a loop takes the writer's lock
+    /// once per round rather than once per request. Never waits: a full queue drops and
+    /// counts. On the loop.
+    func keepRecord(_ r: RequestRecord) {
+        loop.assertOnLoop()
+        guard shared.keep(r) else { return }
+        pendingRecords.append(r)
+        if !handOffHooked {
+            handOffHooked = true
+            loop.onTickEnd { [weak self] in self?.handOffRecords() }
+        }
+    }
+
+    private func handOffRecords() {
+        if pendingRecords.isEmpty { return }
+        shared.store?.writer.enqueue(contentsOf: pendingRecords)
+        pendingRecords.removeAll(keepingCapacity: true)
     }
 
     func preferredURL(channelID: Int, count: Int) -> Int {

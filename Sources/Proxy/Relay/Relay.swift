@@ -153,7 +153,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
             tap = UsageTap(kind: policy.route.kind, streaming: true)
         } else {
             handler.loop.arm(stallTimer, at: watching)
-            tap = UsageTap(kind: policy.route.kind, streaming: false)
+            tap = UsageTap(kind: policy.route.kind, streaming: false, bodyLength: head.contentLength)
             return commit(flushNow: !bodyBytesFollow)
         }
         handler.loop.arm(stallTimer, at: min(watching, preCommitDeadline))

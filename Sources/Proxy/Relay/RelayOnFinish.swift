@@ -4,7 +4,7 @@ extension RelayPolicy {
     /// duration and the channel, key and upstream model that answered, the answer's usage
     /// (`usage`, from the tap) and its price (`Pricing`, times the channel's multiplier),
     /// which is added to the channel's daily spend; the token's meter is settled with that
-    /// cost; the record goes to the ring and the store (`ProxyShared.record`).
+    /// cost; the record goes to the ring and the store (`ProxyHandler.keepRecord`).
     mutating func onFinish(error: String?, usage: () -> Usage) {
         counting?.end()
         counting = nil
@@ -31,6 +31,6 @@ extension RelayPolicy {
             if cost.microUSD > 0 { handler.shared.spend.add(channelID: ch.id, microUSD: cost.microUSD) }
         }
         handler.settle(admission, costMicroUSD: record.costMicroUSD)
-        handler.shared.record(record)
+        handler.keepRecord(record)
     }
 }

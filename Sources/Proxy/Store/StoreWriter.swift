@@ -38,6 +38,26 @@ public final class StoreWriter: @unchecked Sendable {
         var choresAsked: UInt64 = 0
         var counters = StoreWriterCounters()
         var retention: (logDays: Int, statsDays: Int)
+
+        /// Queues `record`, or counts it dropped when the queue is full or the writer is
+        /// stopping; and whether the thread must be woken for it (asleep with nothing
+        /// queued, or collecting a batch this record fills).
+        mutating func admit(_ record: RequestRecord, batchSize: Int) -> (accepted: Bool, wake: Bool) {
+            if queue.isFull || stopping {
+                counters.droppedQueueFull &+= 1
+                return (false, false)
+            }
+            if queue.isEmpty { firstPendingAt = monotonicNanos() }
+            _ = queue.append(record)
+            counters.accepted &+= 1
+            var wake = idle
+            if collecting && queue.count >= batchSize {
+                collecting = false
+                wake = true
+            }
+            if wake { idle = false }
+            return (true, wake)
+        }
     }
 
     /// What the thread does with the lock released.
@@ -77,21 +97,26 @@ public final class StoreWriter: @unchecked Sendable {
     @discardableResult
     public func enqueue(_ record: RequestRecord) -> Bool {
         let batchSize = options.batchSize
-        let (accepted, wake) = worker.withLock { s -> (Bool, Bool) in
-            if s.queue.isFull || s.stopping {
-                s.counters.droppedQueueFull &+= 1
-                return (false, false)
+        let (accepted, wake) = worker.withLock { $0.admit(record, batchSize: batchSize) }
+        if wake { worker.wakeOne() }
+        return accepted
+    }
+
+    /// Queues `records` (one loop's round of them) under one lock: as `enqueue` for each, in
+    /// order; those that do not fit are dropped and counted. Returns how many were accepted.
+    @discardableResult
+    public func enqueue(contentsOf records: [RequestRecord]) -> Int {
+        if records.isEmpty { return 0 }
+        let batchSize = options.batchSize
+        let (accepted, wake) = worker.withLock { s -> (Int, Bool) in
+            var accepted = 0
+            var wake = false
+            for record in records {
+                let (ok, w) = s.admit(record, batchSize: batchSize)
+                if ok { accepted += 1 }
+                wake = wake || w
             }
-            if s.queue.isEmpty { s.firstPendingAt = monotonicNanos() }
-            _ = s.queue.append(record)
-            s.counters.accepted &+= 1
-            var wake = s.idle
-            if s.collecting && s.queue.count >= batchSize {
-                s.collecting = false
-                wake = true
-            }
-            if wake { s.idle = false }
-            return (true, wake)
+            return (accepted, wake)
         }
         if wake { worker.wakeOne() }
         return accepted

@@ -44,6 +44,8 @@ public final class Loop: @unchecked Sendable {
     private let jobs = Lock<[Job]>([])
     private let wakeRequested = Atomic<Bool>(false)
     private var stopRequested = false
+    /// Run after each round of events and timers (`onTickEnd`).
+    private var tickEndHooks: [() -> Void] = []
     /// The thread inside `run()` (a `pthread_t`), 0 when the loop is not running.
     private let ownerThread = Atomic<UInt>(0)
     private static let wakeData: UInt64 = UInt64.max
@@ -169,6 +171,14 @@ public final class Loop: @unchecked Sendable {
         submit { [unowned self] in self.stopRequested = true }
     }
 
+    /// Runs `hook` on this loop after every round of events and timers, before it waits for
+    /// events again (and after the last round when it stops): for work gathered during a
+    /// round and handed on once (the request records to the store's writer). On the loop.
+    public func onTickEnd(_ hook: @escaping () -> Void) {
+        assertOnLoop()
+        tickEndHooks.append(hook)
+    }
+
     // MARK: running
 
     public func run() {
@@ -201,6 +211,7 @@ public final class Loop: @unchecked Sendable {
                 h.handleEvents(ev)
             }
             fireTimers()
+            for hook in tickEndHooks { hook() }
         }
     }
 

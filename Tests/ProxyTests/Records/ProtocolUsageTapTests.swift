@@ -18,13 +18,21 @@ final class ProtocolUsageTapTests: XCTestCase {
         var rng = SeededRandom(seed: UInt64(bytes.count))
         var splits: [[[UInt8]]] = [[bytes], bytes.map { [$0] }]
         for _ in 0..<100 { splits.append(randomSplits(bytes, &rng, maxPiece: 40)) }
+        // A body is also fed with its declared length: whole, it is read in place (never
+        // copied); in pieces, gathered as without one. Both must read the same.
         for pieces in splits {
-            var tap = UsageTap(kind: kind, streaming: streaming)
-            for p in pieces { tap.feed(p) }
-            let got = tap.finish()
-            XCTAssertEqual(got, want, "\(kind) in \(pieces.count) pieces", file: file, line: line)
-            XCTAssertEqual(tap.responseModel, model, file: file, line: line)
-            if got != want { return }
+            for length in streaming ? [nil] : [nil, bytes.count] {
+                var tap = UsageTap(kind: kind, streaming: streaming, bodyLength: length)
+                for p in pieces { tap.feed(p) }
+                if length != nil && pieces.count == 1 {
+                    XCTAssertEqual(tap.bufferedBytes, 0, "a whole body with its length is not copied", file: file, line: line)
+                }
+                let got = tap.finish()
+                XCTAssertEqual(got, want, "\(kind) in \(pieces.count) pieces, length \(length.map(String.init) ?? "none")",
+                               file: file, line: line)
+                XCTAssertEqual(tap.responseModel, model, file: file, line: line)
+                if got != want { return }
+            }
         }
     }
 
@@ -178,6 +186,20 @@ final class ProtocolUsageTapTests: XCTestCase {
         var fits = UsageTap(kind: .anthropic, streaming: false, maxBodyBytes: body.count)
         fits.feed(body)
         XCTAssertEqual(fits.finish(), Usage(input: 1, output: 2))
+        // The same with the declared length, in one piece (read in place): the cap still
+        // holds on either side of it.
+        var over = UsageTap(kind: .anthropic, streaming: false, bodyLength: body.count, maxBodyBytes: body.count - 1)
+        over.feed(body)
+        XCTAssertEqual(over.finish(), .unknown)
+        var atCap = UsageTap(kind: .anthropic, streaming: false, bodyLength: body.count, maxBodyBytes: body.count)
+        atCap.feed(body)
+        XCTAssertEqual(atCap.bufferedBytes, 0)
+        XCTAssertEqual(atCap.finish(), Usage(input: 1, output: 2))
+        // A declared length the bytes do not match is gathered and read as without one.
+        var short = UsageTap(kind: .anthropic, streaming: false, bodyLength: body.count + 1)
+        short.feed(body)
+        XCTAssertEqual(short.bufferedBytes, body.count)
+        XCTAssertEqual(short.finish(), Usage(input: 1, output: 2))
     }
 
     func testStreamMemoryStaysBoundedAcrossAHugeEvent() {

@@ -76,6 +76,42 @@ final class StoreWriterTests: XCTestCase {
         XCTAssertTrue(s.writer.enqueue(StoreTest.record(1000)))
     }
 
+    func testARoundOfRecordsIsQueuedInOrderAndWhatDoesNotFitIsCounted() throws {
+        let s = try open {
+            $0.queueCapacity = 100
+            $0.batchIntervalNanos = 10 * 1_000_000_000
+        }
+        XCTAssertEqual(s.writer.enqueue(contentsOf: []), 0)
+        XCTAssertEqual(s.writer.enqueue(contentsOf: (0..<60).map { StoreTest.record($0) }), 60)
+        // 40 places left: the first 40 of this round go in, the other 30 are dropped.
+        XCTAssertEqual(s.writer.enqueue(contentsOf: (60..<130).map { StoreTest.record($0) }), 40)
+        XCTAssertEqual(s.writer.droppedCount, 30)
+        s.writer.flush()
+        let c = s.writer.snapshot()
+        XCTAssertEqual(c.accepted, 100)
+        XCTAssertEqual(c.written, 100)
+        XCTAssertEqual(c.droppedQueueFull, 30)
+        // The records kept are the first 100 (request ids 0…99), written in the order queued.
+        XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM request_logs WHERE request_id < 100"), 100)
+        XCTAssertEqual(try StoreTest.count(s, """
+            SELECT count(*) FROM request_logs a JOIN request_logs b ON a.id < b.id AND a.request_id > b.request_id
+            """), 0, "written out of order")
+    }
+
+    func testARoundThatFillsABatchWakesTheWriterAtOnce() throws {
+        // A 10 s interval: only a full batch (the round's records) makes the writer write now.
+        let s = try open {
+            $0.batchSize = 50
+            $0.batchIntervalNanos = 10 * 1_000_000_000
+        }
+        XCTAssertEqual(s.writer.enqueue(contentsOf: (0..<10).map { StoreTest.record($0) }), 10)
+        usleep(50_000)
+        XCTAssertEqual(s.writer.snapshot().written, 0, "a partial batch waits for its interval")
+        XCTAssertEqual(s.writer.enqueue(contentsOf: (10..<60).map { StoreTest.record($0) }), 50)
+        XCTAssertTrue(waitUntil { s.writer.snapshot().written >= 50 }, "\(s.writer.snapshot())")
+        XCTAssertEqual(s.writer.snapshot().fullBatches, 1)
+    }
+
     func testQueueGrowsAndWrapsInOrder() throws {
         let s = try open {
             $0.queueCapacity = 5_000

@@ -1,3 +1,4 @@
+import Dispatch
 import XCTest
 @testable import Reactor
 
@@ -66,6 +67,46 @@ final class TimerHeapTests: XCTestCase {
         wait(for: [ran, fired], timeout: 5)
         XCTAssertGreaterThanOrEqual(target.elapsed, 20 * nanosPerMilli)
         group.stopAndJoin()
+    }
+}
+
+/// `Loop.onTickEnd`: a hook runs after each round, so work gathered in a round (a job, a
+/// timer) is handed on before the loop sleeps, and after the last round when it stops.
+final class LoopTickEndTests: XCTestCase {
+    final class Rounds: @unchecked Sendable {
+        var gathered: [Int] = []
+        var handedOn: [[Int]] = []
+    }
+
+    func testAHookSeesEachRoundsWorkBeforeTheLoopSleeps() {
+        let group = LoopGroup(count: 1)
+        let loop = group.loops[0]
+        let rounds = Rounds()
+        let registered = DispatchSemaphore(value: 0)
+        group.start { _ in }
+        loop.submit {
+            loop.onTickEnd {
+                if !rounds.gathered.isEmpty {
+                    rounds.handedOn.append(rounds.gathered)
+                    rounds.gathered.removeAll()
+                }
+            }
+            registered.signal()
+        }
+        XCTAssertEqual(registered.wait(timeout: .now() + 10), .success)
+        // Each job is its own round (the loop sleeps between them): handed on one by one.
+        for i in 0..<3 {
+            let done = DispatchSemaphore(value: 0)
+            loop.submit { rounds.gathered.append(i) }
+            loop.submit { done.signal() }
+            XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+            usleep(5_000)
+        }
+        // Work gathered in the last round before the loop stops is handed on too.
+        loop.submit { rounds.gathered.append(99) }
+        group.stopAndJoin()
+        XCTAssertEqual(rounds.gathered, [], "work left behind when the loop stopped")
+        XCTAssertEqual(rounds.handedOn.flatMap { $0 }, [0, 1, 2, 99])
     }
 }
 
