@@ -53,11 +53,12 @@ wait_listening() {  # wait_listening PORT PID NAME : up to 10 s; NAME's log is $
 }
 
 # ---------------------------------------------------------------- config files
-fill_template() {  # fill_template TEMPLATE OUT KEY=VALUE... : @KEY@ -> VALUE (no | or & in values)
+fill_template() {  # fill_template TEMPLATE OUT KEY=VALUE... : @KEY@ -> VALUE (no | or & in values; comments may keep theirs)
     local t=$1 out=$2 kv args=(); shift 2
     for kv in "$@"; do args+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
     sed "${args[@]}" "$t" >"$out"
-    ! grep -q '@[A-Z_]*@' "$out" || die "$t: placeholders left in $out: $(grep -o '@[A-Z_]*@' "$out" | sort -u | tr '\n' ' ')"
+    local left; left=$(grep -v '^[[:space:]]*#' "$out" | grep -o '@[A-Z_]*@' | sort -u | tr '\n' ' ' || true)
+    [[ -z $left ]] || die "$t: placeholders left in $out: $left"
 }
 
 # An Anthropic Messages answer of exactly SIZE bytes (the text padded with words).
