@@ -18,7 +18,7 @@
 # AFTER_BIN_DIR's ccload-loadgen. Every wait is bounded; every process is stopped on exit.
 set -euo pipefail
 
-[[ $# == 2 ]] || { sed -n '2,17p' "$0"; exit 2; }
+[[ $# == 2 ]] || { sed -n '2,18p' "$0"; exit 2; }
 BEFORE=$(cd "$1" && pwd); AFTER=$(cd "$2" && pwd)
 for d in "$BEFORE" "$AFTER"; do [[ -x $d/ccload ]] || { echo "no ccload in $d" >&2; exit 2; }; done
 LOADGEN=$AFTER/ccload-loadgen
