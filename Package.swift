@@ -87,6 +87,7 @@ let package = Package(
         .testTarget(name: "TLSTests", dependencies: ["TLS", "Reactor"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Reactor"]),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "Proxy", "Reactor"]),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["ccload", "MockUpstream", "Reactor"],

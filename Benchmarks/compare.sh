@@ -1,64 +1,88 @@
 #!/usr/bin/env bash
 # Benchmarks/compare.sh [--quick]
 #
-# In one run, on 127.0.0.1 only, the same loads against
-#   (a) the mock upstream directly, (b) ccload in front of it, (c) nginx in front of it,
-# then prints every figure, the ccload/nginx ratios, and a markdown table for RESULTS.md.
+# In one run, on 127.0.0.1 only, each proxy against the same loads, and a markdown table for
+# RESULTS.md with issue 12's targets (ratios in one run; medians of interleaved rounds).
 #
-#   1. 1 KiB JSON, closed loop, 64 keep-alive connections: req/s and latency percentiles,
-#      each target REPS times interleaved (a,b,c,a,b,c,...), medians reported.
-#   2. SSE time to first byte, open loop at a modest fixed rate: p50 direct vs ccload
-#      (and nginx), and the microseconds ccload adds.
-#   3. (full run) one wrk run per target as a cross-check of the load generator.
-#   4. ccload RSS idle, and while holding STREAMS concurrent open SSE streams
-#      (nginx's RSS under the same streams too, in the full run).
-#   5. HTTPS upstream: the mock serving TLS with a certificate from a CA made for the run
-#      (openssl, in the temp dir), a second ccload and a second nginx
-#      (Benchmarks/nginx-https.conf.template) verifying it with upstream keep-alive; load 1
-#      against both, REPS times interleaved; then ccload is stopped and its counters give
+#   1. JSON throughput in front of an upstream that costs almost nothing: nginx's static
+#      `return 200` with a 1 KiB Anthropic Messages answer (Benchmarks/nginx-static.conf.template).
+#      Targets: direct (that upstream), nginx (proxy: keepalive pool, proxy_buffering off,
+#      HTTP/1.1; Benchmarks/nginx.conf.template), haproxy (`http-reuse always`;
+#      Benchmarks/haproxy.cfg.template; skipped with a line when not installed), pass
+#      (ccload, CCLOAD_UPSTREAM), relay (ccload, a 1-channel table, a client token as
+#      x-api-key, usage tap, request log on), relay-nolog (the same, CCLOAD_REQUEST_LOG=0),
+#      relay-1k (the relay with a 1,000-channel table: 999 channels for other models and
+#      protocols, at ten priorities, and the one serving the benchmark model, listed last).
+#      POST /v1/messages, 1 KiB body, closed loop, CONNS keep-alive connections, each target
+#      REPS times interleaved round by round (a,b,c,...,a,b,c,...), medians. Two modes:
+#        unpinned  every proxy with nproc threads/workers, nothing pinned
+#        pinned    (taskset) every proxy one thread/worker on CPU 1; the load generator
+#                  (one thread) and the upstream (one worker) on CPU 0
+#      Ratios per mode: relay/nginx, relay log on/off, pass/nginx, relay p99/nginx p99,
+#      1,000 channels/1, haproxy/nginx. (Full run: one wrk run per target as a cross-check.)
+#   2. SSE time to the first *content* event (the first `content_block_delta`, the same
+#      event for every target; ccload-loadgen --first-match), open loop at a modest rate, in
+#      front of the Swift mock (ccload-mock), which sends message_start, ping and
+#      content_block_start at once and the first content event FIRST_DELAY_MS later, so the
+#      first body byte and the first content event differ. Targets: direct (the mock),
+#      pass, relay (1 channel, token), nginx. p50 relay − direct and nginx − direct.
+#   3. RSS (VmRSS) of the relay (1 channel, token, request log on) idle, and while holding
+#      STREAMS open SSE streams through it (10,000 in the full run, or what the hard
+#      open-files limit allows: a proxy holds two fds per stream); nginx's under the same.
+#   4. HTTPS upstream: the mock serving TLS with a certificate from a CA made for the run
+#      (openssl, in the temp dir), a ccload pass-through and an nginx
+#      (Benchmarks/nginx-https.conf.template) verifying it with upstream keep-alive; the JSON
+#      load against both, REPS times interleaved; then ccload is stopped and its counters give
 #      the share of requests sent on reused upstream connections and its TLS handshakes.
 #
 # Environment knobs (all optional):
 #   BENCH_SCRATCH   swift build scratch path (default .build)     BENCH_SKIP_BUILD=1 reuses it
-#   BENCH_THREADS   ccload threads = nginx workers (default: nproc)
-#   MOCK_THREADS    mock upstream threads (default: nproc)
-#   LOADGEN_THREADS load generator threads (default: nproc)
-#   BENCH_CONNS     connections for the JSON case (default 64)
-#   BENCH_PIN=1     pin with taskset: load generator on CPU 0, mock + proxy on the rest
-# Every wait is bounded; every process started here is stopped on exit.
+#   BENCH_THREADS   unpinned: proxy threads = nginx/haproxy workers (default: nproc)
+#   MOCK_THREADS    mock upstream threads, cases 2-4 (default: nproc)
+#   LOADGEN_THREADS unpinned: load generator threads (default: nproc)
+#   BENCH_CONNS     connections for the JSON loads (default 64)
+#   BENCH_MODES     case 1's modes (default "unpinned pinned")
+#   BENCH_STREAMS   streams held in case 3 (default 10000; --quick 2000)
+#   BENCH_KEEP=1    keep the temp dir (logs, raw JSON lines)
+# Every wait is bounded; every process started here is stopped on exit. Progress goes to
+# stderr, the markdown to stdout.
 set -euo pipefail
 
 QUICK=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+BENCH_NAME=compare.sh
+# shellcheck source=Benchmarks/lib.sh
+source Benchmarks/lib.sh
 SCRATCH=${BENCH_SCRATCH:-.build}
 NPROC=$(nproc)
 THREADS=${BENCH_THREADS:-$NPROC}
 MOCK_THREADS=${MOCK_THREADS:-$NPROC}
 LG_THREADS=${LOADGEN_THREADS:-$NPROC}
 CONNS=${BENCH_CONNS:-64}
+read -r -a MODES <<<"${BENCH_MODES:-unpinned pinned}"
 
 if [[ $QUICK == 1 ]]; then
-    REPS=1; JSON_SECS=4; SSE_SECS=4; SSE_REPS=1; WARMUP=1; HOLD_SECS=4; WRK=0; NGINX_STREAMS=0
+    REPS=1; JSON_SECS=3; SSE_SECS=3; SSE_REPS=1; WARMUP=1; HOLD_SECS=3; WRK=0; STREAMS_WANTED=${BENCH_STREAMS:-2000}
 else
-    REPS=3; JSON_SECS=10; SSE_SECS=8; SSE_REPS=3; WARMUP=1; HOLD_SECS=6; WRK=1; NGINX_STREAMS=1
+    REPS=3; JSON_SECS=10; SSE_SECS=8; SSE_REPS=3; WARMUP=1; HOLD_SECS=6; WRK=1; STREAMS_WANTED=${BENCH_STREAMS:-10000}
 fi
 SSE_RATE=200          # open-loop SSE requests/s in all
 SSE_CONNS=32
-SSE_QUERY="stream=1&events=3&delay_ms=5"
-JSON_QUERY="size=1024"
-HOLD_QUERY="stream=1&events=2&delay_ms=120000"
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "compare.sh: $*"; exit 1; }
+FIRST_DELAY_MS=2
+SSE_QUERY="events=3&first_delay_ms=$FIRST_DELAY_MS&delay_ms=2"
+SSE_BODY='{"model":"claude-sonnet-4-5","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"hello"}]}'
+FIRST_MATCH="content_block_delta"
+HOLD_QUERY="events=2&delay_ms=120000"
+MODEL=claude-sonnet-4-5   # the model of ccload-loadgen's --body-size body
 
 # ---------------------------------------------------------------- tools
 need_pkg() {  # need_pkg COMMAND PACKAGE...
@@ -71,64 +95,39 @@ need_pkg() {  # need_pkg COMMAND PACKAGE...
         || true
     command -v "$cmd" >/dev/null 2>&1
 }
-NGINX=$(command -v nginx || true)
-if [[ -z $NGINX ]]; then
+if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
     need_pkg nginx nginx-light || need_pkg nginx nginx || die "nginx is missing and could not be installed"
-    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 fi
 need_pkg jq jq || die "jq is missing and could not be installed"
 need_pkg openssl openssl || die "openssl is missing and could not be installed"
 if [[ $WRK == 1 ]]; then need_pkg wrk wrk || { log "wrk unavailable: skipping the wrk cross-check"; WRK=0; }; fi
+HAPROXY=$(command -v haproxy || { [[ -x /usr/sbin/haproxy ]] && echo /usr/sbin/haproxy; } || true)
+[[ -n $HAPROXY ]] || log "haproxy is not installed (apt-get install haproxy): the haproxy target is skipped"
+if [[ " ${MODES[*]} " == *" pinned "* && $NPROC -lt 2 ]]; then
+    log "only $NPROC CPU: the pinned mode needs 2, skipped"
+    read -r -a MODES <<<"${MODES[*]/pinned/}"
+fi
 
 # ---------------------------------------------------------------- build
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     log "building release binaries (scratch path $SCRATCH)"
-    swift build -c release --scratch-path "$SCRATCH" >&2
+    for p in ccload ccload-mock ccload-loadgen; do
+        swift build -c release --scratch-path "$SCRATCH" --product "$p" >&2
+    done
 fi
 BIN="$SCRATCH/release"
 for b in ccload ccload-mock ccload-loadgen; do [[ -x $BIN/$b ]] || die "$BIN/$b not built"; done
 
 # ---------------------------------------------------------------- processes
-WORK=$(mktemp -d /tmp/ccload-bench.XXXXXX)
+BENCH_KEEP_WORK=${BENCH_KEEP:-0}
+bench_workdir ccload-bench
 # Every ccload here gets an admin password, so none prints a generated one on stdout (the report).
 export CCLOAD_PASS="bench-admin-$RANDOM$RANDOM"
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for _ in $(seq 1 30); do
-        local alive=0
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [[ $alive == 0 ]] && break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    [[ ${BENCH_KEEP:-0} == 1 ]] && log "kept $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+TOKEN="bench-token-$RANDOM$RANDOM"
 
 # Raise the open-file limit as far as the hard limit allows (the stream hold needs it).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
-
-port_is_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))   # below the ephemeral range
-        if port_is_free "$p"; then echo "$p"; return 0; fi
-    done
-    die "no free port found"
-}
-wait_listening() {  # wait_listening PORT PID NAME
-    for _ in $(seq 1 100); do
-        kill -0 "$2" 2>/dev/null || die "$3 exited at start-up (log: $(tail -3 "$WORK/$3.log" 2>/dev/null))"
-        ss -Htln "sport = :$1" 2>/dev/null | grep -q . && return 0
-        sleep 0.1
-    done
-    die "$3 did not listen on port $1 within 10 s"
-}
 
 # The servers every later figure depends on; checked after each section, so a server that
 # exits mid-run (crash, or killed from outside) stops the run with its name and log tail
@@ -142,170 +141,219 @@ check_alive() {  # check_alive SECTION
     done
 }
 
-PIN_LG=(); PIN_SRV=()
-if [[ ${BENCH_PIN:-0} == 1 && $NPROC -ge 2 ]]; then
-    PIN_LG=(taskset -c 0); PIN_SRV=(taskset -c "1-$((NPROC - 1))")
-fi
-
-MOCK_PORT=$(free_port)
-"${PIN_SRV[@]}" "$BIN/ccload-mock" --port "$MOCK_PORT" --threads "$MOCK_THREADS" 2>"$WORK/mock.log" &
-MOCK_PID=$!; PIDS+=("$MOCK_PID"); WATCH[mock]=$MOCK_PID
-wait_listening "$MOCK_PORT" "$MOCK_PID" mock
-
-CCLOAD_PORT=$(free_port)
-PORT=$CCLOAD_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS SQLITE_PATH="$WORK/ccload.db" \
-    CCLOAD_UPSTREAM="http://127.0.0.1:$MOCK_PORT" "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/ccload.log" &
-CCLOAD_PID=$!; PIDS+=("$CCLOAD_PID"); WATCH[ccload]=$CCLOAD_PID
-wait_listening "$CCLOAD_PORT" "$CCLOAD_PID" ccload
-
-# ccload as the relay (issue 4): three channels of one priority in front of the same mock,
-# client tokens on, every response read by the usage tap and priced.
-RELAY_PORT=$(free_port)
-RELAY_TOKEN="bench-token-$RANDOM$RANDOM"
-cat >"$WORK/channels.json" <<JSON
-[
-  {"name": "bench-a", "protocol": "anthropic", "url": "http://127.0.0.1:$MOCK_PORT", "api_key": "sk-bench-a-0000"},
-  {"name": "bench-b", "protocol": "anthropic", "url": "http://127.0.0.1:$MOCK_PORT", "api_key": "sk-bench-b-0000"},
-  {"name": "bench-c", "protocol": "anthropic", "url": "http://127.0.0.1:$MOCK_PORT", "api_key": "sk-bench-c-0000"}
-]
-JSON
-PORT=$RELAY_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_AUTH=$RELAY_TOKEN SQLITE_PATH="$WORK/relay.db" \
-    CCLOAD_CHANNELS_FILE="$WORK/channels.json" "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/relay.log" &
-RELAY_PID=$!; PIDS+=("$RELAY_PID"); WATCH[relay]=$RELAY_PID
-wait_listening "$RELAY_PORT" "$RELAY_PID" relay
-# The same relay with request records kept in memory only (issue 5: logging's cost).
-NOLOG_PORT=$(free_port)
-PORT=$NOLOG_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_AUTH=$RELAY_TOKEN SQLITE_PATH="$WORK/nolog.db" \
-    CCLOAD_REQUEST_LOG=0 CCLOAD_CHANNELS_FILE="$WORK/channels.json" "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/relay-nolog.log" &
-NOLOG_PID=$!; PIDS+=("$NOLOG_PID"); WATCH[relay-nolog]=$NOLOG_PID
-wait_listening "$NOLOG_PORT" "$NOLOG_PID" relay-nolog
-
-start_nginx() {  # start_nginx NAME TEMPLATE PORT UPSTREAM_PORT -> sets STARTED_PID
-    local name=$1 template=$2 port=$3 upstream_port=$4 prefix="$WORK/$1"
-    mkdir -p "$prefix/logs" "$prefix/tmp"
-    sed -e "s|@WORKERS@|$THREADS|g" -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$port|g" \
-        -e "s|@UPSTREAM_PORT@|$upstream_port|g" -e "s|@NOFILE@|$NOFILE|g" \
-        -e "s|@CA_FILE@|$WORK/tls/ca.pem|g" \
-        "$template" >"$prefix/nginx.conf"
-    "$NGINX" -t -q -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
-        2>"$WORK/$name.log" || die "$name: nginx -t failed: $(cat "$WORK/$name.log")"
-    "${PIN_SRV[@]}" "$NGINX" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" 2>>"$WORK/$name.log" &
+# Processes start under PIN (a taskset prefix, or nothing); each start_* sets STARTED_PID.
+PIN=()
+start_ccload() {  # start_ccload NAME PORT THREADS ENV=VALUE...
+    local name=$1 port=$2 threads=$3; shift 3
+    env PORT="$port" CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS="$threads" SQLITE_PATH="$WORK/$name.db" "$@" \
+        "${PIN[@]}" "$BIN/ccload" >/dev/null 2>"$WORK/$name.log" &
     STARTED_PID=$!; PIDS+=("$STARTED_PID")
     wait_listening "$port" "$STARTED_PID" "$name"
 }
-NGINX_PORT=$(free_port)
-start_nginx nginx Benchmarks/nginx.conf.template "$NGINX_PORT" "$MOCK_PORT"
-NGINX_PID=$STARTED_PID; WATCH[nginx]=$NGINX_PID
+start_nginx() {  # start_nginx NAME TEMPLATE PORT UPSTREAM_PORT WORKERS
+    local name=$1 template=$2 port=$3 upstream_port=$4 workers=$5 prefix="$WORK/$1"
+    mkdir -p "$prefix/logs" "$prefix/tmp"
+    fill_template "$template" "$prefix/nginx.conf" "WORKERS=$workers" "PREFIX=$prefix" "PORT=$port" \
+        "UPSTREAM_PORT=$upstream_port" "NOFILE=$NOFILE" "CA_FILE=$WORK/tls/ca.pem"
+    run_nginx "$name" "$prefix" "$port" "${PIN[@]}"
+}
+start_haproxy() {  # start_haproxy NAME PORT UPSTREAM_PORT THREADS
+    local name=$1 port=$2 upstream_port=$3 threads=$4
+    fill_template Benchmarks/haproxy.cfg.template "$WORK/$name.cfg" "THREADS=$threads" "PORT=$port" "UPSTREAM_PORT=$upstream_port"
+    "$HAPROXY" -c -q -f "$WORK/$name.cfg" >"$WORK/$name.log" 2>&1 || die "$name: haproxy -c failed: $(cat "$WORK/$name.log")"
+    "${PIN[@]}" "$HAPROXY" -db -f "$WORK/$name.cfg" >>"$WORK/$name.log" 2>&1 &
+    STARTED_PID=$!; PIDS+=("$STARTED_PID")
+    wait_listening "$port" "$STARTED_PID" "$name"
+}
 
-declare -A PORT_OF=([direct]=$MOCK_PORT [ccload]=$CCLOAD_PORT [relay]=$RELAY_PORT [relay-nolog]=$NOLOG_PORT [nginx]=$NGINX_PORT)
-TARGETS=(direct ccload relay relay-nolog nginx)
-# Only the relays check client tokens.
-declare -A AUTH_OF=([relay]="x-api-key: $RELAY_TOKEN" [relay-nolog]="x-api-key: $RELAY_TOKEN")
+# Channel tables. The one channel serving the benchmark model looks the same in both.
+bench_channel() {  # bench_channel URL
+    printf '{"name": "bench", "protocol": "anthropic", "url": "%s", "api_key": "sk-bench-0000", "priority": 10, "models": ["%s", "claude-opus-4-1", "claude-haiku-4-5"]}' "$1" "$MODEL"
+}
+write_channels_1() {  # write_channels_1 FILE URL
+    printf '[\n  %s\n]\n' "$(bench_channel "$2")" >"$1"
+}
+# 1,000 channels as a big shared table looks: 999 channels for other models (three models
+# each, from a pool of 333 names) of all four protocols at ten priorities, and the one that
+# serves the benchmark model, last in the file. Every URL is the benchmark's upstream.
+write_channels_1k() {  # write_channels_1k FILE URL
+    local protos=(anthropic openai codex gemini) i m
+    {
+        echo "["
+        for i in $(seq 1 999); do
+            m=$(( i % 333 ))
+            printf '  {"name": "other-%03d", "protocol": "%s", "url": "%s", "api_key": "sk-other-%03d", "priority": %d, "models": ["other-%d-a", "other-%d-b", "other-%d-c"]},\n' \
+                "$i" "${protos[i % 4]}" "$2" "$i" $(( (i % 10) * 10 )) "$m" "$m" "$m"
+        done
+        printf '  %s\n]\n' "$(bench_channel "$2")"
+    } >"$1"
+}
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-nginx_rss_kib() {  # master + workers
-    local total; total=$(rss_kib "$NGINX_PID")
-    for w in $(pgrep -P "$NGINX_PID" || true); do total=$((total + $(rss_kib "$w"))); done
-    echo "$total"
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+PIN_LG=()
+LOADGEN_TIMEOUT=0
+loadgen() {  # loadgen LABEL PORT AUTH(0|1) PATH ARGS... -> appends one JSON line, prints a summary
+    local label=$1 port=$2 auth=$3 path=$4; shift 4
+    local out hdr=()
+    [[ $auth == 1 ]] && hdr=(--header "x-api-key: $TOKEN")
+    out=$(timeout 600 "${PIN_LG[@]}" "$BIN/ccload-loadgen" --url "http://127.0.0.1:$port$path" \
+        --label "$label" --json "${hdr[@]}" "$@" 2>"$WORK/loadgen.err") \
+        || { log "loadgen failed for $label: $(tail -3 "$WORK/loadgen.err")"; return 0; }
+    printf '%s\n' "$out" >>"$RESULTS"
+    jq -r '"  \(.label | . + "                        " | .[0:24]) \(.rps | tostring | . + "         " | .[0:10]) req/s"
+        + "  head p50 \(.ttfb_us.p50 // "-")"
+        + (if .first_match_us.count > 0 then "  content p50 \(.first_match_us.p50) p99 \(.first_match_us.p99)" else "" end)
+        + "  full p50 \(.total_us.p50 // "-")  p99 \(.total_us.p99 // "-")  p99.9 \(.total_us["p99.9"] // "-") µs"
+        + "  errors \(.errors.total)"' <<<"$out" >&2
 }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
-nginx_fds() {
-    local total=0
-    for w in $(pgrep -P "$NGINX_PID" || true); do total=$((total + $(fds "$w"))); done
+children_sum() {  # children_sum FN PID: FN over the master and its workers
+    local total; total=$($1 "$2")
+    for w in $(pgrep -P "$2" || true); do total=$((total + $($1 "$w"))); done
     echo "$total"
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-RSS_IDLE_START=$(rss_kib "$CCLOAD_PID")
-NGINX_RSS_IDLE=$(nginx_rss_kib)
-
+CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 log ""
-log "machine: $NPROC CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
-log "mock :$MOCK_PORT ($MOCK_THREADS threads)   ccload :$CCLOAD_PORT ($THREADS threads)   nginx :$NGINX_PORT ($THREADS workers)"
-log "load generator: $LG_THREADS threads; open files limit $NOFILE; pinning: ${BENCH_PIN:-0}"
-log "ccload RSS idle at start: $(mib "$RSS_IDLE_START") MiB"
+log "machine: $NPROC CPUs ($CPU_MODEL), kernel $(uname -r); open files limit $NOFILE; load $LOAD_BEFORE"
 
-RESULTS="$WORK/results.jsonl"
-: >"$RESULTS"
-
-loadgen() {  # loadgen LABEL TARGET QUERY ARGS... -> appends one JSON line, prints a summary
-    local label=$1 target=$2 query=$3; shift 3
-    local out
-    local auth=()
-    [[ -n ${AUTH_OF[$target]:-} ]] && auth=(--header "${AUTH_OF[$target]}")
-    out=$("${PIN_LG[@]}" "$BIN/ccload-loadgen" --url "http://127.0.0.1:${PORT_OF[$target]}/v1/messages?$query" \
-        --label "$label/$target" --json "${auth[@]}" "$@" 2>"$WORK/loadgen.err") \
-        || { log "loadgen failed for $label/$target: $(tail -3 "$WORK/loadgen.err")"; return 0; }
-    printf '%s\n' "$out" >>"$RESULTS"
-    jq -r '"  \(.label | . + "                  " | .[0:18]) \(.rps | tostring | . + "         " | .[0:10]) req/s"
-        + "  ttfb p50 \(.ttfb_us.p50 // "-")  p99 \(.ttfb_us.p99 // "-")"
-        + "  full p50 \(.total_us.p50 // "-")  p99 \(.total_us.p99 // "-")  p99.9 \(.total_us["p99.9"] // "-") µs"
-        + "  errors \(.errors.total)"' <<<"$out" >&2
-}
-
-# ---------------------------------------------------------------- 1. JSON throughput
-log ""
-log "1. 1 KiB JSON, closed loop, $CONNS connections, ${JSON_SECS}s x $REPS per target (interleaved)"
-for rep in $(seq 1 "$REPS"); do
-    for t in "${TARGETS[@]}"; do
-        loadgen json "$t" "$JSON_QUERY" --connections "$CONNS" --threads "$LG_THREADS" \
-            --duration "$JSON_SECS" --warmup "$WARMUP" --body-size 1024 --timeout 10
-    done
-done
-
-check_alive "the JSON case"
-# ---------------------------------------------------------------- 2. SSE time to first byte
-log ""
-log "2. SSE TTFB, open loop $SSE_RATE req/s on $SSE_CONNS connections, $SSE_QUERY, ${SSE_SECS}s x $SSE_REPS per target"
-for rep in $(seq 1 "$SSE_REPS"); do
-    for t in "${TARGETS[@]}"; do
-        loadgen sse "$t" "$SSE_QUERY" --connections "$SSE_CONNS" --threads 1 --rate "$SSE_RATE" \
-            --duration "$SSE_SECS" --warmup "$WARMUP" --body-size 1024 --timeout 10
-    done
-done
-
-check_alive "the SSE case"
-# ---------------------------------------------------------------- 3. wrk cross-check
+# ---------------------------------------------------------------- 1. JSON, fast upstream
+FAST_TARGETS=(direct nginx haproxy pass relay relay-nolog relay-1k)
+[[ -n $HAPROXY ]] || FAST_TARGETS=(direct nginx pass relay relay-nolog relay-1k)
+declare -A FAST_AUTH=([relay]=1 [relay-nolog]=1 [relay-1k]=1)
 declare -A WRK_RPS=()
-if [[ $WRK == 1 ]]; then
-    log ""
-    log "3. wrk cross-check: 1 KiB JSON, $CONNS connections, 5 s per target"
-    BODY=$(printf '{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"%s"}]}' \
-        "$(head -c 2000 /dev/zero | tr '\0' 'a' | head -c 939)")
-    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$BODY" >"$WORK/post.lua"
-    for t in "${TARGETS[@]}"; do
-        [[ -n ${AUTH_OF[$t]:-} ]] && continue  # the wrk script sends no client token
-        r=$(timeout 30 "${PIN_LG[@]}" wrk -t "$LG_THREADS" -c "$CONNS" -d 5s -s "$WORK/post.lua" \
-            "http://127.0.0.1:${PORT_OF[$t]}/v1/messages?$JSON_QUERY" 2>&1 | awk '/^Requests\/sec/ {print $2}' || true)
-        WRK_RPS[$t]=${r:-0}
-        log "  wrk $t: ${WRK_RPS[$t]} req/s"
-    done
-fi
+declare -A MODE_DESC=()
+run_fast_mode() {  # run_fast_mode MODE
+    local mode=$1 threads lg_threads up_workers first=${#PIDS[@]} t rep
+    local pin_proxy=() pin_up=()
+    if [[ $mode == pinned ]]; then
+        threads=1; lg_threads=1; up_workers=1
+        pin_proxy=(taskset -c 1); pin_up=(taskset -c 0); PIN_LG=(taskset -c 0)
+        MODE_DESC[$mode]="every proxy 1 thread/worker on CPU 1; load generator (1 thread) and upstream (1 worker) on CPU 0"
+    else
+        threads=$THREADS; lg_threads=$LG_THREADS; up_workers=$THREADS
+        PIN_LG=()
+        MODE_DESC[$mode]="every proxy $THREADS threads/workers, load generator $LG_THREADS threads, upstream $THREADS workers, nothing pinned"
+    fi
+    declare -gA FAST_PORT=()
+    local up; up=$(free_port)
+    PIN=("${pin_up[@]}"); start_nginx_static "up-$mode" "$up" "$up_workers" 1024 "${PIN[@]}"
+    FAST_PORT[direct]=$up; WATCH[up-$mode]=$STARTED_PID
+    PIN=("${pin_proxy[@]}")
+    FAST_PORT[nginx]=$(free_port)
+    start_nginx "nginx-$mode" Benchmarks/nginx.conf.template "${FAST_PORT[nginx]}" "$up" "$threads"; WATCH[nginx-$mode]=$STARTED_PID
+    if [[ -n $HAPROXY ]]; then
+        FAST_PORT[haproxy]=$(free_port)
+        start_haproxy "haproxy-$mode" "${FAST_PORT[haproxy]}" "$up" "$threads"; WATCH[haproxy-$mode]=$STARTED_PID
+    fi
+    write_channels_1 "$WORK/channels-fast.json" "http://127.0.0.1:$up"
+    write_channels_1k "$WORK/channels-fast-1k.json" "http://127.0.0.1:$up"
+    FAST_PORT[pass]=$(free_port)
+    start_ccload "pass-$mode" "${FAST_PORT[pass]}" "$threads" CCLOAD_UPSTREAM="http://127.0.0.1:$up"; WATCH[pass-$mode]=$STARTED_PID
+    FAST_PORT[relay]=$(free_port)
+    start_ccload "relay-$mode" "${FAST_PORT[relay]}" "$threads" CCLOAD_AUTH="$TOKEN" \
+        CCLOAD_CHANNELS_FILE="$WORK/channels-fast.json"; WATCH[relay-$mode]=$STARTED_PID
+    FAST_PORT[relay-nolog]=$(free_port)
+    start_ccload "relay-nolog-$mode" "${FAST_PORT[relay-nolog]}" "$threads" CCLOAD_AUTH="$TOKEN" CCLOAD_REQUEST_LOG=0 \
+        CCLOAD_CHANNELS_FILE="$WORK/channels-fast.json"; WATCH[relay-nolog-$mode]=$STARTED_PID
+    FAST_PORT[relay-1k]=$(free_port)
+    start_ccload "relay-1k-$mode" "${FAST_PORT[relay-1k]}" "$threads" CCLOAD_AUTH="$TOKEN" \
+        CCLOAD_CHANNELS_FILE="$WORK/channels-fast-1k.json"; WATCH[relay-1k-$mode]=$STARTED_PID
+    PIN=()
 
-check_alive "the wrk cross-check"
-# ---------------------------------------------------------------- 4. RSS under open streams
+    log ""
+    log "1. ($mode) 1 KiB JSON in front of nginx static, closed loop, $CONNS connections, ${JSON_SECS}s x $REPS per target (interleaved)"
+    log "   ${MODE_DESC[$mode]}"
+    for rep in $(seq 1 "$REPS"); do
+        for t in "${FAST_TARGETS[@]}"; do
+            loadgen "json-$mode/$t" "${FAST_PORT[$t]}" "${FAST_AUTH[$t]:-0}" /v1/messages \
+                --connections "$CONNS" --threads "$lg_threads" --duration "$JSON_SECS" --warmup "$WARMUP" \
+                --body-size 1024 --timeout 10
+        done
+    done
+    check_alive "the $mode JSON case"
+
+    if [[ $WRK == 1 && $mode == unpinned ]]; then
+        log "   wrk cross-check: the same load, 5 s per target"
+        local body; body=$(printf '{"model":"%s","max_tokens":256,"messages":[{"role":"user","content":"%s"}]}' \
+            "$MODEL" "$(head -c 2000 /dev/zero | tr '\0' 'a' | head -c 939)")
+        printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-api-key"] = "%s"\nwrk.body = [[%s]]\n' \
+            "$TOKEN" "$body" >"$WORK/post.lua"
+        for t in "${FAST_TARGETS[@]}"; do
+            local r
+            r=$(timeout 30 "${PIN_LG[@]}" wrk -t "$lg_threads" -c "$CONNS" -d 5s -s "$WORK/post.lua" \
+                "http://127.0.0.1:${FAST_PORT[$t]}/v1/messages" 2>&1 | awk '/^Requests\/sec/ {print $2}' || true)
+            WRK_RPS[$t]=${r:-0}
+            log "     wrk $t: ${WRK_RPS[$t]} req/s"
+        done
+        check_alive "the wrk cross-check"
+    fi
+    for t in up nginx haproxy pass relay relay-nolog relay-1k; do unset "WATCH[$t-$mode]"; done
+    stop_pids "${PIDS[@]:$first}"
+    PIDS=("${PIDS[@]:0:$first}")
+    PIN_LG=()
+}
+for mode in "${MODES[@]}"; do run_fast_mode "$mode"; done
+
+# ---------------------------------------------------------------- 2. SSE, first content event
+# The Swift mock, unpinned, with a pass-through, a relay and an nginx in front of it.
+MOCK_PORT=$(free_port)
+"$BIN/ccload-mock" --port "$MOCK_PORT" --threads "$MOCK_THREADS" 2>"$WORK/mock.log" &
+MOCK_PID=$!; PIDS+=("$MOCK_PID"); WATCH[mock]=$MOCK_PID
+wait_listening "$MOCK_PORT" "$MOCK_PID" mock
+write_channels_1 "$WORK/channels-mock.json" "http://127.0.0.1:$MOCK_PORT"
+declare -A SSE_PORT=([direct]=$MOCK_PORT)
+SSE_PORT[pass]=$(free_port)
+start_ccload pass "${SSE_PORT[pass]}" "$THREADS" CCLOAD_UPSTREAM="http://127.0.0.1:$MOCK_PORT"; WATCH[pass]=$STARTED_PID
+SSE_PORT[relay]=$(free_port)
+start_ccload relay "${SSE_PORT[relay]}" "$THREADS" CCLOAD_AUTH="$TOKEN" CCLOAD_CHANNELS_FILE="$WORK/channels-mock.json"
+RELAY_PID=$STARTED_PID; WATCH[relay]=$RELAY_PID
+SSE_PORT[nginx]=$(free_port)
+start_nginx nginx Benchmarks/nginx.conf.template "${SSE_PORT[nginx]}" "$MOCK_PORT" "$THREADS"
+NGINX_PID=$STARTED_PID; WATCH[nginx]=$NGINX_PID
+SSE_TARGETS=(direct pass relay nginx)
+RSS_IDLE_START=$(rss_kib "$RELAY_PID")
+NGINX_RSS_IDLE=$(children_sum rss_kib "$NGINX_PID")
+
+log ""
+log "2. SSE to the first content event, open loop $SSE_RATE req/s on $SSE_CONNS connections, ?$SSE_QUERY, ${SSE_SECS}s x $SSE_REPS per target"
+log "   mock :$MOCK_PORT ($MOCK_THREADS threads); pass, relay $THREADS threads; nginx $THREADS workers"
+for rep in $(seq 1 "$SSE_REPS"); do
+    for t in "${SSE_TARGETS[@]}"; do
+        auth=0; [[ $t == relay ]] && auth=1
+        loadgen "sse/$t" "${SSE_PORT[$t]}" "$auth" "/v1/messages?$SSE_QUERY" --body "$SSE_BODY" \
+            --first-match "$FIRST_MATCH" --connections "$SSE_CONNS" --threads 1 --rate "$SSE_RATE" \
+            --duration "$SSE_SECS" --warmup "$WARMUP" --timeout 10
+    done
+done
+check_alive "the SSE case"
+
+# ---------------------------------------------------------------- 3. RSS under open streams
 # The proxy holds two fds per stream (client + upstream), so the hard open-files limit
 # caps the streams one process can hold: 10,000 streams need 20,000+ fds.
-RSS_IDLE_AFTER=$(rss_kib "$CCLOAD_PID")
-STREAMS=$(( (NOFILE - 64) / 2 )); (( STREAMS > 10000 )) && STREAMS=10000
+RSS_IDLE_AFTER=$(rss_kib "$RELAY_PID")
+STREAMS=$(( (NOFILE - 64) / 2 )); (( STREAMS > STREAMS_WANTED )) && STREAMS=$STREAMS_WANTED
 HOLD_RSS=0; HOLD_HELD=0; HOLD_LEFT=0
-hold_streams() {  # hold_streams TARGET RSS_FN FDS_FN -> sets HOLD_RSS (KiB), HOLD_HELD, HOLD_LEFT
-    local t=$1 rss_fn=$2 fds_fn=$3
+hold_streams() {  # hold_streams TARGET PORT AUTH RSS_FN FDS_FN -> sets HOLD_RSS (KiB), HOLD_HELD, HOLD_LEFT
+    local t=$1 port=$2 auth=$3 rss_fn=$4 fds_fn=$5
     local base_fds; base_fds=$($fds_fn)
-    local lgs=() n
+    local lgs=() n hdr=()
+    [[ $auth == 1 ]] && hdr=(--header "x-api-key: $TOKEN")
     # Two generators of half the streams each; each stops by itself after --duration
     # (the hard cap), and is told to stop (SIGTERM, still reporting) once measured.
     for n in $((STREAMS / 2)) $((STREAMS - STREAMS / 2)); do
-        "${PIN_LG[@]}" "$BIN/ccload-loadgen" --url "http://127.0.0.1:${PORT_OF[$t]}/v1/messages?$HOLD_QUERY" \
-            --label "hold/$t" --json --connections "$n" --threads 1 --ramp 2 --warmup 0 \
-            --duration $((HOLD_SECS + 20)) --body-size 256 --timeout 300 --connect-timeout 10 \
+        "$BIN/ccload-loadgen" --url "http://127.0.0.1:$port/v1/messages?$HOLD_QUERY" "${hdr[@]}" \
+            --body "$SSE_BODY" --label "hold/$t" --json --connections "$n" --threads 1 --ramp 2 --warmup 0 \
+            --duration $((HOLD_SECS + 20)) --timeout 300 --connect-timeout 10 \
             >>"$WORK/hold-$t.jsonl" 2>>"$WORK/loadgen.err" &
         lgs+=($!); PIDS+=($!)
     done
-    # Wait (bounded, 15 s) until the proxy holds both sides of every stream.
+    # Wait (bounded, 20 s) until the proxy holds both sides of every stream.
     local want=$((base_fds + 2 * STREAMS - 16)) have=0
-    for _ in $(seq 1 150); do
+    for _ in $(seq 1 200); do
         have=$($fds_fn); (( have >= want )) && break
         sleep 0.1
     done
@@ -322,29 +370,27 @@ hold_streams() {  # hold_streams TARGET RSS_FN FDS_FN -> sets HOLD_RSS (KiB), HO
     done
 }
 log ""
-log "4. RSS: ccload idle, then holding $STREAMS open SSE streams ($HOLD_QUERY)"
-ccload_fds() { fds "$CCLOAD_PID"; }
-ccload_rss() { rss_kib "$CCLOAD_PID"; }
-hold_streams ccload ccload_rss ccload_fds
+log "3. RSS: the relay idle, then holding $STREAMS open SSE streams through it (?$HOLD_QUERY); nginx the same"
+relay_fds() { fds "$RELAY_PID"; }
+relay_rss() { rss_kib "$RELAY_PID"; }
+hold_streams relay "${SSE_PORT[relay]}" 1 relay_rss relay_fds
 RSS_STREAMS=$HOLD_RSS; HELD=$HOLD_HELD; FDS_AFTER=$HOLD_LEFT
-RSS_AFTER_STREAMS=$(rss_kib "$CCLOAD_PID")
-log "  ccload RSS idle: start $(mib "$RSS_IDLE_START") MiB, after the load runs $(mib "$RSS_IDLE_AFTER") MiB"
-log "  ccload RSS with $HELD streams held: $(mib "$RSS_STREAMS") MiB;" \
+RSS_AFTER_STREAMS=$(rss_kib "$RELAY_PID")
+log "  relay RSS idle: start $(mib "$RSS_IDLE_START") MiB, after the SSE runs $(mib "$RSS_IDLE_AFTER") MiB"
+log "  relay RSS with $HELD streams held: $(mib "$RSS_STREAMS") MiB;" \
     "fds left after the clients went: $FDS_AFTER; RSS then $(mib "$RSS_AFTER_STREAMS") MiB"
-NGINX_RSS_STREAMS=""; NGINX_HELD=""
-if [[ $NGINX_STREAMS == 1 ]]; then
-    hold_streams nginx nginx_rss_kib nginx_fds
-    NGINX_RSS_STREAMS=$HOLD_RSS; NGINX_HELD=$HOLD_HELD
-    log "  nginx RSS idle $(mib "$NGINX_RSS_IDLE") MiB, with $NGINX_HELD streams $(mib "$NGINX_RSS_STREAMS") MiB (master + workers)"
-fi
-
+nginx_fds() { local total=0 w; for w in $(pgrep -P "$NGINX_PID" || true); do total=$((total + $(fds "$w"))); done; echo "$total"; }
+nginx_rss() { children_sum rss_kib "$NGINX_PID"; }
+hold_streams nginx "${SSE_PORT[nginx]}" 0 nginx_rss nginx_fds
+NGINX_RSS_STREAMS=$HOLD_RSS; NGINX_HELD=$HOLD_HELD
+log "  nginx RSS idle $(mib "$NGINX_RSS_IDLE") MiB, with $NGINX_HELD streams $(mib "$NGINX_RSS_STREAMS") MiB (master + workers)"
 check_alive "the stream hold"
-# ---------------------------------------------------------------- 5. HTTPS upstream
+# ---------------------------------------------------------------- 4. HTTPS upstream
 # The mock again, now serving TLS with a certificate from a CA made for this run (in $WORK,
 # removed on exit); a second ccload and a second nginx in front of it, both verifying it.
 # The load generator speaks plain HTTP to the proxies only, so there is no direct target.
 log ""
-log "5. HTTPS upstream: throwaway CA, TLS mock, ccload-https and nginx-https"
+log "4. HTTPS upstream: throwaway CA, TLS mock, ccload-https and nginx-https"
 TLS_DIR="$WORK/tls"; mkdir -p "$TLS_DIR"
 ossl() { timeout 20 openssl "$@"; }
 make_certs() {
@@ -363,22 +409,20 @@ make_certs() {
 make_certs >"$WORK/openssl.log" 2>&1 || die "making the test certificates failed: $(tail -3 "$WORK/openssl.log")"
 
 MOCK_TLS_PORT=$(free_port)
-"${PIN_SRV[@]}" "$BIN/ccload-mock" --port "$MOCK_TLS_PORT" --threads "$MOCK_THREADS" \
+"$BIN/ccload-mock" --port "$MOCK_TLS_PORT" --threads "$MOCK_THREADS" \
     --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key" 2>"$WORK/mock-https.log" &
 MOCK_TLS_PID=$!; PIDS+=("$MOCK_TLS_PID"); WATCH[mock-https]=$MOCK_TLS_PID
 wait_listening "$MOCK_TLS_PORT" "$MOCK_TLS_PID" mock-https
 
 CCLOAD_TLS_PORT=$(free_port)
-PORT=$CCLOAD_TLS_PORT CCLOAD_LISTEN=127.0.0.1 CCLOAD_THREADS=$THREADS CCLOAD_DRAIN_SECONDS=5 SQLITE_PATH="$WORK/https.db" \
-    CCLOAD_UPSTREAM="https://localhost:$MOCK_TLS_PORT" CCLOAD_CA_FILE="$TLS_DIR/ca.pem" \
-    "${PIN_SRV[@]}" "$BIN/ccload" 2>"$WORK/ccload-https.log" &
-CCLOAD_TLS_PID=$!; PIDS+=("$CCLOAD_TLS_PID"); WATCH[ccload-https]=$CCLOAD_TLS_PID
-wait_listening "$CCLOAD_TLS_PORT" "$CCLOAD_TLS_PID" ccload-https
+start_ccload ccload-https "$CCLOAD_TLS_PORT" "$THREADS" CCLOAD_DRAIN_SECONDS=5 \
+    CCLOAD_UPSTREAM="https://localhost:$MOCK_TLS_PORT" CCLOAD_CA_FILE="$TLS_DIR/ca.pem"
+CCLOAD_TLS_PID=$STARTED_PID; WATCH[ccload-https]=$CCLOAD_TLS_PID
 
 NGINX_TLS_PORT=$(free_port)
-start_nginx nginx-https Benchmarks/nginx-https.conf.template "$NGINX_TLS_PORT" "$MOCK_TLS_PORT"
+start_nginx nginx-https Benchmarks/nginx-https.conf.template "$NGINX_TLS_PORT" "$MOCK_TLS_PORT" "$THREADS"
 NGINX_TLS_PID=$STARTED_PID; WATCH[nginx-https]=$NGINX_TLS_PID
-PORT_OF[ccload-https]=$CCLOAD_TLS_PORT; PORT_OF[nginx-https]=$NGINX_TLS_PORT
+declare -A PORT_OF=([ccload-https]=$CCLOAD_TLS_PORT [nginx-https]=$NGINX_TLS_PORT)
 TLS_TARGETS=(ccload-https nginx-https)
 log "  mock-https :$MOCK_TLS_PORT   ccload-https :$CCLOAD_TLS_PORT   nginx-https :$NGINX_TLS_PORT"
 
@@ -409,7 +453,7 @@ for rep in $(seq 1 "$REPS"); do
         ( sleep "$q1"; tls_upstream_addrs $owners >"$WORK/addrs-a"
           sleep "$half"; tls_upstream_addrs $owners >"$WORK/addrs-b" ) &
         sampler=$!; PIDS+=("$sampler")
-        loadgen json "$t" "$JSON_QUERY" --connections "$CONNS" --threads "$LG_THREADS" \
+        loadgen "json/$t" "${PORT_OF[$t]}" 0 "/v1/messages?size=1024" --connections "$CONNS" --threads "$LG_THREADS" \
             --duration "$JSON_SECS" --warmup "$WARMUP" --body-size 1024 --timeout 10
         wait "$sampler" 2>/dev/null || true
         n_a=$(wc -l <"$WORK/addrs-a"); kept=$(comm -12 "$WORK/addrs-a" "$WORK/addrs-b" | wc -l)
@@ -437,124 +481,160 @@ else
     log "  ccload-https left no stop line (log: $(tail -3 "$WORK/ccload-https.log"))"
 fi
 
+
 # ---------------------------------------------------------------- summary
-# med LABEL TARGET JQPATH -> median over the runs (middle element; lower middle when even)
-med() {
-    jq -s -r --arg l "$1/$2" "map(select(.label == \$l) | $3 | select(. != null)) | sort
-        | if length == 0 then \"-\" else .[(length - 1) / 2 | floor] end" "$RESULTS"
-}
-sumerr() { jq -s -r --arg l "$1/$2" 'map(select(.label == $l) | .errors.total) | add // 0' "$RESULTS"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%+.1f", a - b }'; }
 num() { awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.0f", a }'; }
 num1() { awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.1f", a }'; }
-verdict() { [[ $1 == 1 ]] && echo "**met**" || echo "**not met**"; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a != "-" && b != "-" && a + 0 <= b + 0) ? 1 : 0 }'; }
+verdict() {  # verdict FIGURE OP LIMIT : **met** / **not met** / - (no figure)
+    awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
+        if (a == "-" || a == "") { print "-"; exit }
+        ok = (op == ">=") ? (a + 0 >= b + 0) : (a + 0 <= b + 0)
+        print ok ? "**met**" : "**not met**" }'
+}
 
-declare -A RPS P50 P99 P999 TT50 FB50 FB99 ERR SSEERR
-for t in "${TARGETS[@]}"; do
-    RPS[$t]=$(med json "$t" .rps); P50[$t]=$(med json "$t" .total_us.p50)
-    P99[$t]=$(med json "$t" .total_us.p99); P999[$t]=$(med json "$t" '.total_us["p99.9"]')
-    ERR[$t]=$(sumerr json "$t")
-    TT50[$t]=$(med sse "$t" .ttfb_us.p50); FB50[$t]=$(med sse "$t" .first_body_us.p50)
-    FB99[$t]=$(med sse "$t" .first_body_us.p99); SSEERR[$t]=$(sumerr sse "$t")
+declare -A RPS P50 P99 P999 ERR
+json_figures() {  # json_figures KEY LABEL : medians of a JSON load's runs
+    RPS[$1]=$(med "$2" .rps); P50[$1]=$(med "$2" .total_us.p50)
+    P99[$1]=$(med "$2" .total_us.p99); P999[$1]=$(med "$2" '.total_us["p99.9"]'); ERR[$1]=$(errs "$2")
+}
+json_table() {  # json_table KEY_PREFIX TARGET... : req/s and latencies, one row per target
+    local t k
+    echo "| target | req/s | p50 | p99 | p99.9 | errors |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for t in "${@:2}"; do
+        k="$1$t"
+        echo "| $t | $(num "${RPS[$k]}") | $(num1 "${P50[$k]}") | $(num1 "${P99[$k]}") | $(num1 "${P999[$k]}") | ${ERR[$k]} |"
+    done
+}
+for mode in "${MODES[@]}"; do
+    for t in "${FAST_TARGETS[@]}"; do json_figures "$mode/$t" "json-$mode/$t"; done
 done
-for t in "${TLS_TARGETS[@]}"; do
-    RPS[$t]=$(med json "$t" .rps); P50[$t]=$(med json "$t" .total_us.p50)
-    P99[$t]=$(med json "$t" .total_us.p99); P999[$t]=$(med json "$t" '.total_us["p99.9"]')
-    ERR[$t]=$(sumerr json "$t")
+declare -A R_RELAY R_LOG R_PASS R_P99 R_1K R_HAP
+for mode in "${MODES[@]}"; do
+    R_RELAY[$mode]=$(ratio "${RPS[$mode/relay]}" "${RPS[$mode/nginx]}")
+    R_LOG[$mode]=$(ratio "${RPS[$mode/relay]}" "${RPS[$mode/relay-nolog]}")
+    R_PASS[$mode]=$(ratio "${RPS[$mode/pass]}" "${RPS[$mode/nginx]}")
+    R_P99[$mode]=$(ratio "${P99[$mode/relay]}" "${P99[$mode/nginx]}")
+    R_1K[$mode]=$(ratio "${RPS[$mode/relay-1k]}" "${RPS[$mode/relay]}")
+    R_HAP[$mode]=$(ratio "${RPS[$mode/haproxy]:--}" "${RPS[$mode/nginx]}")
+    log ""
+    log "$mode: relay/nginx ${R_RELAY[$mode]}, relay log on/off ${R_LOG[$mode]}, pass/nginx ${R_PASS[$mode]}," \
+        "relay p99/nginx p99 ${R_P99[$mode]}, 1,000 channels/1 ${R_1K[$mode]}, haproxy/nginx ${R_HAP[$mode]}"
 done
-ADDED_TTFB=$(diff_us "${TT50[ccload]}" "${TT50[direct]}")
-ADDED_FB=$(diff_us "${FB50[ccload]}" "${FB50[direct]}")
-NGINX_ADDED_TTFB=$(diff_us "${TT50[nginx]}" "${TT50[direct]}")
-RELAY_ADDED_TTFB=$(diff_us "${TT50[relay]}" "${TT50[direct]}")
-RELAY_ADDED_FB=$(diff_us "${FB50[relay]}" "${FB50[direct]}")
-
-T1=$(awk -v a="${RPS[ccload]}" -v b="${RPS[nginx]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= b + 0) ? 1 : 0 }')
-T1B=$(le "${P99[ccload]}" "${P99[nginx]}")
-T2=$(awk -v d="$ADDED_TTFB" 'BEGIN { print (d != "-" && d + 0 <= 100) ? 1 : 0 }')
-T3=$(le "$(mib "$RSS_IDLE_AFTER")" 64)
+declare -A TT50 FB50 FM50 FM99 SSEERR
+for t in "${SSE_TARGETS[@]}"; do
+    TT50[$t]=$(med "sse/$t" .ttfb_us.p50); FB50[$t]=$(med "sse/$t" .first_body_us.p50)
+    FM50[$t]=$(med "sse/$t" .first_match_us.p50); FM99[$t]=$(med "sse/$t" .first_match_us.p99); SSEERR[$t]=$(errs "sse/$t")
+done
+RELAY_ADDED=$(diff_us "${FM50[relay]}" "${FM50[direct]}")
+NGINX_ADDED=$(diff_us "${FM50[nginx]}" "${FM50[direct]}")
+PASS_ADDED=$(diff_us "${FM50[pass]}" "${FM50[direct]}")
+SSE_OK=$(awk -v r="$RELAY_ADDED" -v n="$NGINX_ADDED" 'BEGIN { if (r == "-" || n == "-") print "-"; else print (r + 0 <= n + 0 && r + 0 <= 50) ? "**met**" : "**not met**" }')
+log "SSE first content event p50: relay − direct $RELAY_ADDED µs, nginx − direct $NGINX_ADDED µs, pass − direct $PASS_ADDED µs"
+for t in "${TLS_TARGETS[@]}"; do json_figures "$t" "json/$t"; done
 # Linear estimate at exactly 10,000 streams when the fd limit kept the hold below it.
 RSS_10K=$(awk -v i="$RSS_IDLE_AFTER" -v r="$RSS_STREAMS" -v h="$HELD" 'BEGIN { if (h > 0) printf "%.0f", i + (r - i) * 10000 / h; else print r }')
-T4=$(awk -v r="$(mib "$RSS_10K")" -v h="$HELD" -v s="$STREAMS" 'BEGIN { print (r + 0 <= 256 && h + 0 >= 0.99 * s) ? 1 : 0 }')
-
-T9=$(awk -v a="${RPS[relay]}" -v b="${RPS[relay-nolog]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= 0.95 * b) ? 1 : 0 }')
-T7=$(awk -v a="${RPS[relay]}" -v b="${RPS[nginx]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= b + 0) ? 1 : 0 }')
-T8=$(awk -v d="$RELAY_ADDED_FB" 'BEGIN { print (d != "-" && d + 0 <= 100) ? 1 : 0 }')
-T5=$(awk -v a="${RPS[ccload-https]}" -v b="${RPS[nginx-https]}" 'BEGIN { print (a != "-" && b != "-" && a + 0 >= b + 0) ? 1 : 0 }')
-T6=$(awk -v p="$REUSED_PCT" 'BEGIN { print (p != "-" && p + 0 >= 99) ? 1 : 0 }')
+RSS_OK=$(awk -v r="$(mib "$RSS_10K")" -v h="$HELD" -v s="$STREAMS" 'BEGIN { print (r + 0 <= 128 && h + 0 >= 0.99 * s && h > 0) ? "**met**" : "**not met**" }')
+RSS_FIGURE="$(mib "$RSS_STREAMS") MiB at $HELD streams (nginx $(mib "$NGINX_RSS_STREAMS") MiB at $NGINX_HELD)"
+if (( HELD < 10000 )); then
+    RSS_FIGURE+="; linear estimate at 10,000: $(mib "$RSS_10K") MiB"
+    (( STREAMS < STREAMS_WANTED )) && RSS_FIGURE+=" (the open-files limit $NOFILE caps the hold at $STREAMS)"
+    (( STREAMS_WANTED < 10000 )) && RSS_FIGURE+=" ($STREAMS_WANTED streams asked for: BENCH_STREAMS or --quick)"
+    RSS_OK+=" (estimate)"
+fi
+HTTPS_RATIO=$(ratio "${RPS[ccload-https]}" "${RPS[nginx-https]}")
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-MODE=$([[ $QUICK == 1 ]] && echo "--quick" || echo "full")
+RUN=$([[ $QUICK == 1 ]] && echo "--quick" || echo "full")
+col() {  # col ASSOC_NAME : one cell per mode
+    local -n a=$1; local m out=""
+    for m in "${MODES[@]}"; do out+=" ${a[$m]:--} |"; done
+    printf '%s' "$out"
+}
+vcol() {  # vcol ASSOC_NAME OP LIMIT : the verdict for each mode
+    local -n a=$1; local m out=()
+    for m in "${MODES[@]}"; do out+=("$(verdict "${a[$m]:--}" "$2" "$3") ($m)"); done
+    local IFS=,; printf ' %s' "${out[*]}" | sed 's/,/, /g'
+}
+once() {  # once FIGURE : a figure measured once, unpinned, in the first mode's column
+    local m out=" $1 |"
+    for m in "${MODES[@]:1}"; do out+=" |"; done
+    printf '%s' "$out"
+}
+mode_head() { local m out=""; for m in "${MODES[@]}"; do out+=" $m |"; done; printf '%s' "$out"; }
+mode_rule() { local m out=""; for m in "${MODES[@]}"; do out+="---:|"; done; printf '%s' "$out"; }
 {
 echo ""
-echo "### compare.sh ($MODE) — $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "### compare.sh ($RUN) — $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo ""
-echo "Machine: $NPROC CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)." \
-     "ccload $THREADS threads, nginx $THREADS workers, mock $MOCK_THREADS threads, load generator $LG_THREADS threads, all on the same CPUs$([[ ${BENCH_PIN:-0} == 1 ]] && echo ' (load generator pinned to CPU 0, servers to the rest)')." \
-     "Load average before the run $LOAD_BEFORE, after $LOAD_AFTER (anything else running shares these CPUs)."
+echo "Machine: $NPROC CPUs, $CPU_MODEL, kernel $(uname -r); open-files limit $NOFILE." \
+     "Load average before the run $LOAD_BEFORE, after $LOAD_AFTER (anything else running shares these CPUs)." \
+     "$([[ $RUN == --quick ]] && echo 'A --quick run: one round per target, too noisy for verdicts.')"
 echo ""
-echo "1 KiB JSON over keep-alive, closed loop, $CONNS connections, ${JSON_SECS} s per run, median of $REPS interleaved runs, each column's median taken on its own (latency = full response, µs, from the send):"
+echo "**Issue 12's targets** (ratios within this run; medians of $REPS interleaved rounds per target):"
 echo ""
-echo "| target | req/s | p50 | p99 | p99.9 | errors |"
-echo "|---|---:|---:|---:|---:|---:|"
-for t in "${TARGETS[@]}"; do
-    echo "| $t | $(num "${RPS[$t]}") | $(num1 "${P50[$t]}") | $(num1 "${P99[$t]}") | $(num1 "${P999[$t]}") | ${ERR[$t]} |"
+echo "| measure |$(mode_head) target | verdict |"
+echo "|---|$(mode_rule)---:|---|"
+echo "| relay (1 channel, client token, usage tap, request log) ÷ nginx, req/s |$(col R_RELAY) ≥ 1.0 |$(vcol R_RELAY '>=' 1.0) |"
+echo "| relay log on ÷ log off, req/s |$(col R_LOG) ≥ 0.95 |$(vcol R_LOG '>=' 0.95) |"
+echo "| pass-through ÷ nginx, req/s |$(col R_PASS) ≥ 1.2 (unpinned) | $(verdict "${R_PASS[unpinned]:--}" '>=' 1.2) |"
+echo "| relay p99 ÷ nginx p99 at that load |$(col R_P99) ≤ 1.0 |$(vcol R_P99 '<=' 1.0) |"
+echo "| relay with 1,000 channels ÷ relay with 1, req/s |$(col R_1K) ≥ 0.95 |$(vcol R_1K '>=' 0.95) |"
+echo "| haproxy ÷ nginx, req/s (reference) |$(col R_HAP) | |"
+echo "| SSE first content event, p50: relay − direct (nginx − direct); unpinned, mock upstream |$(once "$RELAY_ADDED µs ($NGINX_ADDED µs)") ≤ nginx's, and ≤ 50 µs | $SSE_OK |"
+echo "| RSS with 10,000 open SSE streams through the relay (nginx beside it); unpinned |$(once "$RSS_FIGURE") ≤ 128 MiB | $RSS_OK |"
+echo ""
+echo "1 KiB JSON (POST /v1/messages) in front of nginx's static \`return 200\` (a 1 KiB Messages answer), closed loop, $CONNS keep-alive connections, ${JSON_SECS} s per run, median of $REPS rounds interleaved target by target, each column's median taken on its own (latency = full response, µs, from the send):"
+for mode in "${MODES[@]}"; do
+    echo ""
+    echo "*$mode*: ${MODE_DESC[$mode]}."
+    echo ""
+    json_table "$mode/" "${FAST_TARGETS[@]}"
 done
-echo "| **ccload / nginx** | **$(ratio "${RPS[ccload]}" "${RPS[nginx]}")** | $(ratio "${P50[ccload]}" "${P50[nginx]}") | **$(ratio "${P99[ccload]}" "${P99[nginx]}")** | $(ratio "${P999[ccload]}" "${P999[nginx]}") | |"
-echo "| ccload / direct | $(ratio "${RPS[ccload]}" "${RPS[direct]}") | | | | |"
-echo "| relay (logging on) / relay-nolog | **$(ratio "${RPS[relay]}" "${RPS[relay-nolog]}")** | | | | |"
-echo "| **relay / nginx** | **$(ratio "${RPS[relay]}" "${RPS[nginx]}")** | $(ratio "${P50[relay]}" "${P50[nginx]}") | $(ratio "${P99[relay]}" "${P99[nginx]}") | $(ratio "${P999[relay]}" "${P999[nginx]}") | |"
-if [[ $WRK == 1 ]]; then
-    echo "| wrk cross-check (1 run, req/s) | direct $(num "${WRK_RPS[direct]}"), ccload $(num "${WRK_RPS[ccload]}"), nginx $(num "${WRK_RPS[nginx]}") — ccload/nginx $(ratio "${WRK_RPS[ccload]}" "${WRK_RPS[nginx]}") | | | | |"
+if [[ $WRK == 1 && -n ${WRK_RPS[direct]:-} ]]; then
+    echo ""
+    printf 'wrk cross-check (unpinned, one 5 s run each, req/s):'
+    for t in "${FAST_TARGETS[@]}"; do printf ' %s %s;' "$t" "$(num "${WRK_RPS[$t]:--}")"; done
+    echo " relay/nginx $(ratio "${WRK_RPS[relay]:--}" "${WRK_RPS[nginx]:--}")."
 fi
 echo ""
-echo "SSE, open loop $SSE_RATE req/s on $SSE_CONNS connections, \`$SSE_QUERY\`, ${SSE_SECS} s per run, median of $SSE_REPS (µs from the intended send time):"
+echo 'Targets: `direct` is the upstream itself; `nginx` proxies to it with a keepalive pool (`proxy_buffering off`, HTTP/1.1); `haproxy` with `http-reuse always`; `pass` is ccload with `CCLOAD_UPSTREAM`; `relay` is ccload with a 1-channel table (`CCLOAD_CHANNELS_FILE`), a client token (`CCLOAD_AUTH`, sent as `x-api-key`), the usage tap and the request log; `relay-nolog` the same with `CCLOAD_REQUEST_LOG=0`; `relay-1k` the relay with 1,000 channels: 999 for other models (three each, all four protocols, ten priorities) and the one serving the benchmark model, last in the file.'
 echo ""
-echo "| target | head p50 | first event p50 | first event p99 | errors |"
-echo "|---|---:|---:|---:|---:|"
-for t in "${TARGETS[@]}"; do
-    echo "| $t | $(num1 "${TT50[$t]}") | $(num1 "${FB50[$t]}") | $(num1 "${FB99[$t]}") | ${SSEERR[$t]} |"
-done
-echo "| **ccload − direct** | **$ADDED_TTFB** | $ADDED_FB | | |"
-echo "| nginx − direct | $NGINX_ADDED_TTFB | $(diff_us "${FB50[nginx]}" "${FB50[direct]}") | | |"
-echo "| **relay − direct** | $RELAY_ADDED_TTFB | **$RELAY_ADDED_FB** | | |"
+echo "SSE in front of the mock (\`?$SSE_QUERY\`: message_start, ping and content_block_start at once, the first content event ${FIRST_DELAY_MS} ms later), open loop $SSE_RATE req/s on $SSE_CONNS connections, ${SSE_SECS} s per run, median of $SSE_REPS; µs from the intended send time; *first content* = the body first contains \`$FIRST_MATCH\` (the same event for every target):"
 echo ""
-echo '`ccload` is the pass-through (one upstream, no tokens); `relay` is ccload routing by a table of three channels of one priority (round-robin) with a client token checked on every request and the usage tap reading every response. The relay holds an event stream until its first content event (the commit point): the mock writes `message_start` and the first delta separately, so the relay answers only after a second upstream read, where the others pass `message_start` on at once. Its first-event column therefore measures a later event than the direct row does.'
-echo ""
-echo "HTTPS upstream: the mock serving TLS (certificate from a CA made for the run), ccload and nginx verifying it and keeping upstream connections alive; the same 1 KiB JSON load, $CONNS connections, ${JSON_SECS} s per run, median of $REPS interleaved runs (µs from the send):"
-echo ""
-echo "| target | req/s | p50 | p99 | p99.9 | errors |"
+echo "| target | head p50 | first body byte p50 | first content p50 | first content p99 | errors |"
 echo "|---|---:|---:|---:|---:|---:|"
-for t in "${TLS_TARGETS[@]}"; do
-    echo "| $t | $(num "${RPS[$t]}") | $(num1 "${P50[$t]}") | $(num1 "${P99[$t]}") | $(num1 "${P999[$t]}") | ${ERR[$t]} |"
+for t in "${SSE_TARGETS[@]}"; do
+    echo "| $t | $(num1 "${TT50[$t]}") | $(num1 "${FB50[$t]}") | $(num1 "${FM50[$t]}") | $(num1 "${FM99[$t]}") | ${SSEERR[$t]} |"
 done
-echo "| **ccload / nginx (HTTPS)** | **$(ratio "${RPS[ccload-https]}" "${RPS[nginx-https]}")** | $(ratio "${P50[ccload-https]}" "${P50[nginx-https]}") | $(ratio "${P99[ccload-https]}" "${P99[nginx-https]}") | $(ratio "${P999[ccload-https]}" "${P999[nginx-https]}") | |"
+echo "| **relay − direct** | | | **$RELAY_ADDED** | | |"
+echo "| pass − direct | | | $PASS_ADDED | | |"
+echo "| nginx − direct | | | $NGINX_ADDED | | |"
+echo ""
+echo "Head and first body byte: when the opening events reached the client; first content: when the first \`$FIRST_MATCH\` did. The relay may hold the opening events until its commit point (the first content event), so only the first-content column compares the same event across targets."
+echo ""
+echo "HTTPS upstream: the mock serving TLS (certificate from a CA made for the run), ccload (pass-through) and nginx verifying it and keeping upstream connections alive; 1 KiB JSON, $CONNS connections, ${JSON_SECS} s per run, median of $REPS interleaved runs (µs from the send):"
+echo ""
+json_table "" "${TLS_TARGETS[@]}"
+echo "| **ccload / nginx (HTTPS)** | **$HTTPS_RATIO** | $(ratio "${P50[ccload-https]}" "${P50[nginx-https]}") | $(ratio "${P99[ccload-https]}" "${P99[nginx-https]}") | $(ratio "${P999[ccload-https]}" "${P999[nginx-https]}") | |"
 echo ""
 echo "ccload-https's counters at its SIGTERM (whole case, warm-ups included): upstream connections opened $TLS_OPENED, pooled reuses $TLS_REUSED," \
      "so **$REUSED_PCT %** of requests went out on a reused connection; TLS handshakes full $TLS_FULL, resumed $TLS_RESUMED." \
      "Upstream connections open at 1/4 of each run that were still open at 3/4 (kept/open, per run): ccload ${CONNS_KEPT[ccload-https]:--}, nginx ${CONNS_KEPT[nginx-https]:--} (nginx has no counter; this shows its pool held its connections too)."
 echo ""
-echo "Memory (VmRSS of ccload; nginx = master + workers):"
+echo "Memory (VmRSS of the relay of the SSE case: 1 channel, client token, request log on; nginx = master + workers):"
 echo ""
-echo "| | ccload | nginx |"
+echo "| | relay | nginx |"
 echo "|---|---:|---:|"
 echo "| idle at start | $(mib "$RSS_IDLE_START") MiB | $(mib "$NGINX_RSS_IDLE") MiB |"
-echo "| idle after the load runs | $(mib "$RSS_IDLE_AFTER") MiB | |"
-echo "| holding $HELD open SSE streams | $(mib "$RSS_STREAMS") MiB | ${NGINX_RSS_STREAMS:+$(mib "$NGINX_RSS_STREAMS") MiB ($NGINX_HELD streams)} |"
+echo "| idle after the SSE runs | $(mib "$RSS_IDLE_AFTER") MiB | |"
+echo "| holding open SSE streams | $(mib "$RSS_STREAMS") MiB ($HELD streams) | $(mib "$NGINX_RSS_STREAMS") MiB ($NGINX_HELD streams) |"
 echo "| after the streams' clients left | $(mib "$RSS_AFTER_STREAMS") MiB, $FDS_AFTER fds more than before the hold | |"
 echo ""
-echo "| target (issue 2; relay rows issue 4; HTTPS rows issue 3) | figure | verdict |"
+echo "| earlier targets (HTTPS: issue 3) | figure | verdict |"
 echo "|---|---|---|"
-echo "| throughput ccload/nginx ≥ 1.0 | $(ratio "${RPS[ccload]}" "${RPS[nginx]}") | $(verdict "$T1") |"
-echo "| p99 ccload ≤ nginx | $(num1 "${P99[ccload]}") vs $(num1 "${P99[nginx]}") µs | $(verdict "$T1B") |"
-echo "| SSE TTFB added at p50 ≤ 100 µs | $ADDED_TTFB µs | $(verdict "$T2") |"
-echo "| RSS idle ≤ 64 MiB | $(mib "$RSS_IDLE_AFTER") MiB | $(verdict "$T3") |"
-echo "| RSS with 10,000 streams ≤ 256 MiB | $(mib "$RSS_STREAMS") MiB at $HELD streams$( (( STREAMS < 10000 )) && echo " (open-files limit $NOFILE caps the hold at $STREAMS; linear estimate at 10,000: $(mib "$RSS_10K") MiB)") | $(verdict "$T4") |"
-echo "| relay (3 channels, auth, usage tap) throughput / nginx ≥ 1.0 | $(ratio "${RPS[relay]}" "${RPS[nginx]}") | $(verdict "$T7") |"
-echo "| relay first SSE event added at p50 ≤ 100 µs | $RELAY_ADDED_FB µs | $(verdict "$T8") |"
-echo "| relay throughput with request logging on ≥ 0.95 × off (issue 5) | $(ratio "${RPS[relay]}" "${RPS[relay-nolog]}") | $(verdict "$T9") |"
-echo "| HTTPS throughput ccload/nginx ≥ 1.0 | $(ratio "${RPS[ccload-https]}" "${RPS[nginx-https]}") | $(verdict "$T5") |"
-echo "| requests on reused upstream connections ≥ 99 % | $REUSED_PCT % ($TLS_REUSED of $( [[ $TLS_OPENED == - ]] && echo - || echo $((TLS_OPENED + TLS_REUSED)) ); TLS handshakes full $TLS_FULL, resumed $TLS_RESUMED) | $(verdict "$T6") |"
+echo "| HTTPS throughput ccload/nginx ≥ 1.0 | $HTTPS_RATIO | $(verdict "$HTTPS_RATIO" '>=' 1.0) |"
+echo "| requests on reused upstream connections ≥ 99 % | $REUSED_PCT % ($TLS_REUSED of $( [[ $TLS_OPENED == - ]] && echo - || echo $((TLS_OPENED + TLS_REUSED)) ); TLS handshakes full $TLS_FULL, resumed $TLS_RESUMED) | $(verdict "$REUSED_PCT" '>=' 99) |"
 }
 if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "raw results: $RESULTS"; fi

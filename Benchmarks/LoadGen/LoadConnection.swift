@@ -10,6 +10,9 @@ final class LoadConnection: HTTPClientDelegate, TimerTarget, @unchecked Sendable
     private var connector: Connector?
     private lazy var retryTimer = LoopTimer(target: self)
     private var backoff: UInt64 = 0
+    /// `--first-match`, reset per exchange; `matchTimed` once this exchange's match is recorded.
+    private var match: BodyMatch?
+    private var matchTimed = false
 
     /// Open loop: intended start times of requests due on this connection, not yet sent.
     private var due = ContiguousArray<UInt64>()
@@ -27,6 +30,7 @@ final class LoadConnection: HTTPClientDelegate, TimerTarget, @unchecked Sendable
     init(worker: Worker, index: Int) {
         self.worker = worker
         self.index = index
+        self.match = worker.plan.firstMatch.map { BodyMatch($0) }
     }
 
     // MARK: connecting
@@ -93,6 +97,7 @@ final class LoadConnection: HTTPClientDelegate, TimerTarget, @unchecked Sendable
         gotHead = false
         gotBody = false
         status = 0
+        if match != nil { match!.reset(); matchTimed = false }
         sentAt = monotonicNanos()
         if !worker.openLoop {
             origin = sentAt
@@ -127,7 +132,14 @@ final class LoadConnection: HTTPClientDelegate, TimerTarget, @unchecked Sendable
         }
     }
 
-    func responseData(_ data: UnsafeRawBufferPointer) {}
+    func responseData(_ data: UnsafeRawBufferPointer) {
+        guard match != nil, !matchTimed, match!.feed(data) else { return }
+        matchTimed = true
+        let now = monotonicNanos()
+        if status >= 200 && status < 300 && origin >= worker.plan.measureStart && now <= worker.plan.measureEnd {
+            worker.stats.firstMatch.record(RunStats.clamp(now &- origin))
+        }
+    }
 
     func responseEnd() {
         let now = monotonicNanos()

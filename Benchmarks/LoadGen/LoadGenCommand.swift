@@ -13,7 +13,8 @@ struct LoadGenCommand: ParsableCommand {
             connections; latency counts from each request's intended send time, so a stalled \
             server is not hidden by the generator waiting for it (no coordinated omission). \
             Latencies: time to first byte (response head), time to the first body byte (the \
-            first SSE event through a proxy), and the full response.
+            first SSE event through a proxy), with --first-match the time until the body \
+            first contains a string (say the first content event), and the full response.
             """)
 
     @Option(help: "Target, http://host:port/path?query (plain HTTP only).")
@@ -42,6 +43,8 @@ struct LoadGenCommand: ParsableCommand {
     var timeout: Double = 10
     @Option(help: "Seconds to connect before it counts as a connection error.")
     var connectTimeout: Double = 3
+    @Option(help: "Also time until the (de-chunked) response body first contains this string, across reads: first_match_us.")
+    var firstMatch: String?
     @Flag(help: "Print one line of JSON instead of the text report.")
     var json = false
     @Option(help: "Free-form name echoed in the report (e.g. the target's role).")
@@ -57,6 +60,7 @@ struct LoadGenCommand: ParsableCommand {
         }
         guard body == nil || bodySize == nil else { throw ValidationError("give --body or --body-size, not both") }
         if let b = bodySize, b < 0 { throw ValidationError("--body-size must be >= 0") }
+        if let m = firstMatch, m.isEmpty { throw ValidationError("--first-match must not be empty") }
         for h in headers where !h.contains(":") { throw ValidationError("--header wants 'name: value', got '\(h)'") }
     }
 
@@ -76,7 +80,8 @@ struct LoadGenCommand: ParsableCommand {
             addresses: addresses, request: RequestTemplate(method: verb, url: target, headers: extra, body: bodyBytes),
             connections: connections, threads: min(threads, connections), rate: rate,
             warmupNanos: nanos(warmup), durationNanos: nanos(duration), rampNanos: nanos(ramp),
-            timeoutNanos: nanos(timeout), connectTimeoutNanos: nanos(connectTimeout))
+            timeoutNanos: nanos(timeout), connectTimeoutNanos: nanos(connectTimeout),
+            firstMatch: firstMatch.map { Array($0.utf8) })
         let (stats, measured) = LoadRun.execute(settings)
         let report = Report(label: label, url: url, method: verb, bodyBytes: bodyBytes.count,
                             connections: connections, threads: settings.threads, rate: rate,

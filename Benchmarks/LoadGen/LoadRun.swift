@@ -17,6 +17,7 @@ enum LoadRun {
         var rampNanos: UInt64
         var timeoutNanos: UInt64
         var connectTimeoutNanos: UInt64
+        var firstMatch: [UInt8]?
     }
 
     /// Seconds past the planned end after which the process kills itself, whatever happens.
@@ -37,7 +38,8 @@ enum LoadRun {
             addresses: s.addresses, request: s.request, connections: s.connections, threads: s.threads,
             rate: s.rate, start: start, measureStart: start + s.warmupNanos,
             measureEnd: start + s.warmupNanos + s.durationNanos, rampNanos: s.rampNanos,
-            timeoutNanos: s.timeoutNanos, connectTimeoutNanos: s.connectTimeoutNanos)
+            timeoutNanos: s.timeoutNanos, connectTimeoutNanos: s.connectTimeoutNanos,
+            firstMatch: s.firstMatch)
 
         let group = LoopGroup(count: s.threads)
         let workers = Mutex<[Worker?]>(Array(repeating: nil, count: s.threads))

@@ -82,6 +82,7 @@ struct Report {
             #""max_backlog":\#(s.maxBacklog)"#,
             #""ttfb_us":\#(latencyJSON(s.ttfb))"#,
             #""first_body_us":\#(latencyJSON(s.firstBody))"#,
+            #""first_match_us":\#(latencyJSON(s.firstMatch))"#,
             #""total_us":\#(latencyJSON(s.total))"#,
             #""send_lag_us":\#(latencyJSON(s.sendLag))"#,
         ]
@@ -118,6 +119,7 @@ struct Report {
         lines.append("  latency (µs)")
         lines.append(latencyLine("first byte", s.ttfb))
         lines.append(latencyLine("first body byte", s.firstBody))
+        if s.firstMatch.totalCount > 0 { lines.append(latencyLine("first match", s.firstMatch)) }
         lines.append(latencyLine("full response", s.total))
         if rate > 0 { lines.append(latencyLine("send lag", s.sendLag)) }
         return lines.joined(separator: "\n")

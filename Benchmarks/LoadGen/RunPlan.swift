@@ -18,6 +18,8 @@ struct RunPlan: Sendable {
     /// A request with no complete response after this long counts as a timeout.
     var timeoutNanos: UInt64
     var connectTimeoutNanos: UInt64
+    /// `--first-match`: time until the response body first contains these bytes.
+    var firstMatch: [UInt8]?
 
     /// Global index range of the connections owned by loop `index`.
     func connectionRange(loop index: Int) -> Range<Int> {

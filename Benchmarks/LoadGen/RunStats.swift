@@ -9,6 +9,9 @@ struct RunStats {
     var ttfb = RunStats.histogram()
     /// First body byte arrived (the first SSE event through a proxy), from the intended send time.
     var firstBody = RunStats.histogram()
+    /// `--first-match`: the body first contained the match string (e.g. the first SSE
+    /// content event), from the intended send time.
+    var firstMatch = RunStats.histogram()
     /// Whole response received, from the intended send time.
     var total = RunStats.histogram()
     /// Open loop: how late the generator actually sent each request (its own lag).
@@ -43,6 +46,7 @@ struct RunStats {
     mutating func merge(_ o: RunStats) {
         ttfb.add(o.ttfb)
         firstBody.add(o.firstBody)
+        firstMatch.add(o.firstMatch)
         total.add(o.total)
         sendLag.add(o.sendLag)
         requests += o.requests

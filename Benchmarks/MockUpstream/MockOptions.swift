@@ -64,6 +64,10 @@ struct MockOptions {
     var jsonArrayStream = false
     var events = 5
     var delayMs = 0
+    /// Streams: delay between the opening events (Anthropic `message_start`, `ping`,
+    /// `content_block_start`) and the first content event, so a client's first body byte
+    /// and its first content event are apart (the benchmarks time both).
+    var firstDelayMs = 0
     /// Delay before the response head.
     var headDelayMs = 0
     /// Cut the connection: "head" (before any byte), "body" (after the head and one event).
@@ -146,6 +150,7 @@ struct MockOptions {
             case "events": events = Int(v) ?? events
             case "delay_ms": delayMs = Int(v) ?? delayMs
             case "head_delay_ms": headDelayMs = Int(v) ?? headDelayMs
+            case "first_delay_ms": firstDelayMs = Int(v) ?? firstDelayMs
             case "cut": cut = v
             case "cut_after_events": cutAfterEvents = Int(v)
             case "gate": gate = v

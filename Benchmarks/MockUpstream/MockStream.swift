@@ -56,6 +56,9 @@ final class MockStream: TimerTarget, ResponseStreamDelegate, @unchecked Sendable
         }
         write(MockBodies.streamOpen(o))
         if o.cutAfterEvents == 0 { return connection.close() }
+        if o.firstDelayMs > 0 {
+            return handler.loop.arm(timer, afterNanos: UInt64(o.firstDelayMs) * nanosPerMilli)
+        }
         next()
     }
 

@@ -11,7 +11,7 @@ struct MockCommand: ParsableCommand {
             /v1/chat/completions, /v1/responses, /v1beta/models/{m}:generateContent and \
             :streamGenerateContent (SSE with alt=sse). The flags set this process's behaviour; \
             a request's query parameters or x-mock-* headers override them (status, stream, \
-            events, delay_ms, head_delay_ms, cut=head|body, cut_after_events, gate, \
+            events, delay_ms, first_delay_ms, head_delay_ms, cut=head|body, cut_after_events, gate, \
             sse_error=1|TYPE, retry_after, input_tokens, output_tokens, cache_read, \
             cache_write_5m, cache_write_1h, size). GET /mock/stats tells what it saw.
             """)
