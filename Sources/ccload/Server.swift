@@ -202,9 +202,15 @@ enum Server {
         } catch {
             Log.warn("could not save cooldowns: \(error)")
         }
-        // The loops end first: each hands its last round's records to the writer as it
-        // stops (`ProxyHandler.keepRecord`), and only then is the store closed.
-        group.stopAndJoin()
+        // Each loop ends one more round first, so it has handed its last records to the
+        // writer (`ProxyHandler.keepRecord` gathers them per round); then the store closes.
+        // The loops keep running (the process exits on them), as before.
+        let rounds = Atomic<Int>(settings.threads)
+        group.forEach { loop in
+            loop.submit { loop.atThisTickEnd { rounds.subtract(1, ordering: .acquiringAndReleasing) } }
+        }
+        let roundsDeadline = monotonicNanos() &+ nanosPerSecond
+        while rounds.load(ordering: .acquiring) > 0 && monotonicNanos() < roundsDeadline { usleep(1_000) }
         store.close()  // writes every queued record first
         log("stopped; upstream connections opened \(UpstreamPool.openedTotal.load(ordering: .relaxed)), "
             + "pooled reuses \(UpstreamPool.reusedTotal.load(ordering: .relaxed)), "

@@ -13,7 +13,9 @@ import TLS
 /// incomplete, and an upstream that stalls (`StallWatch`) ends it too: an event stream with
 /// the protocol's error event. Owner: the client connection's loop.
 final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unchecked Sendable {
-    private unowned let handler: ProxyHandler
+    /// Strong: the handler outlives every request on its loop (an unowned reference costs
+    /// a checked retain on each use).
+    private let handler: ProxyHandler
     /// The loop that owns this exchange (the handler's): every entry point asserts it in debug builds.
     private let loop: Loop
     private let client: HTTPServerConnection

@@ -32,10 +32,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// counts only under the same token set, else the request is checked again.
     private var authEpoch: UInt64 = 1
     private var candidateScratch: [Candidate] = []
-    /// Records finished in this loop's current round, for the store's writer (one hand-off
-    /// per round, at its end: `handOffRecords`).
-    private var pendingRecords: [RequestRecord] = []
-    private var handOffHooked = false
+    /// Records finished in this loop's current round, for the store's writer.
+    private lazy var handOff: RecordHandOff? = shared.store.map { RecordHandOff(writer: $0.writer) }
     /// Per channel, the base URL that last answered on this loop (tries start there).
     private var preferredURLs: [Int: Int] = [:]
 
@@ -245,23 +243,12 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
 
     /// Keeps a finished request's record: counted and in the ring at once
     /// (`ProxyShared.keep`); for the store, queued with the rest of this round and handed
-    /// to the writer under one lock when the round ends, so a loop takes the writer's lock
-    /// once per round rather than once per request. Never waits: a full queue drops and
-    /// counts. On the loop.
+    /// to the writer under one lock when the round ends (`RecordHandOff`). Never waits: a
+    /// full queue drops and counts. On the loop.
     func keepRecord(_ r: RequestRecord) {
         loop.assertOnLoop()
         guard shared.keep(r) else { return }
-        pendingRecords.append(r)
-        if !handOffHooked {
-            handOffHooked = true
-            loop.onTickEnd { [weak self] in self?.handOffRecords() }
-        }
-    }
-
-    private func handOffRecords() {
-        if pendingRecords.isEmpty { return }
-        shared.store?.writer.enqueue(contentsOf: pendingRecords)
-        pendingRecords.removeAll(keepingCapacity: true)
+        handOff?.add(r, on: loop)
     }
 
     func preferredURL(channelID: Int, count: Int) -> Int {

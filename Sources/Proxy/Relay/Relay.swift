@@ -32,7 +32,9 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         case timeout(String)
     }
 
-    private unowned let handler: ProxyHandler
+    /// Strong: the handler outlives every request on its loop (an unowned reference costs
+    /// a checked retain on each use).
+    private let handler: ProxyHandler
     /// The loop that owns this relay (the handler's): every entry point asserts it in debug builds.
     private let loop: Loop
     private let client: HTTPServerConnection

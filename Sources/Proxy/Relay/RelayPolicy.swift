@@ -17,7 +17,8 @@ import Reactor
 /// A value stored in its `Relay` (no allocation of its own). Owner: the client
 /// connection's loop (through its `Relay`).
 struct RelayPolicy {
-    unowned let handler: ProxyHandler
+    /// Strong, as the relay's own (the handler outlives its requests).
+    let handler: ProxyHandler
     let route: APIRoute
     /// The route's wire format, looked up once per request.
     let wire: any WireProtocol.Type

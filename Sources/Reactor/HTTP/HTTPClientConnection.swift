@@ -23,7 +23,11 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
     public let loop: Loop
     public let transport: any Transport
     public private(set) var state = State.idle
-    public weak var delegate: HTTPClientDelegate?
+    /// The exchange in progress: set by `send`, let go when the exchange ends, fails or the
+    /// connection closes. A strong reference (a weak one would give every request object a
+    /// side table, and its retains and releases the runtime's slow path); it never outlives
+    /// the exchange, so it makes no lasting cycle.
+    public private(set) var delegate: HTTPClientDelegate?
     private var parser: HTTP1ResponseParser
     private var out = ByteBuffer()
     private var interest = TransportInterest()

@@ -20,7 +20,10 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     unowned let server: HTTPServer
-    public var loop: Loop { server.loop }
+    /// The server's loop and settings, kept here: read on every event and request, and an
+    /// unowned reference to the server costs a checked retain on each use.
+    public let loop: Loop
+    private let config: HTTPServerConfig
     private let transport: any Transport
     public let peer: SocketAddress
     private var parser: HTTP1RequestParser
@@ -58,26 +61,30 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     public var writeStallTimeoutNanos: UInt64
     /// The connection was closed because the client stopped taking the response.
     public private(set) var closedForWriteStall = false
-    /// The streaming producer of the response in progress, if any.
-    public weak var streamDelegate: ResponseStreamDelegate?
+    /// The streaming producer of the response in progress, if any. Let go with `userData`
+    /// when the response ends or the connection closes (strong, as `userData` is: a weak
+    /// reference would give the producer a side table and slow its every retain).
+    public var streamDelegate: ResponseStreamDelegate?
     /// Free slot for the application (for example the in-flight request's state).
     public var userData: AnyObject?
 
     init(server: HTTPServer, transport: any Transport) {
         server.loop.assertOnLoop()
         self.server = server
+        self.loop = server.loop
+        self.config = server.config
         self.transport = transport
         self.peer = Socket.peerAddress(transport.fd)
-        self.parser = HTTP1RequestParser(maxHeadBytes: server.config.maxHeadBytes,
-                                         maxBodyBytes: server.config.maxBodyBytes)
-        self.writeStallTimeoutNanos = server.config.writeStallTimeoutNanos
+        self.parser = HTTP1RequestParser(maxHeadBytes: config.maxHeadBytes,
+                                         maxBodyBytes: config.maxBodyBytes)
+        self.writeStallTimeoutNanos = config.writeStallTimeoutNanos
     }
 
     func start() {
         loop.assertOnLoop()
         loop.register(transport.fd, self, Interest.read)
         // The header timeout also bounds a TLS handshake.
-        loop.arm(timer, afterNanos: server.config.headerTimeoutNanos)
+        loop.arm(timer, afterNanos: config.headerTimeoutNanos)
         requestStarted = true
         handshake()
     }
@@ -87,7 +94,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         case .done:
             state = .reading
             requestStarted = false
-            loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+            loop.arm(timer, afterNanos: config.idleTimeoutNanos)
             updateInterest()
             if transport.hasBufferedInput { readAvailable() }
         case .wantRead:
@@ -134,7 +141,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                     input.append(chunk)
                     if state == .reading { processBuffered() }
                 }
-                if state == .responding && input.count > server.config.maxHeadBytes + 65536 {
+                if state == .responding && input.count > config.maxHeadBytes + 65536 {
                     // A pipelining client far ahead of us: stop reading until we catch up.
                     inputPaused = true
                     updateInterest()
@@ -214,7 +221,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             if !requestStarted && offset < raw.count {
                 // The header clock starts at a request's first byte, not before.
                 requestStarted = true
-                loop.arm(timer, afterNanos: server.config.headerTimeoutNanos)
+                loop.arm(timer, afterNanos: config.headerTimeoutNanos)
             }
             switch parser.next(raw, &offset) {
             case .needMore:
@@ -240,7 +247,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                     respond(status: status, body: answer)
                     continue
                 case .proceed(let limit, let note):
-                    if let limit, limit < server.config.maxBodyBytes, !parser.limitBody(to: limit) {
+                    if let limit, limit < config.maxBodyBytes, !parser.limitBody(to: limit) {
                         fail(413, "request body exceeds \(limit) bytes")
                         return
                     }
@@ -250,7 +257,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 body.removeAll(keepingCapacity: true)
                 if let cl = head.contentLength { body.reserveCapacity(cl) }
                 // Header block complete: from now on only the idle timeout guards a slow body.
-                loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+                loop.arm(timer, afterNanos: config.idleTimeoutNanos)
                 if head.expectContinue && head.versionMinor == 1 && announcesBody {
                     enqueue("HTTP/1.1 100 Continue\r\n\r\n")
                     flush()
@@ -265,7 +272,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 dispatch()
             case .error(let e):
                 switch e {
-                case .headTooLarge: fail(431, "request line and headers exceed \(server.config.maxHeadBytes) bytes")
+                case .headTooLarge: fail(431, "request line and headers exceed \(config.maxHeadBytes) bytes")
                 case .bodyTooLarge: fail(413, "request body exceeds \(parser.bodyLimit) bytes")
                 case .malformed(let why): fail(400, "malformed request: \(why)")
                 }
@@ -282,7 +289,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         keepAlive = head.keepAlive && !server.draining
         currentVersionMinor = head.versionMinor
         currentIsHEAD = head.methodIs("HEAD")
-        writeStallTimeoutNanos = server.config.writeStallTimeoutNanos
+        writeStallTimeoutNanos = config.writeStallTimeoutNanos
         loop.disarm(timer)
         let req = HTTPRequest(head: head, body: body, peer: peer, headNote: currentNote)
         currentNote = .none
@@ -394,7 +401,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         state = .reading
         flush()
         guard state == .reading else { return }
-        loop.arm(timer, afterNanos: server.config.idleTimeoutNanos)
+        loop.arm(timer, afterNanos: config.idleTimeoutNanos)
         if inputPaused { inputPaused = false; updateInterest() }
         if !input.isEmpty && !processing { processBuffered() }
         if inputClosed && state == .reading && !processing {
@@ -457,7 +464,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             // A client that stops reading cannot hold the connection (nor what feeds it) forever.
             loop.arm(timer, at: Loop.deadline(now: lastWriteProgress, after: writeStallTimeoutNanos))
         }
-        if !congested && out.count > server.config.writeHighWatermark { congested = true }
+        if !congested && out.count > config.writeHighWatermark { congested = true }
         updateInterest()
     }
 
@@ -484,7 +491,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
             return
         }
         updateInterest()
-        if congested && out.count <= server.config.writeLowWatermark {
+        if congested && out.count <= config.writeLowWatermark {
             congested = false
             streamDelegate?.clientWritable()
         }
@@ -514,7 +521,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         keepAlive = false
         lingerOnClose = true
         currentVersionMinor = 1
-        respond(status: status, body: server.config.errorBody(status, message))
+        respond(status: status, body: config.errorBody(status, message))
     }
 
     public func timerFired(_ timer: LoopTimer) {
@@ -525,7 +532,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         case .reading:
             if requestStarted || currentHead != nil {
                 if currentHead == nil {
-                    fail(408, "no complete request header within \(formatSeconds(server.config.headerTimeoutNanos))")
+                    fail(408, "no complete request header within \(formatSeconds(config.headerTimeoutNanos))")
                 } else {
                     fail(408, "request body stalled")
                 }

@@ -44,8 +44,9 @@ public final class Loop: @unchecked Sendable {
     private let jobs = Lock<[Job]>([])
     private let wakeRequested = Atomic<Bool>(false)
     private var stopRequested = false
-    /// Run after each round of events and timers (`onTickEnd`).
+    /// Run after each round of events and timers (`onTickEnd`), then the one-shot ones.
     private var tickEndHooks: [() -> Void] = []
+    private var tickEndOnce: [() -> Void] = []
     /// The thread inside `run()` (a `pthread_t`), 0 when the loop is not running.
     private let ownerThread = Atomic<UInt>(0)
     private static let wakeData: UInt64 = UInt64.max
@@ -179,6 +180,13 @@ public final class Loop: @unchecked Sendable {
         tickEndHooks.append(hook)
     }
 
+    /// Runs `body` once, at the end of this round, after the `onTickEnd` hooks: a barrier
+    /// (whatever the hooks hand on for this round has been handed on). On the loop.
+    public func atThisTickEnd(_ body: @escaping () -> Void) {
+        assertOnLoop()
+        tickEndOnce.append(body)
+    }
+
     // MARK: running
 
     public func run() {
@@ -212,6 +220,11 @@ public final class Loop: @unchecked Sendable {
             }
             fireTimers()
             for hook in tickEndHooks { hook() }
+            if !tickEndOnce.isEmpty {
+                let once = tickEndOnce
+                tickEndOnce.removeAll()
+                for body in once { body() }
+            }
         }
     }
 
@@ -228,9 +241,14 @@ public final class Loop: @unchecked Sendable {
     }
 
     private func fireTimers() {
-        while let t = timers.first, t.deadline <= now {
+        while var t = timers.first, t.deadline <= now {
             timers.remove(t)
-            t.target?.timerFired(t)
+            // Held by nothing but this local: its target (which keeps it) is gone.
+            if isKnownUniquelyReferenced(&t) { continue }
+            #if DEBUG
+            precondition(t.checkedTarget != nil, "a LoopTimer outlived its target: only its target may keep it")
+            #endif
+            t.target.timerFired(t)
         }
     }
 }

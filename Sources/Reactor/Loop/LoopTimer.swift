@@ -8,9 +8,21 @@ public protocol TimerTarget: AnyObject {
 /// O(log n) on the loop's heap; the node stores its own heap index so removal
 /// needs no search. Owned by one loop: touch only from that loop's thread. It is armed and
 /// disarmed only through `Loop.arm`/`Loop.disarm`, which assert the loop.
+///
+/// Its target keeps it (a stored property), and nothing else does but the loop's heap while
+/// it is armed. So a timer the heap alone still holds belongs to a target that is gone, and
+/// the loop drops it unfired (`Loop.fireTimers`). That is what lets the timer refer to its
+/// target without a weak reference: a weak reference gives the target a side table, which
+/// makes every retain and release of it (a connection, a request, per event) take the
+/// runtime's slow path.
 public final class LoopTimer: @unchecked Sendable {
     public internal(set) var deadline: UInt64 = 0
-    weak var target: TimerTarget?
+    unowned(unsafe) let target: TimerTarget
+    #if DEBUG
+    /// Debug builds check the rule above: a timer fired for a target that is gone means
+    /// something other than its target kept it.
+    weak var checkedTarget: TimerTarget?
+    #endif
     /// Position in the loop's heap, or -1 when not armed.
     var heapIndex: Int = -1
     /// A free tag the owner can use to tell its timers apart.
@@ -19,6 +31,9 @@ public final class LoopTimer: @unchecked Sendable {
     public init(target: TimerTarget, tag: Int = 0) {
         self.target = target
         self.tag = tag
+        #if DEBUG
+        checkedTarget = target
+        #endif
     }
 
     public var isArmed: Bool { heapIndex >= 0 }
