@@ -32,6 +32,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// counts only under the same token set, else the request is checked again.
     private var authEpoch: UInt64 = 1
     private var candidateScratch: [Candidate] = []
+    /// The last client address and user agent, as record strings.
+    private var recordStrings = RecordStrings()
     /// Records finished in this loop's current round, for the store's writer.
     private lazy var handOff: RecordHandOff? = shared.store.map { RecordHandOff(writer: $0.writer) }
     /// Per channel, the base URL that last answered on this loop (tries start there).
@@ -156,8 +158,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         record.path = String(decoding: request.head.targetBytes.prefix { $0 != 0x3F }, as: UTF8.self)
         record.requestedModel = info.model
         record.stream = info.stream
-        record.clientAddress = request.peer.ipString
-        record.userAgent = request.head.value("user-agent").map { String(decoding: $0.prefix(200), as: UTF8.self) } ?? ""
+        record.clientAddress = recordStrings.address(of: request.peer)
+        record.userAgent = recordStrings.userAgent(request.head.value("user-agent"))
         switch status {
         case .noChannelForModel:
             return refuse(connection, kind, 503, "no channel serves model \(info.model)", record)

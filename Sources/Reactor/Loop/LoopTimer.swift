@@ -81,32 +81,39 @@ struct TimerHeap {
         return t
     }
 
+    // The sifts work on the heap's buffer in place: indexing the array of class references
+    // retains and releases each timer it reads, several times per arm on the request path.
+
     private mutating func siftUp(_ start: Int) {
-        var i = start
-        while i > 0 {
-            let parent = (i - 1) >> 1
-            if items[parent].deadline <= items[i].deadline { break }
-            items.swapAt(parent, i)
-            items[parent].heapIndex = parent
-            items[i].heapIndex = i
-            i = parent
+        items.withUnsafeMutableBufferPointer { h in
+            var i = start
+            while i > 0 {
+                let parent = (i - 1) >> 1
+                if h[parent].deadline <= h[i].deadline { break }
+                h.swapAt(parent, i)
+                h[parent].heapIndex = parent
+                h[i].heapIndex = i
+                i = parent
+            }
         }
     }
 
     private mutating func siftDown(_ start: Int) {
-        var i = start
-        let n = items.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            var m = l
-            let r = l + 1
-            if r < n && items[r].deadline < items[l].deadline { m = r }
-            if items[i].deadline <= items[m].deadline { break }
-            items.swapAt(i, m)
-            items[i].heapIndex = i
-            items[m].heapIndex = m
-            i = m
+        items.withUnsafeMutableBufferPointer { h in
+            var i = start
+            let n = h.count
+            while true {
+                let l = 2 * i + 1
+                if l >= n { break }
+                var m = l
+                let r = l + 1
+                if r < n && h[r].deadline < h[l].deadline { m = r }
+                if h[i].deadline <= h[m].deadline { break }
+                h.swapAt(i, m)
+                h[i].heapIndex = i
+                h[m].heapIndex = m
+                i = m
+            }
         }
     }
 }

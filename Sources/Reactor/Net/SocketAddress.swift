@@ -57,6 +57,20 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Whether `other` has the same family and IP address (the port aside).
+    public func sameIP(as other: SocketAddress) -> Bool {
+        guard family == other.family else { return false }
+        return withUnsafeBytes(of: storage) { a in
+            withUnsafeBytes(of: other.storage) { b in
+                if family == AF_INET6 {
+                    let x = a.load(as: sockaddr_in6.self).sin6_addr, y = b.load(as: sockaddr_in6.self).sin6_addr
+                    return withUnsafeBytes(of: x) { xb in withUnsafeBytes(of: y) { yb in xb.elementsEqual(yb) } }
+                }
+                return a.load(as: sockaddr_in.self).sin_addr.s_addr == b.load(as: sockaddr_in.self).sin_addr.s_addr
+            }
+        }
+    }
+
     public var isLoopback: Bool {
         withUnsafeBytes(of: storage) { raw in
             if family == AF_INET6 {
