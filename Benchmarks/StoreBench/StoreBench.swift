@@ -12,6 +12,8 @@ enum StoreBench {
         var mix = 1
         var batchSize = 1_000
         var keep = false
+        /// Indexes dropped before the round (to measure what each costs the writer).
+        var dropIndexes: [String] = []
     }
 
     static func parse(_ args: [String]) -> Options {
@@ -30,8 +32,9 @@ enum StoreBench {
             case "--mix": o.mix = max(1, Int(value()) ?? o.mix)
             case "--batch": o.batchSize = max(1, Int(value()) ?? o.batchSize)
             case "--keep": o.keep = true
+            case "--drop-index": o.dropIndexes += value().split(separator: ",").map(String.init)
             default:
-                print("usage: ccload-store-bench [-n records] [--rounds r] [--seconds s] [--mix combos] [--batch rows] [--keep]")
+                print("usage: ccload-store-bench [-n records] [--rounds r] [--seconds s] [--mix combos] [--batch rows] [--keep] [--drop-index name,…]")
                 exit(2)
             }
             i += 1
@@ -95,6 +98,7 @@ enum StoreBench {
         opts.readerThreads = 1
         opts.firstRetentionDelayNanos = 3600 * 1_000_000_000
         let store = try Store.open(path: dir + "/ccload.db", options: opts)
+        for name in o.dropIndexes { try store.withConfig { try $0.exec("DROP INDEX \(name)") } }
         let deadline = monotonicNanos() &+ UInt64(o.seconds * 1e9)
         let start = wallClockMillis() / 3_600_000 * 3_600_000
         let c0 = othersMicros()
@@ -139,6 +143,7 @@ enum StoreBench {
             if o.keep { print("kept \(dir)") } else { _ = system("rm -rf '\(dir)'") }
         }
         rates.sort()
-        print(String(format: "median: %.0f records per writer CPU-second (mix %d, batch %d)", rates[rates.count / 2], o.mix, o.batchSize))
+        let without = o.dropIndexes.isEmpty ? "" : ", without " + o.dropIndexes.joined(separator: ",")
+        print(String(format: "median: %.0f records per writer CPU-second", rates[rates.count / 2]) + " (mix \(o.mix), batch \(o.batchSize)\(without))")
     }
 }

@@ -237,6 +237,10 @@ public final class Statement: @unchecked Sendable {
         sqlite3_clear_bindings(stmt)
     }
 
+    /// Resets for the next step keeping the bound values: for a statement whose every
+    /// parameter is bound again before each step (clearing 832 of them cost the writer ~1.5 %).
+    func resetKeepingBindings() { sqlite3_reset(stmt) }
+
     private func check(_ rc: Int32, _ what: String) throws {
         if rc != SQLITE_OK { throw db.error(rc, what) }
     }

@@ -5,8 +5,8 @@ import XCTest
 
 @testable import Proxy
 
-/// The log rows as the writer binds them: multi-row INSERTs (`BatchWriter.rowsPerInsert`
-/// rows per statement, the rest one by one), text bound from one buffer without a copy
+/// The log rows as the writer binds them: multi-row INSERTs (`BatchWriter.rowsPerInsert`:
+/// the largest statement that fits what is left), text bound from one buffer without a copy
 /// (`BoundText`), the attempts column written as bytes (`AttemptJSON`).
 final class BatchWriterRowsTests: XCTestCase {
     var dir = ""
@@ -34,13 +34,20 @@ final class BatchWriterRowsTests: XCTestCase {
     }
 
     func testBatchesOfEverySizeAroundTheRowsPerStatementWriteEachRecordOnceInOrder() throws {
-        let per = BatchWriter.rowsPerInsert
-        XCTAssertGreaterThan(per, 1)
+        let sizes = BatchWriter.rowsPerInsert
+        XCTAssertEqual(sizes.last, 1, "any remainder fits")
+        XCTAssertEqual(sizes, sizes.sorted(by: >))
+        // Each statement size, one either side, and every sum of distinct sizes.
+        var batchSizes: Set<Int> = [1000, 2, 3 * sizes[0] - 1]
+        for n in sizes { batchSizes.formUnion([n - 1, n, n + 1].filter { $0 > 0 }) }
+        for mask in 1..<(1 << sizes.count) {
+            batchSizes.insert(sizes.indices.filter { mask & (1 << $0) != 0 }.map { sizes[$0] }.reduce(0, +))
+        }
         let (db, w) = try writer("sizes")
         defer { w.close() }
         var next = 0
         var expected: [RequestRecord] = []
-        for size in [1, 2, per - 1, per, per + 1, 2 * per, 2 * per + 1, 3 * per - 1, 1000] {
+        for size in batchSizes.sorted() {
             let batch = (next..<(next + size)).map(record)
             next += size
             XCTAssertNil(w.write(batch), "batch of \(size)")
@@ -97,8 +104,8 @@ final class BatchWriterRowsTests: XCTestCase {
             r.error = t
             batch.append(r)
         }
-        // Once through the multi-row statement, once through the one-row one.
-        let copies = BatchWriter.rowsPerInsert / batch.count + 1
+        // Through every statement size (the largest first), then one by one.
+        let copies = BatchWriter.rowsPerInsert[0] / batch.count + 1
         let many = Array(repeatElement(batch, count: copies).joined())
         XCTAssertNil(w.write(many))
         XCTAssertNil(w.write(batch))
