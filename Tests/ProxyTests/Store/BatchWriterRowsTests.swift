@@ -86,6 +86,29 @@ final class BatchWriterRowsTests: XCTestCase {
         XCTAssertEqual(try db.scalarInt("SELECT requests FROM stats_rollup WHERE dim = 'all'"), Int64(expected.count))
     }
 
+    func testARowFailingInsideAMultiRowStatementLeavesNoTraceOfItsBatch() throws {
+        let (db, w) = try writer("fail")
+        defer { w.close() }
+        try db.exec("INSERT INTO auth_tokens(id, hash, prefix, name, created_ms) VALUES(5, x'05', 'p', 't', 1)")
+        XCTAssertNil(w.write((0..<10).map(record)))
+        // A row deep inside the largest statement fails after the statement inserted others.
+        let bad = 10 + BatchWriter.rowsPerInsert[0] / 2
+        try db.exec("CREATE TRIGGER refuse BEFORE INSERT ON request_logs WHEN NEW.request_id = \(bad) BEGIN SELECT RAISE(FAIL, 'refused'); END")
+        let failure = w.write((10..<(10 + 3 * BatchWriter.rowsPerInsert[0])).map(record))
+        XCTAssertNotNil(failure)
+        XCTAssertTrue(failure?.contains("refused") ?? false, failure ?? "")
+        XCTAssertFalse(db.inTransaction)
+        XCTAssertEqual(try db.scalarInt("SELECT count(*) FROM request_logs"), 10)
+        XCTAssertEqual(try db.scalarInt("SELECT max(request_id) FROM request_logs"), 9)
+        XCTAssertEqual(try db.scalarInt("SELECT SUM(requests) FROM stats_hourly"), 10)
+        XCTAssertEqual(try db.scalarInt("SELECT total_requests FROM auth_tokens WHERE id = 5"), 5)
+        // The writer carries on with the next batch.
+        try db.exec("DROP TRIGGER refuse")
+        XCTAssertNil(w.write((1000..<1100).map(record)))
+        XCTAssertEqual(try db.scalarInt("SELECT count(*) FROM request_logs"), 110)
+        XCTAssertEqual(try db.scalarInt("SELECT total_requests FROM auth_tokens WHERE id = 5"), 55)
+    }
+
     static let awkward = ["", "a\u{0}b", "\u{0}", "tail\u{0}", "é", "日本語のモデル", "🙂 emoji", "e\u{301} combining",
                           "quote \" back \\ nl \n tab \t", String(repeating: "x", count: 70_000)]
 
