@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "ccload-mock", targets: ["MockUpstream"]),
         .executable(name: "ccload-routing-bench", targets: ["RoutingBench"]),
         .executable(name: "ccload-seed", targets: ["Seed"]),
+        .executable(name: "ccload-store-bench", targets: ["StoreBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -81,6 +82,12 @@ let package = Package(
             name: "Seed",
             dependencies: ["Proxy", "Reactor"],
             path: "Benchmarks/Seed",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: ["Proxy", "Reactor"],
+            path: "Benchmarks/StoreBench",
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),

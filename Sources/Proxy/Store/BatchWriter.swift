@@ -26,13 +26,36 @@ final class BatchWriter {
 
     // MARK: a batch
 
-    private static let insertSQL = """
-        INSERT INTO request_logs(request_id, time_ms, token_id, channel_id, channel_name, key_index,
-            protocol, path, requested_model, upstream_model, stream, status, attempts, ttfb_us,
-            duration_us, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
-            cache_write_1h_tokens, usage_known, cost_micro, priced, client_address, user_agent, error)
-        VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+    /// The log row's columns; `bindRecord` binds them in this order.
+    private static let logColumns = """
+        request_id, time_ms, token_id, channel_id, channel_name, key_index, protocol, path, requested_model,
+        upstream_model, stream, status, attempts, ttfb_us, duration_us, input_tokens, output_tokens,
+        cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, usage_known, cost_micro, priced,
+        client_address, user_agent, error
         """
+    private static let paramsPerRow: Int32 = 26
+    /// Text parameters per row (`gatherText`).
+    private static let textsPerRow = 9
+
+    /// Log rows per INSERT statement, largest first: a batch goes through the largest that
+    /// fits what is left, so a batch of 1,000 takes 15 + 2 + 2 executions. One execution
+    /// opens and closes the table's and its five indexes' cursors once for all its rows, and
+    /// an index insert right after the previous one skips its search from the root.
+    static let rowsPerInsert = [256, 64, 16, 4, 1]
+
+    /// `OR FAIL`: a statement that fails keeps the rows it inserted before the failure, so
+    /// SQLite keeps no statement journal for a multi-row INSERT (with the default ABORT it
+    /// spilled one to a temporary file: twice the `pwrite`s per batch). The batch's
+    /// transaction is rolled back whole on any failure (`write`), as before.
+    private static func insertSQL(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: Int(paramsPerRow)).joined(separator: ",") + ")"
+        return "INSERT OR FAIL INTO request_logs(\(logColumns)) VALUES" + Array(repeating: row, count: rows).joined(separator: ",")
+    }
+
+    private static let insertSQLs = rowsPerInsert.map { insertSQL(rows: $0) }
+
+    /// The text parameters of the rows being inserted (reused).
+    private var text = BoundText()
 
     private static func upsert(_ table: String, _ keys: [String]) -> String {
         let cols = keys + Schema.valueColumns
@@ -64,13 +87,10 @@ final class BatchWriter {
         if records.isEmpty { return nil }
         do {
             try statement("BEGIN IMMEDIATE").stepDone()
-            let insert = try statement(Self.insertSQL)
+            try insertLogRows(records)
             var groups: [StatsKey: StatsDelta] = [:]
             var tokens: [Int: (cost: Int64, requests: Int64, last: Int64)] = [:]
             for r in records {
-                insert.reset()
-                try bindRecord(insert, r)
-                _ = try insert.step()
                 let key = StatsKey(hour: Int64(r.timeMillis / 3_600_000 * 3_600_000), channel: Int64(r.channelID ?? 0),
                                    model: r.requestedModel, token: Int64(r.tokenID ?? 0))
                 groups[key, default: StatsDelta()].add(r)
@@ -125,33 +145,74 @@ final class BatchWriter {
         }
     }
 
-    private func bindRecord(_ s: Statement, _ r: RequestRecord) throws {
-        try s.bind(1, Int64(bitPattern: r.id))
-        try s.bind(2, Int64(r.timeMillis))
-        try s.bind(3, r.tokenID)
-        try s.bind(4, r.channelID)
-        try s.bind(5, r.channelName)
-        try s.bind(6, r.keyIndex)
-        try s.bind(7, r.protocolName)
-        try s.bind(8, r.path)
-        try s.bind(9, r.requestedModel)
-        try s.bind(10, r.upstreamModel)
-        try s.bind(11, r.stream)
-        try s.bind(12, r.status)
-        try s.bind(13, AttemptJSON.encode(r.attempts))
-        try s.bind(14, r.ttfbMicros.map { Int64(clamping: $0) })
-        try s.bind(15, Int64(clamping: r.durationMicros))
-        try s.bind(16, r.inputTokens)
-        try s.bind(17, r.outputTokens)
-        try s.bind(18, r.cacheReadTokens)
-        try s.bind(19, r.cacheWrite5mTokens)
-        try s.bind(20, r.cacheWrite1hTokens)
-        try s.bind(21, r.usageKnown)
-        try s.bind(22, r.costMicroUSD)
-        try s.bind(23, r.priced)
-        try s.bind(24, r.clientAddress)
-        try s.bind(25, r.userAgent)
-        try s.bind(26, r.error)
+    /// The batch's log rows, in order, through the largest `rowsPerInsert` that fits.
+    private func insertLogRows(_ records: [RequestRecord]) throws {
+        var i = 0
+        for (rows, sql) in zip(Self.rowsPerInsert, Self.insertSQLs) where records.count - i >= rows {
+            let s = try statement(sql)
+            while records.count - i >= rows {
+                try insertRows(s, records, from: i, count: rows)
+                i += rows
+            }
+        }
+    }
+
+    /// One execution of `s`, an INSERT of `count` rows: `records[first ..< first + count]`.
+    private func insertRows(_ s: Statement, _ records: [RequestRecord], from first: Int, count n: Int) throws {
+        text.removeAll()
+        for k in first..<(first + n) { gatherText(records[k]) }
+        try text.withValues { t in
+            for k in 0..<n {
+                try bindRecord(s, records[first + k], first: Int32(k) * Self.paramsPerRow, text: t, row: k)
+            }
+            // Every parameter is bound again before each step: no need to clear them after it.
+            defer { s.resetKeepingBindings() }
+            _ = try s.step()
+        }
+    }
+
+    /// The row's text parameters, in `bindRecord`'s order (`textsPerRow` of them).
+    private func gatherText(_ r: RequestRecord) {
+        text.append(r.channelName)
+        text.append(r.protocolName)
+        text.append(r.path)
+        text.append(r.requestedModel)
+        text.append(r.upstreamModel)
+        text.append(attempts: r.attempts)
+        text.append(r.clientAddress)
+        text.append(r.userAgent)
+        text.append(r.error)
+    }
+
+    /// Binds row `row` of a (multi-row) INSERT: parameters `first + 1 …`, its texts from `text`.
+    private func bindRecord(_ s: Statement, _ r: RequestRecord, first p: Int32, text: BoundText.Values, row: Int) throws {
+        let t = row * Self.textsPerRow
+        try s.bind(p + 1, Int64(bitPattern: r.id))
+        try s.bind(p + 2, Int64(r.timeMillis))
+        try s.bind(p + 3, r.tokenID)
+        try s.bind(p + 4, r.channelID)
+        try text.bind(s, p + 5, t)
+        try s.bind(p + 6, r.keyIndex)
+        try text.bind(s, p + 7, t + 1)
+        try text.bind(s, p + 8, t + 2)
+        try text.bind(s, p + 9, t + 3)
+        try text.bind(s, p + 10, t + 4)
+        try s.bind(p + 11, r.stream)
+        try s.bind(p + 12, r.status)
+        try text.bind(s, p + 13, t + 5)
+        try s.bind(p + 14, r.ttfbMicros.map { Int64(clamping: $0) })
+        try s.bind(p + 15, Int64(clamping: r.durationMicros))
+        try s.bind(p + 16, r.inputTokens)
+        try s.bind(p + 17, r.outputTokens)
+        try s.bind(p + 18, r.cacheReadTokens)
+        try s.bind(p + 19, r.cacheWrite5mTokens)
+        try s.bind(p + 20, r.cacheWrite1hTokens)
+        try s.bind(p + 21, r.usageKnown)
+        try s.bind(p + 22, r.costMicroUSD)
+        try s.bind(p + 23, r.priced)
+        try text.bind(s, p + 24, t + 6)
+        try text.bind(s, p + 25, t + 7)
+        try text.bind(s, p + 26, t + 8)
     }
 
     // MARK: retention
