@@ -2,7 +2,8 @@
 // payload is read as an SSE stream and as a whole JSON body. Checked: the same usage and
 // model for any split; counts are never negative and their sums never trap (hostile
 // upstream numbers); memory stays within the caps; and a body that is one JSON object gives
-// the same usage as the stream event that carries it (the two code paths agree).
+// the same usage as the stream event that carries it (the two code paths agree); and a body
+// with its declared length (read in place when whole) reads as one without.
 
 @testable import Proxy
 
@@ -38,8 +39,9 @@ private struct Outcome: Equatable {
     var model: String?
 }
 
-private func tap(_ payload: [UInt8], _ pieces: [Range<Int>], streaming: Bool, maxBody: Int, maxEvent: Int) -> Outcome {
-    var t = UsageTap(kind: kind, streaming: streaming, maxBodyBytes: maxBody, maxEventBytes: maxEvent)
+private func tap(_ payload: [UInt8], _ pieces: [Range<Int>], streaming: Bool, maxBody: Int, maxEvent: Int,
+                 bodyLength: Int? = nil) -> Outcome {
+    var t = UsageTap(kind: kind, streaming: streaming, bodyLength: bodyLength, maxBodyBytes: maxBody, maxEventBytes: maxEvent)
     feedPieces(payload, pieces) { buf in
         t.feed(buf)
         check(t.bufferedBytes <= (streaming ? maxEvent + 256 : maxBody), "\(t.bufferedBytes) bytes held")
@@ -71,7 +73,22 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let b = tap(payload, rng.pieces(payload.count), streaming: streaming, maxBody: big, maxEvent: big)
         check(a == b, "streaming=\(streaming): whole \(a), split \(b)")
         if small < big { _ = tap(payload, rng.pieces(payload.count), streaming: streaming, maxBody: small, maxEvent: small) }
-        if !streaming { wholeBody = a }
+        if !streaming {
+            wholeBody = a
+            // With its Content-Length, a body in one piece is read where it lies (not
+            // gathered), in pieces it is gathered: either way the usage is the same, and a
+            // cap holds alike.
+            let inPlace = tap(payload, whole, streaming: false, maxBody: big, maxEvent: big, bodyLength: payload.count)
+            check(inPlace == a, "read in place \(inPlace), gathered \(a)")
+            let split = tap(payload, rng.pieces(payload.count), streaming: false, maxBody: big, maxEvent: big,
+                            bodyLength: payload.count)
+            check(split == a, "with its length in pieces \(split), gathered \(a)")
+            if small < big {
+                let capped = tap(payload, whole, streaming: false, maxBody: small, maxEvent: small)
+                let cappedInPlace = tap(payload, whole, streaming: false, maxBody: small, maxEvent: small, bodyLength: payload.count)
+                check(capped == cappedInPlace, "capped: gathered \(capped), in place \(cappedInPlace)")
+            }
+        }
     }
     // A body that is one object: its stream event gives the same usage.
     if let body = wholeBody, !payload.contains(0x0A), !payload.contains(0x0D),
