@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Finished requests counted by status class since start, for metrics: one relaxed
-/// atomic add per request (in `ProxyShared.record`), nothing else.
+/// atomic add per request (in `ProxyShared.keep`), nothing else.
 public final class RequestCounters: Sendable {
     /// The classes counted. `rateLimited` (429) is also a `clientError`.
     public enum Class: Int, CaseIterable, Sendable {

@@ -50,15 +50,10 @@ public final class ProxyShared: Sendable {
         self.maxAttempts = maxAttempts
     }
 
-    /// Keeps a finished request's record: in the ring, and queued for the store (never
-    /// waits: a full queue drops it and counts the drop).
-    public func record(_ r: RequestRecord) {
-        if keep(r) { store?.writer.enqueue(r) }
-    }
-
-    /// The part of `record` that happens at once: counted, and in the ring (where the admin
-    /// API sees it before the client has its answer). Returns whether the record is also for
-    /// the store, which a loop hands on with the rest of its round (`ProxyHandler.keepRecord`).
+    /// What happens at once to a finished request's record: counted, and in the ring (where
+    /// the admin API sees it before the client has its answer). Returns whether the record is
+    /// also for the store, which a loop hands on with the rest of its round
+    /// (`ProxyHandler.keepRecord`; a full writer queue drops and counts it).
     func keep(_ r: RequestRecord) -> Bool {
         counters.count(status: r.status)
         ring.append(r)
