@@ -24,11 +24,17 @@ public enum KeyStrategy: String, Sendable, Codable {
 /// list and is what records and logs name (never the secret).
 public struct ChannelKey: Sendable {
     public var index: Int
-    public var secret: String
+    public var secret: String {
+        didSet { secretBytes = Array(secret.utf8) }
+    }
+    /// `secret`'s UTF-8, made once: the request path sends these bytes (it made a new
+    /// array of them per request before).
+    public private(set) var secretBytes: [UInt8]
 
     public init(index: Int, secret: String) {
         self.index = index
         self.secret = secret
+        self.secretBytes = Array(secret.utf8)
     }
 
     /// First 4 and last 4 characters, for any display.

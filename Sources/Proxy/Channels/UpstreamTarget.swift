@@ -1,5 +1,6 @@
 import Reactor
 import TLS
+import Synchronization
 
 /// Where a request goes: how to reach it (scheme, host, port, egress proxy), the path
 /// prefix to put before the client's path, and the `Host` header to send. Parsed once
@@ -11,6 +12,9 @@ public struct UpstreamTarget: Sendable {
     public let hostHeader: [UInt8]
     /// Pool key: scheme, host, port, egress proxy and verification (connections differ by all).
     public let poolKey: String
+    /// `poolKey` as a small number, the same for equal keys in this process: the pool's
+    /// lookup per request hashes an Int, not the key's text (~400 instructions each way).
+    public let poolID: Int
     /// False only for channels marked `insecure_skip_verify` (internal self-signed upstreams).
     public let verifyTLS: Bool
 
@@ -31,10 +35,26 @@ public struct UpstreamTarget: Sendable {
         poolKey = "\(d.tls ? "https" : "http")://\(d.origin)" + (proxy.map {
             " via \($0) #" + TokenDigest(of: Array("\($0.username ?? ""):\($0.password ?? "")".utf8)).bytes.prefix(8).map(String.init).joined(separator: ".")
         } ?? "") + (verifyTLS ? "" : " unverified")
+        poolID = PoolKeyIDs.id(for: poolKey)
     }
 
     /// For logs: scheme, host and port (no credentials).
     public var displayName: String {
         "\(dial.tls ? "https" : "http")://\(String(decoding: hostHeader, as: UTF8.self))\(String(decoding: pathPrefix, as: UTF8.self))"
+    }
+}
+
+/// Numbers for pool keys, handed out once per distinct key for the life of the process
+/// (targets are made when a channel table is built, never per request; the number of
+/// distinct origins is what the tables ever named).
+private enum PoolKeyIDs {
+    static let ids = Mutex<[String: Int]>([:])
+    static func id(for key: String) -> Int {
+        ids.withLock { ids in
+            if let id = ids[key] { return id }
+            let id = ids.count
+            ids[key] = id
+            return id
+        }
     }
 }

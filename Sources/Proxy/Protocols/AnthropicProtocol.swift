@@ -13,8 +13,8 @@ public enum AnthropicProtocol: WireProtocol {
 
     /// `POST /v1/messages`, `POST /v1/messages/count_tokens`.
     public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
-        if path.elementsEqual("/v1/messages".utf8) { return .messages }
-        if path.elementsEqual("/v1/messages/count_tokens".utf8) { return .countTokens }
+        if ASCII.equals(path, "/v1/messages") { return .messages }
+        if ASCII.equals(path, "/v1/messages/count_tokens") { return .countTokens }
         return nil
     }
 
@@ -80,16 +80,16 @@ public enum AnthropicProtocol: WireProtocol {
         if event.isTooLarge { return .content }
         return event.data.withUnsafeBytes { data -> StreamEventClass in
             let type = ProtocolRules.eventType(event, data)
-            if type.elementsEqual("error".utf8) {
+            if ASCII.equals(type, "error") {
                 if let e = JSONScan.value(forKey: "error", in: data),
                    let d = ProtocolRules.describeError(data, e, typeKeys: ["type"]) {
                     return .error(type: d.type, message: d.message)
                 }
                 return .error(type: "api_error", message: "")
             }
-            if type.elementsEqual("content_block_start".utf8) || type.elementsEqual("content_block_delta".utf8)
-                || type.elementsEqual("content_block_stop".utf8) || type.elementsEqual("message_delta".utf8)
-                || type.elementsEqual("message_stop".utf8) {
+            if ASCII.equals(type, "content_block_start") || ASCII.equals(type, "content_block_delta")
+                || ASCII.equals(type, "content_block_stop") || ASCII.equals(type, "message_delta")
+                || ASCII.equals(type, "message_stop") {
                 return .content
             }
             return .metadata
@@ -128,10 +128,10 @@ public enum AnthropicProtocol: WireProtocol {
     /// (`output_tokens`, cumulative; any input/cache count it repeats replaces the earlier one).
     public static func readUsage(event: SSEEvent, data: UnsafeRawBufferPointer, into c: inout UsageCounts) {
         let type = ProtocolRules.eventType(event, data)
-        if type.elementsEqual("message_start".utf8) {
+        if ASCII.equals(type, "message_start") {
             guard let message = JSONScan.value(forKey: "message", in: data), message.kind == .object else { return }
             readMessage(data, message.range, into: &c)
-        } else if type.elementsEqual("message_delta".utf8) {
+        } else if ASCII.equals(type, "message_delta") {
             if let u = JSONScan.value(forKey: "usage", in: data), u.kind == .object { readUsageObject(data, u.range, isDelta: true, into: &c) }
         }
     }

@@ -28,8 +28,8 @@ public enum CodexProtocol: WireProtocol {
     /// `POST /v1/responses` (api.openai.com and most relays) and
     /// `POST /backend-api/codex/responses` (Codex CLI on a ChatGPT login).
     public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
-        if path.elementsEqual("/v1/responses".utf8) { return .responses }
-        if path.elementsEqual("/backend-api/codex/responses".utf8) { return .codexResponses }
+        if ASCII.equals(path, "/v1/responses") { return .responses }
+        if ASCII.equals(path, "/backend-api/codex/responses") { return .codexResponses }
         return nil
     }
 
@@ -99,18 +99,18 @@ public enum CodexProtocol: WireProtocol {
         if event.isDone { return .done }
         return event.data.withUnsafeBytes { data -> StreamEventClass in
             let type = ProtocolRules.eventType(event, data)
-            if type.elementsEqual("response.failed".utf8) {
+            if ASCII.equals(type, "response.failed") {
                 if let e = JSONScan.value(atPath: ["response", "error"], in: data),
                    let d = ProtocolRules.describeError(data, e, typeKeys: ["code", "type"]) {
                     return .error(type: d.type, message: d.message)
                 }
                 return .error(type: "server_error", message: "")
             }
-            if type.elementsEqual("error".utf8) {
+            if ASCII.equals(type, "error") {
                 return errorEvent(data)
             }
-            if type.elementsEqual("response.created".utf8) || type.elementsEqual("response.in_progress".utf8)
-                || type.elementsEqual("response.queued".utf8) {
+            if ASCII.equals(type, "response.created") || ASCII.equals(type, "response.in_progress")
+                || ASCII.equals(type, "response.queued") {
                 return .metadata
             }
             if type.starts(with: "response.".utf8) { return .content }
@@ -137,9 +137,9 @@ public enum CodexProtocol: WireProtocol {
     /// `input_tokens_details.cached_tokens`); `response.created` → `response.model`.
     public static func readUsage(event: SSEEvent, data: UnsafeRawBufferPointer, into c: inout UsageCounts) {
         let type = ProtocolRules.eventType(event, data)
-        let final = type.elementsEqual("response.completed".utf8) || type.elementsEqual("response.incomplete".utf8)
-            || type.elementsEqual("response.failed".utf8) || type.elementsEqual("response.done".utf8)
-        let created = type.elementsEqual("response.created".utf8)
+        let final = ASCII.equals(type, "response.completed") || ASCII.equals(type, "response.incomplete")
+            || ASCII.equals(type, "response.failed") || ASCII.equals(type, "response.done")
+        let created = ASCII.equals(type, "response.created")
         guard final || created, let r = JSONScan.value(forKey: "response", in: data), r.kind == .object else { return }
         readResponse(data, r.range, into: &c)
     }

@@ -75,11 +75,11 @@ public enum GeminiProtocol: WireProtocol {
         let segment = rest[..<colon]
         let actionBytes = rest[(colon + 1)...]
         let action: Action
-        if actionBytes.elementsEqual("generateContent".utf8) {
+        if ASCII.equals(actionBytes, "generateContent") {
             action = .generateContent
-        } else if actionBytes.elementsEqual("streamGenerateContent".utf8) {
+        } else if ASCII.equals(actionBytes, "streamGenerateContent") {
             action = .streamGenerateContent
-        } else if actionBytes.elementsEqual("countTokens".utf8) {
+        } else if ASCII.equals(actionBytes, "countTokens") {
             action = .countTokens
         } else {
             return nil

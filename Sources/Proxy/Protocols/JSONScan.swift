@@ -1,3 +1,5 @@
+import Glibc
+
 /// A byte-level JSON scanner: finds the value of a key in an object without decoding the
 /// document. It walks the members of one object, skipping every other value (nested
 /// objects, arrays, strings with escapes) with a strict, iterative skipper, so a key inside
@@ -200,11 +202,17 @@ public enum JSONScan {
     static func skipString(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
         var i = start + 1
         while i < end {
-            // Eight plain bytes at a time (no quote, no backslash, no control byte): message
-            // text is most of a request body, and byte-at-a-time scanning of it showed in profiles.
+            // Eight bytes at a time: message text is most of a request body, and byte-at-a-time
+            // scanning of it showed in profiles. A word holding a special byte jumps straight
+            // to the first one (the mask's lowest marker is exact), so a short string costs one
+            // word, not one word per byte (callgrind: ~210 instructions per 7-byte key before).
             while i + 8 <= end {
                 let w = UInt64(littleEndian: buf.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                if JSONScan.hasSpecialByte(w) { break }
+                let special = JSONScan.specialByteMarkers(w)
+                if special != 0 {
+                    i &+= special.trailingZeroBitCount &>> 3
+                    break
+                }
                 i += 8
             }
             guard i < end else { return nil }
@@ -231,9 +239,11 @@ public enum JSONScan {
         return nil
     }
 
-    /// Whether any byte of `w` is `"`, `\\` or below 0x20 (SWAR: a byte's high bit marks it).
+    /// The high bit of each byte of `w` (loaded little-endian) that is `"`, `\\` or below 0x20,
+    /// SWAR. Bytes above the first marked one may be marked falsely (a borrow carries upward),
+    /// never below it: the lowest marker is always the first special byte.
     @inline(__always)
-    static func hasSpecialByte(_ w: UInt64) -> Bool {
+    static func specialByteMarkers(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = w ^ (ones &* 0x22)
@@ -241,7 +251,7 @@ public enum JSONScan {
         let zeroInQuote = (quote &- ones) & ~quote
         let zeroInBackslash = (backslash &- ones) & ~backslash
         let control = (w &- ones &* 0x20) & ~w
-        return (zeroInQuote | zeroInBackslash | control) & highs != 0
+        return (zeroInQuote | zeroInBackslash | control) & highs
     }
 
     static func skipNumber(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
@@ -408,14 +418,19 @@ public enum JSONScan {
     /// Whether the string at `range` (with quotes) decodes to exactly `key`.
     static func keyEquals(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ key: UnsafeRawBufferPointer) -> Bool {
         let inner = (range.lowerBound + 1)..<(range.upperBound - 1)
-        // Raw bytes equal to the key prove a match only when the key has no backslash (raw
-        // `"a\\b"` is the key `a\b`, not `a\\b`).
-        if inner.count == key.count, !key.contains(UInt8(ascii: "\\")) {
-            var same = true
-            for j in 0..<key.count where buf[inner.lowerBound + j] != key[j] { same = false; break }
-            if same { return true }
+        let n = inner.count, k = key.count
+        // An escape is at least two bytes for one decoded byte, so a spelling shorter than the
+        // key never matches, and one of the key's length matches only byte for byte, with no
+        // backslash (raw `"a\\b"` is the key `a\b`, not `a\\b`). Most comparisons are a
+        // member against a key it is not: they end at the length or the first byte.
+        if n < k { return false }
+        if n == k {
+            if k == 0 { return true }
+            guard memcmp(buf.baseAddress! + inner.lowerBound, key.baseAddress!, k) == 0 else { return false }
+            return !key.contains(UInt8(ascii: "\\"))
         }
-        // Only an escaped spelling (`"mod\u0065l"`) can still match.
+        // Longer: only an escaped spelling (`"mod\u0065l"`) can still match.
+        if k > 0, buf[inner.lowerBound] != key[0], buf[inner.lowerBound] != UInt8(ascii: "\\") { return false }
         var hasEscape = false
         for j in inner where buf[j] == UInt8(ascii: "\\") { hasEscape = true; break }
         guard hasEscape, let decoded = decodeBytes(buf, range) else { return false }

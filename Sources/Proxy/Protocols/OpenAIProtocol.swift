@@ -11,7 +11,7 @@ public enum OpenAIProtocol: WireProtocol {
 
     /// `POST /v1/chat/completions`.
     public static func postEndpoint(path: ArraySlice<UInt8>, target: ArraySlice<UInt8>) -> Endpoint? {
-        path.elementsEqual("/v1/chat/completions".utf8) ? .chatCompletions : nil
+        ASCII.equals(path, "/v1/chat/completions") ? .chatCompletions : nil
     }
 
     /// `Authorization: Bearer KEY` (also the Responses API's).

@@ -64,8 +64,8 @@ public enum ProtocolRules {
 
     public static func route(method: ArraySlice<UInt8>, target: ArraySlice<UInt8>, anthropicClient: @autoclosure () -> Bool) -> APIRoute? {
         let path = pathOf(target)
-        let isPOST = method.elementsEqual("POST".utf8)
-        let isGET = method.elementsEqual("GET".utf8)
+        let isPOST = ASCII.equals(method, "POST")
+        let isGET = ASCII.equals(method, "GET")
         if isPOST {
             // Each format in `ProtocolKind` order, called directly: a loop over `formats`
             // retained and released the array on every request (0.5 % of a pass-through
@@ -74,8 +74,8 @@ public enum ProtocolRules {
                 ?? post(CodexProtocol.self, path, target) ?? post(GeminiProtocol.self, path, target)
         }
         if isGET {
-            if path.elementsEqual("/v1/models".utf8) { return APIRoute(kind: anthropicClient() ? .anthropic : .openai, endpoint: .models) }
-            if path.elementsEqual("/v1beta/models".utf8) { return APIRoute(kind: .gemini, endpoint: .models) }
+            if ASCII.equals(path, "/v1/models") { return APIRoute(kind: anthropicClient() ? .anthropic : .openai, endpoint: .models) }
+            if ASCII.equals(path, "/v1beta/models") { return APIRoute(kind: .gemini, endpoint: .models) }
         }
         return nil
     }
@@ -216,8 +216,7 @@ public enum ProtocolRules {
     ]
 
     public static func isClientCredentialHeader(_ name: ArraySlice<UInt8>) -> Bool {
-        for h in clientCredentialHeaders where ASCII.equalsIgnoringCase(name, h) { return true }
-        return false
+        FieldName.of(name).isCredential
     }
 
     // MARK: Bodies ccload writes

@@ -15,13 +15,12 @@ public struct SSEEvent: Sendable {
 
     /// Exact comparison of the event name.
     public func nameIs(_ s: StaticString) -> Bool {
-        guard name.count == s.utf8CodeUnitCount else { return false }
-        return s.withUTF8Buffer { p in name.elementsEqual(p) }
+        ASCII.equals(name, s)
     }
 
     /// Whether the data is exactly `[DONE]` (OpenAI's end-of-stream sentinel).
     public var isDone: Bool {
-        data.count == 6 && data.elementsEqual("[DONE]".utf8)
+        ASCII.equals(data, "[DONE]")
     }
 }
 

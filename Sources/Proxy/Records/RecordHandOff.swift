@@ -14,7 +14,7 @@ final class RecordHandOff {
     init(writer: StoreWriter) { self.writer = writer }
 
     /// Queues `record` for the end of this round (on `loop`).
-    func add(_ record: RequestRecord, on loop: Loop) {
+    func add(_ record: consuming RequestRecord, on loop: Loop) {
         pending.append(record)
         if !hooked {
             hooked = true
@@ -24,7 +24,6 @@ final class RecordHandOff {
 
     private func handOff() {
         if pending.isEmpty { return }
-        writer.enqueue(contentsOf: pending)
-        pending.removeAll(keepingCapacity: true)
+        writer.enqueue(movingFrom: &pending)
     }
 }

@@ -41,14 +41,16 @@ public struct UsageTap: Sendable {
     /// Counts as the format reports them; `usage` normalises.
     private var counts = UsageCounts()
 
-    /// The model the upstream says answered (`message.model`, `model`, `modelVersion`).
+    /// The model the upstream says answered (`message.model`, `model`, `modelVersion`), when
+    /// made with `readsModel`.
     public var responseModel: String? { counts.responseModel }
 
     /// `bodyLength`: a non-streaming body's `Content-Length`; when its first piece is the
     /// whole of it (the usual small answer), the usage is read there and nothing is copied.
     public init(kind: ProtocolKind, streaming: Bool, bodyLength: Int? = nil, maxBodyBytes: Int = 8 << 20,
-                maxEventBytes: Int = 1 << 20) {
+                maxEventBytes: Int = 1 << 20, readsModel: Bool = false) {
         self.kind = kind
+        self.counts.readsModel = readsModel
         self.bodyLength = bodyLength
         self.wire = kind.wire
         self.streaming = streaming

@@ -10,12 +10,11 @@ public enum HeaderRewriter {
         "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
-    /// Whether the field is hop-by-hop, or named by the message's Connection header.
-    static func isHopByHop<H: HTTPHeadFields>(_ head: H, _ field: HTTPHeaderField, connectionTokens: [ArraySlice<UInt8>]) -> Bool {
-        let name = head.name(of: field)
-        for h in hopByHop where ASCII.equalsIgnoringCase(name, h) { return true }
-        for t in connectionTokens where ASCII.equalsIgnoringCase(name, t) { return true }
-        return false
+    /// Whether a field of the class `kind` called `name` is hop-by-hop, or named by the
+    /// message's Connection header (walked in place, no list made).
+    @inline(__always)
+    static func isHopByHop<H: HTTPHeadFields>(_ head: H, _ name: ArraySlice<UInt8>, _ kind: FieldName) -> Bool {
+        kind == .hopByHop || head.connectionNames(name)
     }
 
     /// What credential the upstream request carries. In every case each client credential
@@ -43,19 +42,24 @@ public enum HeaderRewriter {
         out.append(contentsOf: target)
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
         HTTP1Writer.appendHeader(&out, name: "Host", value: hostHeader[...])
-        let tokens = head.connectionTokens()
         var sawApiKey = false, sawAuthorization = false
         for f in head.fields {
-            if isHopByHop(head, f, connectionTokens: tokens) { continue }
             let name = head.name(of: f)
-            if ASCII.equalsIgnoringCase(name, "host") || ASCII.equalsIgnoringCase(name, "content-length")
-                || ASCII.equalsIgnoringCase(name, "expect") {
+            let kind = FieldName.of(name)
+            if isHopByHop(head, name, kind) { continue }
+            switch kind {
+            case .host, .contentLength, .expect:
                 continue
-            }
-            if ProtocolRules.isClientCredentialHeader(name) {
-                if ASCII.equalsIgnoringCase(name, "x-api-key") { sawApiKey = true }
-                if ASCII.equalsIgnoringCase(name, "authorization") { sawAuthorization = true }
+            case .apiKey:
+                sawApiKey = true
                 continue
+            case .authorization:
+                sawAuthorization = true
+                continue
+            case .otherCredential:
+                continue
+            case .hopByHop, .other:
+                break
             }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
             out.append(0x0D); out.append(0x0A)
@@ -87,10 +91,10 @@ public enum HeaderRewriter {
     /// the caller adds the framing it chose.
     public static func clientResponse(_ head: HTTPResponseHead, keepLength: Bool, into out: inout [UInt8]) {
         HTTP1Writer.appendStatusLine(&out, status: head.status)
-        let tokens = head.connectionTokens()
         for f in head.fields {
-            if ASCII.equalsIgnoringCase(head.name(of: f), "content-length") { continue }
-            if isHopByHop(head, f, connectionTokens: tokens) { continue }
+            let name = head.name(of: f)
+            let kind = FieldName.of(name)
+            if kind == .contentLength || isHopByHop(head, name, kind) { continue }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
             out.append(0x0D); out.append(0x0A)
         }

@@ -247,9 +247,10 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// (`ProxyShared.keep`); for the store, queued with the rest of this round and handed
     /// to the writer under one lock when the round ends (`RecordHandOff`). Never waits: a
     /// full queue drops and counts. On the loop.
-    func keepRecord(_ r: RequestRecord) {
+    func keepRecord(_ record: consuming RequestRecord) {
         loop.assertOnLoop()
-        guard shared.keep(r) else { return }
+        var r = record
+        guard shared.keep(&r) else { return }
         handOff?.add(r, on: loop)
     }
 

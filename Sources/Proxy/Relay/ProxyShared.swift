@@ -53,10 +53,11 @@ public final class ProxyShared: Sendable {
     /// What happens at once to a finished request's record: counted, and in the ring (where
     /// the admin API sees it before the client has its answer). Returns whether the record is
     /// also for the store, which a loop hands on with the rest of its round
-    /// (`ProxyHandler.keepRecord`; a full writer queue drops and counts it).
-    func keep(_ r: RequestRecord) -> Bool {
+    /// (`ProxyHandler.keepRecord`; a full writer queue drops and counts it). The record
+    /// takes the ring's id, so the stored row and the ring's copy carry the same one.
+    func keep(_ r: inout RequestRecord) -> Bool {
         counters.count(status: r.status)
-        ring.append(r)
+        r.id = ring.append(r)
         return logRequests && store != nil
     }
 }

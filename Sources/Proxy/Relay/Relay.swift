@@ -103,7 +103,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     // MARK: tries
 
-    private var target: UpstreamTarget { policy.target }
+    private var target: UpstreamTarget { _read { yield policy.target } }
 
     /// Starts the next try the policy picks; with nothing left, answers with the last failure.
     private func nextTry() {

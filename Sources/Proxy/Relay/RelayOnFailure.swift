@@ -45,14 +45,13 @@ extension RelayPolicy {
         counting?.end()
         counting = nil
         releaseDailySpend()
-        let ch = channel
         let now = handler.loop.now
         // (channel, model) cooldowns are keyed by the requested model, as the selector reads them;
         // a channel whose keys all cool counts as cooling there without a record of its own.
-        let scopeValue = CooldownScope(f.scope, channelID: ch.id, keyIndex: keyIndex, model: info.model)
+        let scopeValue = CooldownScope(f.scope, channelID: channel.id, keyIndex: keyIndex, model: info.model)
         handler.shared.cooldowns.record(failure: f.failure, scope: scopeValue, now: now,
                                         explicitResetAt: f.resetAfterNanos.map { Saturating.add(now, $0) })
-        record.attempts.append(AttemptNote(channelID: ch.id, keyIndex: keyIndex, status: f.status, failure: f.failure.rawValue))
+        record.attempts.append(AttemptNote(channelID: channel.id, keyIndex: keyIndex, status: f.status, failure: f.failure.rawValue))
         if let note = f.note { record.error = note }
         if over { return .stop }
         guard attempts < handler.shared.maxAttempts else { return .exhausted }

@@ -13,9 +13,8 @@ extension RelayPolicy {
         record.durationMicros = (now - startNanos) / 1000
         if error != nil && record.error == nil { record.error = error }
         if hasChannel {
-            let ch = channel
-            record.channelID = ch.id
-            record.channelName = ch.name
+            record.channelID = channel.id
+            record.channelName = channel.name
             record.keyIndex = keyIndex
             record.upstreamModel = current.upstreamModel
             let usage = usage()
@@ -25,10 +24,10 @@ extension RelayPolicy {
             record.cacheReadTokens = usage.cacheRead
             record.cacheWrite5mTokens = usage.cacheWrite5m
             record.cacheWrite1hTokens = usage.cacheWrite1h
-            let cost = handler.shared.pricing.cost(model: current.upstreamModel, usage: usage, multiplier: ch.costMultiplier)
+            let cost = handler.shared.pricing.cost(model: current.upstreamModel, usage: usage, multiplier: channel.costMultiplier)
             record.costMicroUSD = Int64(cost.microUSD)
             record.priced = cost.priced
-            if cost.microUSD > 0 { handler.shared.spend.add(channelID: ch.id, microUSD: cost.microUSD) }
+            if cost.microUSD > 0 { handler.shared.spend.add(channelID: channel.id, microUSD: cost.microUSD) }
         }
         handler.settle(admission, costMicroUSD: record.costMicroUSD)
         handler.keepRecord(record)

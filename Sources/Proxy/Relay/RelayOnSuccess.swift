@@ -3,10 +3,9 @@ extension RelayPolicy {
     /// pipelined request on the same connection already sees it). Below 400 the channel's
     /// key and the (channel, model) are credited (`CooldownBook.recordSuccess`) and the
     /// session sticks to the channel and key (`SessionAffinity`).
-    func onSuccess() {
+    mutating func onSuccess() {
         guard record.status < 400 else { return }
-        let ch = channel
-        handler.shared.cooldowns.recordSuccess(channelID: ch.id, keyIndex: keyIndex, model: info.model)
-        if let s = session { handler.shared.selector.affinity?.record(session: s, channel: ch.id, key: keyIndex, now: handler.loop.now) }
+        handler.shared.cooldowns.recordSuccess(channelID: channel.id, keyIndex: keyIndex, model: info.model)
+        if let s = session { handler.shared.selector.affinity?.record(session: s, channel: channel.id, key: keyIndex, now: handler.loop.now) }
     }
 }

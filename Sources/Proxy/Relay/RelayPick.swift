@@ -29,12 +29,11 @@ extension RelayPolicy {
 
     /// A channel with a daily cost limit holds this try's estimate against it until the try ends.
     mutating func reserveDailySpend() {
-        let ch = channel
-        guard ch.dailyCostLimitUSD != nil else { return }
+        guard channel.dailyCostLimitUSD != nil else { return }
         let estimate = handler.shared.pricing.estimate(model: current.upstreamModel, bodyBytes: bodyBytes,
-                                                       maxOutputTokens: info.maxOutputTokens, multiplier: ch.costMultiplier)
-        handler.shared.spend.reserve(channelID: ch.id, microUSD: estimate)
-        channelReservation = (ch.id, estimate)
+                                                       maxOutputTokens: info.maxOutputTokens, multiplier: channel.costMultiplier)
+        handler.shared.spend.reserve(channelID: channel.id, microUSD: estimate)
+        channelReservation = (channel.id, estimate)
     }
 
     /// Gives the current try's daily-spend estimate back.

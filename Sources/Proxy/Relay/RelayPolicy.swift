@@ -14,7 +14,10 @@ import Reactor
 /// | `onSuccess` (RelayOnSuccess.swift) | a committed answer ended cleanly | cooldown credit and session affinity |
 /// | `onFinish` (RelayOnFinish.swift) | the request is over, however it ended | the record, the price, spend and the token's meter |
 ///
-/// A value stored in its `Relay` (no allocation of its own). Owner: the client
+/// A value stored in its `Relay` (no allocation of its own). Every hook the engine calls is
+/// `mutating`, even one that only reads: the engine keeps the policy in a class property,
+/// and a non-mutating call there copied the whole policy first (each of its arrays and
+/// strings retained and released, three times per request in callgrind). Owner: the client
 /// connection's loop (through its `Relay`).
 struct RelayPolicy {
     /// Strong, as the relay's own (the handler outlives its requests).
@@ -62,16 +65,20 @@ struct RelayPolicy {
 
     // MARK: the current try
 
-    var current: Candidate { candidates[candidateIndex] }
-    var channel: Channel { table.channels[current.channelIndex] }
-    var keyIndex: Int { current.keys[keyPosition] }
-    var target: UpstreamTarget { table.targets[current.channelIndex][urlIndex] }
+    // Read accessors: each use borrows the table's value in place (a getter returned a copy,
+    // retaining every string and array of a `Channel` or a `Candidate`, several per request).
+    var current: Candidate { _read { yield candidates[candidateIndex] } }
+    var channel: Channel { _read { yield table.channels[candidates[candidateIndex].channelIndex] } }
+    var keyIndex: Int { candidates[candidateIndex].keys[keyPosition] }
+    var target: UpstreamTarget { _read { yield table.targets[candidates[candidateIndex].channelIndex][urlIndex] } }
     /// Whether a candidate is (still) the current one: false once every candidate was passed.
     var hasChannel: Bool { candidateIndex < candidates.count }
 
     /// The current channel's first-byte timeout (its own, clamped like the setting), else the setting.
     var firstByteTimeoutNanos: UInt64 {
-        channel.firstByteTimeoutSeconds.map(RuntimeSettings.firstByteTimeoutNanos(seconds:)) ?? handler.config.firstByteTimeoutNanos
+        mutating get {
+            channel.firstByteTimeoutSeconds.map(RuntimeSettings.firstByteTimeoutNanos(seconds:)) ?? handler.config.firstByteTimeoutNanos
+        }
     }
 
     /// Points the cursor back at the try whose answer the client gets (the record names that channel).

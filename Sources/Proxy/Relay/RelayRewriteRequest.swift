@@ -6,17 +6,14 @@ extension RelayPolicy {
     /// redirected model is written into the body or, for a format that carries it in the
     /// path, the target (`WireProtocol.rewriteModel`); every client credential is dropped and
     /// the channel key put where its format wants it (`HeaderRewriter.upstreamRequest`).
-    func rewriteRequest(_ request: HTTPRequest) -> (head: [UInt8], body: [UInt8]) {
-        let ch = channel
-        let target = self.target
-        let upstreamModel = current.upstreamModel
+    mutating func rewriteRequest(_ request: HTTPRequest) -> (head: [UInt8], body: [UInt8]) {
         var path = ProtocolRules.upstreamTarget(route: route, clientTarget: request.head.targetBytes, basePath: target.pathPrefix[...])
         var body = request.body
-        if upstreamModel != info.model {
-            wire.rewriteModel(target: &path, body: &body, info: info, to: upstreamModel)
+        if current.upstreamModel != info.model {
+            wire.rewriteModel(target: &path, body: &body, info: info, to: current.upstreamModel)
         }
         let head = HeaderRewriter.upstreamRequest(request.head, target: path, hostHeader: target.hostHeader,
-                                                  credential: .channel(ch.kind, Array(ch.keys[keyIndex].secret.utf8)),
+                                                  credential: .channel(channel.kind, channel.keys[keyIndex].secretBytes),
                                                   bodyLength: body.count)
         return (head, body)
     }

@@ -85,6 +85,6 @@ struct StallWatch {
     static func isKeepAlive(_ e: SSEEvent) -> Bool {
         if e.isTooLarge { return false }
         if e.data.isEmpty { return true }
-        return e.data.withUnsafeBytes { ProtocolRules.eventType(e, $0).elementsEqual("ping".utf8) }
+        return e.data.withUnsafeBytes { ASCII.equals(ProtocolRules.eventType(e, $0), "ping") }
     }
 }

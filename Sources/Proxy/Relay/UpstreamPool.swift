@@ -27,7 +27,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     private final class IdleList {
         var conns = ContiguousArray<HTTPClientConnection>()
     }
-    private var idle: [String: IdleList] = [:]
+    private var idle: [Int: IdleList] = [:]
     private lazy var sweepTimer = LoopTimer(target: self)
     /// Process-wide: exchanges sent on a pooled connection, and connections opened.
     public static let reusedTotal = Atomic<Int>(0)
@@ -41,7 +41,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     /// An idle connection to the target's origin, if one is alive.
     public func checkout(_ target: UpstreamTarget) -> HTTPClientConnection? {
         loop.assertOnLoop()
-        guard let list = idle[target.poolKey] else { return nil }
+        guard let list = idle[target.poolID] else { return nil }
         while let c = list.conns.popLast() {
             if c.state == .idle {
                 UpstreamPool.reusedTotal.add(1, ordering: .relaxed)
@@ -73,7 +73,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
     public func release(_ c: HTTPClientConnection, _ target: UpstreamTarget) {
         loop.assertOnLoop()
         guard c.state == .idle else { return }
-        let origin = target.poolKey
+        let origin = target.poolID
         let list: IdleList
         if let l = idle[origin] { list = l } else { list = IdleList(); idle[origin] = list }
         if list.conns.count >= settings.maxIdlePerOrigin {
@@ -85,7 +85,7 @@ public final class UpstreamPool: TimerTarget, @unchecked Sendable {
         if !sweepTimer.isArmed { loop.arm(sweepTimer, afterNanos: settings.idleTimeoutNanos / 4 + 1) }
     }
 
-    private func drop(_ c: HTTPClientConnection, _ origin: String) {
+    private func drop(_ c: HTTPClientConnection, _ origin: Int) {
         idle[origin]?.conns.removeAll { $0 === c }
     }
 

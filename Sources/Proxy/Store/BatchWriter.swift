@@ -9,6 +9,9 @@ import Reactor
 final class BatchWriter {
     private let db: Database
     private var stmtCache: [String: Statement] = [:]
+    /// The batch's statements, by `Slot`: found by index, not by hashing their text (a
+    /// 256-row INSERT is over 13 KB of SQL; hashing it per batch was ~4,700 instructions).
+    private var slots = [Statement?](repeating: nil, count: Slot.count)
 
     init(db: Database) { self.db = db }
 
@@ -21,6 +24,8 @@ final class BatchWriter {
     func close() {
         for s in stmtCache.values { s.finalize() }
         stmtCache.removeAll()
+        for s in slots { s?.finalize() }
+        slots = [Statement?](repeating: nil, count: Slot.count)
         db.close()
     }
 
@@ -72,6 +77,45 @@ final class BatchWriter {
             last_used_ms = MAX(COALESCE(last_used_ms, 0), ?) WHERE id = ?
         """
 
+    /// The statements every batch runs, each in its own slot of `slots`.
+    private enum Slot {
+        case begin, commit, upsert, rollup, token
+        /// The INSERT of `rowsPerInsert[i]` rows.
+        case insert(Int)
+
+        static let count = 5 + rowsPerInsert.count
+        var index: Int {
+            switch self {
+            case .begin: 0
+            case .commit: 1
+            case .upsert: 2
+            case .rollup: 3
+            case .token: 4
+            case .insert(let i): 5 + i
+            }
+        }
+        var sql: String {
+            switch self {
+            case .begin: "BEGIN IMMEDIATE"
+            case .commit: "COMMIT"
+            case .upsert: BatchWriter.upsertSQL
+            case .rollup: BatchWriter.rollupSQL
+            case .token: BatchWriter.tokenSQL
+            case .insert(let i): BatchWriter.insertSQLs[i]
+            }
+        }
+    }
+
+    private func statement(_ slot: Slot) throws -> Statement {
+        if let s = slots[slot.index] {
+            s.reset()
+            return s
+        }
+        let s = try db.prepare(slot.sql)
+        slots[slot.index] = s
+        return s
+    }
+
     private func statement(_ sql: String) throws -> Statement {
         if let s = stmtCache[sql] {
             s.reset()
@@ -86,23 +130,24 @@ final class BatchWriter {
     func write(_ records: [RequestRecord]) -> String? {
         if records.isEmpty { return nil }
         do {
-            try statement("BEGIN IMMEDIATE").stepDone()
+            try statement(.begin).stepDone()
             try insertLogRows(records)
             var groups: [StatsKey: StatsDelta] = [:]
             var tokens: [Int: (cost: Int64, requests: Int64, last: Int64)] = [:]
-            for r in records {
-                let key = StatsKey(hour: Int64(r.timeMillis / 3_600_000 * 3_600_000), channel: Int64(r.channelID ?? 0),
-                                   model: r.requestedModel, token: Int64(r.tokenID ?? 0))
-                groups[key, default: StatsDelta()].add(r)
-                if let t = r.tokenID {
+            // By index: `for r in records` copied each record (every string retained) to read it.
+            for i in records.indices {
+                let key = StatsKey(hour: Int64(records[i].timeMillis / 3_600_000 * 3_600_000), channel: Int64(records[i].channelID ?? 0),
+                                   model: records[i].requestedModel, token: Int64(records[i].tokenID ?? 0))
+                groups[key, default: StatsDelta()].add(records[i])
+                if let t = records[i].tokenID {
                     var e = tokens[t] ?? (0, 0, 0)
-                    e.cost = Saturating.add(e.cost, r.costMicroUSD)
+                    e.cost = Saturating.add(e.cost, records[i].costMicroUSD)
                     e.requests += 1
-                    e.last = max(e.last, Int64(r.timeMillis))
+                    e.last = max(e.last, Int64(records[i].timeMillis))
                     tokens[t] = e
                 }
             }
-            let upsert = try statement(Self.upsertSQL)
+            let upsert = try statement(.upsert)
             var rollup: [RollupKey: StatsDelta] = [:]
             for (k, d) in groups {
                 upsert.reset()
@@ -117,7 +162,7 @@ final class BatchWriter {
                 rollup[RollupKey(dim: "model", key: k.model, hour: k.hour), default: StatsDelta()].merge(d)
                 rollup[RollupKey(dim: "token", key: String(k.token), hour: k.hour), default: StatsDelta()].merge(d)
             }
-            let roll = try statement(Self.rollupSQL)
+            let roll = try statement(.rollup)
             for (k, d) in rollup {
                 roll.reset()
                 try roll.bind(1, k.dim)
@@ -127,7 +172,7 @@ final class BatchWriter {
                 _ = try roll.step()
             }
             if !tokens.isEmpty {
-                let u = try statement(Self.tokenSQL)
+                let u = try statement(.token)
                 for (id, e) in tokens {
                     u.reset()
                     try u.bind(1, e.cost)
@@ -137,7 +182,7 @@ final class BatchWriter {
                     _ = try u.step()
                 }
             }
-            try statement("COMMIT").stepDone()
+            try statement(.commit).stepDone()
             return nil
         } catch {
             if db.inTransaction { _ = sqlite3_exec(db.handle, "ROLLBACK", nil, nil, nil) }
@@ -148,8 +193,8 @@ final class BatchWriter {
     /// The batch's log rows, in order, through the largest `rowsPerInsert` that fits.
     private func insertLogRows(_ records: [RequestRecord]) throws {
         var i = 0
-        for (rows, sql) in zip(Self.rowsPerInsert, Self.insertSQLs) where records.count - i >= rows {
-            let s = try statement(sql)
+        for (slot, rows) in Self.rowsPerInsert.enumerated() where records.count - i >= rows {
+            let s = try statement(.insert(slot))
             while records.count - i >= rows {
                 try insertRows(s, records, from: i, count: rows)
                 i += rows
@@ -160,56 +205,60 @@ final class BatchWriter {
     /// One execution of `s`, an INSERT of `count` rows: `records[first ..< first + count]`.
     private func insertRows(_ s: Statement, _ records: [RequestRecord], from first: Int, count n: Int) throws {
         text.removeAll()
-        for k in first..<(first + n) { gatherText(records[k]) }
-        try text.withValues { t in
-            for k in 0..<n {
-                try bindRecord(s, records[first + k], first: Int32(k) * Self.paramsPerRow, text: t, row: k)
+        // Through the buffer: each field is read where the record lies (passing `records[k]`
+        // copied the record, retaining every string of it, twice per row).
+        try records.withUnsafeBufferPointer { rs in
+            for k in first..<(first + n) { gatherText(rs, k) }
+            try text.withValues { t in
+                for k in 0..<n {
+                    try bindRecord(s, rs, first + k, first: Int32(k) * Self.paramsPerRow, text: t, row: k)
+                }
+                // Every parameter is bound again before each step: no need to clear them after it.
+                defer { s.resetKeepingBindings() }
+                _ = try s.step()
             }
-            // Every parameter is bound again before each step: no need to clear them after it.
-            defer { s.resetKeepingBindings() }
-            _ = try s.step()
         }
     }
 
     /// The row's text parameters, in `bindRecord`'s order (`textsPerRow` of them).
-    private func gatherText(_ r: RequestRecord) {
-        text.append(r.channelName)
-        text.append(r.protocolName)
-        text.append(r.path)
-        text.append(r.requestedModel)
-        text.append(r.upstreamModel)
-        text.append(attempts: r.attempts)
-        text.append(r.clientAddress)
-        text.append(r.userAgent)
-        text.append(r.error)
+    private func gatherText(_ rs: UnsafeBufferPointer<RequestRecord>, _ k: Int) {
+        text.append(rs[k].channelName)
+        text.append(rs[k].protocolName)
+        text.append(rs[k].path)
+        text.append(rs[k].requestedModel)
+        text.append(rs[k].upstreamModel)
+        text.append(attempts: rs[k].attempts)
+        text.append(rs[k].clientAddress)
+        text.append(rs[k].userAgent)
+        text.append(rs[k].error)
     }
 
     /// Binds row `row` of a (multi-row) INSERT: parameters `first + 1 …`, its texts from `text`.
-    private func bindRecord(_ s: Statement, _ r: RequestRecord, first p: Int32, text: BoundText.Values, row: Int) throws {
+    private func bindRecord(_ s: Statement, _ rs: UnsafeBufferPointer<RequestRecord>, _ k: Int, first p: Int32, text: BoundText.Values, row: Int) throws {
         let t = row * Self.textsPerRow
-        try s.bind(p + 1, Int64(bitPattern: r.id))
-        try s.bind(p + 2, Int64(r.timeMillis))
-        try s.bind(p + 3, r.tokenID)
-        try s.bind(p + 4, r.channelID)
+        try s.bind(p + 1, Int64(bitPattern: rs[k].id))
+        try s.bind(p + 2, Int64(rs[k].timeMillis))
+        try s.bind(p + 3, rs[k].tokenID)
+        try s.bind(p + 4, rs[k].channelID)
         try text.bind(s, p + 5, t)
-        try s.bind(p + 6, r.keyIndex)
+        try s.bind(p + 6, rs[k].keyIndex)
         try text.bind(s, p + 7, t + 1)
         try text.bind(s, p + 8, t + 2)
         try text.bind(s, p + 9, t + 3)
         try text.bind(s, p + 10, t + 4)
-        try s.bind(p + 11, r.stream)
-        try s.bind(p + 12, r.status)
+        try s.bind(p + 11, rs[k].stream)
+        try s.bind(p + 12, rs[k].status)
         try text.bind(s, p + 13, t + 5)
-        try s.bind(p + 14, r.ttfbMicros.map { Int64(clamping: $0) })
-        try s.bind(p + 15, Int64(clamping: r.durationMicros))
-        try s.bind(p + 16, r.inputTokens)
-        try s.bind(p + 17, r.outputTokens)
-        try s.bind(p + 18, r.cacheReadTokens)
-        try s.bind(p + 19, r.cacheWrite5mTokens)
-        try s.bind(p + 20, r.cacheWrite1hTokens)
-        try s.bind(p + 21, r.usageKnown)
-        try s.bind(p + 22, r.costMicroUSD)
-        try s.bind(p + 23, r.priced)
+        try s.bind(p + 14, rs[k].ttfbMicros.map { Int64(clamping: $0) })
+        try s.bind(p + 15, Int64(clamping: rs[k].durationMicros))
+        try s.bind(p + 16, rs[k].inputTokens)
+        try s.bind(p + 17, rs[k].outputTokens)
+        try s.bind(p + 18, rs[k].cacheReadTokens)
+        try s.bind(p + 19, rs[k].cacheWrite5mTokens)
+        try s.bind(p + 20, rs[k].cacheWrite1hTokens)
+        try s.bind(p + 21, rs[k].usageKnown)
+        try s.bind(p + 22, rs[k].costMicroUSD)
+        try s.bind(p + 23, rs[k].priced)
         try text.bind(s, p + 24, t + 6)
         try text.bind(s, p + 25, t + 7)
         try text.bind(s, p + 26, t + 8)

@@ -16,7 +16,7 @@ struct RecordQueue {
     var isFull: Bool { count == capacity }
 
     /// Adds `record` at the tail; false (not kept) when the queue is full.
-    mutating func append(_ record: RequestRecord) -> Bool {
+    mutating func append(_ record: consuming RequestRecord) -> Bool {
         if count == capacity { return false }
         if count == ring.count { grow() }
         var tail = head + count
@@ -29,8 +29,7 @@ struct RecordQueue {
     /// Moves the oldest `n` records (at most `count`) to the end of `batch`.
     mutating func take(_ n: Int, into batch: inout [RequestRecord]) {
         for _ in 0..<min(n, count) {
-            batch.append(ring[head]!)
-            ring[head] = nil
+            batch.append(ring[head].take()!)
             head += 1
             if head == ring.count { head = 0 }
             count -= 1

@@ -34,7 +34,7 @@ struct StatsDelta {
     var ttfbSum: Int64 = 0
     var hist = [Int64](repeating: 0, count: TTFBBuckets.count)
 
-    mutating func add(_ r: RequestRecord) {
+    mutating func add(_ r: borrowing RequestRecord) {
         requests += 1
         switch r.status {
         case 200..<300: successes += 1

@@ -42,7 +42,7 @@ public final class StoreWriter: @unchecked Sendable {
         /// Queues `record`, or counts it dropped when the queue is full or the writer is
         /// stopping; and whether the thread must be woken for it (asleep with nothing
         /// queued, or collecting a batch this record fills).
-        mutating func admit(_ record: RequestRecord, batchSize: Int) -> (accepted: Bool, wake: Bool) {
+        mutating func admit(_ record: consuming RequestRecord, batchSize: Int) -> (accepted: Bool, wake: Bool) {
             if queue.isFull || stopping {
                 counters.droppedQueueFull &+= 1
                 return (false, false)
@@ -106,18 +106,29 @@ public final class StoreWriter: @unchecked Sendable {
     /// order; those that do not fit are dropped and counted. Returns how many were accepted.
     @discardableResult
     public func enqueue(contentsOf records: [RequestRecord]) -> Int {
+        var moved = records
+        return enqueue(movingFrom: &moved)
+    }
+
+    /// As `enqueue(contentsOf:)`, moving the records out of `records` (left empty, its
+    /// capacity kept): each goes into the queue without a copy of its strings.
+    @discardableResult
+    public func enqueue(movingFrom records: inout [RequestRecord]) -> Int {
         if records.isEmpty { return 0 }
         let batchSize = options.batchSize
         let (accepted, wake) = worker.withLock { s -> (Int, Bool) in
             var accepted = 0
             var wake = false
-            for record in records {
+            for i in records.indices {
+                var record = RequestRecord()
+                swap(&record, &records[i])
                 let (ok, w) = s.admit(record, batchSize: batchSize)
                 if ok { accepted += 1 }
                 wake = wake || w
             }
             return (accepted, wake)
         }
+        records.removeAll(keepingCapacity: true)
         if wake { worker.wakeOne() }
         return accepted
     }

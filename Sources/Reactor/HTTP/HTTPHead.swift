@@ -48,8 +48,12 @@ public protocol HTTPHeadFields {
     var fields: [HTTPHeaderField] { get }
 }
 
+// The accessors are inlinable so a caller in another module gets them specialised for the
+// concrete head: unspecialised, each call read `bytes` and `fields` through the protocol's
+// witness table, retaining and releasing both arrays (17 calls per relayed request).
 extension HTTPHeadFields {
     /// The value of the first field called `name` (ASCII case-insensitive), trimmed.
+    @inlinable
     public func value(_ name: StaticString) -> ArraySlice<UInt8>? {
         // One borrow of the bytes for the whole scan (not one per field).
         let found: Range<Int>? = bytes.withUnsafeBufferPointer { p in
@@ -61,23 +65,29 @@ extension HTTPHeadFields {
 
     /// Whether any field called `name` lists `token` in its comma-separated value
     /// (both compared ASCII case-insensitively), e.g. `hasToken("connection", "close")`.
+    @inlinable
     public func hasToken(_ name: StaticString, _ token: StaticString) -> Bool {
+        token.withUTF8Buffer { anyField(name, lists: $0) }
+    }
+
+    /// Whether any field called `name` lists the token `t` (both ASCII case-insensitive).
+    @inlinable
+    func anyField(_ name: StaticString, lists t: UnsafeBufferPointer<UInt8>) -> Bool {
         bytes.withUnsafeBufferPointer { p in
-            token.withUTF8Buffer { t in
-                for field in fields where HTTPGrammar.equalsIgnoringCase(p, field.name, name) {
-                    var found = false
-                    HTTPGrammar.forEachListElement(p, field.value) { element in
-                        found = HTTPGrammar.equalsIgnoringCase(p, element, t)
-                        return !found
-                    }
-                    if found { return true }
+            for field in fields where HTTPGrammar.equalsIgnoringCase(p, field.name, name) {
+                var found = false
+                HTTPGrammar.forEachListElement(p, field.value) { element in
+                    found = HTTPGrammar.equalsIgnoringCase(p, element, t)
+                    return !found
                 }
-                return false
+                if found { return true }
             }
+            return false
         }
     }
 
     /// Every token listed by every Connection field, in order, as found (not lowercased).
+    @inlinable
     public func connectionTokens() -> [ArraySlice<UInt8>] {
         var tokens: [ArraySlice<UInt8>] = []
         bytes.withUnsafeBufferPointer { p in
@@ -91,10 +101,19 @@ extension HTTPHeadFields {
         return tokens
     }
 
+    /// Whether a Connection field lists `name` (ASCII case-insensitive): `connectionTokens`
+    /// without making the list.
+    @inlinable
+    public func connectionNames(_ name: ArraySlice<UInt8>) -> Bool {
+        name.withUnsafeBufferPointer { anyField("connection", lists: $0) }
+    }
+
     /// The name bytes of `field` as sent (not lowercased).
+    @inlinable
     public func name(of field: HTTPHeaderField) -> ArraySlice<UInt8> { bytes[field.name] }
 
     /// The trimmed value bytes of `field`.
+    @inlinable
     public func value(of field: HTTPHeaderField) -> ArraySlice<UInt8> { bytes[field.value] }
 
 }
@@ -193,19 +212,30 @@ struct HTTPFieldSection {
             i += 1
             while p[i] == HTTPGrammar.sp || p[i] == HTTPGrammar.htab { i += 1 }
             let valueStart = i
-            var valueEnd = i
+            // To the line's CR: eight bytes at a time up to the first byte below 0x20 or DEL
+            // (the only bytes a value may not hold, but HTAB); then the value ends before its
+            // trailing SP / HTAB. A byte at a time this loop was most of a head's parse.
             while true {
-                let v = p[i]
-                if v > HTTPGrammar.sp && v != 0x7F {
-                    i += 1
-                    valueEnd = i
-                } else if v == HTTPGrammar.sp || v == HTTPGrammar.htab {
-                    i += 1
-                } else if v == HTTPGrammar.cr {
-                    break
-                } else {
-                    throw .malformed("invalid header value")
+                while i + 8 <= n {
+                    let w = UInt64(littleEndian: UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: UInt64.self))
+                    let stop = HTTPGrammar.controlOrDELMarkers(w)
+                    if stop != 0 {
+                        i &+= stop.trailingZeroBitCount &>> 3
+                        break
+                    }
+                    i += 8
                 }
+                let v = p[i]
+                if v == HTTPGrammar.cr { break }
+                if v == HTTPGrammar.htab || v == HTTPGrammar.sp || (v > HTTPGrammar.sp && v != 0x7F) {
+                    i += 1
+                    continue
+                }
+                throw .malformed("invalid header value")
+            }
+            var valueEnd = i
+            while valueEnd > valueStart && (p[valueEnd - 1] == HTTPGrammar.sp || p[valueEnd - 1] == HTTPGrammar.htab) {
+                valueEnd -= 1
             }
             guard p[i + 1] == HTTPGrammar.lf else { throw .malformed("bare CR in header section") }
             i += 2
@@ -286,13 +316,14 @@ struct HTTPFieldSection {
 // MARK: - Character classes (RFC 9110 5.6, RFC 9112)
 
 /// The byte-level grammar of HTTP/1.1: character classes and case-insensitive comparison.
+@usableFromInline
 enum HTTPGrammar {
     static let cr: UInt8 = 0x0D
     static let lf: UInt8 = 0x0A
-    static let sp: UInt8 = 0x20
-    static let htab: UInt8 = 0x09
+    @usableFromInline static let sp: UInt8 = 0x20
+    @usableFromInline static let htab: UInt8 = 0x09
     static let colon: UInt8 = 0x3A
-    static let comma: UInt8 = 0x2C
+    @usableFromInline static let comma: UInt8 = 0x2C
     static let semicolon: UInt8 = 0x3B
     static let zero: UInt8 = 0x30
 
@@ -308,7 +339,20 @@ enum HTTPGrammar {
         return false
     }
 
+    /// The high bit of each byte of `w` (loaded little-endian) below 0x20 or equal to 0x7F,
+    /// SWAR. Bytes above the first marked one may be marked falsely (a borrow carries
+    /// upward), never below it: the lowest marker is always the first such byte.
     @inline(__always)
+    static func controlOrDELMarkers(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let control = (w &- ones &* 0x20) & ~w
+        let del = w ^ (ones &* 0x7F)
+        let isDEL = (del &- ones) & ~del
+        return (control | isDEL) & highs
+    }
+
+    @inlinable @inline(__always)
     static func lower(_ c: UInt8) -> UInt8 {
         c &- 0x41 < 26 ? c | 0x20 : c
     }
@@ -322,6 +366,7 @@ enum HTTPGrammar {
         return nil
     }
 
+    @inlinable
     static func equalsIgnoringCase(
         _ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ s: UnsafeBufferPointer<UInt8>
     ) -> Bool {
@@ -334,13 +379,14 @@ enum HTTPGrammar {
         return true
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func equalsIgnoringCase(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
         s.withUTF8Buffer { equalsIgnoringCase(p, r, $0) }
     }
 
     /// Calls `body` with each non-empty, OWS-trimmed element of the comma list in `r` until it
     /// returns false.
+    @inlinable
     static func forEachListElement(
         _ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ body: (Range<Int>) -> Bool
     ) {

@@ -41,7 +41,7 @@ private struct Outcome: Equatable {
 
 private func tap(_ payload: [UInt8], _ pieces: [Range<Int>], streaming: Bool, maxBody: Int, maxEvent: Int,
                  bodyLength: Int? = nil) -> Outcome {
-    var t = UsageTap(kind: kind, streaming: streaming, bodyLength: bodyLength, maxBodyBytes: maxBody, maxEventBytes: maxEvent)
+    var t = UsageTap(kind: kind, streaming: streaming, bodyLength: bodyLength, maxBodyBytes: maxBody, maxEventBytes: maxEvent, readsModel: true)
     feedPieces(payload, pieces) { buf in
         t.feed(buf)
         check(t.bufferedBytes <= (streaming ? maxEvent + 256 : maxBody), "\(t.bufferedBytes) bytes held")

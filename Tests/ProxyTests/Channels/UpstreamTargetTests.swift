@@ -75,6 +75,10 @@ final class UpstreamTargetTests: XCTestCase {
         XCTAssertNotEqual(a.poolKey, e.poolKey, "an egress proxy must split pools")
         XCTAssertEqual(e.dial.proxy, proxy)
         XCTAssertFalse(e.poolKey.contains("pw-secret"), "pool key carries the proxy password: \(e.poolKey)")
+        // The pool's number for a key follows the key: equal keys share it, different keys never do.
+        for (x, y) in [(a, b), (a, c), (a, d), (a, e), (c, d), (b, e)] {
+            XCTAssertEqual(x.poolID == y.poolID, x.poolKey == y.poolKey, "\(x.poolKey) / \(y.poolKey)")
+        }
         XCTAssertFalse(e.displayName.contains("pw-secret"), e.displayName)
     }
 

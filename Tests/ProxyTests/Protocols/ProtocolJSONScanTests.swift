@@ -35,6 +35,96 @@ final class ProtocolJSONScanTests: XCTestCase {
         return JSONScan.string(b, v)
     }
 
+    /// A byte-at-a-time reading of the same string grammar, to check the word-at-a-time scan.
+    static func referenceSkipString(_ b: [UInt8], _ start: Int, _ end: Int) -> Int? {
+        var i = start + 1
+        while i < end {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") { return i + 1 }
+            if c == UInt8(ascii: "\\") {
+                guard i + 1 < end else { return nil }
+                switch b[i + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    guard i + 6 <= end else { return nil }
+                    for j in (i + 2)..<(i + 6) where !((0x30...0x39).contains(b[j]) || (0x41...0x46).contains(b[j]) || (0x61...0x66).contains(b[j])) { return nil }
+                    i += 6
+                default:
+                    return nil
+                }
+                continue
+            }
+            if c < 0x20 { return nil }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Every special byte (quote, backslash, each control byte) at every offset of a word, after
+    /// plain ASCII and UTF-8 bytes (0x80 and up, which the word test must not mark), with and
+    /// without the buffer ending inside the next word: the word-at-a-time skip ends where the
+    /// byte-at-a-time reading does, or fails where it fails.
+    func testSkipStringMatchesByteAtATimeReading() {
+        var rng = SeededRandom(seed: 0x5eed_0012)
+        let fillers: [UInt8] = [0x61, 0x20, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x21, 0x5B, 0x5D, 0x2F, 0x75]
+        let specials: [UInt8] = [0x22, 0x5C] + Array(0x00..<0x20)
+        var checked = 0, ended = 0
+        for special in specials {
+            for before in 0..<20 {
+                for after in [0, 1, 3, 7, 8, 9, 15] {
+                    var b: [UInt8] = [0x22]
+                    for _ in 0..<before { b.append(fillers[Int.random(in: 0..<fillers.count, using: &rng)]) }
+                    b.append(special)
+                    for _ in 0..<after {
+                        let r = Int.random(in: 0..<6, using: &rng)
+                        b.append(r == 0 ? 0x22 : r == 1 ? 0x5C : r == 2 ? 0x75 : fillers[Int.random(in: 0..<fillers.count, using: &rng)])
+                    }
+                    let want = Self.referenceSkipString(b, 0, b.count)
+                    let got = b.withUnsafeBytes { JSONScan.skipString($0, 0, b.count) }
+                    XCTAssertEqual(got, want, "special 0x\(String(special, radix: 16)) after \(before) bytes, \(after) after: \(b)")
+                    checked += 1
+                    if want != nil { ended += 1 }
+                }
+            }
+        }
+        XCTAssertEqual(checked, specials.count * 20 * 7)
+        XCTAssertGreaterThan(ended, 100, "the cases must include strings that end")
+        // The plain strings the request path meets most: short keys and values end at their quote.
+        for key in ["model", "role", "content", "hello", "a", "", "max_tokens", "stream_options_x"] {
+            let b = Array("\"\(key)\":1}".utf8)
+            XCTAssertEqual(b.withUnsafeBytes { JSONScan.skipString($0, 0, b.count) }, key.utf8.count + 2, key)
+        }
+    }
+
+    /// `keyEquals` gives what decoding the string and comparing the bytes gives, for raw and
+    /// escaped spellings shorter than, as long as and longer than the key, whatever the
+    /// first byte (its early exits must never refuse a real match).
+    func testKeyEqualsMatchesDecodingThenComparing() {
+        let keys = ["model", "m", "", "x\\y", "ab", "stream", "e"]
+        var spellings = [
+            "model", "mode", "models", "Model", "mod\\u0065l", "\\u006dodel", "\\u006Dodel", "m", "\\u006d",
+            "", "x\\\\y", "x\\y", "xy", "x\\u005cy", "ab", "a\\u0062", "\\u0061\\u0062", "a\\/b", "stream",
+            "stre\\u0061m", "e", "\\u0065", "\\\"", "\\n", "\\/", "ba", "abc", "\\u0061", "mod\\u0065",
+        ]
+        for k in keys { spellings.append(k); spellings.append(k + "x"); spellings.append("x" + k) }
+        var matches = 0
+        for key in keys {
+            for spelling in spellings {
+                let doc = Array("\"\(spelling)\"".utf8)
+                let range = 0..<doc.count
+                let got = doc.withUnsafeBytes { b in
+                    key.utf8.withContiguousStorageIfAvailable { JSONScan.keyEquals(b, range, UnsafeRawBufferPointer($0)) }!
+                }
+                let decoded = doc.withUnsafeBytes { JSONScan.decodeBytes($0, range) }
+                XCTAssertEqual(got, decoded == Array(key.utf8), "key \(key) against \(spelling)")
+                if got { matches += 1 }
+            }
+        }
+        XCTAssertGreaterThan(matches, keys.count, "escaped spellings must match too")
+    }
+
     func testTopLevelKeyOnly() {
         let json = #"""
         {"messages":[{"role":"user","content":"{\"model\": \"fake\"}"},{"model":"inner"}],

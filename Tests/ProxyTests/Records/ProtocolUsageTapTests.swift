@@ -22,7 +22,7 @@ final class ProtocolUsageTapTests: XCTestCase {
         // copied); in pieces, gathered as without one. Both must read the same.
         for pieces in splits {
             for length in streaming ? [nil] : [nil, bytes.count] {
-                var tap = UsageTap(kind: kind, streaming: streaming, bodyLength: length)
+                var tap = UsageTap(kind: kind, streaming: streaming, bodyLength: length, readsModel: true)
                 for p in pieces { tap.feed(p) }
                 if length != nil && pieces.count == 1 {
                     XCTAssertEqual(tap.bufferedBytes, 0, "a whole body with its length is not copied", file: file, line: line)
@@ -31,6 +31,11 @@ final class ProtocolUsageTapTests: XCTestCase {
                 XCTAssertEqual(got, want, "\(kind) in \(pieces.count) pieces, length \(length.map(String.init) ?? "none")",
                                file: file, line: line)
                 XCTAssertEqual(tap.responseModel, model, file: file, line: line)
+                // The request path's tap does not decode the model; its usage is the same.
+                var plain = UsageTap(kind: kind, streaming: streaming, bodyLength: length)
+                for p in pieces { plain.feed(p) }
+                XCTAssertEqual(plain.finish(), want, "without the model", file: file, line: line)
+                XCTAssertNil(plain.responseModel, file: file, line: line)
                 if got != want { return }
             }
         }

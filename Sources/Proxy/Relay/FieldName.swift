@@ -1,0 +1,46 @@
+/// What a header field's name means to the proxy, decided by one switch on the name's length
+/// and at most two comparisons, for every field of every head that crosses it (the lists
+/// `HeaderRewriter.hopByHop` and `ProtocolRules.clientCredentialHeaders` were walked name by
+/// name, about twenty comparisons per field). `FieldNameTests` checks it against both lists.
+enum FieldName: Equatable {
+    /// RFC 9110 7.6.1's hop-by-hop fields (`HeaderRewriter.hopByHop`).
+    case hopByHop
+    case host
+    case contentLength
+    case expect
+    /// Client credentials (`ProtocolRules.clientCredentialHeaders`), with the two whose
+    /// place the pass-through key takes told apart.
+    case apiKey
+    case authorization
+    case otherCredential
+    case other
+
+    static func of(_ name: ArraySlice<UInt8>) -> FieldName {
+        @inline(__always) func eq(_ s: StaticString) -> Bool { ASCII.equalsIgnoringCase(name, s) }
+        switch name.count {
+        case 2: return eq("te") ? .hopByHop : .other
+        case 4: return eq("host") ? .host : .other
+        case 6:
+            if eq("expect") { return .expect }
+            return eq("cookie") ? .otherCredential : .other
+        case 7:
+            if eq("trailer") || eq("upgrade") { return .hopByHop }
+            return eq("api-key") ? .otherCredential : .other
+        case 9: return eq("x-api-key") ? .apiKey : .other
+        case 10: return eq("connection") || eq("keep-alive") ? .hopByHop : .other
+        case 13: return eq("authorization") ? .authorization : .other
+        case 14:
+            if eq("content-length") { return .contentLength }
+            return eq("x-goog-api-key") ? .otherCredential : .other
+        case 16: return eq("proxy-connection") ? .hopByHop : .other
+        case 17: return eq("transfer-encoding") ? .hopByHop : .other
+        case 18:
+            if eq("proxy-authenticate") { return .hopByHop }
+            return eq("chatgpt-account-id") ? .otherCredential : .other
+        case 19: return eq("proxy-authorization") ? .hopByHop : .other
+        default: return .other
+        }
+    }
+
+    var isCredential: Bool { self == .apiKey || self == .authorization || self == .otherCredential }
+}
