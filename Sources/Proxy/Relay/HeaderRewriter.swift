@@ -11,10 +11,19 @@ public enum HeaderRewriter {
     ]
 
     /// Whether a field of the class `kind` called `name` is hop-by-hop, or named by the
-    /// message's Connection header (walked in place, no list made).
+    /// message's Connection header (walked in place, no list made); `connectionNamesFields`
+    /// is `namesFields(head)`, worked out once per head.
     @inline(__always)
-    static func isHopByHop<H: HTTPHeadFields>(_ head: H, _ name: ArraySlice<UInt8>, _ kind: FieldName) -> Bool {
-        kind == .hopByHop || head.connectionNames(name)
+    static func isHopByHop<H: HTTPHeadFields>(_ head: H, _ name: ArraySlice<UInt8>, _ kind: FieldName,
+                                              connectionNamesFields: Bool) -> Bool {
+        kind == .hopByHop || (connectionNamesFields && head.connectionNames(name))
+    }
+
+    /// Whether the head's Connection fields list anything besides `close` and hop-by-hop
+    /// names (which go anyway): only then is each field looked up in them. The usual
+    /// `Connection: keep-alive` skips that lookup for every field.
+    static func namesFields<H: HTTPHeadFields>(_ head: H) -> Bool {
+        head.anyConnectionToken { t in FieldName.of(t) != .hopByHop && !ASCII.equalsIgnoringCase(t, "close") }
     }
 
     /// What credential the upstream request carries. In every case each client credential
@@ -43,10 +52,11 @@ public enum HeaderRewriter {
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
         HTTP1Writer.appendHeader(&out, name: "Host", value: hostHeader[...])
         var sawApiKey = false, sawAuthorization = false
+        let connectionNamesFields = namesFields(head)
         for f in head.fields {
             let name = head.name(of: f)
             let kind = FieldName.of(name)
-            if isHopByHop(head, name, kind) { continue }
+            if isHopByHop(head, name, kind, connectionNamesFields: connectionNamesFields) { continue }
             switch kind {
             case .host, .contentLength, .expect:
                 continue
@@ -91,10 +101,11 @@ public enum HeaderRewriter {
     /// the caller adds the framing it chose.
     public static func clientResponse(_ head: HTTPResponseHead, keepLength: Bool, into out: inout [UInt8]) {
         HTTP1Writer.appendStatusLine(&out, status: head.status)
+        let connectionNamesFields = namesFields(head)
         for f in head.fields {
             let name = head.name(of: f)
             let kind = FieldName.of(name)
-            if kind == .contentLength || isHopByHop(head, name, kind) { continue }
+            if kind == .contentLength || isHopByHop(head, name, kind, connectionNamesFields: connectionNamesFields) { continue }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
             out.append(0x0D); out.append(0x0A)
         }

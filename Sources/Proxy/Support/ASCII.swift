@@ -16,14 +16,13 @@ public enum ASCII {
     @inline(__always) static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
 
     public static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: StaticString) -> Bool {
-        guard a.count == b.utf8CodeUnitCount else { return false }
+        let n = b.utf8CodeUnitCount
+        guard a.count == n else { return false }
         let p = b.utf8Start
-        var i = 0
-        for c in a {
-            if lower(c) != lower(p[i]) { return false }
-            i += 1
+        return a.withUnsafeBufferPointer { q in
+            for i in 0..<n where lower(q[i]) != lower(p[i]) { return false }
+            return true
         }
-        return true
     }
 
     public static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {

@@ -108,6 +108,22 @@ extension HTTPHeadFields {
         name.withUnsafeBufferPointer { anyField("connection", lists: $0) }
     }
 
+    /// Whether any Connection field lists a token for which `body` is true.
+    @inlinable
+    public func anyConnectionToken(_ body: (ArraySlice<UInt8>) -> Bool) -> Bool {
+        bytes.withUnsafeBufferPointer { p in
+            for field in fields where HTTPGrammar.equalsIgnoringCase(p, field.name, "connection") {
+                var found = false
+                HTTPGrammar.forEachListElement(p, field.value) { element in
+                    found = body(bytes[element])
+                    return !found
+                }
+                if found { return true }
+            }
+            return false
+        }
+    }
+
     /// The name bytes of `field` as sent (not lowercased).
     @inlinable
     public func name(of field: HTTPHeaderField) -> ArraySlice<UInt8> { bytes[field.name] }

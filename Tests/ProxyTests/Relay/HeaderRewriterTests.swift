@@ -104,6 +104,23 @@ final class HeaderRewriterTests: XCTestCase {
                        "a de-chunked body goes with its length:\n\(out)")
     }
 
+    /// Fields are looked up in the Connection lists only when those name something besides
+    /// `close` and hop-by-hop fields; either way, a named field never goes on.
+    func testConnectionListsAreLookedUpOnlyWhenTheyNameFields() throws {
+        let plain = try requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close, TE\r\nX-A: 1\r\n\r\n")
+        XCTAssertFalse(HeaderRewriter.namesFields(plain))
+        XCTAssertTrue(names(upstream(plain)).contains("x-a"))
+        let none = try requestHead("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n")
+        XCTAssertFalse(HeaderRewriter.namesFields(none))
+        for list in ["close, X-A", "X-A", "keep-alive,x-a", "upgrade, x-A"] {
+            let named = try requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: \(list)\r\nX-A: 1\r\nX-B: 2\r\n\r\n")
+            XCTAssertTrue(HeaderRewriter.namesFields(named), list)
+            let n = names(upstream(named))
+            XCTAssertFalse(n.contains("x-a"), list)
+            XCTAssertTrue(n.contains("x-b"), list)
+        }
+    }
+
     func testKeyReplacesTheCredentialTheClientSent() throws {
         let apiKey = try requestHead("POST /v1/messages HTTP/1.1\r\nHost: a\r\nX-Api-Key: client-1\r\nContent-Length: 0\r\n\r\n")
         var out = upstream(apiKey, key: "KEY")
