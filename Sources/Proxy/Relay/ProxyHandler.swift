@@ -137,8 +137,9 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         if route.endpoint == .models {
             guard let admission = admitOrRefuse(auth, model: nil, kind: kind, modelsEndpoint: true, connection) else { return }
             settle(admission, costMicroUSD: 0)
-            let models = tokenOf(auth)?.allowedModels.map { $0.sorted().filter { table.serves(kind: kind, model: $0) } }
-            return connection.respond(status: 200, body: kind.wire.modelsList(models ?? table.servedModels(kind: kind)))
+            let group = tokenOf(auth)?.groupID
+            let models = tokenOf(auth)?.allowedModels.map { $0.sorted().filter { table.serves(kind: kind, model: $0, group: group) } }
+            return connection.respond(status: 200, body: kind.wire.modelsList(models ?? table.servedModels(kind: kind, group: group)))
         }
         let info: RequestInfo
         do {
@@ -149,7 +150,9 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }
         let sessionID = RequestScan.session(head: request.head, kind: kind, bodySession: info.bodySession)
         let session = sessionID.map { SessionKey($0) }
-        let status = shared.selector.select(table: table, kind: kind, model: info.model, session: session,
+        // A token's group is looked up only when the table has groups.
+        let group = table.hasGroups ? tokenOf(auth)?.groupID : nil
+        let status = shared.selector.select(table: table, kind: kind, model: info.model, group: group, session: session,
                                             now: loop.now, cooldowns: shared.cooldowns, into: &candidateScratch)
         var record = RequestRecord()
         record.timeMillis = wallClockMillis()
