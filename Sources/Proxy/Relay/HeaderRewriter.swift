@@ -91,6 +91,11 @@ public enum HeaderRewriter {
         for f in head.fields {
             if ASCII.equalsIgnoringCase(head.name(of: f), "content-length") { continue }
             if isHopByHop(head, f, connectionTokens: tokens) { continue }
+            if ASCII.equalsIgnoringCase(head.name(of: f), "x-request-id") {
+                // The answer carries ccload's request id; the upstream's goes on under another name.
+                HTTP1Writer.appendHeader(&out, name: "x-upstream-request-id", value: head.value(of: f))
+                continue
+            }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
             out.append(0x0D); out.append(0x0A)
         }

@@ -156,6 +156,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
                                             now: loop.now, cooldowns: shared.cooldowns, into: &candidateScratch)
         var record = RequestRecord()
         record.timeMillis = wallClockMillis()
+        record.requestID = connection.requestID
         if case .token(let id) = auth { record.tokenID = id }
         record.protocolName = kind.rawValue
         record.path = String(decoding: request.head.targetBytes.prefix { $0 != 0x3F }, as: UTF8.self)
@@ -252,7 +253,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// full queue drops and counts. On the loop.
     func keepRecord(_ r: RequestRecord) {
         loop.assertOnLoop()
-        guard shared.keep(r) else { return }
+        var r = r
+        guard shared.keep(&r) else { return }
         handOff?.add(r, on: loop)
     }
 

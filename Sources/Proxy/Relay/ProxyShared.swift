@@ -54,9 +54,9 @@ public final class ProxyShared: Sendable {
     /// the admin API sees it before the client has its answer). Returns whether the record is
     /// also for the store, which a loop hands on with the rest of its round
     /// (`ProxyHandler.keepRecord`; a full writer queue drops and counts it).
-    func keep(_ r: RequestRecord) -> Bool {
+    func keep(_ r: inout RequestRecord) -> Bool {
         counters.count(status: r.status)
-        ring.append(r)
+        r.id = ring.append(r)
         return logRequests && store != nil
     }
 }
