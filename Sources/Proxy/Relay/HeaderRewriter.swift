@@ -91,6 +91,8 @@ public enum HeaderRewriter {
         for f in head.fields {
             if ASCII.equalsIgnoringCase(head.name(of: f), "content-length") { continue }
             if isHopByHop(head, f, connectionTokens: tokens) { continue }
+            // CORS is ccload's to grant (`CORSPolicy`), never the upstream's.
+            if ASCII.hasPrefixIgnoringCase(head.name(of: f), "access-control-") { continue }
             if ASCII.equalsIgnoringCase(head.name(of: f), "x-request-id") {
                 // The answer carries ccload's request id; the upstream's goes on under another name.
                 HTTP1Writer.appendHeader(&out, name: "x-upstream-request-id", value: head.value(of: f))

@@ -32,6 +32,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// counts only under the same token set, else the request is checked again.
     private var authEpoch: UInt64 = 1
     private var candidateScratch: [Candidate] = []
+    /// Which browser origins may call (`cors_allowed_origins`); replaced with the settings.
+    public private(set) var cors = CORSPolicy.off
     /// The last client address and user agent, as record strings.
     private var recordStrings = RecordStrings()
     /// Records finished in this loop's current round, for the store's writer.
@@ -58,6 +60,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         config.pool.connectTimeoutNanos = live.settings.connectTimeoutNanos
         pool.settings.connectTimeoutNanos = live.settings.connectTimeoutNanos
         config.stream = live.settings.stream
+        cors = live.settings.cors
     }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {

@@ -128,6 +128,12 @@ public enum SettingsCatalog {
         SettingDefinition("log_request_records", .bool, "true", "write every request's record to the database",
                           env: "CCLOAD_REQUEST_LOG", flag: "request-log"),
         SettingDefinition("admin_session_hours", .int, "24", "admin session lifetime", min: 1, max: 720, unit: .hours),
+        SettingDefinition("cors_allowed_origins", .string, "none",
+                          "browser origins allowed to call `/v1/*` (CORS): comma-separated `https://host[:port]`, or `*` for any; `none` (or empty): CORS off, no CORS headers and preflights not answered",
+                          env: "CCLOAD_CORS_ORIGINS", flag: "cors-origins"),
+        SettingDefinition("cors_allow_credentials", .bool, "false",
+                          "with origins listed one by one: also send `Access-Control-Allow-Credentials: true` (refused with `*`)",
+                          env: "CCLOAD_CORS_CREDENTIALS", flag: "cors-credentials"),
     ]
 
     /// A cooldown duration: `cooldown_<name>_seconds`, `CCLOAD_COOLDOWN_<NAME>`, `--cooldown-<name>`.

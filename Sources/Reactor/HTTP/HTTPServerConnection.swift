@@ -71,6 +71,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     /// when sane, else a fresh one; set at its head (or, for an answer to no head, when the
     /// answer is written) and cleared when the answer ends.
     public private(set) var requestID = RequestID()
+    /// Complete header lines (`Name: value\r\n`…) the application adds to every head of the
+    /// answer in progress (CORS fields); emptied, keeping its capacity, when the answer ends.
+    public var extraResponseHeaders: [UInt8] = []
 
     init(server: HTTPServer, transport: any Transport) {
         server.loop.assertOnLoop()
@@ -343,6 +346,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         loop.assertOnLoop()
         if requestID.isEmpty { requestID = server.requestIDs.next() }
         HTTP1Writer.appendHeader(&head, name: "x-request-id", requestID)
+        if !extraResponseHeaders.isEmpty { head.append(contentsOf: extraResponseHeaders) }
         if !willKeepAlive {
             HTTP1Writer.appendHeader(&head, name: "Connection", value: "close")
         } else if (currentVersionMinor == 0) {
@@ -402,6 +406,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         streamDelegate = nil
         userData = nil
         requestID = RequestID()
+        if !extraResponseHeaders.isEmpty { extraResponseHeaders.removeAll(keepingCapacity: true) }
         if !willKeepAlive || (inputClosed && input.isEmpty) {
             state = .closing
             flush()

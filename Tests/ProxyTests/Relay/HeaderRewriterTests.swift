@@ -214,6 +214,20 @@ final class HeaderRewriterTests: XCTestCase {
         XCTAssertFalse(names(String(decoding: noLength, as: UTF8.self)).contains("content-length"))
     }
 
+    /// CORS is ccload's to grant: an upstream's Access-Control-* fields would let any site
+    /// read ccload's answers with CORS off (the default), or contradict ccload's own.
+    func testResponseDropsTheUpstreamsCORSFields() throws {
+        let h = try responseHead("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+            + "Access-Control-Allow-Origin: *\r\naccess-control-allow-credentials: true\r\nAccess-Control-Expose-Headers: x\r\n"
+            + "Access-Controlled: kept\r\n\r\n")
+        var out: [UInt8] = []
+        HeaderRewriter.clientResponse(h, keepLength: true, into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        XCTAssertFalse(text.lowercased().contains("access-control-"), text)
+        XCTAssertTrue(lines(text).contains("Access-Controlled: kept"), "only the access-control- prefix goes: \(text)")
+        XCTAssertTrue(lines(text).contains("Content-Type: application/json"), text)
+    }
+
     func testResponseNeverForwardsTransferEncoding() throws {
         let h = try responseHead("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         for keep in [true, false] {
