@@ -5,15 +5,7 @@ import XCTest
 /// `CORSPolicy`: what the settings accept, which origins are answered, and the fields
 /// each kind of request gets (`*` never with credentials).
 final class CORSPolicyTests: XCTestCase {
-    private func head(_ lines: String) -> HTTPRequestHead {
-        var p = HTTP1RequestParser(maxBodyBytes: 1 << 20)
-        let bytes = Array((lines + "\r\n").utf8)
-        return bytes.withUnsafeBytes { raw -> HTTPRequestHead in
-            var off = 0
-            XCTAssertEqual(p.next(raw, &off), .head)
-            return p.head!
-        }
-    }
+    private func head(_ lines: String) -> HTTPRequestHead { parsedRequestHead(lines) }
 
     private func fields(_ policy: CORSPolicy, _ lines: String) -> (allowed: Bool, text: String) {
         var out: [UInt8] = []
