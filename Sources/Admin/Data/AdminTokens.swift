@@ -158,7 +158,7 @@ enum AdminTokens {
 
     static func list(_ call: AdminCall) {
         call.blockingJSON { ctx in
-            let today = try todayCosts(ctx.store)
+            let today = try todayCosts(ctx)
             return ["data": try ctx.store.tokens().map { TokenView($0, todayMicroUSD: today[$0.id] ?? 0) }]
         }
     }
@@ -166,7 +166,7 @@ enum AdminTokens {
     static func get(_ call: AdminCall) {
         let id: Int
         do { id = try call.id() } catch { return call.fail(error) }
-        call.blockingJSON { ctx in try view(ctx.store, try existing(ctx.store, id)) }
+        call.blockingJSON { ctx in try view(ctx, try existing(ctx.store, id)) }
     }
 
     static func create(_ call: AdminCall) {
@@ -203,7 +203,7 @@ enum AdminTokens {
             try input.applyGroup(to: &t, ctx.store)
             try ctx.store.updateToken(t)
             try ctx.control.reloadTokens()
-            return try view(ctx.store, t)
+            return try view(ctx, t)
         }
     }
 
@@ -253,13 +253,12 @@ enum AdminTokens {
         return t
     }
 
-    static func view(_ store: Store, _ t: AuthToken) throws -> TokenView {
-        TokenView(t, todayMicroUSD: try todayCosts(store)[t.id] ?? 0)
+    static func view(_ ctx: AdminContext, _ t: AuthToken) throws -> TokenView {
+        TokenView(t, todayMicroUSD: try todayCosts(ctx)[t.id] ?? 0)
     }
 
-    /// Spend per token since 00:00 UTC today.
-    static func todayCosts(_ store: Store) throws -> [Int: Int64] {
-        let now = wallClockMillis()
-        return try store.tokenCostsSince(now / 86_400_000 * 86_400_000)
+    /// Spend per token since 00:00 today in `CCLOAD_TZ` (the day the daily caps count).
+    static func todayCosts(_ ctx: AdminContext) throws -> [Int: Int64] {
+        try ctx.store.tokenCostsSince(ctx.shared.meters.calendar.startOfDay(wallClockMillis()))
     }
 }
