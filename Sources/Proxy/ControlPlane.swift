@@ -142,12 +142,13 @@ public final class ControlPlane: Sendable {
         do { return try body() } catch let e as StoreError { throw e } catch { throw StoreError(.other, "\(error)") }
     }
 
-    /// The routing table from the store's channels (nil when it holds none).
+    /// The routing table from the store's channels and groups (nil when it holds no channel).
     public static func table(_ store: Store, _ state: RoutingState) throws(StoreError) -> ChannelTable? {
         let channels = try wrap { try store.channels() }
         if channels.isEmpty { return nil }
+        let groups = try wrap { try store.groups() }
         do {
-            return try ChannelTable(channels, state: state)
+            return try ChannelTable(channels, groups: groups, state: state)
         } catch {
             throw StoreError(.invalid, "the stored channels do not form a valid table: \(error)")
         }
@@ -164,6 +165,7 @@ public final class ControlPlane: Sendable {
             c.totalCostCapMicroUSD = t.totalCostCapMicroUSD
             c.requestsPerMinute = t.requestsPerMinute
             c.maxConcurrency = t.maxConcurrency
+            c.groupID = t.groupID
             return c
         }
     }

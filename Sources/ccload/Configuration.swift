@@ -74,6 +74,7 @@ enum Configuration {
             }
         }
         s.metricsEndpoint = given.bool("metrics")
+        do { s.calendar = try LocalCalendar.named(given.string("time_zone")) } catch { throw Failure("\(error)") }
         let cert = given.string("tls_cert"), key = given.string("tls_key")
         switch (cert, key) {
         case (nil, nil): break
@@ -113,4 +114,6 @@ struct Settings: Sendable {
     var trustedProxies = TrustedProxies.none
     /// `CCLOAD_METRICS=1`: serve `GET /metrics` in Prometheus text format.
     var metricsEndpoint = false
+    /// `CCLOAD_TZ`: where local days begin for the daily counters.
+    var calendar = LocalCalendar.utc
 }

@@ -36,7 +36,9 @@ enum Server {
 
     /// Saves cooldowns (so a restart does not hammer a cooling channel) and reports
     /// records dropped since the last call.
-    static func periodic(_ store: Store, _ cooldowns: CooldownBook, _ lastDropped: inout UInt64, _ lastReport: inout UInt64) {
+    static func periodic(_ store: Store, _ cooldowns: CooldownBook, _ dailyReset: DailyReset, _ lastDropped: inout UInt64,
+                         _ lastReport: inout UInt64) {
+        dailyReset.tick(nowMillis: wallClockMillis())
         try? store.saveCooldowns(cooldowns, nowMonotonic: monotonicNanos(), nowWallMillis: wallClockMillis())
         let dropped = store.writer.droppedCount
         let now = monotonicNanos()
@@ -88,7 +90,7 @@ enum Server {
         // from the store once the given ones are seeded: `ControlPlane` applies them.
         let cooldowns = CooldownBook()
         let routing = RoutingState()
-        let meters = TokenMeters()
+        let meters = TokenMeters(calendar: settings.calendar)
         let shared: ProxyShared
         let control: ControlPlane
         let admin: AdminContext
@@ -153,8 +155,9 @@ enum Server {
         log("web UI: \(settings.tlsServer == nil ? "http" : "https")://\(uiHost)/web/")
 
         // Signals: the first SIGTERM/SIGINT drains, a second one exits at once. Between
-        // signals this thread saves cooldowns every 10 s and reports dropped records at
-        // most once a minute while their count grows.
+        // signals this thread saves cooldowns every 10 s, runs the daily reset job once a
+        // local day has begun, and reports dropped records at most once a minute while
+        // their count grows.
         var lastDropped: UInt64 = 0
         var lastDropReport: UInt64 = 0
         while true {
@@ -174,7 +177,7 @@ enum Server {
                 continue
             }
             if sig == 0 {
-                periodic(store, cooldowns, &lastDropped, &lastDropReport)
+                periodic(store, cooldowns, shared.dailyReset, &lastDropped, &lastDropReport)
                 continue
             }
             if sig == SIGTERM || sig == SIGINT { break }

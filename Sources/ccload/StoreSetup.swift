@@ -60,7 +60,7 @@ enum StoreSetup {
 
     /// Today's and all-time spend per token, so caps hold across restarts.
     static func seedMeters(_ meters: TokenMeters, from store: Store, nowMillis: UInt64) {
-        let today = (try? store.tokenCostsSince(nowMillis / 86_400_000 * 86_400_000)) ?? [:]
+        let today = (try? store.tokenCostsSince(meters.calendar.startOfDay(nowMillis))) ?? [:]
         let totals = ((try? store.tokens()) ?? []).reduce(into: [Int: Int64]()) { $0[$1.id] = $1.totalCostMicroUSD }
         meters.seed(today: today, total: totals, nowMillis: nowMillis)
     }

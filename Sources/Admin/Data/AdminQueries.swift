@@ -45,12 +45,13 @@ enum AdminQueries {
         let attempts: [AttemptView]
         let client: String
         let userAgent: String
+        let requestId: OrNull<String>
 
         enum CodingKeys: String, CodingKey {
             case id, timeMs, tokenId, tokenName, channelId, channelName, keyIndex, `protocol`, path, model, upstreamModel
             case stream, status, ttfbMs, durationMs, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens
             case cacheWrite5mTokens = "cache_write_5m_tokens", cacheWrite1hTokens = "cache_write_1h_tokens"
-            case usageKnown, costUsd, priced, error, attempts, client, userAgent
+            case usageKnown, costUsd, priced, error, attempts, client, userAgent, requestId
         }
 
         init(_ e: LogEntry, tokenNames: [Int: String]) {
@@ -83,6 +84,7 @@ enum AdminQueries {
             attempts = r.attempts.map { AttemptView(channelId: $0.channelID, keyIndex: $0.keyIndex, status: $0.status, failure: OrNull($0.failure)) }
             client = r.clientAddress
             userAgent = r.userAgent
+            requestId = OrNull(r.requestID.isEmpty ? nil : r.requestID.description)
         }
     }
 
@@ -101,6 +103,12 @@ enum AdminQueries {
             q.beforeID = try call.queryInt("before_id", in: 1...Int.max).map { Int64($0) }
             q.limit = try call.queryInt("limit", in: 1...500) ?? 100
             q.model = try model(call)
+            if let raw = call.query["request_id"], !raw.isEmpty {
+                guard RequestID(text: raw) != nil else {
+                    throw AdminError.invalid("request_id", "request_id must be 1 to \(RequestID.maxLength) letters, digits or -_.:+/=~")
+                }
+                q.requestID = raw
+            }
             if let raw = call.query["status_class"], !raw.isEmpty {
                 guard let c = StatusClass(rawValue: raw) else {
                     throw AdminError.invalid("status_class", "status_class must be one of 2xx, 4xx, 5xx, 429, other, not \(raw)")

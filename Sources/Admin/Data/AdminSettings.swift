@@ -10,7 +10,43 @@ enum AdminSettings {
         AdminRoute("GET", "/admin/settings", .session, list),
         AdminRoute("PUT", "/admin/settings", .session, update),
         AdminRoute("DELETE", "/admin/settings/{key}", .session, reset),
+        AdminRoute("GET", "/admin/jobs", .session, jobs),
     ]
+
+    struct JobView: Encodable, Sendable {
+        let name: String
+        let summary: String
+        let lastRunMs: OrNull<UInt64>
+        let outcome: OrNull<String>
+        let detail: OrNull<String>
+        let runs: UInt64
+        let nextRunMs: OrNull<UInt64>
+
+        init(_ j: JobStatus) {
+            name = j.name
+            summary = j.summary
+            lastRunMs = OrNull(j.lastRunMillis)
+            outcome = OrNull(j.outcome)
+            detail = OrNull(j.detail)
+            runs = j.runs
+            nextRunMs = OrNull(j.nextRunMillis)
+        }
+    }
+
+    struct JobsReply: Encodable, Sendable {
+        /// `CCLOAD_TZ` as in force: the zone whose midnight resets the daily counters.
+        let timeZone: String
+        let data: [JobView]
+    }
+
+    /// `GET /admin/jobs`: the scheduled jobs (daily reset, retention), each with its last
+    /// run and outcome and when it runs next. From memory: no disk.
+    static func jobs(_ call: AdminCall) {
+        let shared = call.context.shared
+        var list = [shared.dailyReset.status]
+        if let store = shared.store { list.append(store.writer.retentionStatus()) }
+        call.json(JobsReply(timeZone: shared.dailyReset.calendar.zoneID, data: list.map(JobView.init)))
+    }
 
     /// A setting's value as JSON: a number, true/false or a string, by its type.
     enum Value: Encodable, Sendable {

@@ -31,6 +31,7 @@ enum AdminTokens {
         let totalCostUsd: Double
         let totalRequests: Int64
         let todayCostUsd: Double
+        let groupId: OrNull<Int>
 
         init(_ t: AuthToken, todayMicroUSD: Int64) {
             id = t.id
@@ -48,6 +49,7 @@ enum AdminTokens {
             totalCostUsd = AdminQueries.usd(t.totalCostMicroUSD)
             totalRequests = t.totalRequests
             todayCostUsd = AdminQueries.usd(todayMicroUSD)
+            groupId = OrNull(t.groupID)
         }
     }
 
@@ -62,9 +64,11 @@ enum AdminTokens {
         var totalCostCapUsd: Patch<Double>
         var requestsPerMinute: Patch<Int>
         var maxConcurrency: Patch<Int>
+        var groupId: Patch<Int>
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case name, enabled, expiresAtMs, allowedModels, dailyCostCapUsd, totalCostCapUsd, requestsPerMinute, maxConcurrency
+            case groupId
         }
 
         init(from decoder: Decoder) throws {
@@ -78,6 +82,18 @@ enum AdminTokens {
             totalCostCapUsd = try c.patch(Double.self, .totalCostCapUsd)
             requestsPerMinute = try c.patch(Int.self, .requestsPerMinute)
             maxConcurrency = try c.patch(Int.self, .maxConcurrency)
+            groupId = try c.patch(Int.self, .groupId)
+        }
+
+        /// The group the token is in after this change (`store` says whether it exists);
+        /// `null` takes it out of its group.
+        func applyGroup(to t: inout AuthToken, _ store: Store) throws {
+            t.groupID = groupId.applied(to: t.groupID)
+            if case .value(let g) = groupId {
+                guard g > 0, try store.group(id: g) != nil else {
+                    throw AdminError.invalid("group_id", "group_id: group \(g) does not exist")
+                }
+            }
         }
 
         /// Applies the fields to `t`, checking each; a bad one throws a 400 naming it.
@@ -85,12 +101,7 @@ enum AdminTokens {
             switch name {
             case .absent: break
             case .null: throw AdminError.invalid("name", "name must be a string, not null")
-            case .value(let n):
-                let trimmed = n.trimmingCharacters(in: .whitespacesAndNewlines)
-                if trimmed.isEmpty { throw AdminError.invalid("name", "name must not be empty") }
-                if trimmed.count > 100 { throw AdminError.invalid("name", "name must be at most 100 characters") }
-                if let why = ChannelFieldRules.name(trimmed) { throw AdminError.invalid("name", "name \(why)") }
-                t.name = trimmed
+            case .value(let n): t.name = try AdminName.checked(n)
             }
             switch enabled {
             case .absent: break
@@ -147,7 +158,7 @@ enum AdminTokens {
 
     static func list(_ call: AdminCall) {
         call.blockingJSON { ctx in
-            let today = try todayCosts(ctx.store)
+            let today = try todayCosts(ctx)
             return ["data": try ctx.store.tokens().map { TokenView($0, todayMicroUSD: today[$0.id] ?? 0) }]
         }
     }
@@ -155,20 +166,22 @@ enum AdminTokens {
     static func get(_ call: AdminCall) {
         let id: Int
         do { id = try call.id() } catch { return call.fail(error) }
-        call.blockingJSON { ctx in try view(ctx.store, try existing(ctx.store, id)) }
+        call.blockingJSON { ctx in try view(ctx, try existing(ctx.store, id)) }
     }
 
     static func create(_ call: AdminCall) {
         var token = AuthToken(name: "")
+        let input: TokenInput
         do throws(AdminError) {
-            let input = try call.decode(TokenInput.self)
+            input = try call.decode(TokenInput.self)
             guard case .value = input.name else { throw AdminError.invalid("name", "name is required") }
             try input.apply(to: &token)
         } catch {
             return call.fail(error)
         }
-        let fresh = token
-        call.blockingJSON(status: 201) { ctx in
+        call.blockingJSON(status: 201) { [token] ctx in
+            var fresh = token
+            try input.applyGroup(to: &fresh, ctx.store)
             let created = try ctx.store.createToken(fresh)
             try ctx.control.reloadTokens()
             return Created(token: TokenView(created.token, todayMicroUSD: 0), secret: created.secret)
@@ -187,9 +200,10 @@ enum AdminTokens {
         call.blockingJSON { ctx in
             var t = try existing(ctx.store, id)
             try input.apply(to: &t)
+            try input.applyGroup(to: &t, ctx.store)
             try ctx.store.updateToken(t)
             try ctx.control.reloadTokens()
-            return try view(ctx.store, t)
+            return try view(ctx, t)
         }
     }
 
@@ -239,13 +253,12 @@ enum AdminTokens {
         return t
     }
 
-    static func view(_ store: Store, _ t: AuthToken) throws -> TokenView {
-        TokenView(t, todayMicroUSD: try todayCosts(store)[t.id] ?? 0)
+    static func view(_ ctx: AdminContext, _ t: AuthToken) throws -> TokenView {
+        TokenView(t, todayMicroUSD: try todayCosts(ctx)[t.id] ?? 0)
     }
 
-    /// Spend per token since 00:00 UTC today.
-    static func todayCosts(_ store: Store) throws -> [Int: Int64] {
-        let now = wallClockMillis()
-        return try store.tokenCostsSince(now / 86_400_000 * 86_400_000)
+    /// Spend per token since 00:00 today in `CCLOAD_TZ` (the day the daily caps count).
+    static func todayCosts(_ ctx: AdminContext) throws -> [Int: Int64] {
+        try ctx.store.tokenCostsSince(ctx.shared.meters.calendar.startOfDay(wallClockMillis()))
     }
 }

@@ -45,6 +45,7 @@ public struct AdminRoute: Sendable {
 enum AdminRoutes {
     static let all: [AdminRoute] = AdminAuthRoutes.routes + AdminRecentRoutes.routes
         + AdminChannels.routes
+        + AdminGroups.routes
         + AdminTokens.routes
         + AdminQueries.routes
         + AdminLive.routes

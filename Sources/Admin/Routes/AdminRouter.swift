@@ -30,6 +30,14 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
     public func headReceived(_ head: HTTPRequestHead, peer: SocketAddress, on connection: HTTPServerConnection) -> HeadDecision {
         proxy.loop.assertOnLoop()
         let target = head.targetBytes
+        if ASCII.hasPrefix(target, "/v1") {
+            // CORS fields ride on every answer to this request, refusals at the head included.
+            // An allowed preflight is answered in `handle`, with no token.
+            if proxy.cors.enabled && proxy.cors.fields(for: head, into: &connection.extraResponseHeaders)
+                && CORSPolicy.isPreflight(head) {
+                return .proceed(maxBodyBytes: nil)
+            }
+        }
         if ASCII.hasPrefix(target, "/v1") || !AdminRouter.isAdminPath(target) {
             return proxy.headReceived(head, peer: peer, on: connection)
         }
@@ -47,6 +55,11 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
         proxy.loop.assertOnLoop()
         let target = request.head.targetBytes
         // The proxy's paths first, with the fewest byte compares.
+        if ASCII.hasPrefix(target, "/v1") && proxy.cors.enabled && CORSPolicy.isPreflight(request.head)
+            && proxy.cors.allows(request.head.value("origin")!) {
+            // A preflight from an allowed origin: its fields are already set at the head.
+            return connection.respond(status: 200, contentType: "text/plain; charset=utf-8", body: [])
+        }
         if ASCII.hasPrefix(target, "/v1") || !AdminRouter.isAdminPath(target) {
             return proxy.handle(request, on: connection)
         }

@@ -43,6 +43,8 @@ public struct ClientToken: Sendable, Equatable {
     public var totalCostCapMicroUSD: Int64?
     public var requestsPerMinute: Int?
     public var maxConcurrency: Int?
+    /// Routed only within this channel group; nil → every channel.
+    public var groupID: Int?
 
     public init(id: Int, name: String, digest: TokenDigest) {
         self.id = id

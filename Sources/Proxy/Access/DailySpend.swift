@@ -1,6 +1,6 @@
 import Reactor
 
-/// What each channel has cost today (UTC), in micro-USD, for daily cost limits, plus
+/// What each channel has cost today (the local day of `calendar`), in micro-USD, for daily cost limits, plus
 /// what the tries in flight on it may still cost (their reserved estimates), so that
 /// concurrent requests cannot all pass a limit that only a few fit under. Shared by every
 /// loop; the lock is held for one dictionary operation. Sums saturate.
@@ -14,19 +14,30 @@ public final class DailySpend: DailyCostSource, Sendable {
 
     private let state = Lock(State())
     private let clock: @Sendable () -> UInt64
+    private let calendar: LocalCalendar
 
-    /// `clock` gives wall-clock milliseconds (injectable for tests).
-    public init(clock: @escaping @Sendable () -> UInt64 = { wallClockMillis() }) {
+    /// `clock` gives wall-clock milliseconds (injectable for tests); days are `calendar`'s.
+    public init(calendar: LocalCalendar = .utc, clock: @escaping @Sendable () -> UInt64 = { wallClockMillis() }) {
+        self.calendar = calendar
         self.clock = clock
     }
 
-    private func rolled(_ s: inout State) {
-        let day = clock() / 86_400_000
-        if day != s.day {
-            s.day = day
-            s.microUSD.removeAll()
-        }
+    /// Starts a new day when the clock is past the one counted; returns how many channels
+    /// had spent in the day that ended.
+    @discardableResult
+    private func rolled(_ s: inout State) -> Int {
+        let day = calendar.day(clock())
+        guard day != s.day else { return 0 }
+        s.day = day
+        let spent = s.microUSD.count
+        s.microUSD.removeAll()
+        return spent
     }
+
+    /// The daily reset job: starts the new day now if it has begun; returns how many
+    /// channels had spent in the day that ended.
+    @discardableResult
+    public func resetDay() -> Int { state.withLock { rolled(&$0) } }
 
     public func add(channelID: Int, microUSD: Int) {
         state.withLock { s in

@@ -29,12 +29,16 @@ public final class TokenMeters: Sendable {
     }
 
     private let meters = Lock<[Int: Meter]>([:])
+    /// Where local days begin: daily caps reset at its midnight.
+    public let calendar: LocalCalendar
 
-    public init() {}
+    public init(calendar: LocalCalendar = .utc) {
+        self.calendar = calendar
+    }
 
     /// Spend known from before this process (the store's totals), by token id.
     public func seed(today: [Int: Int64], total: [Int: Int64], nowMillis: UInt64) {
-        let day = nowMillis / 86_400_000
+        let day = calendar.day(nowMillis)
         meters.withLock { m in
             for (id, c) in today { m[id, default: Meter()].costToday = c; m[id]!.day = day }
             for (id, c) in total { m[id, default: Meter()].costTotal = c }
@@ -59,7 +63,7 @@ public final class TokenMeters: Sendable {
                 return TokenRefusal(status: 403, message: "token \(token.name) is limited to some models and this endpoint names none ccload can check")
             }
         }
-        let day = nowMillis / 86_400_000
+        let day = calendar.day(nowMillis)
         let minute = nowMillis / 60_000
         return meters.withLock { m -> TokenRefusal? in
             var t = m[token.id] ?? Meter()
@@ -71,8 +75,8 @@ public final class TokenMeters: Sendable {
             }
             if let cap = token.dailyCostCapMicroUSD, Saturating.add(t.costToday, t.reserved) >= cap {
                 m[token.id] = t
-                let wait = Int(((day + 1) * 86_400_000 - nowMillis + 999) / 1000)
-                return TokenRefusal(status: 429, message: "token \(token.name) reached its daily cost cap; it resets at 00:00 UTC",
+                let wait = Int((calendar.nextDayStart(after: nowMillis) - nowMillis + 999) / 1000)
+                return TokenRefusal(status: 429, message: "token \(token.name) reached its daily cost cap; it resets at 00:00 \(calendar.zoneID)",
                                     retryAfterSeconds: wait)
             }
             if let rpm = token.requestsPerMinute, t.requestsThisMinute >= rpm {
@@ -96,7 +100,7 @@ public final class TokenMeters: Sendable {
 
     /// Ends a request `admit` let in: gives back its reservation and adds what it cost.
     public func finish(tokenID: Int, costMicroUSD: Int64, reservedMicroUSD: Int64 = 0, nowMillis: UInt64) {
-        let day = nowMillis / 86_400_000
+        let day = calendar.day(nowMillis)
         let cost = max(0, costMicroUSD)
         meters.withLock { m in
             var t = m[tokenID] ?? Meter()
@@ -109,9 +113,25 @@ public final class TokenMeters: Sendable {
         }
     }
 
+    /// Starts the local day of `nowMillis` for every token still counting an earlier one
+    /// (the daily reset job); returns how many had spent that day.
+    @discardableResult
+    public func resetDay(nowMillis: UInt64) -> Int {
+        let day = calendar.day(nowMillis)
+        return meters.withLock { m in
+            var spent = 0
+            for (id, t) in m where t.day != day {
+                if t.costToday > 0 { spent += 1 }
+                m[id]!.day = day
+                m[id]!.costToday = 0
+            }
+            return spent
+        }
+    }
+
     /// What `token` has spent today and in all, and holds reserved (tests, admin).
     public func spend(tokenID: Int, nowMillis: UInt64) -> (today: Int64, total: Int64, reserved: Int64, inFlight: Int) {
-        let day = nowMillis / 86_400_000
+        let day = calendar.day(nowMillis)
         return meters.withLock { m in
             guard let t = m[tokenID] else { return (0, 0, 0, 0) }
             return (t.day == day ? t.costToday : 0, t.costTotal, t.reserved, t.inFlight)

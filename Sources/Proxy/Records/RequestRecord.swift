@@ -1,3 +1,5 @@
+import Reactor
+
 /// One upstream try within a request, as the record keeps it.
 public struct AttemptNote: Sendable, Codable, Equatable {
     public var channelID: Int
@@ -18,7 +20,10 @@ public struct AttemptNote: Sendable, Codable, Equatable {
 
 /// Everything recorded about one request. Keys appear only as their index.
 public struct RequestRecord: Sendable, Codable {
+    /// The in-memory ring's id (from 1 each run), also stored as `request_logs.request_id`.
     public var id: UInt64 = 0
+    /// The answer's `x-request-id` (the client's own or ccload's).
+    public var requestID = RequestID()
     /// Wall-clock milliseconds since the epoch when the request arrived.
     public var timeMillis: UInt64 = 0
     public var tokenID: Int?

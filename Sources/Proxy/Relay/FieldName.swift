@@ -13,6 +13,10 @@ enum FieldName: Equatable {
     case apiKey
     case authorization
     case otherCredential
+    /// `x-request-id`: the answer carries ccload's own.
+    case requestID
+    /// `access-control-*`: CORS is ccload's to grant (`CORSPolicy`), never the upstream's.
+    case accessControl
     case other
 
     static func of(_ name: ArraySlice<UInt8>) -> FieldName {
@@ -28,18 +32,25 @@ enum FieldName: Equatable {
             return eq("api-key") ? .otherCredential : .other
         case 9: return eq("x-api-key") ? .apiKey : .other
         case 10: return eq("connection") || eq("keep-alive") ? .hopByHop : .other
+        case 12: return eq("x-request-id") ? .requestID : .other
         case 13: return eq("authorization") ? .authorization : .other
         case 14:
             if eq("content-length") { return .contentLength }
             return eq("x-goog-api-key") ? .otherCredential : .other
-        case 16: return eq("proxy-connection") ? .hopByHop : .other
-        case 17: return eq("transfer-encoding") ? .hopByHop : .other
+        case 16: return eq("proxy-connection") ? .hopByHop : accessControlOrOther(name)
+        case 17: return eq("transfer-encoding") ? .hopByHop : accessControlOrOther(name)
         case 18:
             if eq("proxy-authenticate") { return .hopByHop }
-            return eq("chatgpt-account-id") ? .otherCredential : .other
-        case 19: return eq("proxy-authorization") ? .hopByHop : .other
-        default: return .other
+            return eq("chatgpt-account-id") ? .otherCredential : accessControlOrOther(name)
+        case 19: return eq("proxy-authorization") ? .hopByHop : accessControlOrOther(name)
+        default: return accessControlOrOther(name)
         }
+    }
+
+    /// Past the listed names: a name starting `access-control-`, else other.
+    @inline(__always)
+    private static func accessControlOrOther(_ name: ArraySlice<UInt8>) -> FieldName {
+        name.count >= 15 && ASCII.hasPrefixIgnoringCase(name, "access-control-") ? .accessControl : .other
     }
 
     var isCredential: Bool { self == .apiKey || self == .authorization || self == .otherCredential }

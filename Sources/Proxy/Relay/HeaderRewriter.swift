@@ -68,7 +68,7 @@ public enum HeaderRewriter {
                 continue
             case .otherCredential:
                 continue
-            case .hopByHop, .other:
+            case .hopByHop, .requestID, .accessControl, .other:
                 break
             }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
@@ -106,6 +106,13 @@ public enum HeaderRewriter {
             let name = head.name(of: f)
             let kind = FieldName.of(name)
             if kind == .contentLength || isHopByHop(head, name, kind, connectionNamesFields: connectionNamesFields) { continue }
+            // CORS is ccload's to grant (`CORSPolicy`), never the upstream's.
+            if kind == .accessControl { continue }
+            if kind == .requestID {
+                // The answer carries ccload's request id; the upstream's goes on under another name.
+                HTTP1Writer.appendHeader(&out, name: "x-upstream-request-id", value: head.value(of: f))
+                continue
+            }
             out.append(contentsOf: head.bytes[f.name.lowerBound..<f.value.upperBound])
             out.append(0x0D); out.append(0x0A)
         }

@@ -32,6 +32,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// counts only under the same token set, else the request is checked again.
     private var authEpoch: UInt64 = 1
     private var candidateScratch: [Candidate] = []
+    /// Which browser origins may call (`cors_allowed_origins`); replaced with the settings.
+    public private(set) var cors = CORSPolicy.off
     /// The last client address and user agent, as record strings.
     private var recordStrings = RecordStrings()
     /// Records finished in this loop's current round, for the store's writer.
@@ -58,6 +60,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         config.pool.connectTimeoutNanos = live.settings.connectTimeoutNanos
         pool.settings.connectTimeoutNanos = live.settings.connectTimeoutNanos
         config.stream = live.settings.stream
+        cors = live.settings.cors
     }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPServerConnection) {
@@ -137,8 +140,9 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         if route.endpoint == .models {
             guard let admission = admitOrRefuse(auth, model: nil, kind: kind, modelsEndpoint: true, connection) else { return }
             settle(admission, costMicroUSD: 0)
-            let models = tokenOf(auth)?.allowedModels.map { $0.sorted().filter { table.serves(kind: kind, model: $0) } }
-            return connection.respond(status: 200, body: kind.wire.modelsList(models ?? table.servedModels(kind: kind)))
+            let group = tokenOf(auth)?.groupID
+            let models = tokenOf(auth)?.allowedModels.map { $0.sorted().filter { table.serves(kind: kind, model: $0, group: group) } }
+            return connection.respond(status: 200, body: kind.wire.modelsList(models ?? table.servedModels(kind: kind, group: group)))
         }
         let info: RequestInfo
         do {
@@ -149,10 +153,13 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }
         let sessionID = RequestScan.session(head: request.head, kind: kind, bodySession: info.bodySession)
         let session = sessionID.map { SessionKey($0) }
-        let status = shared.selector.select(table: table, kind: kind, model: info.model, session: session,
+        // A token's group is looked up only when the table has groups.
+        let group = table.hasGroups ? tokenOf(auth)?.groupID : nil
+        let status = shared.selector.select(table: table, kind: kind, model: info.model, group: group, session: session,
                                             now: loop.now, cooldowns: shared.cooldowns, into: &candidateScratch)
         var record = RequestRecord()
         record.timeMillis = wallClockMillis()
+        record.requestID = connection.requestID
         if case .token(let id) = auth { record.tokenID = id }
         record.protocolName = kind.rawValue
         record.path = String(decoding: request.head.targetBytes.prefix { $0 != 0x3F }, as: UTF8.self)

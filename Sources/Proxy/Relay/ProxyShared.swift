@@ -18,6 +18,8 @@ public final class ProxyShared: Sendable {
     public let ring: RequestRing
     public let routing: RoutingState
     public let meters: TokenMeters
+    /// The daily reset job (the local day's counters start again at midnight).
+    public let dailyReset: DailyReset
     /// Finished requests by status class (metrics).
     public let counters = RequestCounters()
     /// Where records are persisted (nil: memory only).
@@ -36,7 +38,9 @@ public final class ProxyShared: Sendable {
                 auth: ClientAuth = ClientAuth(tokens: [ClientToken]()), ring: RequestRing = RequestRing(),
                 store: Store? = nil, logRequests: Bool = true, meters: TokenMeters = TokenMeters(),
                 routing: RoutingState = RoutingState(), maxAttempts: Int = 12) {
-        let spend = DailySpend()
+        // One calendar for every daily counter: the meters'.
+        let spend = DailySpend(calendar: meters.calendar)
+        self.dailyReset = DailyReset(calendar: meters.calendar, meters: meters, spend: spend, nowMillis: wallClockMillis())
         self.cooldowns = cooldowns
         self.spend = spend
         self.selector = Selector(settings: selectorSettings, affinity: affinity, costs: spend)

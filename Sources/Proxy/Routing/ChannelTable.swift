@@ -184,12 +184,18 @@ public final class ChannelTable: Sendable {
     public let state: RoutingState
     let info: ContiguousArray<ChannelInfo>
     let kinds: [KindRoutes]  // indexed by `kindSlot`
+    /// Per group id, the same routes over the group's member channels only: built once per
+    /// table, so a grouped token's pick is one more dictionary lookup than an ungrouped one's.
+    private let groupKinds: [Int: [KindRoutes]]
+    /// The groups this table was built with (members not in the table left out).
+    public let groups: [ChannelGroup]
     private let indexByID: [Int: Int]
 
     /// Validates `channels` (unique names and ids, at least one URL and one key, URLs and
-    /// proxies that parse, sane numbers) and precomputes the routes. `state` carries counters
-    /// across tables: pass the same one to every table of the process.
-    public init(_ channels: [Channel], state: RoutingState) throws(ChannelTableError) {
+    /// proxies that parse, sane numbers) and precomputes the routes, for every channel and
+    /// per group (a group member that is not in `channels` is left out). `state` carries
+    /// counters across tables: pass the same one to every table of the process.
+    public init(_ channels: [Channel], groups: [ChannelGroup] = [], state: RoutingState) throws(ChannelTableError) {
         var names = Set<String>()
         var ids = [Int: Int]()
         var targets: [[UpstreamTarget]] = []
@@ -241,8 +247,23 @@ public final class ChannelTable: Sendable {
         self.indexByID = ids
         self.state = state
         self.counters = state.bind(channels.map(\.id))
-        self.kinds = ProtocolKind.allCases.map { Self.routes(channels, kind: $0) }
+        self.kinds = ProtocolKind.allCases.map { Self.routes(channels, kind: $0, members: nil) }
+        var byGroup: [Int: [KindRoutes]] = [:]
+        var kept: [ChannelGroup] = []
+        for g in groups {
+            var inTable = Set<Int>()
+            for cid in g.channelIDs { if let i = ids[cid] { inTable.insert(i) } }
+            var k = g
+            k.channelIDs = g.channelIDs.filter { ids[$0] != nil }
+            kept.append(k)
+            byGroup[g.id] = ProtocolKind.allCases.map { Self.routes(channels, kind: $0, members: inTable) }
+        }
+        self.groupKinds = byGroup
+        self.groups = kept
     }
+
+    /// Whether any group is defined (when none is, a request's token is not looked up for one).
+    public var hasGroups: Bool { !groupKinds.isEmpty }
 
     /// A table with no channels.
     public static func empty(state: RoutingState) -> ChannelTable {
@@ -260,13 +281,17 @@ public final class ChannelTable: Sendable {
     /// Whether any enabled channel speaks `kind`.
     public func hasChannels(kind: ProtocolKind) -> Bool { kinds[Self.kindSlot(kind)].hasChannels }
 
-    /// Model names that enabled channels of `kind` list (models and redirect sources), sorted;
-    /// for `GET /v1/models`. Channels that take any model add nothing here.
-    public func servedModels(kind: ProtocolKind) -> [String] { kinds[Self.kindSlot(kind)].servedModels }
+    /// Model names that enabled channels of `kind` (of `group`'s, when given) list (models and
+    /// redirect sources), sorted; for `GET /v1/models`. Channels that take any model add
+    /// nothing here. An unknown group lists none.
+    public func servedModels(kind: ProtocolKind, group: Int? = nil) -> [String] {
+        guard let group else { return kinds[Self.kindSlot(kind)].servedModels }
+        return groupKinds[group]?[Self.kindSlot(kind)].servedModels ?? []
+    }
 
-    /// Whether some enabled channel of `kind` serves `model`.
-    public func serves(kind: ProtocolKind, model: String) -> Bool {
-        guard let r = route(kind, model) else { return false }
+    /// Whether some enabled channel of `kind` (of `group`'s, when given) serves `model`.
+    public func serves(kind: ProtocolKind, model: String, group: Int? = nil) -> Bool {
+        guard let r = route(kind, model, group: group) else { return false }
         return !r.members.isEmpty
     }
 
@@ -280,18 +305,28 @@ public final class ChannelTable: Sendable {
         }
     }
 
+    /// The route for (kind, model) over every channel, or over `group`'s channels only (nil
+    /// for a group this table does not know: it serves nothing).
     @inline(__always)
-    func route(_ kind: ProtocolKind, _ model: String) -> Route? {
+    func route(_ kind: ProtocolKind, _ model: String, group: Int? = nil) -> Route? {
         let slot = Self.kindSlot(kind)
-        if let r = kinds[slot].byModel[model] { return r }
-        let w = kinds[slot].wildcard
+        guard let group else { return Self.route(kinds[slot], model) }
+        guard let g = groupKinds[group] else { return nil }
+        return Self.route(g[slot], model)
+    }
+
+    @inline(__always)
+    private static func route(_ routes: KindRoutes, _ model: String) -> Route? {
+        if let r = routes.byModel[model] { return r }
+        let w = routes.wildcard
         return w.members.isEmpty ? nil : w
     }
 
-    private static func routes(_ channels: [Channel], kind: ProtocolKind) -> KindRoutes {
+    /// The routes of one kind over the channels at `members` (table indices; nil = all).
+    private static func routes(_ channels: [Channel], kind: ProtocolKind, members: Set<Int>?) -> KindRoutes {
         // Enabled channels of this kind, by priority descending then table order.
         let ordered = channels.indices
-            .filter { channels[$0].enabled && channels[$0].kind == kind }
+            .filter { channels[$0].enabled && channels[$0].kind == kind && members?.contains($0) != false }
             .sorted { a, b in
                 channels[a].priority != channels[b].priority ? channels[a].priority > channels[b].priority : a < b
             }

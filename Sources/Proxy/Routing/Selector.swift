@@ -124,18 +124,21 @@ public final class Selector: Sendable {
     }
 
     /// The candidates in order (see `select` for why there may be none).
-    public func candidates(table: ChannelTable, kind: ProtocolKind, model: String, session: SessionKey?,
+    public func candidates(table: ChannelTable, kind: ProtocolKind, model: String, group: Int? = nil, session: SessionKey?,
                            now: UInt64, cooldowns: CooldownBook) -> [Candidate] {
         var out: [Candidate] = []
-        _ = select(table: table, kind: kind, model: model, session: session, now: now, cooldowns: cooldowns, into: &out)
+        _ = select(table: table, kind: kind, model: model, group: group, session: session, now: now, cooldowns: cooldowns,
+                   into: &out)
         return out
     }
 
-    /// Fills `out` (emptied first; reuse it across requests to avoid an allocation).
-    public func select(table: ChannelTable, kind: ProtocolKind, model: String, session: SessionKey?,
+    /// Fills `out` (emptied first; reuse it across requests to avoid an allocation). With a
+    /// `group`, only that group's channels are candidates (a group the table does not know
+    /// serves nothing: `.noChannelForModel`).
+    public func select(table: ChannelTable, kind: ProtocolKind, model: String, group: Int? = nil, session: SessionKey?,
                        now: UInt64, cooldowns: CooldownBook, into out: inout [Candidate]) -> SelectionStatus {
         out.removeAll(keepingCapacity: true)
-        guard let route = table.route(kind, model), !route.members.isEmpty else { return .noChannelForModel }
+        guard let route = table.route(kind, model, group: group), !route.members.isEmpty else { return .noChannelForModel }
         // Scratch for the scanned members: on the stack (1 KiB) when it fits, else on the heap.
         let n = route.members.count
         let onStack = 1024 / MemoryLayout<Slot>.stride

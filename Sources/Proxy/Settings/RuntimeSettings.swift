@@ -15,6 +15,7 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var statsRetentionDays: Int
     public var logRequests: Bool
     public var adminSessionHours: Int
+    public var cors: CORSPolicy
 
     /// The catalog's defaults.
     public init() { self = Self.defaults }
@@ -88,5 +89,10 @@ public struct RuntimeSettings: Sendable, Equatable {
         statsRetentionDays = try integer("stats_retention_days")
         logRequests = try flag("log_request_records")
         adminSessionHours = try integer("admin_session_hours")
+        do {
+            cors = try CORSPolicy(origins: raw("cors_allowed_origins"), allowCredentials: try flag("cors_allow_credentials"))
+        } catch {
+            throw StoreError(.invalid, "setting cors_allowed_origins \(error)")
+        }
     }
 }

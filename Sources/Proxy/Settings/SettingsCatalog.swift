@@ -128,6 +128,12 @@ public enum SettingsCatalog {
         SettingDefinition("log_request_records", .bool, "true", "write every request's record to the database",
                           env: "CCLOAD_REQUEST_LOG", flag: "request-log"),
         SettingDefinition("admin_session_hours", .int, "24", "admin session lifetime", min: 1, max: 720, unit: .hours),
+        SettingDefinition("cors_allowed_origins", .string, "none",
+                          "browser origins allowed to call `/v1/*` (CORS): comma-separated `https://host[:port]`, or `*` for any; `none` (or empty): CORS off, no CORS headers and preflights not answered",
+                          env: "CCLOAD_CORS_ORIGINS", flag: "cors-origins"),
+        SettingDefinition("cors_allow_credentials", .bool, "false",
+                          "with origins listed one by one: also send `Access-Control-Allow-Credentials: true` (refused with `*`)",
+                          env: "CCLOAD_CORS_CREDENTIALS", flag: "cors-credentials"),
     ]
 
     /// A cooldown duration: `cooldown_<name>_seconds`, `CCLOAD_COOLDOWN_<NAME>`, `--cooldown-<name>`.
@@ -185,6 +191,9 @@ public enum SettingsCatalog {
         SettingDefinition("max_connections", .int, "",
                           "open client connections (all threads); past it a new connection gets a short `503` and is closed. The default is half of (`RLIMIT_NOFILE` − 64 − 4 per thread), at least 16, since a proxied connection may hold two descriptors",
                           min: 1, env: "CCLOAD_MAX_CONNECTIONS", flag: "max-connections", live: false, defaultNote: "from the fd limit"),
+        SettingDefinition("time_zone", .string, "",
+                          "IANA time zone (`Asia/Shanghai`, `Europe/Berlin`, `UTC`) from the system's tz database whose midnight resets the daily counters (token daily cost caps, channel daily cost limits); an unknown name stops the start",
+                          env: "CCLOAD_TZ", flag: "tz", live: false, defaultNote: "the system's"),
         SettingDefinition("drain_seconds", .double, "30", "after SIGTERM/SIGINT, how long in-flight requests get to finish",
                           min: startUpSeconds.min, max: startUpSeconds.max, env: "CCLOAD_DRAIN_SECONDS", flag: "drain-seconds", unit: .seconds, live: false),
     ]

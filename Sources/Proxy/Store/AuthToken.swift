@@ -20,11 +20,14 @@ public struct AuthToken: Sendable, Equatable {
     /// Running totals maintained by the writer (all time).
     public var totalCostMicroUSD: Int64
     public var totalRequests: Int64
+    /// The channel group it is routed within; nil → every channel.
+    public var groupID: Int?
 
     public init(id: Int = 0, name: String, prefix: String = "", hash: [UInt8] = [], createdMillis: UInt64 = 0,
                 lastUsedMillis: UInt64? = nil, enabled: Bool = true, expiresAtMillis: UInt64? = nil,
                 allowedModels: [String]? = nil, dailyCostCapMicroUSD: Int64? = nil, totalCostCapMicroUSD: Int64? = nil,
-                requestsPerMinute: Int? = nil, maxConcurrency: Int? = nil, totalCostMicroUSD: Int64 = 0, totalRequests: Int64 = 0) {
+                requestsPerMinute: Int? = nil, maxConcurrency: Int? = nil, totalCostMicroUSD: Int64 = 0, totalRequests: Int64 = 0,
+                groupID: Int? = nil) {
         self.id = id
         self.name = name
         self.prefix = prefix
@@ -40,6 +43,7 @@ public struct AuthToken: Sendable, Equatable {
         self.maxConcurrency = maxConcurrency
         self.totalCostMicroUSD = totalCostMicroUSD
         self.totalRequests = totalRequests
+        self.groupID = groupID
     }
 }
 

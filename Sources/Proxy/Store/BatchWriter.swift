@@ -36,11 +36,11 @@ final class BatchWriter {
         request_id, time_ms, token_id, channel_id, channel_name, key_index, protocol, path, requested_model,
         upstream_model, stream, status, attempts, ttfb_us, duration_us, input_tokens, output_tokens,
         cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, usage_known, cost_micro, priced,
-        client_address, user_agent, error
+        client_address, user_agent, error, request_key
         """
-    private static let paramsPerRow: Int32 = 26
+    private static let paramsPerRow: Int32 = 27
     /// Text parameters per row (`gatherText`).
-    private static let textsPerRow = 9
+    private static let textsPerRow = 10
 
     /// Log rows per INSERT statement, largest first: a batch goes through the largest that
     /// fits what is left, so a batch of 1,000 takes 15 + 2 + 2 executions. One execution
@@ -231,6 +231,7 @@ final class BatchWriter {
         text.append(rs[k].clientAddress)
         text.append(rs[k].userAgent)
         text.append(rs[k].error)
+        text.append(rs[k].requestID.isEmpty ? nil : rs[k].requestID.description)
     }
 
     /// Binds row `row` of a (multi-row) INSERT: parameters `first + 1 …`, its texts from `text`.
@@ -262,6 +263,7 @@ final class BatchWriter {
         try text.bind(s, p + 24, t + 6)
         try text.bind(s, p + 25, t + 7)
         try text.bind(s, p + 26, t + 8)
+        try text.bind(s, p + 27, t + 9)
     }
 
     // MARK: retention

@@ -31,18 +31,22 @@ public struct LogQuery: Sendable, Equatable {
     public var model: String?
     public var statusClass: StatusClass?
     public var tokenID: Int?
+    /// The answer's `x-request-id`, exactly.
+    public var requestID: String?
     public var beforeID: Int64?
     /// 1…1000.
     public var limit = 100
 
     public init(fromMillis: UInt64? = nil, toMillis: UInt64? = nil, channelID: Int? = nil, model: String? = nil,
-                statusClass: StatusClass? = nil, tokenID: Int? = nil, beforeID: Int64? = nil, limit: Int = 100) {
+                statusClass: StatusClass? = nil, tokenID: Int? = nil, requestID: String? = nil, beforeID: Int64? = nil,
+                limit: Int = 100) {
         self.fromMillis = fromMillis
         self.toMillis = toMillis
         self.channelID = channelID
         self.model = model
         self.statusClass = statusClass
         self.tokenID = tokenID
+        self.requestID = requestID
         self.beforeID = beforeID
         self.limit = limit
     }

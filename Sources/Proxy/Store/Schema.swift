@@ -205,6 +205,31 @@ public enum Schema {
             CREATE INDEX stats_hourly_model ON stats_hourly(model, hour_ms);
             CREATE INDEX stats_hourly_token ON stats_hourly(token_id, hour_ms);
             """),
+        Migration(version: 3, summary: "channel groups and their member channels", sql: """
+            -- "groups" is an SQL keyword: the table is channel_groups.
+            CREATE TABLE channel_groups(
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                remark TEXT,
+                created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL
+            );
+            -- No foreign key to channels: a channel import replaces the channel rows and keeps
+            -- the ids it names; the store drops a deleted channel's memberships itself.
+            CREATE TABLE channel_group_members(
+                group_id INTEGER NOT NULL REFERENCES channel_groups(id) ON DELETE CASCADE,
+                channel_id INTEGER NOT NULL,
+                PRIMARY KEY(group_id, channel_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX channel_group_members_channel ON channel_group_members(channel_id);
+            """),
+        Migration(version: 4, summary: "a client token's group", sql: """
+            ALTER TABLE auth_tokens ADD COLUMN group_id INTEGER REFERENCES channel_groups(id);
+            """),
+        Migration(version: 5, summary: "request ids (x-request-id) in the request log", sql: """
+            ALTER TABLE request_logs ADD COLUMN request_key TEXT;
+            CREATE INDEX request_logs_request_key ON request_logs(request_key);
+            """),
     ]
 
     /// The summed columns of `stats_hourly` and `stats_rollup`, in order.

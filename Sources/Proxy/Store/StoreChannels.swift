@@ -58,24 +58,28 @@ extension Store {
         }
     }
 
-    /// Deletes a channel with its keys and models; false when there was none.
+    /// Deletes a channel with its keys, models and group memberships; false when there was none.
     @discardableResult
     public func deleteChannel(id: Int) throws -> Bool {
         try withConfig { db in
             try db.transaction {
                 try db.run("DELETE FROM cooldowns WHERE channel_id = ?", [.int(Int64(id))])
-                return try db.run("DELETE FROM channels WHERE id = ?", [.int(Int64(id))]) > 0
+                let deleted = try db.run("DELETE FROM channels WHERE id = ?", [.int(Int64(id))]) > 0
+                try Self.pruneGroupMembers(db)
+                return deleted
             }
         }
     }
 
-    /// Replaces every channel with `channels` in one transaction (an import).
+    /// Replaces every channel with `channels` in one transaction (an import); groups keep
+    /// the ids still present.
     public func replaceChannels(_ channels: [Channel]) throws {
         try withConfig { db in
             try db.transaction {
                 try db.run("DELETE FROM channels")
                 let now = options.wallClock()
                 for c in channels { try Self.writeChannel(db, c, insert: true, now: now) }
+                try Self.pruneGroupMembers(db)
             }
         }
     }
@@ -86,7 +90,7 @@ extension Store {
     /// and the write, and a refused change writes nothing. Throws what `plan` throws, the
     /// `ChannelTableError` that makes the result invalid, or `.notFound` for an id to
     /// update or delete that is not stored. Returns the written channels (new ids filled
-    /// in), in the order given. Deleted channels' stored cooldowns go too.
+    /// in), in the order given. Deleted channels' stored cooldowns and group memberships go too.
     @discardableResult
     public func editChannels(_ plan: ([Channel]) throws -> ChannelEdit) throws -> [Channel] {
         try withConfig { db in
@@ -120,6 +124,7 @@ extension Store {
                     try db.run("DELETE FROM channels WHERE id = ?", [.int(Int64(id))])
                 }
                 for c in written { try Self.writeChannel(db, c, insert: !known.contains(c.id), now: now) }
+                if !edit.deletions.isEmpty { try Self.pruneGroupMembers(db) }
                 return written
             }
         }

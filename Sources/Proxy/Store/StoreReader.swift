@@ -1,4 +1,5 @@
 import Foundation
+import Reactor
 
 /// Admin queries over one connection. Handed to `Store.query` bodies on a reader thread
 /// (or made by `Store.read` on the calling thread). Do not keep it beyond the body.
@@ -29,6 +30,7 @@ public struct StoreReader {
         if let m = q.model { clauses.append("requested_model = ?"); args.append(.text(m)) }
         if let s = q.statusClass { clauses.append(s.sql) }
         if let t = q.tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
+        if let k = q.requestID { clauses.append("request_key = ?"); args.append(.text(k)) }
         if let b = q.beforeID { clauses.append("id < ?"); args.append(.int(b)) }
         let limit = min(max(q.limit, 1), 1000)
         args.append(.int(Int64(limit)))
@@ -37,7 +39,7 @@ public struct StoreReader {
             SELECT id, request_id, time_ms, token_id, channel_id, channel_name, key_index, protocol, path, requested_model,
                 upstream_model, stream, status, attempts, ttfb_us, duration_us, input_tokens, output_tokens,
                 cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, usage_known, cost_micro, priced,
-                client_address, user_agent, error
+                client_address, user_agent, error, request_key
             FROM request_logs\(whereSQL) ORDER BY id DESC LIMIT ?
             """)
         try s.bind(args)
@@ -72,6 +74,7 @@ public struct StoreReader {
             r.clientAddress = s.text(24)
             r.userAgent = s.text(25)
             r.error = s.optionalText(26)
+            r.requestID = s.optionalText(27).flatMap(RequestID.init(text:)) ?? RequestID()
             out.append(LogEntry(id: s.int64(0), record: r))
         }
         return LogPage(entries: out, nextBeforeID: out.count == limit ? out.last?.id : nil)

@@ -26,13 +26,13 @@ extension Store {
         let id = try withConfig { db -> Int in
             try db.run("""
                 INSERT INTO auth_tokens(hash, prefix, name, created_ms, last_used_ms, enabled, expires_ms, allowed_models,
-                    daily_cost_cap_micro, total_cost_cap_micro, rpm_limit, concurrency_limit)
-                VALUES(?,?,?,?,?,?,?,?,?,?,?,?)
+                    daily_cost_cap_micro, total_cost_cap_micro, rpm_limit, concurrency_limit, group_id)
+                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, [.blob(stored.hash), .text(stored.prefix), .text(stored.name), .int(Int64(stored.createdMillis)),
                       .int64(stored.lastUsedMillis.map { Int64($0) }), .bool(stored.enabled),
                       .int64(stored.expiresAtMillis.map { Int64($0) }), .text(try Self.encodeModels(stored.allowedModels)),
                       .int64(stored.dailyCostCapMicroUSD), .int64(stored.totalCostCapMicroUSD),
-                      .int(stored.requestsPerMinute), .int(stored.maxConcurrency)])
+                      .int(stored.requestsPerMinute), .int(stored.maxConcurrency), .int(stored.groupID)])
             return Int(db.lastInsertRowID)
         }
         t.id = id
@@ -57,16 +57,16 @@ extension Store {
         try token(hash: TokenDigest(of: Array(secret.utf8)).bytes)
     }
 
-    /// Updates a token's editable fields (name, enabled, expiry, models, caps, limits). The
+    /// Updates a token's editable fields (name, enabled, expiry, models, caps, limits, group). The
     /// hash, prefix, creation time and running totals are kept.
     public func updateToken(_ t: AuthToken) throws {
         let n = try withConfig { db in
             try db.run("""
                 UPDATE auth_tokens SET name=?, enabled=?, expires_ms=?, allowed_models=?, daily_cost_cap_micro=?,
-                    total_cost_cap_micro=?, rpm_limit=?, concurrency_limit=? WHERE id=?
+                    total_cost_cap_micro=?, rpm_limit=?, concurrency_limit=?, group_id=? WHERE id=?
                 """, [.text(t.name), .bool(t.enabled), .int64(t.expiresAtMillis.map { Int64($0) }),
                       .text(try Self.encodeModels(t.allowedModels)), .int64(t.dailyCostCapMicroUSD),
-                      .int64(t.totalCostCapMicroUSD), .int(t.requestsPerMinute), .int(t.maxConcurrency), .int(Int64(t.id))])
+                      .int64(t.totalCostCapMicroUSD), .int(t.requestsPerMinute), .int(t.maxConcurrency), .int(t.groupID), .int(Int64(t.id))])
         }
         if n == 0 { throw StoreError(.notFound, "token \(t.id) does not exist") }
     }
@@ -97,7 +97,8 @@ extension Store {
     static func loadTokens(_ db: Database, _ clause: String, _ args: [SQLValue]) throws -> [AuthToken] {
         let s = try db.cached("""
             SELECT id, name, prefix, hash, created_ms, last_used_ms, enabled, expires_ms, allowed_models,
-                daily_cost_cap_micro, total_cost_cap_micro, rpm_limit, concurrency_limit, total_cost_micro, total_requests
+                daily_cost_cap_micro, total_cost_cap_micro, rpm_limit, concurrency_limit, total_cost_micro, total_requests,
+                group_id
             FROM auth_tokens \(clause)
             """)
         try s.bind(args)
@@ -111,7 +112,7 @@ extension Store {
                 expiresAtMillis: s.optionalInt64(7).map { UInt64(clamping: $0) }, allowedModels: models,
                 dailyCostCapMicroUSD: s.optionalInt64(9), totalCostCapMicroUSD: s.optionalInt64(10),
                 requestsPerMinute: s.optionalInt(11), maxConcurrency: s.optionalInt(12),
-                totalCostMicroUSD: s.int64(13), totalRequests: s.int64(14)))
+                totalCostMicroUSD: s.int64(13), totalRequests: s.int64(14), groupID: s.optionalInt(15)))
         }
         return out
     }

@@ -38,6 +38,17 @@ public final class StoreWriter: @unchecked Sendable {
         var choresAsked: UInt64 = 0
         var counters = StoreWriterCounters()
         var retention: (logDays: Int, statsDays: Int)
+        /// The deletion counters when the pass in progress began, and its first error.
+        var passStart: (logs: UInt64, stats: UInt64) = (0, 0)
+        var passError: String?
+
+        /// A retention pass begins (unless one is already under way).
+        mutating func startRetention() {
+            guard !retentionActive else { return }
+            retentionActive = true
+            passStart = (counters.retentionDeletedLogs, counters.retentionDeletedStats)
+            passError = nil
+        }
 
         /// Queues `record`, or counts it dropped when the queue is full or the writer is
         /// stopping; and whether the thread must be woken for it (asleep with nothing
@@ -206,12 +217,12 @@ public final class StoreWriter: @unchecked Sendable {
         }
         let now = monotonicNanos()
         if now >= s.nextRetentionAt {
-            s.retentionActive = true
+            s.startRetention()
             s.nextRetentionAt = now &+ options.retentionIntervalNanos
         }
         if s.retentionRequests != s.retentionSeen {
             s.retentionSeen = s.retentionRequests
-            s.retentionActive = true
+            s.startRetention()
         }
         if !s.chores.isEmpty {
             let todo = s.chores
@@ -288,6 +299,26 @@ public final class StoreWriter: @unchecked Sendable {
         s.retentionActive = false
         connection.restartRetention()
         s.counters.retentionPasses &+= 1
+        s.counters.lastRetention = RetentionPass(endedMillis: options.wallClock(),
+                                                 deletedLogs: s.counters.retentionDeletedLogs &- s.passStart.logs,
+                                                 deletedStats: s.counters.retentionDeletedStats &- s.passStart.stats,
+                                                 error: s.passError)
+    }
+
+    /// The retention job's last pass and when the next is due (wall-clock), for `/admin/jobs`.
+    public func retentionStatus() -> JobStatus {
+        let (counters, next, days) = worker.withLock { ($0.counters, $0.nextRetentionAt, $0.retention) }
+        var j = JobStatus(name: "retention",
+                          summary: "deletes request records older than \(days.logDays) days and hourly statistics older than \(days.statsDays) days")
+        let mono = monotonicNanos()
+        j.nextRunMillis = options.wallClock() &+ (next > mono ? (next - mono) / 1_000_000 : 0)
+        j.runs = counters.retentionPasses
+        if let p = counters.lastRetention {
+            j.lastRunMillis = p.endedMillis
+            j.outcome = p.error == nil ? "ok" : "error"
+            j.detail = p.error ?? "deleted \(p.deletedLogs) request records and \(p.deletedStats) statistics rows"
+        }
+        return j
     }
 
     /// One retention chunk, its counts added to the counters; returns whether more may remain.
@@ -298,7 +329,10 @@ public final class StoreWriter: @unchecked Sendable {
         worker.withLock { s in
             s.counters.retentionDeletedLogs &+= r.deletedLogs
             s.counters.retentionDeletedStats &+= r.deletedStats
-            if let e = r.error { s.counters.lastError = e }
+            if let e = r.error {
+                s.counters.lastError = e
+                if s.passError == nil { s.passError = e }
+            }
         }
         return r.more
     }

@@ -21,7 +21,18 @@ public struct StoreWriterCounters: Sendable, Equatable {
     public var retentionPasses: UInt64 = 0
     /// The last write error, if any.
     public var lastError: String?
+    /// The last retention pass completed, if any.
+    public var lastRetention: RetentionPass?
 
     /// Everything dropped, for the admin metrics.
     public var dropped: UInt64 { droppedQueueFull + droppedWriteFailed }
+}
+
+/// One completed retention pass: when it ended (wall-clock milliseconds), what it deleted,
+/// and its first error (the pass goes on to the next table after one).
+public struct RetentionPass: Sendable, Equatable {
+    public var endedMillis: UInt64
+    public var deletedLogs: UInt64
+    public var deletedStats: UInt64
+    public var error: String?
 }

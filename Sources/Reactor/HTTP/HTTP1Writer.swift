@@ -85,6 +85,14 @@ public enum HTTP1Writer {
         appendCRLF(&out)
     }
 
+    /// "<name>: <request id>\r\n"
+    public static func appendHeader(_ out: inout [UInt8], name: StaticString, _ id: RequestID) {
+        appendStatic(&out, name)
+        appendColonSpace(&out)
+        id.withBytes { out.append(contentsOf: $0) }
+        appendCRLF(&out)
+    }
+
     /// The empty line ending a head.
     public static func appendEndOfHead(_ out: inout [UInt8]) {
         appendCRLF(&out)

@@ -10,6 +10,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var listeners: [Listener] = []
     private var connectionObjects: [ObjectIdentifier: HTTPServerConnection] = [:]
     public private(set) var draining = false
+    /// Fresh `x-request-id`s for this loop's requests.
+    var requestIDs = RequestIDSource()
     /// Called once when draining and the last connection has closed.
     private var onDrained: (() -> Void)?
 

@@ -67,6 +67,13 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     public var streamDelegate: ResponseStreamDelegate?
     /// Free slot for the application (for example the in-flight request's state).
     public var userData: AnyObject?
+    /// The id of the request being answered (`x-request-id` on its answer): the client's own
+    /// when sane, else a fresh one; set at its head (or, for an answer to no head, when the
+    /// answer is written) and cleared when the answer ends.
+    public private(set) var requestID = RequestID()
+    /// Complete header lines (`Name: value\r\n`…) the application adds to every head of the
+    /// answer in progress (CORS fields); emptied, keeping its capacity, when the answer ends.
+    public var extraResponseHeaders: [UInt8] = []
 
     init(server: HTTPServer, transport: any Transport) {
         server.loop.assertOnLoop()
@@ -228,6 +235,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
                 return
             case .head:
                 let head = parser.head!
+                requestID = head.value("x-request-id").flatMap { RequestID(clientValue: $0) } ?? server.requestIDs.next()
                 let announcesBody = head.chunked || (head.contentLength ?? 0) > 0
                 switch server.handler.headReceived(head, peer: peer, on: self) {
                 case .reject(let status, let answer):
@@ -332,9 +340,13 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         keepAlive = false
     }
 
-    /// Adds `Connection: close` or `keep-alive` as this response needs.
+    /// Adds the request's `x-request-id` and `Connection: close` or `keep-alive` as this
+    /// response needs (every response head goes through here).
     public func appendConnectionHeader(_ head: inout [UInt8]) {
         loop.assertOnLoop()
+        if requestID.isEmpty { requestID = server.requestIDs.next() }
+        HTTP1Writer.appendHeader(&head, name: "x-request-id", requestID)
+        if !extraResponseHeaders.isEmpty { head.append(contentsOf: extraResponseHeaders) }
         if !willKeepAlive {
             HTTP1Writer.appendHeader(&head, name: "Connection", value: "close")
         } else if (currentVersionMinor == 0) {
@@ -393,6 +405,8 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
         framing = .asIs
         streamDelegate = nil
         userData = nil
+        requestID = RequestID()
+        if !extraResponseHeaders.isEmpty { extraResponseHeaders.removeAll(keepingCapacity: true) }
         if !willKeepAlive || (inputClosed && input.isEmpty) {
             state = .closing
             flush()

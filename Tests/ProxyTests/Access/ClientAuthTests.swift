@@ -3,15 +3,7 @@ import XCTest
 @testable import Reactor
 
 final class ClientAuthTests: XCTestCase {
-    private func head(_ lines: String) -> HTTPRequestHead {
-        var p = HTTP1RequestParser(maxBodyBytes: 1 << 20)
-        let bytes = Array((lines + "\r\n").utf8)
-        return bytes.withUnsafeBytes { raw -> HTTPRequestHead in
-            var off = 0
-            XCTAssertEqual(p.next(raw, &off), .head)
-            return p.head!
-        }
-    }
+    private func head(_ lines: String) -> HTTPRequestHead { parsedRequestHead(lines) }
 
     private let remote = SocketAddress(ip: "10.1.2.3", port: 5000)!
     private let local = SocketAddress(ip: "127.0.0.1", port: 5000)!

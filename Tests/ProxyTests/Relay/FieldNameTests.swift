@@ -29,15 +29,20 @@ final class FieldNameTests: XCTestCase {
         for v in variants("host") { XCTAssertEqual(FieldName.of(v), .host) }
         for v in variants("content-length") { XCTAssertEqual(FieldName.of(v), .contentLength) }
         for v in variants("expect") { XCTAssertEqual(FieldName.of(v), .expect) }
+        for v in variants("x-request-id") { XCTAssertEqual(FieldName.of(v), .requestID) }
+        for name in ["access-control-", "access-control-allow-origin", "Access-Control-Max-Age", "access-control-x", "ACCESS-CONTROL-ALLOW-CREDENTIALS",
+                     "access-control-expose-headers", "access-control-allow-methods"] {
+            XCTAssertEqual(FieldName.of(ArraySlice(Array(name.utf8))), .accessControl, name)
+        }
     }
 
     func testOtherNamesAreOther() {
         let others = [
-            "content-type", "user-agent", "accept", "anthropic-version", "anthropic-beta", "x-request-id", "date",
+            "content-type", "user-agent", "accept", "anthropic-version", "anthropic-beta", "x-request", "date",
             "server", "te2", "t", "", "hosts", "hos", "expects", "cookies", "x-api-keys", "x-api-ke", "authorisation",
             "content-lengthx", "upgrade-insecure-requests", "trailers", "keepalive", "keep_alive", "api_key", "apikey",
             "proxy-connections", "transfer-encodin", "x-goog-api-keys", "chatgpt-account", "set-cookie",
-            "connection ", "t\u{e9}",
+            "connection ", "t\u{e9}", "access-control", "x-access-control-allow", "x-request-ids",
         ]
         for name in others {
             XCTAssertEqual(FieldName.of(ArraySlice(Array(name.utf8))), .other, name)

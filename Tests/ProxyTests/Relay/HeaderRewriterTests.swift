@@ -220,12 +220,29 @@ final class HeaderRewriterTests: XCTestCase {
         }
         XCTAssertTrue(lines(text).contains("Content-Length: 12"), text)
         XCTAssertEqual(lines(text).filter { $0.hasPrefix("set-cookie") }, ["set-cookie: a=1", "set-cookie: b=2"], text)
-        XCTAssertTrue(lines(text).contains("X-Request-Id: abc"), text)
+        // The client's answer carries ccload's own x-request-id (written by the connection):
+        // the upstream's goes on renamed, so the answer never holds two.
+        XCTAssertTrue(lines(text).contains("x-upstream-request-id: abc"), text)
+        XCTAssertFalse(n.contains("x-request-id"), text)
         XCTAssertFalse(text.hasSuffix("\r\n\r\n"), "the caller ends the head (it adds framing first)")
 
         var noLength: [UInt8] = []
         HeaderRewriter.clientResponse(h, keepLength: false, into: &noLength)
         XCTAssertFalse(names(String(decoding: noLength, as: UTF8.self)).contains("content-length"))
+    }
+
+    /// CORS is ccload's to grant: an upstream's Access-Control-* fields would let any site
+    /// read ccload's answers with CORS off (the default), or contradict ccload's own.
+    func testResponseDropsTheUpstreamsCORSFields() throws {
+        let h = try responseHead("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+            + "Access-Control-Allow-Origin: *\r\naccess-control-allow-credentials: true\r\nAccess-Control-Expose-Headers: x\r\n"
+            + "Access-Controlled: kept\r\n\r\n")
+        var out: [UInt8] = []
+        HeaderRewriter.clientResponse(h, keepLength: true, into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        XCTAssertFalse(text.lowercased().contains("access-control-"), text)
+        XCTAssertTrue(lines(text).contains("Access-Controlled: kept"), "only the access-control- prefix goes: \(text)")
+        XCTAssertTrue(lines(text).contains("Content-Type: application/json"), text)
     }
 
     func testResponseNeverForwardsTransferEncoding() throws {

@@ -320,10 +320,20 @@ final class StoreWriterTests: XCTestCase {
         XCTAssertEqual(s.writer.snapshot().retentionDeletedStats, 1, s.writer.snapshot().lastError ?? "")
         XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM stats_rollup WHERE hour_ms < \(now - 365 * day)"), 0)
         XCTAssertEqual(try StoreTest.count(s, "SELECT SUM(requests) FROM stats_rollup WHERE dim = 'model'"), 79 - 5)
+        // The job's last run, as /admin/jobs shows it.
+        let first = s.writer.retentionStatus()
+        XCTAssertEqual(first.name, "retention")
+        XCTAssertEqual(first.lastRunMillis, now)
+        XCTAssertEqual(first.outcome, "ok")
+        XCTAssertEqual(first.detail, "deleted 46 request records and 1 statistics rows")
+        XCTAssertEqual(first.runs, 1)
+        XCTAssertGreaterThan(first.nextRunMillis ?? 0, now, "the next pass is due later")
         // A second pass has nothing to do.
         s.writer.runRetention()
         XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM request_logs"), 33)
         XCTAssertEqual(s.writer.snapshot().retentionPasses, 2)
+        XCTAssertEqual(s.writer.retentionStatus().detail, "deleted 0 request records and 0 statistics rows", "per pass, not in all")
+        XCTAssertEqual(s.writer.retentionStatus().runs, 2)
     }
 
     func testRetentionRunsOnItsOwnAndInterleavesWithWrites() throws {
