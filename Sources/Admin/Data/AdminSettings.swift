@@ -7,9 +7,9 @@ import Reactor
 /// applied to every loop (`ControlPlane.reloadSettings`) before the answer goes out.
 enum AdminSettings {
     static let routes: [AdminRoute] = [
-        AdminRoute("GET", "/admin/settings", .session, list),
-        AdminRoute("PUT", "/admin/settings", .session, update),
-        AdminRoute("DELETE", "/admin/settings/{key}", .session, reset),
+        AdminRoute("GET", "/admin/settings", .admin, list),
+        AdminRoute("PUT", "/admin/settings", .admin, update),
+        AdminRoute("DELETE", "/admin/settings/{key}", .admin, reset),
     ]
 
     /// A setting's value as JSON: a number, true/false or a string, by its type.

@@ -23,6 +23,10 @@ public final class TokenMeters: Sendable {
         var requestsThisMinute = 0
         var day: UInt64 = 0
         var costToday: Int64 = 0
+        var week: UInt64 = 0
+        var costThisWeek: Int64 = 0
+        var month: UInt64 = 0
+        var costThisMonth: Int64 = 0
         var costTotal: Int64 = 0
         /// The estimates of the requests in flight, not yet charged.
         var reserved: Int64 = 0
@@ -32,13 +36,32 @@ public final class TokenMeters: Sendable {
 
     public init() {}
 
-    /// Spend known from before this process (the store's totals), by token id.
-    public func seed(today: [Int: Int64], total: [Int: Int64], nowMillis: UInt64) {
-        let day = nowMillis / 86_400_000
+    /// Spend known from before this process (the store's totals), by token id: today's,
+    /// this week's, this month's (`SpendPeriods`) and all time.
+    public func seed(today: [Int: Int64], week: [Int: Int64] = [:], month: [Int: Int64] = [:], total: [Int: Int64],
+                     nowMillis: UInt64) {
+        let p = SpendPeriods(nowMillis: nowMillis)
         meters.withLock { m in
-            for (id, c) in today { m[id, default: Meter()].costToday = c; m[id]!.day = day }
+            for id in Set(today.keys).union(week.keys).union(month.keys) {
+                var t = m[id] ?? Meter()
+                t.day = p.day
+                t.week = p.week
+                t.month = p.month
+                t.costToday = today[id] ?? 0
+                t.costThisWeek = week[id] ?? 0
+                t.costThisMonth = month[id] ?? 0
+                m[id] = t
+            }
             for (id, c) in total { m[id, default: Meter()].costTotal = c }
         }
+    }
+
+    /// Starts the periods that began since the meter last counted.
+    @inline(__always)
+    private static func roll(_ t: inout Meter, _ p: SpendPeriods) {
+        if t.day != p.day { t.day = p.day; t.costToday = 0 }
+        if t.week != p.week { t.week = p.week; t.costThisWeek = 0 }
+        if t.month != p.month { t.month = p.month; t.costThisMonth = 0 }
     }
 
     /// Admits one request of `token` for `model`, counting it in flight and reserving
@@ -59,19 +82,29 @@ public final class TokenMeters: Sendable {
                 return TokenRefusal(status: 403, message: "token \(token.name) is limited to some models and this endpoint names none ccload can check")
             }
         }
-        let day = nowMillis / 86_400_000
+        let p = SpendPeriods(nowMillis: nowMillis)
         let minute = nowMillis / 60_000
         return meters.withLock { m -> TokenRefusal? in
             var t = m[token.id] ?? Meter()
-            if t.day != day { t.day = day; t.costToday = 0 }
+            Self.roll(&t, p)
             if t.minute != minute { t.minute = minute; t.requestsThisMinute = 0 }
             if let cap = token.totalCostCapMicroUSD, Saturating.add(t.costTotal, t.reserved) >= cap {
                 m[token.id] = t
                 return TokenRefusal(status: 403, message: "token \(token.name) reached its total cost cap")
             }
+            if let cap = token.monthlyCostCapMicroUSD, Saturating.add(t.costThisMonth, t.reserved) >= cap {
+                m[token.id] = t
+                return TokenRefusal(status: 429, message: "token \(token.name) reached its monthly cost cap; it resets on the 1st, 00:00 UTC",
+                                    retryAfterSeconds: Self.seconds(until: p.nextMonthMillis, nowMillis))
+            }
+            if let cap = token.weeklyCostCapMicroUSD, Saturating.add(t.costThisWeek, t.reserved) >= cap {
+                m[token.id] = t
+                return TokenRefusal(status: 429, message: "token \(token.name) reached its weekly cost cap; it resets on Monday, 00:00 UTC",
+                                    retryAfterSeconds: Self.seconds(until: p.nextWeekMillis, nowMillis))
+            }
             if let cap = token.dailyCostCapMicroUSD, Saturating.add(t.costToday, t.reserved) >= cap {
                 m[token.id] = t
-                let wait = Int(((day + 1) * 86_400_000 - nowMillis + 999) / 1000)
+                let wait = Self.seconds(until: p.nextDayMillis, nowMillis)
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its daily cost cap; it resets at 00:00 UTC",
                                     retryAfterSeconds: wait)
             }
@@ -96,16 +129,32 @@ public final class TokenMeters: Sendable {
 
     /// Ends a request `admit` let in: gives back its reservation and adds what it cost.
     public func finish(tokenID: Int, costMicroUSD: Int64, reservedMicroUSD: Int64 = 0, nowMillis: UInt64) {
-        let day = nowMillis / 86_400_000
+        let p = SpendPeriods(nowMillis: nowMillis)
         let cost = max(0, costMicroUSD)
         meters.withLock { m in
             var t = m[tokenID] ?? Meter()
             t.inFlight = max(0, t.inFlight - 1)
             t.reserved = max(0, t.reserved - max(0, reservedMicroUSD))
-            if t.day != day { t.day = day; t.costToday = 0 }
+            Self.roll(&t, p)
             t.costToday = Saturating.add(t.costToday, cost)
+            t.costThisWeek = Saturating.add(t.costThisWeek, cost)
+            t.costThisMonth = Saturating.add(t.costThisMonth, cost)
             t.costTotal = Saturating.add(t.costTotal, cost)
             m[tokenID] = t
+        }
+    }
+
+    /// Whole seconds from `now` to `until` (rounded up), for `retry-after`.
+    private static func seconds(until: UInt64, _ now: UInt64) -> Int {
+        Int(clamping: (until > now ? until - now : 0) / 1000 + ((until > now ? until - now : 0) % 1000 == 0 ? 0 : 1))
+    }
+
+    /// What `token` has spent this week and this month (tests, admin).
+    public func periodSpend(tokenID: Int, nowMillis: UInt64) -> (week: Int64, month: Int64) {
+        let p = SpendPeriods(nowMillis: nowMillis)
+        return meters.withLock { m in
+            guard let t = m[tokenID] else { return (0, 0) }
+            return (t.week == p.week ? t.costThisWeek : 0, t.month == p.month ? t.costThisMonth : 0)
         }
     }
 

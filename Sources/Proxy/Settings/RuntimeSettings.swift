@@ -15,6 +15,8 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var statsRetentionDays: Int
     public var logRequests: Bool
     public var adminSessionHours: Int
+    /// `POST /register` is open (new users still need the admin's approval).
+    public var selfRegistration: Bool
 
     /// The catalog's defaults.
     public init() { self = Self.defaults }
@@ -88,5 +90,6 @@ public struct RuntimeSettings: Sendable, Equatable {
         statsRetentionDays = try integer("stats_retention_days")
         logRequests = try flag("log_request_records")
         adminSessionHours = try integer("admin_session_hours")
+        selfRegistration = try flag("self_registration")
     }
 }

@@ -128,6 +128,8 @@ public enum SettingsCatalog {
         SettingDefinition("log_request_records", .bool, "true", "write every request's record to the database",
                           env: "CCLOAD_REQUEST_LOG", flag: "request-log"),
         SettingDefinition("admin_session_hours", .int, "24", "admin session lifetime", min: 1, max: 720, unit: .hours),
+        SettingDefinition("self_registration", .bool, "false",
+                          "anyone may sign up with `POST /register`; a new user logs in once the admin approves them"),
     ]
 
     /// A cooldown duration: `cooldown_<name>_seconds`, `CCLOAD_COOLDOWN_<NAME>`, `--cooldown-<name>`.
