@@ -1,7 +1,7 @@
 /// The periods a token's cost caps count in, all UTC: the day, the week (from Monday
 /// 00:00) and the calendar month, each as a number that changes when a new one starts,
 /// with when it started and when the next starts. Integer arithmetic only (no calendar,
-/// no Foundation): cheap enough for every admitted request.
+/// no Foundation); the meters work it out only when a token's day changes.
 public struct SpendPeriods: Sendable, Equatable {
     public static let dayMillis: UInt64 = 86_400_000
 
@@ -13,7 +13,12 @@ public struct SpendPeriods: Sendable, Equatable {
     public let month: UInt64
 
     public init(nowMillis: UInt64) {
-        day = nowMillis / Self.dayMillis
+        self.init(day: nowMillis / Self.dayMillis)
+    }
+
+    /// The periods of day number `day` (days since 1970-01-01).
+    public init(day: UInt64) {
+        self.day = day
         week = (day + 3) / 7
         let (y, m, _) = Self.civil(day)
         month = (y - 1970) * 12 + (m - 1)

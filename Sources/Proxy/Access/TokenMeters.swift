@@ -56,10 +56,15 @@ public final class TokenMeters: Sendable {
         }
     }
 
-    /// Starts the periods that began since the meter last counted.
+    /// Starts the periods that began since the meter last counted. A meter's week and month
+    /// are those of its day, so they are worked out only when the day changes: on most
+    /// requests this is one compare.
     @inline(__always)
-    private static func roll(_ t: inout Meter, _ p: SpendPeriods) {
-        if t.day != p.day { t.day = p.day; t.costToday = 0 }
+    private static func roll(_ t: inout Meter, day: UInt64) {
+        guard t.day != day else { return }
+        let p = SpendPeriods(day: day)
+        t.day = day
+        t.costToday = 0
         if t.week != p.week { t.week = p.week; t.costThisWeek = 0 }
         if t.month != p.month { t.month = p.month; t.costThisMonth = 0 }
     }
@@ -82,11 +87,11 @@ public final class TokenMeters: Sendable {
                 return TokenRefusal(status: 403, message: "token \(token.name) is limited to some models and this endpoint names none ccload can check")
             }
         }
-        let p = SpendPeriods(nowMillis: nowMillis)
+        let day = nowMillis / SpendPeriods.dayMillis
         let minute = nowMillis / 60_000
         return meters.withLock { m -> TokenRefusal? in
             var t = m[token.id] ?? Meter()
-            Self.roll(&t, p)
+            Self.roll(&t, day: day)
             if t.minute != minute { t.minute = minute; t.requestsThisMinute = 0 }
             if let cap = token.totalCostCapMicroUSD, Saturating.add(t.costTotal, t.reserved) >= cap {
                 m[token.id] = t
@@ -95,16 +100,16 @@ public final class TokenMeters: Sendable {
             if let cap = token.monthlyCostCapMicroUSD, Saturating.add(t.costThisMonth, t.reserved) >= cap {
                 m[token.id] = t
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its monthly cost cap; it resets on the 1st, 00:00 UTC",
-                                    retryAfterSeconds: Self.seconds(until: p.nextMonthMillis, nowMillis))
+                                    retryAfterSeconds: Self.seconds(until: SpendPeriods(day: day).nextMonthMillis, nowMillis))
             }
             if let cap = token.weeklyCostCapMicroUSD, Saturating.add(t.costThisWeek, t.reserved) >= cap {
                 m[token.id] = t
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its weekly cost cap; it resets on Monday, 00:00 UTC",
-                                    retryAfterSeconds: Self.seconds(until: p.nextWeekMillis, nowMillis))
+                                    retryAfterSeconds: Self.seconds(until: SpendPeriods(day: day).nextWeekMillis, nowMillis))
             }
             if let cap = token.dailyCostCapMicroUSD, Saturating.add(t.costToday, t.reserved) >= cap {
                 m[token.id] = t
-                let wait = Self.seconds(until: p.nextDayMillis, nowMillis)
+                let wait = Self.seconds(until: SpendPeriods.millis(day + 1), nowMillis)
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its daily cost cap; it resets at 00:00 UTC",
                                     retryAfterSeconds: wait)
             }
@@ -129,13 +134,13 @@ public final class TokenMeters: Sendable {
 
     /// Ends a request `admit` let in: gives back its reservation and adds what it cost.
     public func finish(tokenID: Int, costMicroUSD: Int64, reservedMicroUSD: Int64 = 0, nowMillis: UInt64) {
-        let p = SpendPeriods(nowMillis: nowMillis)
+        let day = nowMillis / SpendPeriods.dayMillis
         let cost = max(0, costMicroUSD)
         meters.withLock { m in
             var t = m[tokenID] ?? Meter()
             t.inFlight = max(0, t.inFlight - 1)
             t.reserved = max(0, t.reserved - max(0, reservedMicroUSD))
-            Self.roll(&t, p)
+            Self.roll(&t, day: day)
             t.costToday = Saturating.add(t.costToday, cost)
             t.costThisWeek = Saturating.add(t.costThisWeek, cost)
             t.costThisMonth = Saturating.add(t.costThisMonth, cost)
