@@ -190,9 +190,13 @@ enum AdminUsers {
         }
     }
 
+    /// At most this many self-registered users may await approval at once (a flood of
+    /// sign-ups cannot fill the database).
+    static let maxPendingRegistrations = 100
+
     /// `POST /register {"username","password","email"?}`: with `self_registration` on, makes
     /// a user (role user) who may log in once the admin approves them; off, 403. Under the
-    /// login limiter, as a login is.
+    /// login limiter, as a login is; 429 while `maxPendingRegistrations` await approval.
     static func register(_ call: AdminCall) {
         struct Input: Decodable, Sendable {
             let username: String
@@ -221,10 +225,20 @@ enum AdminUsers {
         } catch {
             return call.fail(error)
         }
-        limited(call) { ctx -> Result<UserView, AdminError> in
-            var u = user
-            u.passwordHash = AdminPassword(hashing: password).encoded
-            do { return .success(UserView(try ctx.store.createUser(u))) } catch { return .failure(AdminError(thrown: error)) }
+        // A registration proves no password: it must not wipe the source's failed logins.
+        limited(call, success: .unchecked) { ctx -> Result<UserView, AdminError> in
+            do {
+                if try ctx.store.pendingUserCount() >= maxPendingRegistrations {
+                    var e = AdminError(429, "\(maxPendingRegistrations) registrations already await the admin's approval; try again later")
+                    e.headers = [("Retry-After", "3600")]
+                    return .failure(e)
+                }
+                var u = user
+                u.passwordHash = AdminPassword(hashing: password).encoded
+                return .success(UserView(try ctx.store.createUser(u)))
+            } catch {
+                return .failure(AdminError(thrown: error))
+            }
         } then: { view in
             call.json(view, status: 201)
         }
@@ -248,14 +262,17 @@ enum AdminUsers {
     /// Runs `body` (a password check or hash, then store writes) on a thread of its own under
     /// the login limiter, as a login: 429 past the failures it allows from the source, 503
     /// while as many checks as it allows run. A failure counts against the source.
-    static func limited<T: Sendable>(_ call: AdminCall, _ body: @escaping @Sendable (AdminContext) -> Result<T, AdminError>,
+    /// `success` is how a success counts: `.succeeded` (a password was proved: the source's
+    /// failures are forgotten) or `.unchecked` (nothing was proved: they stay).
+    static func limited<T: Sendable>(_ call: AdminCall, success: LoginLimiter.Outcome = .succeeded,
+                                     _ body: @escaping @Sendable (AdminContext) -> Result<T, AdminError>,
                                      then: @escaping (T) -> Void) {
         let ctx = call.context
         guard let ticket = AdminAuthRoutes.reserve(call) else { return }
         let started = LoginCheck.start(on: call.loop, { body(ctx) }) { result in
             switch result {
             case .success(let v):
-                ctx.limiter.finish(ticket, .succeeded)
+                ctx.limiter.finish(ticket, success)
                 then(v)
             case .failure(let e):
                 ctx.limiter.finish(ticket, e.status == 403 || e.status == 409 ? .failed : .unchecked)

@@ -31,6 +31,11 @@ extension Store {
         return u
     }
 
+    /// How many users await the admin's approval.
+    public func pendingUserCount() throws -> Int {
+        try withConfig { db in Int(try db.scalarInt("SELECT count(*) FROM users WHERE approved = 0") ?? 0) }
+    }
+
     public func users() throws -> [User] {
         try withConfig { db in try Self.loadUsers(db, "ORDER BY id", []) }
     }

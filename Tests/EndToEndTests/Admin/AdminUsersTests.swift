@@ -284,4 +284,36 @@ final class AdminUsersTests: AdminDataCase {
         try adminOK(ccload, "PUT", "/admin/settings", #"{"self_registration":false}"#)
         XCTAssertEqual(try ccload.post("/register", #"{"username":"mallory","password":"mallory-pass-1"}"#).status, 403)
     }
+
+    func testUserSessionsSurviveARestartAndPendingRegistrationsAreCapped() throws {
+        let mock = try startMock()
+        let db = tempDatabase()
+        let channels = try writeChannelsFile([channel("a", url: mock.url)])
+        var ccload = try startOn(db: db, channelsFile: channels)
+        try createUser(ccload, #"{"username":"alice","password":"alice-pass-1"}"#)
+        let alice = try session(ccload, "alice", "alice-pass-1")
+        stopGracefully(ccload)
+        ccload = try startOn(db: db, channelsFile: channels)
+        let me = try call(ccload, alice, "GET", "/admin/session")
+        XCTAssertEqual(me.status, 200, "a user's session survives a restart: \(me.bodyText)")
+        XCTAssertEqual(me.json?["username"] as? String, "alice")
+        XCTAssertEqual(me.json?["role"] as? String, "user")
+        XCTAssertEqual(try call(ccload, alice, "GET", "/admin/channels").status, 403, "and is still a user's")
+
+        // 99 sign-ups already wait; the 100th is taken, the 101st refused until one is approved.
+        try adminOK(ccload, "PUT", "/admin/settings", #"{"self_registration":true}"#)
+        _ = try sql(db, ["""
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 99)
+            INSERT INTO users(username, password_hash, role, approved, created_ms, updated_ms)
+            SELECT 'waiting' || i, 'x', 'user', 0, 1, 1 FROM n
+            """])
+        let eve = try ccload.post("/register", #"{"username":"eve","password":"eve-pass-12"}"#, timeout: 15)
+        XCTAssertEqual(eve.status, 201, eve.bodyText)
+        let frank = try ccload.post("/register", #"{"username":"frank","password":"frank-pass-1"}"#, timeout: 15)
+        XCTAssertEqual(frank.status, 429, frank.bodyText)
+        XCTAssertNotNil(frank.header("retry-after"))
+        let eveID = try XCTUnwrap(eve.json?["id"] as? Int)
+        try adminOK(ccload, "PUT", "/admin/users/\(eveID)", #"{"approved":true}"#)
+        XCTAssertEqual(try ccload.post("/register", #"{"username":"frank","password":"frank-pass-1"}"#, timeout: 15).status, 201)
+    }
 }
