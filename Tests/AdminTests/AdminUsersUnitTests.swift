@@ -40,6 +40,8 @@ final class AdminUsersUnitTests: XCTestCase {
         XCTAssertFalse(user.owns(5))
         XCTAssertFalse(user.owns(nil), "a user does not own the admin's tokens")
         XCTAssertTrue(admin.owns(4) && admin.owns(nil))
+        XCTAssertFalse(SessionUser.nobody.isAdmin, "no session grants nothing")
+        XCTAssertFalse(SessionUser.nobody.owns(nil) || SessionUser.nobody.owns(1) || SessionUser.nobody.owns(0))
     }
 
     func testPasswordRule() {

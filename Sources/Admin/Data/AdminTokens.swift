@@ -194,7 +194,7 @@ enum AdminTokens {
     }
 
     static func list(_ call: AdminCall) {
-        let caller = call.user ?? .passwordAdmin
+        let caller = call.caller
         call.blockingJSON { ctx in
             let costs = try periodCosts(ctx.store)
             let tokens = try caller.isAdmin ? ctx.store.tokens() : ctx.store.tokens(ownerUserID: caller.userID ?? 0)
@@ -205,13 +205,13 @@ enum AdminTokens {
     static func get(_ call: AdminCall) {
         let id: Int
         do { id = try call.id() } catch { return call.fail(error) }
-        let caller = call.user ?? .passwordAdmin
+        let caller = call.caller
         call.blockingJSON { ctx in try view(ctx.store, try existing(ctx.store, id, for: caller)) }
     }
 
     static func create(_ call: AdminCall) {
         var token = AuthToken(name: "")
-        let caller = call.user ?? .passwordAdmin
+        let caller = call.caller
         let input: TokenInput
         do throws(AdminError) {
             input = try call.decode(TokenInput.self)
@@ -253,7 +253,7 @@ enum AdminTokens {
         } catch {
             return call.fail(error)
         }
-        let caller = call.user ?? .passwordAdmin
+        let caller = call.caller
         call.blockingJSON { ctx in
             var t = try existing(ctx.store, id, for: caller)
             try input.apply(to: &t)
@@ -269,7 +269,7 @@ enum AdminTokens {
     static func delete(_ call: AdminCall) {
         let id: Int
         do { id = try call.id() } catch { return call.fail(error) }
-        let caller = call.user ?? .passwordAdmin
+        let caller = call.caller
         call.blockingJSON { ctx in
             _ = try existing(ctx.store, id, for: caller)
             guard try ctx.store.deleteToken(id: id) else { throw AdminError.notFound("token \(id) does not exist") }
@@ -297,7 +297,7 @@ enum AdminTokens {
             return call.fail(error)
         }
         let now = wallClockMillis()
-        let caller = call.user ?? .passwordAdmin
+        let caller = call.caller
         call.readingJSON { reader in
             _ = try existing(reader.store, id, for: caller)
             let points = try reader.trend(range.1, endMillis: now, tokenID: id)

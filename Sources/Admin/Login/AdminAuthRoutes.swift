@@ -173,7 +173,7 @@ enum AdminAuthRoutes {
             let userId: OrNull<Int>
             let username: OrNull<String>
         }
-        let user = call.user ?? .passwordAdmin
+        let user = call.caller
         let via = call.auth == .bearer ? "bearer" : "cookie"
         guard let id = user.userID else {
             return call.json(Reply(authenticated: true, via: via, role: user.role.rawValue, userId: OrNull(nil), username: OrNull(nil)))
