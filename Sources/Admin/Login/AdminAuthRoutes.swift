@@ -73,7 +73,7 @@ enum AdminAuthRoutes {
                 if !found.enabled { return .refused("user \(found.username) is disabled") }
                 if !found.approved { return .refused("user \(found.username) awaits the admin's approval") }
                 if hash.needsRehash {
-                    try? ctx.store.setPasswordHash(userID: found.id, AdminPassword(hashing: password).encoded, endingSessions: false)
+                    _ = try? ctx.store.setPasswordHash(userID: found.id, AdminPassword(hashing: password).encoded, endingSessions: false)
                 }
                 user = SessionUser(userID: found.id, role: found.role)
             } else {

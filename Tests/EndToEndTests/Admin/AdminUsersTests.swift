@@ -300,6 +300,17 @@ final class AdminUsersTests: AdminDataCase {
         XCTAssertEqual(me.json?["role"] as? String, "user")
         XCTAssertEqual(try call(ccload, alice, "GET", "/admin/channels").status, 403, "and is still a user's")
 
+        // A user whose stored hash has fewer iterations than new ones logs in, and is re-hashed.
+        _ = try sql(db, ["""
+            INSERT INTO users(username, password_hash, role, created_ms, updated_ms)
+            VALUES('legacy', 'pbkdf2-sha256$1000$MDEyMzQ1Njc4OWFiY2RlZg==$kzwhDp3toIpLFz2wG+xVxLfO/L4Z8nZSn1naZd/WQEE=', 'user', 1, 1)
+            """])
+        let legacy = try session(ccload, "legacy", "legacy-pass-1")
+        let rehashed = try XCTUnwrap(try rows(db, "SELECT password_hash FROM users WHERE username = 'legacy'").first?.first as? String)
+        XCTAssertTrue(rehashed.hasPrefix("pbkdf2-sha256$600000$"), rehashed)
+        XCTAssertEqual(try call(ccload, legacy, "GET", "/admin/session").status, 200, "a re-hash keeps the session")
+        _ = try session(ccload, "legacy", "legacy-pass-1")
+
         // 99 sign-ups already wait; the 100th is taken, the 101st refused until one is approved.
         try adminOK(ccload, "PUT", "/admin/settings", #"{"self_registration":true}"#)
         _ = try sql(db, ["""
