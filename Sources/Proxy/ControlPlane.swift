@@ -156,18 +156,7 @@ public final class ControlPlane: Sendable {
 
     /// The client tokens as the proxy checks them.
     public static func clientTokens(_ store: Store) throws(StoreError) -> [ClientToken] {
-        try wrap { try store.tokens() }.map { t in
-            var c = ClientToken(id: t.id, name: t.name, digest: TokenDigest(bytes: t.hash))
-            c.enabled = t.enabled
-            c.expiresAtMillis = t.expiresAtMillis
-            c.allowedModels = t.allowedModels.map(Set.init)
-            c.dailyCostCapMicroUSD = t.dailyCostCapMicroUSD
-            c.totalCostCapMicroUSD = t.totalCostCapMicroUSD
-            c.requestsPerMinute = t.requestsPerMinute
-            c.maxConcurrency = t.maxConcurrency
-            c.groupID = t.groupID
-            return c
-        }
+        try wrap { try store.tokens() }.map(\.clientToken)
     }
 }
 

@@ -58,10 +58,13 @@ enum StoreSetup {
         }
     }
 
-    /// Today's and all-time spend per token, so caps hold across restarts.
+    /// Today's, this week's, this month's and all-time spend per token, so caps hold across restarts.
     static func seedMeters(_ meters: TokenMeters, from store: Store, nowMillis: UInt64) {
+        let p = SpendPeriods(day: meters.calendar.day(nowMillis))
         let today = (try? store.tokenCostsSince(meters.calendar.startOfDay(nowMillis))) ?? [:]
+        let week = (try? store.tokenCostsSince(meters.calendar.start(ofDay: p.weekStartDay))) ?? [:]
+        let month = (try? store.tokenCostsSince(meters.calendar.start(ofDay: p.monthStartDay))) ?? [:]
         let totals = ((try? store.tokens()) ?? []).reduce(into: [Int: Int64]()) { $0[$1.id] = $1.totalCostMicroUSD }
-        meters.seed(today: today, total: totals, nowMillis: nowMillis)
+        meters.seed(today: today, week: week, month: month, total: totals, nowMillis: nowMillis)
     }
 }

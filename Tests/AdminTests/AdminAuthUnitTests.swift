@@ -340,7 +340,7 @@ final class AdminRouterRulesTests: XCTestCase {
     }
 
     func testRoutePatternsMatchSegments() {
-        let r = AdminRoute("GET", "/admin/channels/{id}/test") { _ in }
+        let r = AdminRoute("GET", "/admin/channels/{id}/test", .admin) { _ in }
         XCTAssertEqual(r.match("/admin/channels/42/test".split(separator: "/")), ["id": "42"])
         XCTAssertNil(r.match("/admin/channels/42".split(separator: "/")))
         XCTAssertNil(r.match("/admin/channels/42/test/x".split(separator: "/")))

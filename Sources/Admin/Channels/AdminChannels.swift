@@ -8,17 +8,17 @@ import Reactor
 /// the answer goes out), plus the channel test and CSV export and import.
 enum AdminChannels {
     static let routes: [AdminRoute] = [
-        AdminRoute("GET", "/admin/channels", .session, list),
-        AdminRoute("POST", "/admin/channels", .session, create),
+        AdminRoute("GET", "/admin/channels", .admin, list),
+        AdminRoute("POST", "/admin/channels", .admin, create),
         // Fixed names before `{id}`, which would take them otherwise.
-        AdminRoute("POST", "/admin/channels/batch", .session, batch),
-        AdminRoute("GET", "/admin/channels/export", .session, ChannelCSV.export),
-        AdminRoute("POST", "/admin/channels/import", .session, ChannelCSV.importCSV),
-        AdminRoute("GET", "/admin/channels/{id}", .session, get),
-        AdminRoute("PUT", "/admin/channels/{id}", .session, update),
-        AdminRoute("DELETE", "/admin/channels/{id}", .session, delete),
-        AdminRoute("POST", "/admin/channels/{id}/clear-cooldowns", .session, clearCooldowns),
-        AdminRoute("POST", "/admin/channels/{id}/test", .session, ChannelProbe.handle),
+        AdminRoute("POST", "/admin/channels/batch", .admin, batch),
+        AdminRoute("GET", "/admin/channels/export", .admin, ChannelCSV.export),
+        AdminRoute("POST", "/admin/channels/import", .admin, ChannelCSV.importCSV),
+        AdminRoute("GET", "/admin/channels/{id}", .admin, get),
+        AdminRoute("PUT", "/admin/channels/{id}", .admin, update),
+        AdminRoute("DELETE", "/admin/channels/{id}", .admin, delete),
+        AdminRoute("POST", "/admin/channels/{id}/clear-cooldowns", .admin, clearCooldowns),
+        AdminRoute("POST", "/admin/channels/{id}/test", .admin, ChannelProbe.handle),
     ]
 
     // MARK: reading

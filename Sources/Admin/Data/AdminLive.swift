@@ -5,7 +5,7 @@ import Reactor
 /// its own thread (nothing on the request path is shared for this).
 enum AdminLive {
     static let routes: [AdminRoute] = [
-        AdminRoute("GET", "/admin/active-requests", .session, activeRequests),
+        AdminRoute("GET", "/admin/active-requests", .admin, activeRequests),
     ]
 
     struct ActiveView: Encodable, Sendable {

@@ -8,7 +8,7 @@ import TLS
 /// here reads the database; in-flight counts are asked of every loop.
 enum AdminMetrics {
     static let routes: [AdminRoute] = [
-        AdminRoute("GET", "/admin/metrics", .session, json),
+        AdminRoute("GET", "/admin/metrics", .admin, json),
         AdminRoute("GET", "/metrics", .open, prometheus),
     ]
 

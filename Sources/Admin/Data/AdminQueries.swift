@@ -6,9 +6,9 @@ import Reactor
 /// threads (never on the loop), with names resolved from the configuration.
 enum AdminQueries {
     static let routes: [AdminRoute] = [
-        AdminRoute("GET", "/admin/logs", .session, logs),
-        AdminRoute("GET", "/admin/stats", .session, stats),
-        AdminRoute("GET", "/admin/trends", .session, trends),
+        AdminRoute("GET", "/admin/logs", .admin, logs),
+        AdminRoute("GET", "/admin/stats", .admin, stats),
+        AdminRoute("GET", "/admin/trends", .admin, trends),
     ]
 
     static let hourMillis: UInt64 = 3_600_000

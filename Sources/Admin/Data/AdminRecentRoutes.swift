@@ -6,8 +6,8 @@ import Reactor
 /// the database) and what is cooling (`/admin/cooldowns`).
 enum AdminRecentRoutes {
     static let routes: [AdminRoute] = [
-        AdminRoute("GET", "/admin/requests", .session, requests),
-        AdminRoute("GET", "/admin/cooldowns", .session, cooldowns),
+        AdminRoute("GET", "/admin/requests", .admin, requests),
+        AdminRoute("GET", "/admin/cooldowns", .admin, cooldowns),
     ]
 
     static func requests(_ call: AdminCall) {

@@ -7,10 +7,10 @@ import Reactor
 /// applied to every loop (`ControlPlane.reloadSettings`) before the answer goes out.
 enum AdminSettings {
     static let routes: [AdminRoute] = [
-        AdminRoute("GET", "/admin/settings", .session, list),
-        AdminRoute("PUT", "/admin/settings", .session, update),
-        AdminRoute("DELETE", "/admin/settings/{key}", .session, reset),
-        AdminRoute("GET", "/admin/jobs", .session, jobs),
+        AdminRoute("GET", "/admin/settings", .admin, list),
+        AdminRoute("PUT", "/admin/settings", .admin, update),
+        AdminRoute("DELETE", "/admin/settings/{key}", .admin, reset),
+        AdminRoute("GET", "/admin/jobs", .admin, jobs),
     ]
 
     struct JobView: Encodable, Sendable {

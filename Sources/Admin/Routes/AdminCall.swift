@@ -22,6 +22,8 @@ public struct AdminCall {
     public let query: [String: String]
     public var params: [String: String] = [:]
     public var auth: Auth = .none
+    /// Whose session it is (nil on an open route).
+    public var user: SessionUser?
 
     public var body: [UInt8] { request.body }
     public var store: Store { context.store }

@@ -3,7 +3,7 @@ import Proxy
 import Reactor
 import TLS
 
-/// The loop's top-level handler: the admin API (`/admin/*`, `/login`, `/logout`),
+/// The loop's top-level handler: the admin API (`/admin/*`, `/login`, `/logout`, `/register`),
 /// `/public/*`, `/metrics`, the web UI (`/web/*`, with `/` redirecting there) are
 /// answered here; everything else goes to the proxy untouched. Owner: one loop.
 public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
@@ -46,7 +46,7 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
 
     static func bodyLimit(_ target: ArraySlice<UInt8>) -> Int {
         let path = target.prefix { $0 != 0x3F }
-        if ASCII.hasPrefix(path, "/login") { return loginBodyLimit }
+        if ASCII.hasPrefix(path, "/login") || ASCII.hasPrefix(path, "/register") { return loginBodyLimit }
         if ASCII.equalsIgnoringCase(path, "/admin/channels/import") { return importBodyLimit }
         return adminBodyLimit
     }
@@ -80,8 +80,8 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
                 continue
             }
             call.params = params
-            if route.access == .session {
-                if let refusal = authenticate(&call) { return call.fail(refusal) }
+            if route.access != .open {
+                if let refusal = authenticate(&call, route.access) { return call.fail(refusal) }
             }
             return route.handler(call)
         }
@@ -98,30 +98,42 @@ public final class AdminRouter: HTTPRequestHandler, @unchecked Sendable {
         if t.count == 1 || (t.count > 1 && t[t.startIndex + 1] == 0x3F) { return t.first == 0x2F }  // "/" or "/?…"
         return ASCII.hasPrefix(t, "/admin/") || ASCII.hasPrefix(t, "/web") || ASCII.hasPrefix(t, "/login")
             || ASCII.hasPrefix(t, "/logout") || ASCII.hasPrefix(t, "/public/") || ASCII.hasPrefix(t, "/metrics")
+            || ASCII.hasPrefix(t, "/register")
     }
 
-    /// Checks the session (cookie or bearer) and, for a cookie-authenticated change, that
-    /// the request comes from this origin. Nil when the call may proceed.
-    private func authenticate(_ call: inout AdminCall) -> AdminError? {
+    /// Checks the session (cookie or bearer), that its role may call a route needing
+    /// `access` (the one place roles are enforced), and, for a cookie-authenticated change,
+    /// that the request comes from this origin. Nil when the call may proceed.
+    private func authenticate(_ call: inout AdminCall, _ access: AdminRoute.Access) -> AdminError? {
         let head = call.request.head
         if let v = head.value("authorization"), v.count > 7, ASCII.equalsIgnoringCase(v.prefix(7), "bearer ") {
-            guard context.sessions.valid(v.dropFirst(7)) else {
+            guard let user = context.sessions.user(v.dropFirst(7)) else {
                 return AdminError(401, "the session is unknown or has expired; log in again (POST /login)")
             }
             call.auth = .bearer
-            return nil
+            call.user = user
+            return AdminRouter.refusal(user, access, call.path)
         }
         guard let secret = AdminRouter.cookie(head, AdminRouter.sessionCookie) else {
             return AdminError(401, "log in first (POST /login with {\"password\": …})")
         }
-        guard context.sessions.valid(secret) else {
+        guard let user = context.sessions.user(secret) else {
             return AdminError(401, "the session is unknown or has expired; log in again")
         }
         call.auth = .cookie
+        call.user = user
         if !["GET", "HEAD", "OPTIONS"].contains(call.method) && !AdminRouter.sameOrigin(head) {
             return AdminError(403, "cross-site request refused: a change made with the session cookie needs an Origin or Referer of this site")
         }
-        return nil
+        return AdminRouter.refusal(user, access, call.path)
+    }
+
+    /// Why `user` may not call a route needing `access`, or nil.
+    static func refusal(_ user: SessionUser, _ access: AdminRoute.Access, _ path: String) -> AdminError? {
+        switch access {
+        case .open, .user: return nil
+        case .admin: return user.isAdmin ? nil : AdminError(403, "\(path) is for admins only")
+        }
     }
 
     /// Whether the request's `Origin` (or, without one, its `Referer`) names the host it

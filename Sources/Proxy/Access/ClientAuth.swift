@@ -41,10 +41,20 @@ public struct ClientToken: Sendable, Equatable {
     public var allowedModels: Set<String>?
     public var dailyCostCapMicroUSD: Int64?
     public var totalCostCapMicroUSD: Int64?
+    /// Weeks start on Monday 00:00, months on the 1st, 00:00, in `CCLOAD_TZ` (`SpendPeriods` of the local day).
+    public var weeklyCostCapMicroUSD: Int64?
+    public var monthlyCostCapMicroUSD: Int64?
     public var requestsPerMinute: Int?
     public var maxConcurrency: Int?
     /// Routed only within this channel group; nil → every channel.
     public var groupID: Int?
+    /// nil → any client; else only requests whose `User-Agent` names one of these. Setting
+    /// it words the refusal once, so a refused request builds no string.
+    public var allowedClients: ClientKinds? {
+        didSet { clientRefusal = allowedClients.map { "token \(name) may only be used from \($0.rule)" } ?? "" }
+    }
+    /// The message of a request from another client (empty without a restriction).
+    public private(set) var clientRefusal = ""
 
     public init(id: Int, name: String, digest: TokenDigest) {
         self.id = id
@@ -53,7 +63,17 @@ public struct ClientToken: Sendable, Equatable {
     }
 
     /// Whether a cost cap limits it (its requests are then estimated and metered).
-    public var hasCostCap: Bool { dailyCostCapMicroUSD != nil || totalCostCapMicroUSD != nil }
+    public var hasCostCap: Bool {
+        dailyCostCapMicroUSD != nil || totalCostCapMicroUSD != nil || weeklyCostCapMicroUSD != nil || monthlyCostCapMicroUSD != nil
+    }
+
+    /// Why a request with this `User-Agent` (raw value, nil without one) is refused by the
+    /// client restriction, or nil when it may proceed. Byte compares only.
+    @inline(__always)
+    public func refusesClient(userAgent: ArraySlice<UInt8>?) -> TokenRefusal? {
+        guard let kinds = allowedClients, !kinds.admits(userAgent: userAgent) else { return nil }
+        return TokenRefusal(status: 403, message: clientRefusal)
+    }
 }
 
 /// Who a request is from, after authentication.

@@ -29,13 +29,17 @@ extension ProxyHandler {
     }
 
     /// The one place a request's token limits apply, in every mode and on every endpoint
-    /// (`TokenMeters.admit`: enabled, expiry, models, rpm, concurrency, cost caps). A token
-    /// with a cost cap reserves `estimate()` micro-USD until `settle`. Without client
+    /// (the client restriction, read from `head`'s `User-Agent` only for a restricted token;
+    /// then `TokenMeters.admit`: enabled, expiry, models, rpm, concurrency, cost caps). A
+    /// token with a cost cap reserves `estimate()` micro-USD until `settle`. Without client
     /// tokens (loopback) every request is admitted.
-    func admit(_ auth: AuthOutcome, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
+    func admit(_ auth: AuthOutcome, head: HTTPRequestHead, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
                estimate: () -> Int) -> Admission {
         loop.assertOnLoop()
         guard let token = tokenOf(auth) else { return .admitted(TokenAdmission(tokenID: nil)) }
+        if token.allowedClients != nil, token.enabled, let no = token.refusesClient(userAgent: head.value("user-agent")) {
+            return .refused(no)
+        }
         let reserve = token.hasCostCap ? Int64(estimate()) : 0
         if let no = shared.meters.admit(token, model: model, modelsEndpoint: modelsEndpoint, reserveMicroUSD: reserve, nowMillis: nowMillis) {
             return .refused(no)
@@ -44,10 +48,10 @@ extension ProxyHandler {
     }
 
     /// `admit` for a request that is not recorded: a refusal is answered (and counted) here.
-    func admitOrRefuse(_ auth: AuthOutcome, model: String?, kind: ProtocolKind, modelsEndpoint: Bool,
-                               _ c: HTTPServerConnection, estimate: () -> Int = { 0 }) -> TokenAdmission? {
+    func admitOrRefuse(_ auth: AuthOutcome, head: HTTPRequestHead, model: String?, kind: ProtocolKind, modelsEndpoint: Bool,
+                       _ c: HTTPServerConnection, estimate: () -> Int = { 0 }) -> TokenAdmission? {
         loop.assertOnLoop()
-        switch admit(auth, model: model, modelsEndpoint: modelsEndpoint, nowMillis: wallClockMillis(), estimate: estimate) {
+        switch admit(auth, head: head, model: model, modelsEndpoint: modelsEndpoint, nowMillis: wallClockMillis(), estimate: estimate) {
         case .admitted(let a):
             return a
         case .refused(let no):

@@ -23,26 +23,55 @@ public final class TokenMeters: Sendable {
         var requestsThisMinute = 0
         var day: UInt64 = 0
         var costToday: Int64 = 0
+        var week: UInt64 = 0
+        var costThisWeek: Int64 = 0
+        var month: UInt64 = 0
+        var costThisMonth: Int64 = 0
         var costTotal: Int64 = 0
         /// The estimates of the requests in flight, not yet charged.
         var reserved: Int64 = 0
     }
 
     private let meters = Lock<[Int: Meter]>([:])
-    /// Where local days begin: daily caps reset at its midnight.
+    /// Where local days begin (`CCLOAD_TZ`): daily caps reset at its midnight, weekly ones
+    /// at Monday's, monthly ones at the 1st's (`SpendPeriods` of the local day).
     public let calendar: LocalCalendar
 
     public init(calendar: LocalCalendar = .utc) {
         self.calendar = calendar
     }
 
-    /// Spend known from before this process (the store's totals), by token id.
-    public func seed(today: [Int: Int64], total: [Int: Int64], nowMillis: UInt64) {
-        let day = calendar.day(nowMillis)
+    /// Spend known from before this process (the store's totals), by token id: today's,
+    /// this week's, this month's (`SpendPeriods` of the local day) and all time.
+    public func seed(today: [Int: Int64], week: [Int: Int64] = [:], month: [Int: Int64] = [:], total: [Int: Int64],
+                     nowMillis: UInt64) {
+        let p = SpendPeriods(day: calendar.day(nowMillis))
         meters.withLock { m in
-            for (id, c) in today { m[id, default: Meter()].costToday = c; m[id]!.day = day }
+            for id in Set(today.keys).union(week.keys).union(month.keys) {
+                var t = m[id] ?? Meter()
+                t.day = p.day
+                t.week = p.week
+                t.month = p.month
+                t.costToday = today[id] ?? 0
+                t.costThisWeek = week[id] ?? 0
+                t.costThisMonth = month[id] ?? 0
+                m[id] = t
+            }
             for (id, c) in total { m[id, default: Meter()].costTotal = c }
         }
+    }
+
+    /// Starts the periods that began since the meter last counted. A meter's week and month
+    /// are those of its day, so they are worked out only when the day changes: on most
+    /// requests this is one compare.
+    @inline(__always)
+    private static func roll(_ t: inout Meter, day: UInt64) {
+        guard t.day != day else { return }
+        let p = SpendPeriods(day: day)
+        t.day = day
+        t.costToday = 0
+        if t.week != p.week { t.week = p.week; t.costThisWeek = 0 }
+        if t.month != p.month { t.month = p.month; t.costThisMonth = 0 }
     }
 
     /// Admits one request of `token` for `model`, counting it in flight and reserving
@@ -67,15 +96,25 @@ public final class TokenMeters: Sendable {
         let minute = nowMillis / 60_000
         return meters.withLock { m -> TokenRefusal? in
             var t = m[token.id] ?? Meter()
-            if t.day != day { t.day = day; t.costToday = 0 }
+            Self.roll(&t, day: day)
             if t.minute != minute { t.minute = minute; t.requestsThisMinute = 0 }
             if let cap = token.totalCostCapMicroUSD, Saturating.add(t.costTotal, t.reserved) >= cap {
                 m[token.id] = t
                 return TokenRefusal(status: 403, message: "token \(token.name) reached its total cost cap")
             }
+            if let cap = token.monthlyCostCapMicroUSD, Saturating.add(t.costThisMonth, t.reserved) >= cap {
+                m[token.id] = t
+                return TokenRefusal(status: 429, message: "token \(token.name) reached its monthly cost cap; it resets on the 1st, 00:00 \(calendar.zoneID)",
+                                    retryAfterSeconds: Self.seconds(until: calendar.start(ofDay: SpendPeriods(day: day).nextMonthDay), nowMillis))
+            }
+            if let cap = token.weeklyCostCapMicroUSD, Saturating.add(t.costThisWeek, t.reserved) >= cap {
+                m[token.id] = t
+                return TokenRefusal(status: 429, message: "token \(token.name) reached its weekly cost cap; it resets on Monday, 00:00 \(calendar.zoneID)",
+                                    retryAfterSeconds: Self.seconds(until: calendar.start(ofDay: SpendPeriods(day: day).nextWeekDay), nowMillis))
+            }
             if let cap = token.dailyCostCapMicroUSD, Saturating.add(t.costToday, t.reserved) >= cap {
                 m[token.id] = t
-                let wait = Int((calendar.nextDayStart(after: nowMillis) - nowMillis + 999) / 1000)
+                let wait = Self.seconds(until: calendar.nextDayStart(after: nowMillis), nowMillis)
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its daily cost cap; it resets at 00:00 \(calendar.zoneID)",
                                     retryAfterSeconds: wait)
             }
@@ -106,26 +145,42 @@ public final class TokenMeters: Sendable {
             var t = m[tokenID] ?? Meter()
             t.inFlight = max(0, t.inFlight - 1)
             t.reserved = max(0, t.reserved - max(0, reservedMicroUSD))
-            if t.day != day { t.day = day; t.costToday = 0 }
+            Self.roll(&t, day: day)
             t.costToday = Saturating.add(t.costToday, cost)
+            t.costThisWeek = Saturating.add(t.costThisWeek, cost)
+            t.costThisMonth = Saturating.add(t.costThisMonth, cost)
             t.costTotal = Saturating.add(t.costTotal, cost)
             m[tokenID] = t
         }
     }
 
-    /// Starts the local day of `nowMillis` for every token still counting an earlier one
-    /// (the daily reset job); returns how many had spent that day.
+    /// Starts the local day of `nowMillis` (and its week and month, when they are new) for
+    /// every token still counting an earlier one (the daily reset job); returns how many had
+    /// spent that day.
     @discardableResult
     public func resetDay(nowMillis: UInt64) -> Int {
         let day = calendar.day(nowMillis)
         return meters.withLock { m in
             var spent = 0
-            for (id, t) in m where t.day != day {
-                if t.costToday > 0 { spent += 1 }
-                m[id]!.day = day
-                m[id]!.costToday = 0
+            for id in m.keys where m[id]!.day != day {
+                if m[id]!.costToday > 0 { spent += 1 }
+                Self.roll(&m[id]!, day: day)
             }
             return spent
+        }
+    }
+
+    /// Whole seconds from `now` to `until` (rounded up), for `retry-after`.
+    private static func seconds(until: UInt64, _ now: UInt64) -> Int {
+        Int(clamping: (until > now ? until - now : 0) / 1000 + ((until > now ? until - now : 0) % 1000 == 0 ? 0 : 1))
+    }
+
+    /// What `token` has spent this week and this month (tests, admin).
+    public func periodSpend(tokenID: Int, nowMillis: UInt64) -> (week: Int64, month: Int64) {
+        let p = SpendPeriods(day: calendar.day(nowMillis))
+        return meters.withLock { m in
+            guard let t = m[tokenID] else { return (0, 0) }
+            return (t.week == p.week ? t.costThisWeek : 0, t.month == p.month ? t.costThisMonth : 0)
         }
     }
 

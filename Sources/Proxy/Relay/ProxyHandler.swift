@@ -138,7 +138,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
                                       body: kind.wire.errorBody(status: refusal.status, message: refusal.message))
         }
         if route.endpoint == .models {
-            guard let admission = admitOrRefuse(auth, model: nil, kind: kind, modelsEndpoint: true, connection) else { return }
+            guard let admission = admitOrRefuse(auth, head: request.head, model: nil, kind: kind, modelsEndpoint: true, connection) else { return }
             settle(admission, costMicroUSD: 0)
             let group = tokenOf(auth)?.groupID
             let models = tokenOf(auth)?.allowedModels.map { $0.sorted().filter { table.serves(kind: kind, model: $0, group: group) } }
@@ -177,7 +177,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }
         let first = candidateScratch.first
         let admission: TokenAdmission
-        switch admit(auth, model: info.model, nowMillis: record.timeMillis, estimate: {
+        switch admit(auth, head: request.head, model: info.model, nowMillis: record.timeMillis, estimate: {
             // At the first candidate's price: the channel most likely to serve it.
             guard let c = first else { return 0 }
             return shared.pricing.estimate(model: c.upstreamModel, bodyBytes: request.body.count, maxOutputTokens: info.maxOutputTokens,
@@ -227,7 +227,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             }
         }
         let body = request.body.count
-        guard let admission = admitOrRefuse(auth, model: info?.model, kind: kind, modelsEndpoint: listsModels, connection, estimate: {
+        guard let admission = admitOrRefuse(auth, head: request.head, model: info?.model, kind: kind, modelsEndpoint: listsModels, connection, estimate: {
             info.map { shared.pricing.estimate(model: $0.model, bodyBytes: body, maxOutputTokens: $0.maxOutputTokens) } ?? 0
         }) else { return }
         if listsModels, let allowed = token?.allowedModels {

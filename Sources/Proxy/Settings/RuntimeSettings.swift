@@ -16,6 +16,8 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var logRequests: Bool
     public var adminSessionHours: Int
     public var cors: CORSPolicy
+    /// `POST /register` is open (new users still need the admin's approval).
+    public var selfRegistration: Bool
 
     /// The catalog's defaults.
     public init() { self = Self.defaults }
@@ -94,5 +96,6 @@ public struct RuntimeSettings: Sendable, Equatable {
         } catch {
             throw StoreError(.invalid, "setting cors_allowed_origins \(error)")
         }
+        selfRegistration = try flag("self_registration")
     }
 }

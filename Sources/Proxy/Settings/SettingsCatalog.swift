@@ -134,6 +134,8 @@ public enum SettingsCatalog {
         SettingDefinition("cors_allow_credentials", .bool, "false",
                           "with origins listed one by one: also send `Access-Control-Allow-Credentials: true` (refused with `*`)",
                           env: "CCLOAD_CORS_CREDENTIALS", flag: "cors-credentials"),
+        SettingDefinition("self_registration", .bool, "false",
+                          "anyone may sign up with `POST /register`; a new user logs in once the admin approves them"),
     ]
 
     /// A cooldown duration: `cooldown_<name>_seconds`, `CCLOAD_COOLDOWN_<NAME>`, `--cooldown-<name>`.
@@ -192,7 +194,7 @@ public enum SettingsCatalog {
                           "open client connections (all threads); past it a new connection gets a short `503` and is closed. The default is half of (`RLIMIT_NOFILE` − 64 − 4 per thread), at least 16, since a proxied connection may hold two descriptors",
                           min: 1, env: "CCLOAD_MAX_CONNECTIONS", flag: "max-connections", live: false, defaultNote: "from the fd limit"),
         SettingDefinition("time_zone", .string, "",
-                          "IANA time zone (`Asia/Shanghai`, `Europe/Berlin`, `UTC`) from the system's tz database whose midnight resets the daily counters (token daily cost caps, channel daily cost limits); an unknown name stops the start",
+                          "IANA time zone (`Asia/Shanghai`, `Europe/Berlin`, `UTC`) from the system's tz database whose midnight resets the daily counters (token daily cost caps, channel daily cost limits) and starts the weeks (Monday) and months (the 1st) of token caps; an unknown name stops the start",
                           env: "CCLOAD_TZ", flag: "tz", live: false, defaultNote: "the system's"),
         SettingDefinition("drain_seconds", .double, "30", "after SIGTERM/SIGINT, how long in-flight requests get to finish",
                           min: startUpSeconds.min, max: startUpSeconds.max, env: "CCLOAD_DRAIN_SECONDS", flag: "drain-seconds", unit: .seconds, live: false),

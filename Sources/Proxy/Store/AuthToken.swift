@@ -17,6 +17,16 @@ public struct AuthToken: Sendable, Equatable {
     public var totalCostCapMicroUSD: Int64?
     public var requestsPerMinute: Int?
     public var maxConcurrency: Int?
+    /// Weeks start on Monday 00:00, months on the 1st, 00:00, in `CCLOAD_TZ` (`TokenMeters.calendar`).
+    public var weeklyCostCapMicroUSD: Int64?
+    public var monthlyCostCapMicroUSD: Int64?
+    /// The user who made it and may see and delete it; nil: made by the admin.
+    public var ownerUserID: Int?
+    /// nil → any client; else only requests whose `User-Agent` is one of these clients.
+    public var allowedClients: ClientKinds?
+    /// False when its owner is disabled or not yet approved (read from the users table):
+    /// such a token is not served.
+    public var ownerActive = true
     /// Running totals maintained by the writer (all time).
     public var totalCostMicroUSD: Int64
     public var totalRequests: Int64
@@ -44,6 +54,40 @@ public struct AuthToken: Sendable, Equatable {
         self.totalCostMicroUSD = totalCostMicroUSD
         self.totalRequests = totalRequests
         self.groupID = groupID
+    }
+
+    /// The limits a user's own limits bound.
+    public var limits: TokenLimits {
+        get {
+            TokenLimits(dailyCostCapMicroUSD: dailyCostCapMicroUSD, weeklyCostCapMicroUSD: weeklyCostCapMicroUSD,
+                        monthlyCostCapMicroUSD: monthlyCostCapMicroUSD, totalCostCapMicroUSD: totalCostCapMicroUSD,
+                        requestsPerMinute: requestsPerMinute, maxConcurrency: maxConcurrency)
+        }
+        set {
+            dailyCostCapMicroUSD = newValue.dailyCostCapMicroUSD
+            weeklyCostCapMicroUSD = newValue.weeklyCostCapMicroUSD
+            monthlyCostCapMicroUSD = newValue.monthlyCostCapMicroUSD
+            totalCostCapMicroUSD = newValue.totalCostCapMicroUSD
+            requestsPerMinute = newValue.requestsPerMinute
+            maxConcurrency = newValue.maxConcurrency
+        }
+    }
+
+    /// The token as the proxy checks it (built once per token snapshot).
+    public var clientToken: ClientToken {
+        var c = ClientToken(id: id, name: name, digest: TokenDigest(bytes: hash))
+        c.enabled = enabled && ownerActive
+        c.expiresAtMillis = expiresAtMillis
+        c.allowedModels = allowedModels.map(Set.init)
+        c.dailyCostCapMicroUSD = dailyCostCapMicroUSD
+        c.weeklyCostCapMicroUSD = weeklyCostCapMicroUSD
+        c.monthlyCostCapMicroUSD = monthlyCostCapMicroUSD
+        c.totalCostCapMicroUSD = totalCostCapMicroUSD
+        c.requestsPerMinute = requestsPerMinute
+        c.maxConcurrency = maxConcurrency
+        c.allowedClients = allowedClients
+        c.groupID = groupID
+        return c
     }
 }
 

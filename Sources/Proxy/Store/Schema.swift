@@ -230,6 +230,35 @@ public enum Schema {
             ALTER TABLE request_logs ADD COLUMN request_key TEXT;
             CREATE INDEX request_logs_request_key ON request_logs(request_key);
             """),
+        // Users and what they own. A step of their own after the groups' (3–5).
+        Migration(version: 6, summary: "users; token owners, weekly and monthly cost caps, client restriction; sessions know their user", sql: """
+            CREATE TABLE users(
+                id INTEGER PRIMARY KEY,
+                username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                password_hash TEXT NOT NULL,      -- AdminPassword's encoding (PBKDF2, salted)
+                role TEXT NOT NULL CHECK(role IN ('admin','user')),
+                email TEXT,
+                enabled INTEGER NOT NULL DEFAULT 1,
+                approved INTEGER NOT NULL DEFAULT 1,  -- 0: self-registered, awaiting the admin
+                allowed_group_ids TEXT NOT NULL DEFAULT '[]',  -- JSON array of group ids
+                -- The loosest limits the user may give their own tokens; NULL = no limit.
+                daily_cost_cap_micro INTEGER,
+                weekly_cost_cap_micro INTEGER,
+                monthly_cost_cap_micro INTEGER,
+                total_cost_cap_micro INTEGER,
+                rpm_limit INTEGER,
+                concurrency_limit INTEGER,
+                created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL
+            );
+            ALTER TABLE auth_tokens ADD COLUMN owner_user_id INTEGER;  -- NULL: made by the admin
+            ALTER TABLE auth_tokens ADD COLUMN weekly_cost_cap_micro INTEGER;
+            ALTER TABLE auth_tokens ADD COLUMN monthly_cost_cap_micro INTEGER;
+            ALTER TABLE auth_tokens ADD COLUMN allowed_clients INTEGER;  -- ClientKinds bits; NULL = any client
+            CREATE INDEX auth_tokens_owner ON auth_tokens(owner_user_id);
+            ALTER TABLE admin_sessions ADD COLUMN user_id INTEGER;  -- NULL: the CCLOAD_PASS admin
+            CREATE INDEX admin_sessions_user ON admin_sessions(user_id);
+            """),
     ]
 
     /// The summed columns of `stats_hourly` and `stats_rollup`, in order.

@@ -26,13 +26,16 @@ extension Store {
         let id = try withConfig { db -> Int in
             try db.run("""
                 INSERT INTO auth_tokens(hash, prefix, name, created_ms, last_used_ms, enabled, expires_ms, allowed_models,
-                    daily_cost_cap_micro, total_cost_cap_micro, rpm_limit, concurrency_limit, group_id)
-                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    daily_cost_cap_micro, total_cost_cap_micro, rpm_limit, concurrency_limit,
+                    weekly_cost_cap_micro, monthly_cost_cap_micro, owner_user_id, allowed_clients, group_id)
+                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, [.blob(stored.hash), .text(stored.prefix), .text(stored.name), .int(Int64(stored.createdMillis)),
                       .int64(stored.lastUsedMillis.map { Int64($0) }), .bool(stored.enabled),
                       .int64(stored.expiresAtMillis.map { Int64($0) }), .text(try Self.encodeModels(stored.allowedModels)),
                       .int64(stored.dailyCostCapMicroUSD), .int64(stored.totalCostCapMicroUSD),
-                      .int(stored.requestsPerMinute), .int(stored.maxConcurrency), .int(stored.groupID)])
+                      .int(stored.requestsPerMinute), .int(stored.maxConcurrency),
+                      .int64(stored.weeklyCostCapMicroUSD), .int64(stored.monthlyCostCapMicroUSD),
+                      .int(stored.ownerUserID), .int(stored.allowedClients?.rawValue), .int(stored.groupID)])
             return Int(db.lastInsertRowID)
         }
         t.id = id
@@ -40,16 +43,21 @@ extension Store {
     }
 
     public func tokens() throws -> [AuthToken] {
-        try withConfig { db in try Self.loadTokens(db, "ORDER BY id", []) }
+        try withConfig { db in try Self.loadTokens(db, "ORDER BY t.id", []) }
+    }
+
+    /// The tokens `userID` owns.
+    public func tokens(ownerUserID userID: Int) throws -> [AuthToken] {
+        try withConfig { db in try Self.loadTokens(db, "WHERE t.owner_user_id = ? ORDER BY t.id", [.int(Int64(userID))]) }
     }
 
     public func token(id: Int) throws -> AuthToken? {
-        try withConfig { db in try Self.loadTokens(db, "WHERE id = ?", [.int(Int64(id))]).first }
+        try withConfig { db in try Self.loadTokens(db, "WHERE t.id = ?", [.int(Int64(id))]).first }
     }
 
     /// The token whose secret hashes to `hash`, if any.
     public func token(hash: [UInt8]) throws -> AuthToken? {
-        try withConfig { db in try Self.loadTokens(db, "WHERE hash = ?", [.blob(hash)]).first }
+        try withConfig { db in try Self.loadTokens(db, "WHERE t.hash = ?", [.blob(hash)]).first }
     }
 
     /// The token for a presented secret, if any.
@@ -57,16 +65,19 @@ extension Store {
         try token(hash: TokenDigest(of: Array(secret.utf8)).bytes)
     }
 
-    /// Updates a token's editable fields (name, enabled, expiry, models, caps, limits, group). The
-    /// hash, prefix, creation time and running totals are kept.
+    /// Updates a token's editable fields (name, enabled, expiry, models, caps, limits, client
+    /// restriction, group). The hash, prefix, creation time, owner and running totals are kept.
     public func updateToken(_ t: AuthToken) throws {
         let n = try withConfig { db in
             try db.run("""
                 UPDATE auth_tokens SET name=?, enabled=?, expires_ms=?, allowed_models=?, daily_cost_cap_micro=?,
-                    total_cost_cap_micro=?, rpm_limit=?, concurrency_limit=?, group_id=? WHERE id=?
+                    total_cost_cap_micro=?, rpm_limit=?, concurrency_limit=?, weekly_cost_cap_micro=?, monthly_cost_cap_micro=?,
+                    allowed_clients=?, group_id=? WHERE id=?
                 """, [.text(t.name), .bool(t.enabled), .int64(t.expiresAtMillis.map { Int64($0) }),
                       .text(try Self.encodeModels(t.allowedModels)), .int64(t.dailyCostCapMicroUSD),
-                      .int64(t.totalCostCapMicroUSD), .int(t.requestsPerMinute), .int(t.maxConcurrency), .int(t.groupID), .int(Int64(t.id))])
+                      .int64(t.totalCostCapMicroUSD), .int(t.requestsPerMinute), .int(t.maxConcurrency),
+                      .int64(t.weeklyCostCapMicroUSD), .int64(t.monthlyCostCapMicroUSD), .int(t.allowedClients?.rawValue),
+                      .int(t.groupID), .int(Int64(t.id))])
         }
         if n == 0 { throw StoreError(.notFound, "token \(t.id) does not exist") }
     }
@@ -96,23 +107,31 @@ extension Store {
 
     static func loadTokens(_ db: Database, _ clause: String, _ args: [SQLValue]) throws -> [AuthToken] {
         let s = try db.cached("""
-            SELECT id, name, prefix, hash, created_ms, last_used_ms, enabled, expires_ms, allowed_models,
-                daily_cost_cap_micro, total_cost_cap_micro, rpm_limit, concurrency_limit, total_cost_micro, total_requests,
-                group_id
-            FROM auth_tokens \(clause)
+            SELECT t.id, t.name, t.prefix, t.hash, t.created_ms, t.last_used_ms, t.enabled, t.expires_ms, t.allowed_models,
+                t.daily_cost_cap_micro, t.total_cost_cap_micro, t.rpm_limit, t.concurrency_limit, t.total_cost_micro, t.total_requests,
+                t.weekly_cost_cap_micro, t.monthly_cost_cap_micro, t.owner_user_id, t.allowed_clients,
+                t.owner_user_id IS NULL OR (u.enabled = 1 AND u.approved = 1), t.group_id
+            FROM auth_tokens t LEFT JOIN users u ON u.id = t.owner_user_id \(clause)
             """)
         try s.bind(args)
         defer { s.reset() }
         var out: [AuthToken] = []
         while try s.step() {
             let models = s.optionalText(8).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
-            out.append(AuthToken(
+            var t = AuthToken(
                 id: s.int(0), name: s.text(1), prefix: s.text(2), hash: s.blob(3), createdMillis: UInt64(clamping: s.int64(4)),
                 lastUsedMillis: s.optionalInt64(5).map { UInt64(clamping: $0) }, enabled: s.bool(6),
                 expiresAtMillis: s.optionalInt64(7).map { UInt64(clamping: $0) }, allowedModels: models,
                 dailyCostCapMicroUSD: s.optionalInt64(9), totalCostCapMicroUSD: s.optionalInt64(10),
                 requestsPerMinute: s.optionalInt(11), maxConcurrency: s.optionalInt(12),
-                totalCostMicroUSD: s.int64(13), totalRequests: s.int64(14), groupID: s.optionalInt(15)))
+                totalCostMicroUSD: s.int64(13), totalRequests: s.int64(14), groupID: s.optionalInt(20))
+            t.weeklyCostCapMicroUSD = s.optionalInt64(15)
+            t.monthlyCostCapMicroUSD = s.optionalInt64(16)
+            t.ownerUserID = s.optionalInt(17)
+            // A stored restriction with no kind this ccload knows still restricts (to none).
+            t.allowedClients = s.optionalInt(18).map { ClientKinds(rawValue: $0) }
+            t.ownerActive = s.bool(19)
+            out.append(t)
         }
         return out
     }

@@ -87,6 +87,16 @@ public struct LocalCalendar: Sendable, Equatable {
         return u
     }
 
+    /// The first millisecond of local day number `d` (days since 1970-01-01, as `day`
+    /// counts them): found from the day's local noon, which no offset moves out of it.
+    public func start(ofDay d: UInt64) -> UInt64 {
+        let (base, o1) = d.multipliedReportingOverflow(by: UInt64(Self.dayMillis))
+        if o1 { return .max }
+        let noon = Saturating.add(base, 43_200_000)
+        let utc = Int64(clamping: noon) &- offsetMillis(at: noon)
+        return startOfDay(utc <= 0 ? 0 : UInt64(utc))
+    }
+
     /// The first millisecond of the local day holding `millis`.
     public func startOfDay(_ millis: UInt64) -> UInt64 {
         let d = day(millis)

@@ -6,15 +6,6 @@ import XCTest
 /// route at once, bad input is refused naming the field, a group in use is kept unless
 /// its tokens are detached.
 final class AdminGroupsTests: AdminDataCase {
-    func createToken(_ ccload: CcloadProcess, _ body: String, file: StaticString = #filePath, line: UInt = #line) throws -> (Int, String) {
-        let j = try adminOK(ccload, "POST", "/admin/tokens", body, status: 201, file: file, line: line)
-        guard let t = j["token"] as? [String: Any], let id = t["id"] as? Int, let secret = j["secret"] as? String else {
-            throw TestFailure("no token id or secret in \(j)")
-        }
-        forgetLastAnswer()
-        return (id, secret)
-    }
-
     /// Channel ids by name, from the live table.
     func channelIDs(_ ccload: CcloadProcess) throws -> [String: Int] {
         let list = try adminOK(ccload, "GET", "/admin/channels")["data"] as? [[String: Any]] ?? []

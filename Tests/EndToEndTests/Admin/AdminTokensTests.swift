@@ -4,17 +4,6 @@ import XCTest
 /// `/admin/tokens`: every change is enforced by the proxy at once, the secret is shown
 /// once, bad input is refused naming the field.
 final class AdminTokensTests: AdminDataCase {
-    /// Creates a token; returns its id and secret.
-    func createToken(_ ccload: CcloadProcess, _ body: String, file: StaticString = #filePath, line: UInt = #line) throws -> (Int, String) {
-        let j = try adminOK(ccload, "POST", "/admin/tokens", body, status: 201, file: file, line: line)
-        let token = j["token"] as? [String: Any]
-        guard let id = token?["id"] as? Int, let secret = j["secret"] as? String else {
-            throw TestFailure("no token id or secret in \(j)")
-        }
-        forgetLastAnswer()  // the one answer that shows the secret
-        return (id, secret)
-    }
-
     func testTokenChangesApplyToTheProxyAtOnce() throws {
         let mock = try startMock()
         let (ccload, _) = try startRelay([channel("a", url: mock.url, ["models": [RelayCase.model, "other-model"]])])

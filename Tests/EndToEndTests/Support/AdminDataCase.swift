@@ -40,6 +40,17 @@ class AdminDataCase: StoreE2ECase {
         return r
     }
 
+    /// Creates a token (as the admin); returns its id and secret.
+    func createToken(_ ccload: CcloadProcess, _ body: String, file: StaticString = #filePath, line: UInt = #line) throws -> (Int, String) {
+        let j = try adminOK(ccload, "POST", "/admin/tokens", body, status: 201, file: file, line: line)
+        let token = j["token"] as? [String: Any]
+        guard let id = token?["id"] as? Int, let secret = j["secret"] as? String else {
+            throw TestFailure("no token id or secret in \(j)")
+        }
+        forgetLastAnswer()  // the one answer that shows the secret
+        return (id, secret)
+    }
+
     /// An admin call that must answer `status` with a JSON object; returns the object.
     @discardableResult
     func adminOK(_ ccload: CcloadProcess, _ method: String, _ target: String, _ body: String? = nil, status: Int = 200,
