@@ -3,8 +3,9 @@ import XCTest
 @testable import Proxy
 @testable import Reactor
 
-/// Weekly and monthly cost caps (weeks from Monday 00:00 UTC, calendar months UTC) and the
-/// client restriction by `User-Agent`: each refuses at its limit and not below it.
+/// Weekly and monthly cost caps (weeks from Monday 00:00, calendar months, in the meters'
+/// zone: UTC by default) and the client restriction by `User-Agent`: each refuses at its
+/// limit and not below it.
 final class TokenPeriodCapsTests: XCTestCase {
     // 2026-11-30 is a Monday; 2026-12-01 a Tuesday; 2026-12-07 the next Monday.
     static let monday = UInt64(1_795_996_800_000)
@@ -64,6 +65,50 @@ final class TokenPeriodCapsTests: XCTestCase {
         XCTAssertEqual(no?.retryAfterSeconds, Int((Self.nextMonday - Self.tuesday) / 1000))
         XCTAssertEqual(m.periodSpend(tokenID: 7, nowMillis: Self.tuesday).week, 100)
         XCTAssertNil(m.admit(t, model: "m", nowMillis: Self.nextMonday), "a new week starts from nothing")
+    }
+
+    /// In a zone east of UTC the week starts at local Monday 00:00 (Sunday 16:00 UTC in
+    /// Shanghai) and the month at the local 1st: the cap's reset, its `retry-after` and its
+    /// message follow the zone, as the daily cap's do.
+    func testWeeksAndMonthsStartAtLocalMidnight() throws {
+        let shanghai = try LocalCalendar.named("Asia/Shanghai")
+        let m = TokenMeters(calendar: shanghai)
+        let localMonday = Self.monday - 8 * Self.hour       // 2026-11-30 00:00 in Shanghai
+        let localNextMonday = Self.nextMonday - 8 * Self.hour
+        XCTAssertEqual(shanghai.start(ofDay: shanghai.day(localMonday + 5)), localMonday)
+        let t = token { $0.weeklyCostCapMicroUSD = 100; $0.monthlyCostCapMicroUSD = 1_000 }
+        m.finish(tokenID: 7, costMicroUSD: 100, nowMillis: localMonday + Self.hour)
+        let no = m.admit(t, model: "m", nowMillis: localNextMonday - 1)
+        XCTAssertEqual(no?.status, 429)
+        XCTAssertEqual(no?.retryAfterSeconds, 1, "the week ends at local Monday 00:00, 16:00 UTC the day before")
+        XCTAssertTrue(no?.message.contains("Monday, 00:00 Asia/Shanghai") == true, no?.message ?? "")
+        XCTAssertNil(m.admit(t, model: "m", nowMillis: localNextMonday), "the local week is new")
+        // The local 1st of December is 2026-11-30 16:00 UTC.
+        let localFirst = Self.tuesday - 8 * Self.hour
+        let months = TokenMeters(calendar: shanghai)
+        months.finish(tokenID: 7, costMicroUSD: 100, nowMillis: localMonday + Self.hour)
+        months.finish(tokenID: 7, costMicroUSD: 900, nowMillis: localFirst - 1)
+        XCTAssertEqual(months.periodSpend(tokenID: 7, nowMillis: localFirst - 1).month, 1_000, "both in local November")
+        XCTAssertEqual(months.admit(t, model: "m", nowMillis: localFirst - 1)?.retryAfterSeconds, 1)
+        XCTAssertEqual(months.periodSpend(tokenID: 7, nowMillis: localFirst).month, 0, "December starts at the local 1st")
+    }
+
+    func testStartOfLocalDayNumbers() throws {
+        for zone in ["UTC", "Asia/Shanghai", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati", "Pacific/Pago_Pago"] {
+            let c = try LocalCalendar.named(zone)
+            var t = Self.monday - 40 * 86_400_000
+            for _ in 0..<120 {
+                let d = c.day(t)
+                let start = c.start(ofDay: d)
+                XCTAssertEqual(c.day(start), d, "\(zone): the start is in its day")
+                XCTAssertEqual(c.day(start - 1), d - 1, "\(zone): the millisecond before is the day before")
+                XCTAssertEqual(start, c.startOfDay(t), zone)
+                t += 86_400_000 / 2 + 3_600_000
+            }
+        }
+        // Hostile day numbers saturate, never trap.
+        XCTAssertEqual(LocalCalendar.utc.start(ofDay: UInt64.max), .max)
+        _ = LocalCalendar.utc.start(ofDay: UInt64.max / 86_400_000)
     }
 
     func testMonthlyCapCountsAcrossWeeksAndResetsOnTheFirst() {
