@@ -79,19 +79,30 @@ public struct Pricing: Sendable {
 
     public var count: Int { entries.count }
 
-    /// The price of the longest matching prefix, or nil.
+    /// The price of the longest matching prefix, or nil. The lowercased name is made in a
+    /// stack buffer (an array of it was an allocation per lookup, two lookups per request).
     public func price(for model: String) -> ModelPrice? {
-        var name = Array(model.utf8)
-        if let slash = name.lastIndex(of: UInt8(ascii: "/")) { name.removeSubrange(...slash) }
-        for i in name.indices where name[i] >= 0x41 && name[i] <= 0x5A { name[i] |= 0x20 }
-        for e in entries where e.prefix.count <= name.count {
-            guard name.starts(with: e.prefix) else { continue }
-            if name.count == e.prefix.count { return e.price }
-            let next = name[e.prefix.count]
-            let continues = (next >= 0x30 && next <= 0x39) || (next >= 0x61 && next <= 0x7A) || next == UInt8(ascii: ".")
-            if !continues { return e.price }
+        var model = model
+        return model.withUTF8 { raw in
+            var start = 0
+            if let slash = raw.lastIndex(of: UInt8(ascii: "/")) { start = slash + 1 }
+            let n = raw.count - start
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(n, 1)) { name in
+                for i in 0..<n {
+                    let c = raw[start + i]
+                    name[i] = c >= 0x41 && c <= 0x5A ? c | 0x20 : c
+                }
+                for e in entries where e.prefix.count <= n {
+                    let same = e.prefix.withUnsafeBufferPointer { p in p.isEmpty || memcmp(p.baseAddress!, name.baseAddress!, p.count) == 0 }
+                    guard same else { continue }
+                    if n == e.prefix.count { return e.price }
+                    let next = name[e.prefix.count]
+                    let continues = (next >= 0x30 && next <= 0x39) || (next >= 0x61 && next <= 0x7A) || next == UInt8(ascii: ".")
+                    if !continues { return e.price }
+                }
+                return nil
+            }
         }
-        return nil
     }
 
     /// tokens × price per token, summed, × `multiplier` (the channel's), in micro-USD.

@@ -45,7 +45,14 @@ public enum HeaderRewriter {
     public static func upstreamRequest(_ head: HTTPRequestHead, target: [UInt8], hostHeader: [UInt8],
                                        credential: Credential, bodyLength: Int) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(head.bytes.count + 64)
+        // Room for the new Host and credential fields and the length, so the head is one
+        // allocation (with 64 bytes it grew once per request).
+        out.reserveCapacity(head.bytes.count + target.count + hostHeader.count + 160 + {
+            switch credential {
+            case .noKey: 0
+            case .keyInClientsPlace(let k), .channel(_, let k): 2 * k.count + 40
+            }
+        }())
         out.append(contentsOf: head.bytes[head.method])
         out.append(0x20)
         out.append(contentsOf: target)

@@ -60,6 +60,19 @@ final class ProtocolPricingTests: XCTestCase {
         XCTAssertEqual(p.price(for: "gpt-4.1-nano-2025-04-14")?.input, 100_000)
     }
 
+    /// A provider path before the name (`openai/gpt-4o-mini`, through relays) and letter case
+    /// do not change the price; a name that is only a path, or only a slash, has none.
+    func testProviderPathAndCaseAreIgnored() {
+        XCTAssertEqual(p.price(for: "openai/gpt-4o-mini")?.input, 150_000)
+        XCTAssertEqual(p.price(for: "a/b/GPT-4O-MINI")?.input, 150_000)
+        XCTAssertEqual(p.price(for: "GPT-4o-Mini-2024-07-18")?.input, 150_000)
+        XCTAssertNil(p.price(for: "gpt-4o-mini/"))
+        XCTAssertNil(p.price(for: "/"))
+        XCTAssertNil(p.price(for: "gpt"))
+        // A long name (past any small buffer) still prices by its prefix.
+        XCTAssertEqual(p.price(for: "gpt-4o-mini-" + String(repeating: "x", count: 5_000))?.input, 150_000)
+    }
+
     func testOverrideFile() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ccload-prices-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
