@@ -137,19 +137,25 @@ public enum AnthropicProtocol: WireProtocol {
     }
 
     /// A whole Messages object.
-    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) {
-        if doc.kind == .object { readMessage(data, doc.range, into: &c) }
+    @discardableResult
+    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) -> Bool {
+        doc.kind == .object && JSONScan.forEachMember(covering: doc.range, in: data) { key, v in messageMember(data, key, v, &c) }
     }
 
     /// A Messages object (the `message_start` payload or a whole non-streaming body).
     static func readMessage(_ data: UnsafeRawBufferPointer, _ range: Range<Int>?, into c: inout UsageCounts) {
         JSONScan.forEachMember(in: data, object: range) { key, v in
-            if JSONScan.keyEquals(data, key, "usage"), v.kind == .object {
-                readUsageObject(data, v.range, into: &c)
-            } else if JSONScan.keyEquals(data, key, "model") {
-                c.noteModel(data, v)
-            }
+            messageMember(data, key, v, &c)
             return true
+        }
+    }
+
+    /// One member of a Messages object: its `usage` and `model`.
+    static func messageMember(_ data: UnsafeRawBufferPointer, _ key: Range<Int>, _ v: JSONScan.Value, _ c: inout UsageCounts) {
+        if JSONScan.keyEquals(data, key, "usage"), v.kind == .object {
+            readUsageObject(data, v.range, into: &c)
+        } else if JSONScan.keyEquals(data, key, "model") {
+            c.noteModel(data, v)
         }
     }
 

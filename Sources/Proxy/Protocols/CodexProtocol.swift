@@ -145,19 +145,25 @@ public enum CodexProtocol: WireProtocol {
     }
 
     /// A whole Responses object.
-    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) {
-        if doc.kind == .object { readResponse(data, doc.range, into: &c) }
+    @discardableResult
+    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) -> Bool {
+        doc.kind == .object && JSONScan.forEachMember(covering: doc.range, in: data) { key, v in responseMember(data, key, v, &c) }
     }
 
     /// A Responses object (an event's `response`, or a whole non-streaming body).
     static func readResponse(_ data: UnsafeRawBufferPointer, _ range: Range<Int>?, into c: inout UsageCounts) {
         JSONScan.forEachMember(in: data, object: range) { key, v in
-            if v.kind == .object, JSONScan.keyEquals(data, key, "usage") {
-                c.readPromptUsage(data, v.range, input: "input_tokens", output: "output_tokens", details: "input_tokens_details")
-            } else if JSONScan.keyEquals(data, key, "model") {
-                c.noteModel(data, v)
-            }
+            responseMember(data, key, v, &c)
             return true
+        }
+    }
+
+    /// One member of a Responses object: its `usage` and `model`.
+    static func responseMember(_ data: UnsafeRawBufferPointer, _ key: Range<Int>, _ v: JSONScan.Value, _ c: inout UsageCounts) {
+        if v.kind == .object, JSONScan.keyEquals(data, key, "usage") {
+            c.readPromptUsage(data, v.range, input: "input_tokens", output: "output_tokens", details: "input_tokens_details")
+        } else if JSONScan.keyEquals(data, key, "model") {
+            c.noteModel(data, v)
         }
     }
 }

@@ -256,35 +256,44 @@ public enum GeminiProtocol: WireProtocol {
     }
 
     /// One response object, or a JSON array of chunks (`:streamGenerateContent` without `alt=sse`).
-    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) {
-        if doc.kind == .object {
-            readChunk(data, object: doc.range, into: &c)
-        } else if doc.kind == .array {
-            JSONScan.forEachElement(in: data, array: doc.range) { element in
+    @discardableResult
+    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) -> Bool {
+        switch doc.kind {
+        case .object:
+            return JSONScan.forEachMember(covering: doc.range, in: data) { key, v in chunkMember(data, key, v, &c) }
+        case .array:
+            // Each element was checked by the array's walk: its members are read in place.
+            return JSONScan.forEachElement(covering: doc.range, in: data) { element in
                 if element.kind == .object { readChunk(data, object: element.range, into: &c) }
-                return true
             }
+        default:
+            return false
         }
     }
 
     static func readChunk(_ data: UnsafeRawBufferPointer, object: Range<Int>?, into c: inout UsageCounts) {
         JSONScan.forEachMember(in: data, object: object) { key, v in
-            if v.kind == .object, JSONScan.keyEquals(data, key, "usageMetadata") {
-                c.reported = true
-                c.input = 0; c.output = 0; c.cached = 0; c.extraInput = 0; c.extraOutput = 0
-                JSONScan.forEachMember(in: data, object: v.range) { k, u in
-                    guard let n = UsageCounts.tokens(data, u) else { return true }
-                    if JSONScan.keyEquals(data, k, "promptTokenCount") { c.input = n }
-                    else if JSONScan.keyEquals(data, k, "candidatesTokenCount") { c.output = n }
-                    else if JSONScan.keyEquals(data, k, "cachedContentTokenCount") { c.cached = n }
-                    else if JSONScan.keyEquals(data, k, "thoughtsTokenCount") { c.extraOutput = n }
-                    else if JSONScan.keyEquals(data, k, "toolUsePromptTokenCount") { c.extraInput = n }
-                    return true
-                }
-            } else if JSONScan.keyEquals(data, key, "modelVersion") {
-                c.noteModel(data, v)
-            }
+            chunkMember(data, key, v, &c)
             return true
+        }
+    }
+
+    /// One member of a response chunk: its `usageMetadata` and `modelVersion`.
+    static func chunkMember(_ data: UnsafeRawBufferPointer, _ key: Range<Int>, _ v: JSONScan.Value, _ c: inout UsageCounts) {
+        if v.kind == .object, JSONScan.keyEquals(data, key, "usageMetadata") {
+            c.reported = true
+            c.input = 0; c.output = 0; c.cached = 0; c.extraInput = 0; c.extraOutput = 0
+            JSONScan.forEachMember(in: data, object: v.range) { k, u in
+                guard let n = UsageCounts.tokens(data, u) else { return true }
+                if JSONScan.keyEquals(data, k, "promptTokenCount") { c.input = n }
+                else if JSONScan.keyEquals(data, k, "candidatesTokenCount") { c.output = n }
+                else if JSONScan.keyEquals(data, k, "cachedContentTokenCount") { c.cached = n }
+                else if JSONScan.keyEquals(data, k, "thoughtsTokenCount") { c.extraOutput = n }
+                else if JSONScan.keyEquals(data, k, "toolUsePromptTokenCount") { c.extraInput = n }
+                return true
+            }
+        } else if JSONScan.keyEquals(data, key, "modelVersion") {
+            c.noteModel(data, v)
         }
     }
 }

@@ -71,6 +71,55 @@ public enum JSONScan {
         walkObject(buf, object?.lowerBound ?? 0, object?.upperBound ?? buf.count, body) != nil
     }
 
+    /// `forEachMember` for a `body` that never stops the walk: true only when the members
+    /// end exactly at `object.upperBound` with its closing brace, everything well formed. With
+    /// the range of a whole document (after its whitespace is trimmed) this is the check
+    /// `document` makes, done in the same walk that reads the members.
+    @discardableResult
+    public static func forEachMember(covering object: Range<Int>, in buf: UnsafeRawBufferPointer,
+                                     _ body: (Range<Int>, Value) -> Void) -> Bool {
+        walkObject(buf, object.lowerBound, object.upperBound) { key, v in body(key, v); return true } == object.upperBound
+    }
+
+    /// The elements of the array spanning exactly `array` (see `forEachMember(covering:)`).
+    @discardableResult
+    public static func forEachElement(covering array: Range<Int>, in buf: UnsafeRawBufferPointer,
+                                      _ body: (Value) -> Void) -> Bool {
+        let end = array.upperBound
+        guard end <= buf.count, end > array.lowerBound, buf[end - 1] == UInt8(ascii: "]") else { return false }
+        var i = skipWhitespace(buf, array.lowerBound, end)
+        guard i < end, buf[i] == UInt8(ascii: "[") else { return false }
+        i = skipWhitespace(buf, i + 1, end)
+        guard i < end else { return false }
+        if buf[i] == UInt8(ascii: "]") { return i + 1 == end }
+        while true {
+            guard let v = scanValue(buf, i, end) else { return false }
+            body(v)
+            i = skipWhitespace(buf, v.range.upperBound, end)
+            guard i < end else { return false }
+            if buf[i] == UInt8(ascii: "]") { return i + 1 == end }
+            guard buf[i] == UInt8(ascii: ",") else { return false }
+            i = skipWhitespace(buf, i + 1, end)
+        }
+    }
+
+    /// The extent of the one value `buf` should hold: from its first to its last
+    /// non-whitespace byte, and the kind its first byte starts; nil for an empty body. Taken on
+    /// trust: a walk over it (`forEachMember(covering:)`) says whether it is one value.
+    public static func trimmedRoot(_ buf: UnsafeRawBufferPointer) -> Value? {
+        let start = skipWhitespace(buf, 0, buf.count)
+        var end = buf.count
+        while end > start && isWhitespace(buf[end - 1]) { end -= 1 }
+        guard end > start else { return nil }
+        let kind: Kind
+        switch buf[start] {
+        case UInt8(ascii: "{"): kind = .object
+        case UInt8(ascii: "["): kind = .array
+        default: return nil
+        }
+        return Value(kind: kind, range: start..<end)
+    }
+
     /// The members walk behind `forEachMember`: returns the index after the closing brace
     /// (or, when `body` stopped early, the index after the last value walked), nil when
     /// malformed.

@@ -161,18 +161,24 @@ public enum OpenAIProtocol: WireProtocol {
     }
 
     /// A whole chat completion object.
-    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) {
-        if doc.kind == .object { readChunk(data, object: doc.range, into: &c) }
+    @discardableResult
+    public static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into c: inout UsageCounts) -> Bool {
+        doc.kind == .object && JSONScan.forEachMember(covering: doc.range, in: data) { key, v in chunkMember(data, key, v, &c) }
     }
 
     static func readChunk(_ data: UnsafeRawBufferPointer, object: Range<Int>?, into c: inout UsageCounts) {
         JSONScan.forEachMember(in: data, object: object) { key, v in
-            if v.kind == .object, JSONScan.keyEquals(data, key, "usage") {
-                c.readPromptUsage(data, v.range, input: "prompt_tokens", output: "completion_tokens", details: "prompt_tokens_details")
-            } else if JSONScan.keyEquals(data, key, "model") {
-                c.noteModel(data, v)
-            }
+            chunkMember(data, key, v, &c)
             return true
+        }
+    }
+
+    /// One member of a chat completion (chunk): its `usage` and `model`.
+    static func chunkMember(_ data: UnsafeRawBufferPointer, _ key: Range<Int>, _ v: JSONScan.Value, _ c: inout UsageCounts) {
+        if v.kind == .object, JSONScan.keyEquals(data, key, "usage") {
+            c.readPromptUsage(data, v.range, input: "prompt_tokens", output: "completion_tokens", details: "prompt_tokens_details")
+        } else if JSONScan.keyEquals(data, key, "model") {
+            c.noteModel(data, v)
         }
     }
 

@@ -68,8 +68,12 @@ public protocol WireProtocol: Sendable {
     /// Reads one streamed event's usage and model into `counts` (`UsageTap`).
     static func readUsage(event: SSEEvent, data: UnsafeRawBufferPointer, into counts: inout UsageCounts)
 
-    /// Reads a whole non-streaming body's usage and model; `doc` is its top-level value.
-    static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into counts: inout UsageCounts)
+    /// Reads a whole non-streaming body's usage and model; `doc` is its top-level value,
+    /// whose range may be taken on trust (`UsageTap` passes the body's extent without a
+    /// separate pass over it): returns whether the walk covered `doc.range` exactly and found
+    /// it well formed, and only then does the caller keep what was read.
+    @discardableResult
+    static func readUsage(body data: UnsafeRawBufferPointer, doc: JSONScan.Value, into counts: inout UsageCounts) -> Bool
 
     /// The normalised usage for what was read (`counts.reported` is true).
     static func usage(_ counts: UsageCounts) -> Usage

@@ -3,7 +3,8 @@
 // model for any split; counts are never negative and their sums never trap (hostile
 // upstream numbers); memory stays within the caps; and a body that is one JSON object gives
 // the same usage as the stream event that carries it (the two code paths agree); and a body
-// with its declared length (read in place when whole) reads as one without.
+// with its declared length (read in place when whole) reads as one without; and the tap's one
+// walk over a body reads what checking the whole document first and then reading it reads.
 
 @testable import Proxy
 
@@ -75,6 +76,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if small < big { _ = tap(payload, rng.pieces(payload.count), streaming: streaming, maxBody: small, maxEvent: small) }
         if !streaming {
             wholeBody = a
+            // The one walk against the two passes it replaced (document, then read).
+            let twoPass = payload.withUnsafeBytes { data -> Usage in
+                guard let doc = JSONScan.document(data) else { return .unknown }
+                var c = UsageCounts()
+                kind.wire.readUsage(body: data, doc: doc, into: &c)
+                return c.reported ? kind.wire.usage(c) : .unknown
+            }
+            check(a.usage == twoPass, "one walk \(a.usage), two passes \(twoPass)")
             // With its Content-Length, a body in one piece is read where it lies (not
             // gathered), in pieces it is gathered: either way the usage is the same, and a
             // cap holds alike.

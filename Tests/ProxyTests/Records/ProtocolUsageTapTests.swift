@@ -152,6 +152,57 @@ final class ProtocolUsageTapTests: XCTestCase {
         assertUsage(.gemini, streaming: false, Array(array.utf8), Usage(input: 8, output: 5), model: "gemini-2.5-flash")
     }
 
+    // MARK: One walk over a body
+
+    /// What the two-pass reading (check the whole document with `JSONScan.document`, then
+    /// read its usage) gave: the tap's one walk must give the same for every body.
+    static func twoPassUsage(_ kind: ProtocolKind, _ body: [UInt8]) -> Usage {
+        body.withUnsafeBytes { data -> Usage in
+            guard let doc = JSONScan.document(data) else { return .unknown }
+            var c = UsageCounts()
+            kind.wire.readUsage(body: data, doc: doc, into: &c)
+            return c.reported ? kind.wire.usage(c) : .unknown
+        }
+    }
+
+    /// Every prefix of each format's body, each with one byte changed to a byte that breaks
+    /// or bends the grammar, and with whitespace, a second value or junk around it: the one
+    /// walk keeps the usage exactly when the whole body is one well-formed value.
+    func testOneWalkReadsWhatTheTwoPassReadingRead() {
+        let bodies: [(ProtocolKind, String)] = [
+            (.anthropic, #"{"id":"m","type":"message","content":[{"type":"text","text":"a \"b\" c"}],"usage":{"input_tokens":10,"cache_read_input_tokens":3,"output_tokens":4},"model":"claude-x"}"#),
+            (.openai, #"{"id":"c","model":"gpt-x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":19,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":2}}}"#),
+            (.codex, #"{"id":"r","model":"o4","output":[],"usage":{"input_tokens":36,"input_tokens_details":{"cached_tokens":6},"output_tokens":87}}"#),
+            (.gemini, #"{"candidates":[],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":2},"modelVersion":"g"}"#),
+            (.gemini, #"[{"usageMetadata":{"promptTokenCount":8}},{"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":5}}]"#),
+        ]
+        let swaps: [UInt8] = [0x22, 0x5C, 0x7D, 0x5D, 0x2C, 0x3A, 0x20, 0x00, 0x31, 0x7B]
+        var checked = 0, known = 0
+        for (kind, text) in bodies {
+            let body = Array(text.utf8)
+            var cases: [[UInt8]] = [body, Array(" \r\n\t".utf8) + body + Array("\n ".utf8), body + body, body + Array("x".utf8),
+                                    body + Array(",".utf8), Array("[".utf8) + body, Array("".utf8), Array("  ".utf8), Array("42".utf8)]
+            for n in 0..<body.count { cases.append(Array(body[..<n])) }
+            for at in stride(from: 0, to: body.count, by: 3) {
+                for b in swaps where body[at] != b {
+                    var m = body
+                    m[at] = b
+                    cases.append(m)
+                }
+            }
+            for c in cases {
+                let want = Self.twoPassUsage(kind, c)
+                var tap = UsageTap(kind: kind, streaming: false, bodyLength: c.count)
+                c.withUnsafeBytes { tap.feed($0) }
+                XCTAssertEqual(tap.finish(), want, "\(kind): \(String(decoding: c, as: UTF8.self))")
+                checked += 1
+                if want != .unknown { known += 1 }
+            }
+        }
+        XCTAssertGreaterThan(checked, 1000)
+        XCTAssertGreaterThan(known, 20, "the cases must include bodies whose usage is read")
+    }
+
     // MARK: Unknown and bounds
 
     /// Hostile counts (found by the usage_* fuzz harnesses): near-`Int.max` values trapped in
