@@ -19,8 +19,10 @@ enum FieldName: Equatable {
     case accessControl
     case other
 
+    /// `name` is a field name (or a Connection list token) from a parsed head: no control
+    /// bytes but HTAB (`ASCII.equalsLowercaseToken`).
     static func of(_ name: ArraySlice<UInt8>) -> FieldName {
-        @inline(__always) func eq(_ s: StaticString) -> Bool { ASCII.equalsIgnoringCase(name, s) }
+        @inline(__always) func eq(_ s: StaticString) -> Bool { ASCII.equalsLowercaseToken(name, s) }
         switch name.count {
         case 2: return eq("te") ? .hopByHop : .other
         case 4: return eq("host") ? .host : .other

@@ -6,7 +6,7 @@ public struct RequestID: Sendable, Equatable, CustomStringConvertible, Codable {
     public static let maxLength = 64
 
     private var storage: (SIMD32<UInt8>, SIMD32<UInt8>) = (.zero, .zero)
-    public private(set) var count = 0
+    public fileprivate(set) var count = 0
 
     public init() {}
 
@@ -15,7 +15,8 @@ public struct RequestID: Sendable, Equatable, CustomStringConvertible, Codable {
     public init?(clientValue v: ArraySlice<UInt8>) {
         guard !v.isEmpty, v.count <= Self.maxLength else { return nil }
         for b in v where !Self.allowed(b) { return nil }
-        for b in v { append(b) }
+        count = v.count
+        withStorage { p in v.withUnsafeBytes { p.copyMemory(from: $0) } }
     }
 
     /// `init(clientValue:)` of a string (stored ids, query parameters; not for the hot path).
@@ -36,10 +37,10 @@ public struct RequestID: Sendable, Equatable, CustomStringConvertible, Codable {
 
     public var isEmpty: Bool { count == 0 }
 
-    mutating func append(_ b: UInt8) {
-        guard count < Self.maxLength else { return }
-        if count < 32 { storage.0[count] = b } else { storage.1[count - 32] = b }
-        count += 1
+    /// The inline bytes, written in place (setting a `SIMD32` lane by a variable index byte
+    /// by byte was ~25 instructions a byte).
+    fileprivate mutating func withStorage(_ body: (UnsafeMutableRawBufferPointer) -> Void) {
+        withUnsafeMutableBytes(of: &storage) { body($0) }
     }
 
     /// The id's bytes, for the time of `body`.
@@ -79,17 +80,21 @@ public struct RequestIDSource: Sendable {
     public mutating func next() -> RequestID {
         counter &+= 1
         var id = RequestID()
-        Self.appendHex(&id, prefix, digits: 12)
-        id.append(0x2D)
-        Self.appendHex(&id, counter, digits: 16)
+        let (prefix, counter) = (self.prefix, self.counter)
+        id.withStorage { p in
+            Self.writeHex(p, at: 0, prefix, digits: 12)
+            p[12] = 0x2D
+            Self.writeHex(p, at: 13, counter, digits: 16)
+        }
+        id.count = 29
         return id
     }
 
-    private static func appendHex(_ id: inout RequestID, _ v: UInt64, digits: Int) {
+    private static func writeHex(_ p: UnsafeMutableRawBufferPointer, at start: Int, _ v: UInt64, digits: Int) {
         var shift = (digits - 1) * 4
-        while shift >= 0 {
+        for i in start..<(start + digits) {
             let d = UInt8((v >> UInt64(shift)) & 0xF)
-            id.append(d < 10 ? 0x30 + d : 0x57 + d)
+            p[i] = d < 10 ? 0x30 + d : 0x57 + d
             shift -= 4
         }
     }
