@@ -92,7 +92,8 @@ struct WebAsset: Sendable {
         // What every page uses: building elements, calling the API (errors, 401 → login),
         // formatting, the hash router, polling that runs only while the page is visible,
         // modals, field errors, the session and the navigation its role may use, the login
-        // page (username and password, or the admin's password alone), change my password, log-out.
+        // page (username and password, or the admin's password alone), self-registration,
+        // change my password, log-out.
         "core.js": WebAsset(WebFiles.coreJs, "text/javascript; charset=utf-8"),
         // Small SVG charts for hourly series: bars (stacked or not), lines and areas, a y
         // axis with round steps, time labels on x, and a tooltip per hour on hover (or tap).

@@ -282,11 +282,11 @@ const App = {
   route() {
     App.runLeave();
     const { name, query } = App.parseHash();
-    if (!App.authed && name !== 'login') return App.needLogin();
     // A page that does not exist opens the caller's home page. An admin page opened by a
-    // user renders, and shows the 403 the API answers it.
+    // user renders, and shows the 403 the API answers it. Only `open` pages need no session.
     const page = App.pages[name] || App.pages[App.home()];
-    document.body.classList.toggle('anon', name === 'login');
+    if (!App.authed && !page.open) return App.needLogin();
+    document.body.classList.toggle('anon', !!page.open);
     $$('#nav a').forEach((a) => a.classList.toggle('active', a.dataset.page === name));
     document.title = (page.title ? t(page.title) : name) + ' · ccload';
     const main = clear($('#main'));
@@ -330,8 +330,9 @@ const App = {
     App.session = null;
     App.showNav();
     const { name } = App.parseHash();
-    if (name !== 'login') App.wanted = location.hash || null;
-    if (name === 'login') App.route(); else location.hash = '#/login';
+    const open = App.pages[name] && App.pages[name].open;   // login, register
+    if (!open) App.wanted = location.hash || null;
+    if (open) App.route(); else location.hash = '#/login';
   },
 
   async loggedIn() {
@@ -355,7 +356,7 @@ const App = {
 
 App.pages.login = {
   title: 'login.title',
-  access: 'user',
+  open: true,
   render(root) {
     if (App.authed) { location.hash = '#/' + App.home(); return; }
     const user = h('input', { type: 'text', name: 'username', id: 'username', autocomplete: 'username', autocapitalize: 'off', spellcheck: 'false' });
@@ -380,8 +381,46 @@ App.pages.login = {
         pw.select();
       } finally { submit.disabled = false; }
     });
-    add(root, h('div', { class: 'login' }, h('h1', t('login.heading')), form));
+    add(root, h('div', { class: 'login' }, h('h1', t('login.heading')), form,
+      h('p', { class: 'muted' }, h('a', { href: '#/register', id: 'to-register' }, t('register.link')))));
     pw.focus();
+  },
+};
+
+/// Self-registration (`POST /register`, when the admin has turned the `self_registration`
+/// setting on): the new user logs in once the admin approves them.
+App.pages.register = {
+  title: 'register.title',
+  open: true,
+  render(root) {
+    const user = h('input', { type: 'text', id: 'reg-username', autocomplete: 'username', autocapitalize: 'off', spellcheck: 'false' });
+    const pw = h('input', { type: 'password', id: 'reg-password', autocomplete: 'new-password' });
+    const again = h('input', { type: 'password', id: 'reg-again', autocomplete: 'new-password' });
+    const email = h('input', { type: 'email', id: 'reg-email', autocomplete: 'email' });
+    const submit = h('button', { class: 'primary', type: 'submit', id: 'reg-submit' }, t('register.submit'));
+    const form = h('form', { class: 'panel', id: 'register-form', novalidate: true },
+      field('username', t('users.username'), user, t('users.username_rule')),
+      field('password', t('login.password'), pw, t('password.rule')),
+      field('again', t('password.again'), again),
+      field('email', t('users.email'), email, t('users.optional')),
+      submit);
+    const box = h('div', { class: 'login' }, h('h1', t('register.title')), form,
+      h('p', { class: 'muted' }, h('a', { href: '#/login' }, t('register.back'))));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(form);
+      const body = { username: user.value.trim(), password: pw.value };
+      if (email.value.trim()) body.email = email.value.trim();
+      if (!body.username) return showFieldError(form, new ApiError(0, t('form.required'), 'username'));
+      if (pw.value.length < 8) return showFieldError(form, new ApiError(0, t('password.too_short'), 'password'));
+      if (pw.value !== again.value) return showFieldError(form, new ApiError(0, t('password.mismatch'), 'again'));
+      await saving(form, submit, async () => {
+        await api('POST', '/register', body, { noRedirect: true });
+        form.replaceWith(h('div', { class: 'alert info', id: 'registered', role: 'status' }, t('register.done', { name: body.username })));
+      });
+    });
+    add(root, box);
+    user.focus();
   },
 };
 

@@ -93,6 +93,8 @@ I18n.tables.en = {
   'login.username_hint': 'leave it empty to log in as the admin with CCLOAD_PASS',
   'login.password_hint': 'the admin: CCLOAD_PASS, or the password ccload printed at its first start',
   'login.need_password': 'enter the password',
+  'register.title': 'Register', 'register.link': 'No account? Register', 'register.submit': 'Register', 'register.back': 'Back to log in',
+  'register.done': 'Registered as {name}. You can log in once the admin approves you.',
 
   'password.title': 'Change my password', 'password.old': 'Current password', 'password.new': 'New password', 'password.again': 'New password again',
   'password.rule': 'at least 8 characters, not the username', 'password.submit': 'Change password',
@@ -216,6 +218,8 @@ I18n.tables['zh-CN'] = {
   'login.username_hint': '留空则以管理员身份（CCLOAD_PASS）登录',
   'login.password_hint': '管理员：CCLOAD_PASS，或 ccload 首次启动时打印的密码',
   'login.need_password': '请输入密码',
+  'register.title': '注册', 'register.link': '没有账号？注册', 'register.submit': '注册', 'register.back': '返回登录',
+  'register.done': '已注册为 {name}。管理员审核通过后即可登录。',
 
   'password.title': '修改我的密码', 'password.old': '当前密码', 'password.new': '新密码', 'password.again': '再次输入新密码',
   'password.rule': '至少 8 个字符，且不能与用户名相同', 'password.submit': '修改密码',
