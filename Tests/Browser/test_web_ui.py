@@ -724,16 +724,19 @@ def main():
             return "%d requests" % v
         steps.run("usage page (admin)", usage_admin, needs=["sdk request"])
 
-        def admin_pages_en():
+        # The date in the logs' first row, as each locale writes one.
+        DATES = {"en": r"^\d\d/\d\d/\d{4}, \d\d:\d\d:\d\d$", "zh-CN": r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d$"}
+
+        def admin_pages(lang):
             r = None
             for page in ADMIN_PAGES:
-                r = check_page(page, "en")
+                r = check_page(page, lang)
             assert r["nav"] == ADMIN_PAGES, "the admin's navigation: %r" % r["nav"]
             ui.open("logs", "#logs-table tbody tr[data-id]")
             when = d.find_element(By.CSS_SELECTOR, "#logs-table tbody tr[data-id] td").text
-            assert re.match(r"^\d\d/\d\d/\d{4}, \d\d:\d\d:\d\d$", when), "an English (US) date: %r" % when
-            return "%d pages, %d keys per table" % (len(ADMIN_PAGES), r["keys"][0])
-        steps.run("admin pages in English", admin_pages_en, needs=["users page", "sdk request"])
+            assert re.match(DATES[lang], when), "a date as %s writes it: %r" % (lang, when)
+            return "%d pages, %d keys per table, date %s" % (len(ADMIN_PAGES), r["keys"][0], when)
+        steps.run("admin pages in English", lambda: admin_pages("en"), needs=["users page", "sdk request"])
 
         def switch_language():
             ui.open("dashboard", "#dash-requests")
@@ -744,16 +747,7 @@ def main():
             assert d.find_element(By.CSS_SELECTOR, "#nav a[data-page=tokens]").text == "密钥"
         steps.run("language switch", switch_language, needs=["login"])
 
-        def admin_pages_zh():
-            r = None
-            for page in ADMIN_PAGES:
-                r = check_page(page, "zh-CN")
-            assert r["nav"] == ADMIN_PAGES, "the admin's navigation: %r" % r["nav"]
-            ui.open("logs", "#logs-table tbody tr[data-id]")
-            when = d.find_element(By.CSS_SELECTOR, "#logs-table tbody tr[data-id] td").text
-            assert re.match(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d$", when), "a Chinese date: %r" % when
-            return "%d pages" % len(ADMIN_PAGES)
-        steps.run("admin pages in Chinese", admin_pages_zh, needs=["language switch", "users page", "sdk request"])
+        steps.run("admin pages in Chinese", lambda: admin_pages("zh-CN"), needs=["language switch", "users page", "sdk request"])
 
         def browser_language():
             ua = d.execute_script("return navigator.userAgent")
