@@ -840,6 +840,8 @@ def main():
             v = ui.wait(counted, "alice's request on her usage page")
             rows = [r.find_element(By.CSS_SELECTOR, "td").text for r in d.find_elements(By.CSS_SELECTOR, "#usage-table tbody tr:not(.total)")]
             assert rows == ["alice-key"], "a user's usage is their own: %r" % rows
+            total = [c.text for c in d.find_elements(By.CSS_SELECTOR, "#usage-table tbody tr.total td")]
+            assert total[1] == "1" and total[5] == "0", "the total sums every count, 429s too: %r" % total
             shot(d, "usage-user")
             return "%d requests" % v
         steps.run("user usage page", user_usage, needs=["user creates a key"])

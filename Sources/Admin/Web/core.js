@@ -137,6 +137,15 @@ function statusClass(s) { return 'status-' + (s ? String(s)[0] : '0'); }
 
 /// One Stats object from a row that nests it (`stats`, `totals`) or spreads it.
 function statsOf(o) { return (o && (o.stats || o.totals)) || o || {}; }
+/// Sums Stats objects field by field: counts and money (`rate_limited` too); times
+/// (`*_ms`) and `success_rate` are not sums and are left out.
+function sumStats(list) {
+  const sum = {};
+  list.forEach((s) => {
+    for (const [k, v] of Object.entries(s || {})) if (typeof v === 'number' && !/_ms$|^success_rate$/.test(k)) sum[k] = (sum[k] || 0) + v;
+  });
+  return sum;
+}
 function statErrors(s) {
   return (s.errors_4xx || 0) + (s.errors_5xx || 0) + (s.errors_other || 0);
 }

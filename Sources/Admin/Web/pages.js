@@ -95,11 +95,7 @@ App.pages.dashboard = {
       if (trend.status === 'fulfilled') {
         const pts = trend.value.data || [];
         drawTimeline(pts);
-        if (stats.status !== 'fulfilled') {
-          const sum = {};
-          pts.map(statsOf).forEach((s) => { for (const [k, v] of Object.entries(s)) if (typeof v === 'number' && !/_ms$|rate/.test(k)) sum[k] = (sum[k] || 0) + v; });
-          drawCards(sum, channels);
-        }
+        if (stats.status !== 'fulfilled') drawCards(sumStats(pts.map(statsOf)), channels);
       } else { clear(timeline).appendChild(alertBox(trend.reason)); }
     };
     const activeBox = $('#active-box', active);

@@ -3,16 +3,6 @@
 // The usage page: requests, tokens and cost per key over a range, and the hourly trend,
 // scoped as the API scopes it (the admin: every token; a user: their own tokens only).
 
-/// Sums Stats objects field by field (counts and money; percentiles and rates are not sums
-/// and are left out).
-function sumStats(list) {
-  const sum = {};
-  list.forEach((s) => {
-    for (const [k, v] of Object.entries(s || {})) if (typeof v === 'number' && !/_ms$|rate/.test(k)) sum[k] = (sum[k] || 0) + v;
-  });
-  return sum;
-}
-
 /// All the usage page reads, in one place: `{ totals: Stats, rows: [{ name, stats }], trend:
 /// [TrendPoint], bucketMs }` for the range. Today from `/admin/stats` and `/admin/trends` for
 /// the admin and from each own token's `/admin/tokens/{id}/usage` for a user; a usage
