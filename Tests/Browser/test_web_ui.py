@@ -691,6 +691,28 @@ def main():
             return "alice %d, bob %d" % (alice["id"], bob["id"])
         steps.run("users page", users_page, needs=["groups page"])
 
+        def admin_key_for_user():
+            # The admin makes a key for alice in team-a: owner and group as chosen.
+            from selenium.webdriver.support.ui import Select
+            ui.open("tokens", "#new-token")
+            ui.el("#new-token").click()
+            ui.fill("#tk-name", "alice-by-admin")
+            Select(ui.el("#tk-owner_user_id")).select_by_visible_text("alice")
+            Select(ui.el("#tk-group_id")).select_by_visible_text("team-a")
+            ui.el("#tk-client-claude_code").click()
+            ui.el("#tk-save").click()
+            ui.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#token-secret").text.strip(), "the secret")
+            ui.el("#secret-done").click()
+            row = ui.el("#tokens-table tr[data-name='alice-by-admin']")
+            assert row.find_element(By.CSS_SELECTOR, ".token-owner").text == "alice", row.text
+            assert row.find_element(By.CSS_SELECTOR, ".token-group").text == "team-a", row.text
+            k = [x for x in api_ok("GET", "/admin/tokens")["data"] if x["name"] == "alice-by-admin"][0]
+            assert k["owner_user_id"] == state["alice_id"] and k["group_id"] == state["group_id"], k
+            assert k["allowed_clients"] == ["claude_code"], k
+            api_ok("DELETE", "/admin/tokens/%d" % k["id"])
+            return "token %d" % k["id"]
+        steps.run("admin makes a key for a user", admin_key_for_user, needs=["users page"])
+
         def settings_jobs():
             ui.open("settings", "#jobs-table")
             names = [r.get_attribute("data-name") for r in d.find_elements(By.CSS_SELECTOR, "#jobs-table tbody tr")]
