@@ -165,21 +165,37 @@ enum AdminAuthRoutes {
     }
 
     /// Whether the caller's session is valid, and whose it is (the web UI asks this first).
+    /// Who the session is. For a user also what their own keys may use (the web UI's key
+    /// form reads it; a user may not list groups or users): the groups the admin allows them,
+    /// by id and name, and the admin's limits for their keys. Both `null` for the
+    /// `CCLOAD_PASS` admin.
     static func session(_ call: AdminCall) {
+        struct AllowedGroup: Encodable, Sendable {
+            let id: Int
+            let name: String
+        }
         struct Reply: Encodable, Sendable {
             let authenticated: Bool
             let via: String
             let role: String
             let userId: OrNull<Int>
             let username: OrNull<String>
+            let allowedGroups: OrNull<[AllowedGroup]>
+            let tokenLimits: OrNull<AdminUsers.LimitsView>
         }
         let user = call.caller
         let via = call.auth == .bearer ? "bearer" : "cookie"
         guard let id = user.userID else {
-            return call.json(Reply(authenticated: true, via: via, role: user.role.rawValue, userId: OrNull(nil), username: OrNull(nil)))
+            return call.json(Reply(authenticated: true, via: via, role: user.role.rawValue, userId: OrNull(nil), username: OrNull(nil),
+                                   allowedGroups: OrNull(nil), tokenLimits: OrNull(nil)))
         }
         call.blockingJSON { ctx in
-            Reply(authenticated: true, via: via, role: user.role.rawValue, userId: OrNull(id), username: OrNull(try ctx.store.user(id: id)?.username))
+            let found = try ctx.store.user(id: id)
+            let allowed = Set(found?.allowedGroupIDs ?? [])
+            let groups = allowed.isEmpty ? [] : try ctx.store.groups().filter { allowed.contains($0.id) }
+            return Reply(authenticated: true, via: via, role: user.role.rawValue, userId: OrNull(id), username: OrNull(found?.username),
+                         allowedGroups: OrNull(groups.map { AllowedGroup(id: $0.id, name: $0.name) }),
+                         tokenLimits: OrNull(found.map { AdminUsers.LimitsView($0.limits) }))
         }
     }
 }

@@ -86,15 +86,30 @@ struct WebAsset: Sendable {
         // `prefers-color-scheme: dark`; below 760 px the navigation folds into a menu and
         // tables scroll sideways.
         "app.css": WebAsset(WebFiles.appCss, "text/css; charset=utf-8"),
+        // The languages: one table of every string the UI shows per language (en, zh-CN),
+        // t() to look one up, the choice from the browser's languages or the header's switch.
+        "i18n.js": WebAsset(WebFiles.i18nJs, "text/javascript; charset=utf-8"),
         // What every page uses: building elements, calling the API (errors, 401 → login),
         // formatting, the hash router, polling that runs only while the page is visible,
-        // modals, field errors, the login page and log-out.
+        // modals, field errors, the session and the navigation its role may use, the login
+        // page (username and password, or the admin's password alone), self-registration,
+        // change my password, log-out.
         "core.js": WebAsset(WebFiles.coreJs, "text/javascript; charset=utf-8"),
         // Small SVG charts for hourly series: bars (stacked or not), lines and areas, a y
         // axis with round steps, time labels on x, and a tooltip per hour on hover (or tap).
         "chart.js": WebAsset(WebFiles.chartJs, "text/javascript; charset=utf-8"),
-        // Dashboard, logs, statistics, trends, tokens and settings.
+        // Dashboard, logs (searchable by request id), statistics, trends and settings (with
+        // the scheduled jobs).
         "pages.js": WebAsset(WebFiles.pagesJs, "text/javascript; charset=utf-8"),
+        // The keys page: client tokens (every one for the admin, a user's own for a user),
+        // their groups, limits and allowed clients, the secret shown once, a token's usage.
+        "keys.js": WebAsset(WebFiles.keysJs, "text/javascript; charset=utf-8"),
+        // The users page (admin): roles, approval, password reset, allowed groups, key limits.
+        "users.js": WebAsset(WebFiles.usersJs, "text/javascript; charset=utf-8"),
+        // The groups page (admin): members from the channel list, delete with detach on 409.
+        "groups.js": WebAsset(WebFiles.groupsJs, "text/javascript; charset=utf-8"),
+        // The usage page: requests, tokens and cost per key, scoped to the caller.
+        "usage.js": WebAsset(WebFiles.usageJs, "text/javascript; charset=utf-8"),
         // The channels page: the table with live cooldown countdowns, batch actions, the
         // create/edit form (keys, URLs, models, redirects, limits), the test button, CSV
         // import with per-row results and the export link.

@@ -6,7 +6,7 @@ function startCountdowns(root) {
     const now = performance.now();
     $$('.cd[data-until]', root).forEach((el) => {
       const left = Number(el.dataset.until) - now;
-      if (left <= 0) { el.textContent = 'ready'; el.classList.remove('cd'); el.removeAttribute('data-until'); }
+      if (left <= 0) { el.textContent = t('channels.ready'); el.classList.remove('cd'); el.removeAttribute('data-until'); }
       else el.textContent = fmt.countdown(left);
     });
   };
@@ -22,10 +22,10 @@ function channelCooling(c) {
   const parts = [];
   if (c.cooldown && c.cooldown.remaining_ms > 0) {
     parts.push(h('div', countdown(c.cooldown.remaining_ms), ' ',
-      h('span', { class: 'muted' }, (c.cooldown.failure_class || 'failure') + ' ×' + (c.cooldown.failures || 1))));
+      h('span', { class: 'muted' }, (c.cooldown.failure_class || t('channels.failure')) + ' ×' + (c.cooldown.failures || 1))));
   }
   (c.keys || []).forEach((k) => {
-    if (k.cooldown_remaining_ms > 0) parts.push(h('div', h('span', { class: 'muted' }, 'key ' + (k.index + 1) + ' '), countdown(k.cooldown_remaining_ms)));
+    if (k.cooldown_remaining_ms > 0) parts.push(h('div', h('span', { class: 'muted' }, t('channels.key_n', { n: k.index + 1 }) + ' '), countdown(k.cooldown_remaining_ms)));
   });
   (c.model_cooldowns || []).forEach((m) => {
     if (m.remaining_ms > 0) parts.push(h('div', h('span', { class: 'muted' }, m.model + ' '), countdown(m.remaining_ms)));
@@ -34,30 +34,30 @@ function channelCooling(c) {
 }
 
 App.pages.channels = {
-  title: 'Channels',
+  title: 'nav.channels',
   async render(root) {
     const selected = new Set();
     let channels = [];
     const msg = h('div');
     const importBox = h('div');
-    const tableBox = h('div', { class: 'table-wrap' }, h('div', { class: 'empty' }, 'Loading…'));
+    const tableBox = h('div', { class: 'table-wrap' }, h('div', { class: 'empty' }, t('common.loading')));
     const batchCount = h('span', { class: 'muted' });
-    const prio = h('input', { type: 'number', placeholder: 'priority', class: 'small-input', 'aria-label': 'priority for the selected channels' });
+    const prio = h('input', { type: 'number', placeholder: t('channels.priority_ph'), class: 'small-input', 'aria-label': t('channels.priority_batch') });
     const batchBar = h('div', { class: 'row panel', id: 'batch-bar', hidden: true }, batchCount,
-      h('button', { type: 'button', onclick: () => batch('enable') }, 'Enable'),
-      h('button', { type: 'button', onclick: () => batch('disable') }, 'Disable'),
-      h('button', { type: 'button', onclick: () => batch('clear_cooldowns') }, 'Clear cooldowns'),
-      prio, h('button', { type: 'button', onclick: () => batch('set_priority') }, 'Set priority'),
-      h('button', { type: 'button', class: 'danger', onclick: () => batch('delete') }, 'Delete'));
-    const fileInput = h('input', { type: 'file', accept: '.csv,text/csv', id: 'csv-file', 'aria-label': 'Import CSV' });
+      h('button', { type: 'button', onclick: () => batch('enable') }, t('common.enable')),
+      h('button', { type: 'button', onclick: () => batch('disable') }, t('common.disable')),
+      h('button', { type: 'button', onclick: () => batch('clear_cooldowns') }, t('channels.clear_cooldowns')),
+      prio, h('button', { type: 'button', onclick: () => batch('set_priority') }, t('channels.set_priority')),
+      h('button', { type: 'button', class: 'danger', onclick: () => batch('delete') }, t('common.delete')));
+    const fileInput = h('input', { type: 'file', accept: '.csv,text/csv', id: 'csv-file', 'aria-label': t('channels.import') });
     fileInput.addEventListener('change', () => importCSV(fileInput));
 
     add(root,
-      h('div', { class: 'row' }, h('h1', 'Channels'), h('span', { class: 'spacer' }),
-        h('button', { class: 'primary', type: 'button', id: 'new-channel', onclick: () => editChannel(null) }, '+ New channel'),
-        h('span', { class: 'button filebtn' }, 'Import CSV', fileInput),
-        h('a', { class: 'button', href: '/admin/channels/export', download: 'channels.csv', id: 'export-csv' }, 'Export CSV')),
-      h('p', { class: 'muted' }, 'Changes apply to the proxy at once. Cooldowns count down live.'),
+      h('div', { class: 'row' }, h('h1', t('nav.channels')), h('span', { class: 'spacer' }),
+        h('button', { class: 'primary', type: 'button', id: 'new-channel', onclick: () => editChannel(null) }, t('channels.new')),
+        h('span', { class: 'button filebtn' }, t('channels.import'), fileInput),
+        h('a', { class: 'button', href: '/admin/channels/export', download: 'channels.csv', id: 'export-csv' }, t('channels.export'))),
+      h('p', { class: 'muted' }, t('channels.intro')),
       msg, importBox, batchBar, tableBox);
     startCountdowns(root);
 
@@ -72,21 +72,21 @@ App.pages.channels = {
     function updateBatch() {
       for (const id of Array.from(selected)) if (!channels.some((c) => c.id === id)) selected.delete(id);
       batchBar.hidden = selected.size === 0;
-      batchCount.textContent = selected.size + ' selected';
+      batchCount.textContent = t('channels.selected', { n: fmt.int(selected.size) });
     }
     function draw() {
       clear(tableBox);
       if (!channels.length) {
-        tableBox.appendChild(h('div', { class: 'empty' }, 'No channels yet. Add one, or import a CSV.'));
+        tableBox.appendChild(h('div', { class: 'empty' }, t('channels.none')));
         return updateBatch();
       }
-      const all = h('input', { type: 'checkbox', 'aria-label': 'select all', checked: channels.every((c) => selected.has(c.id)) });
+      const all = h('input', { type: 'checkbox', 'aria-label': t('channels.select_all'), checked: channels.every((c) => selected.has(c.id)) });
       all.addEventListener('change', () => {
         channels.forEach((c) => all.checked ? selected.add(c.id) : selected.delete(c.id));
         draw();
       });
       const rows = channels.map((c) => {
-        const box = h('input', { type: 'checkbox', checked: selected.has(c.id), 'aria-label': 'select ' + c.name });
+        const box = h('input', { type: 'checkbox', checked: selected.has(c.id), 'aria-label': t('channels.select_one', { name: c.name }) });
         box.addEventListener('change', () => { box.checked ? selected.add(c.id) : selected.delete(c.id); updateBatch(); });
         const testCell = h('td', { class: 'test-result' });
         const cooling = channelCooling(c);
@@ -96,24 +96,24 @@ App.pages.channels = {
           h('td', h('b', c.name), h('div', { class: 'muted mono' }, (c.urls || []).join(' '))),
           h('td', c.protocol),
           h('td', { class: 'num' }, c.priority, c.weight != null ? h('span', { class: 'muted' }, ' w' + c.weight) : null),
-          h('td', { class: 'wrap' }, (c.models || []).length ? (c.models || []).join(', ') : h('span', { class: 'muted' }, 'any'),
+          h('td', { class: 'wrap' }, (c.models || []).length ? (c.models || []).join(', ') : h('span', { class: 'muted' }, t('channels.any_model')),
             Object.keys(c.redirects || {}).length ? h('div', { class: 'muted' }, Object.entries(c.redirects).map(([a, b]) => a + ' → ' + b).join(', ')) : null),
           h('td', { class: 'num' }, (c.keys || []).length),
-          h('td', h('span', { class: 'badge ' + (c.enabled ? 'ok' : '') }, c.enabled ? 'enabled' : 'disabled')),
-          h('td', { class: 'cooling' }, cooling.length ? cooling : h('span', { class: 'badge ok' }, 'ready')),
+          h('td', h('span', { class: 'badge ' + (c.enabled ? 'ok' : '') }, c.enabled ? t('common.enabled_state') : t('common.disabled_state'))),
+          h('td', { class: 'cooling' }, cooling.length ? cooling : h('span', { class: 'badge ok' }, t('channels.ready'))),
           h('td', { class: 'num' }, fmt.usd(c.today_cost_usd)),
           h('td', h('div', { class: 'row nowrap' },
-            h('button', { type: 'button', class: 'small', onclick: () => editChannel(c) }, 'Edit'),
-            h('button', { type: 'button', class: 'small test', onclick: (ev) => testChannel(c, testCell, ev.currentTarget) }, 'Test'),
-            h('button', { type: 'button', class: 'small', onclick: () => toggle(c) }, c.enabled ? 'Disable' : 'Enable'),
-            cooling.length ? h('button', { type: 'button', class: 'small', onclick: () => clearCooldown(c) }, 'Clear cooldown') : null,
-            h('button', { type: 'button', class: 'small danger', onclick: () => remove(c) }, 'Delete'))),
+            h('button', { type: 'button', class: 'small', onclick: () => editChannel(c) }, t('common.edit')),
+            h('button', { type: 'button', class: 'small test', onclick: (ev) => testChannel(c, testCell, ev.currentTarget) }, t('channels.test')),
+            h('button', { type: 'button', class: 'small', onclick: () => toggle(c) }, c.enabled ? t('common.disable') : t('common.enable')),
+            cooling.length ? h('button', { type: 'button', class: 'small', onclick: () => clearCooldown(c) }, t('channels.clear_cooldown')) : null,
+            h('button', { type: 'button', class: 'small danger', onclick: () => remove(c) }, t('common.delete')))),
           testCell);
       });
       tableBox.appendChild(h('table', { id: 'channels-table' },
-        h('thead', h('tr', h('th', all), h('th', { class: 'num' }, 'ID'), h('th', 'Name / URL'), h('th', 'Protocol'),
-          h('th', { class: 'num' }, 'Priority'), h('th', 'Models'), h('th', { class: 'num' }, 'Keys'), h('th', 'State'),
-          h('th', 'Cooldown'), h('th', { class: 'num' }, 'Today'), h('th', 'Actions'), h('th', 'Test'))),
+        h('thead', h('tr', h('th', all), h('th', { class: 'num' }, t('col.id')), h('th', t('channels.name_url')), h('th', t('col.protocol')),
+          h('th', { class: 'num' }, t('channels.priority')), h('th', t('channels.models')), h('th', { class: 'num' }, t('channels.keys')), h('th', t('col.state')),
+          h('th', t('channels.cooldown')), h('th', { class: 'num' }, t('keys.today')), h('th', t('col.actions')), h('th', t('channels.test')))),
         h('tbody', rows)));
       updateBatch();
     }
@@ -121,34 +121,34 @@ App.pages.channels = {
       try { await promise; if (done) toast(done); } catch (e) { toast(describeError(e), true); }
       await load();
     }
-    function toggle(c) { act(api('PUT', '/admin/channels/' + c.id, { enabled: !c.enabled }), c.name + (c.enabled ? ' disabled' : ' enabled')); }
-    function clearCooldown(c) { act(api('POST', '/admin/channels/' + c.id + '/clear-cooldowns', {}), 'cooldowns cleared on ' + c.name); }
+    function toggle(c) { act(api('PUT', '/admin/channels/' + c.id, { enabled: !c.enabled }), t(c.enabled ? 'common.was_disabled' : 'common.was_enabled', { name: c.name })); }
+    function clearCooldown(c) { act(api('POST', '/admin/channels/' + c.id + '/clear-cooldowns', {}), t('channels.cooldowns_cleared', { name: c.name })); }
     function remove(c) {
-      if (!confirm('Delete channel ' + c.name + '?')) return;
-      act(api('DELETE', '/admin/channels/' + c.id), c.name + ' deleted');
+      if (!confirm(t('channels.confirm_delete', { name: c.name }))) return;
+      act(api('DELETE', '/admin/channels/' + c.id), t('common.was_deleted', { name: c.name }));
     }
     function batch(action) {
       const ids = Array.from(selected);
       const body = { ids, action };
       if (action === 'set_priority') {
         const p = numOrNull(prio.value);
-        if (p == null || isNaN(p)) { prio.classList.add('invalid'); return toast('enter a priority first', true); }
+        if (p == null || isNaN(p)) { prio.classList.add('invalid'); return toast(t('channels.need_priority'), true); }
         prio.classList.remove('invalid');
         body.priority = p;
       }
-      if (action === 'delete' && !confirm('Delete ' + ids.length + ' channels?')) return;
+      if (action === 'delete' && !confirm(t('channels.confirm_batch_delete', { n: fmt.int(ids.length) }))) return;
       act(api('POST', '/admin/channels/batch', body).then((r) => {
         if (action === 'delete') selected.clear();
         return r;
-      }), action.replace('_', ' ') + ': ' + ids.length + ' channels');
+      }), t('channels.batch_done', { action: t('batch.' + action), n: fmt.int(ids.length) }));
     }
     async function testChannel(c, cell, btn) {
       btn.disabled = true;
-      clear(cell).appendChild(h('span', { class: 'muted' }, 'testing…'));
+      clear(cell).appendChild(h('span', { class: 'muted' }, t('channels.testing')));
       try {
         const r = await api('POST', '/admin/channels/' + c.id + '/test', {});
         clear(cell).appendChild(h('span', { class: 'badge ' + (r.ok ? 'ok' : 'bad') },
-          (r.ok ? '✓ ' : '✗ ') + (r.status || 'no answer') + ' · TTFB ' + fmt.ms(r.ttfb_ms) + ' · ' + fmt.ms(r.duration_ms)));
+          (r.ok ? '✓ ' : '✗ ') + (r.status || t('channels.no_answer')) + ' · TTFB ' + fmt.ms(r.ttfb_ms) + ' · ' + fmt.ms(r.duration_ms)));
         if (r.error) cell.appendChild(h('div', { class: 'muted wrap' }, r.error));
       } catch (e) {
         clear(cell).appendChild(h('span', { class: 'badge bad' }, describeError(e)));
@@ -159,19 +159,19 @@ App.pages.channels = {
       if (!file) return;
       const text = await file.text();
       input.value = '';
-      clear(importBox).appendChild(h('div', { class: 'alert info' }, 'Importing ' + file.name + '…'));
+      clear(importBox).appendChild(h('div', { class: 'alert info' }, t('channels.importing', { name: file.name })));
       try {
         const r = await api('POST', '/admin/channels/import', text, { raw: true, contentType: 'text/csv; charset=utf-8' });
         const rows = (r.rows || []).map((x) => h('tr', { class: 'import-' + x.result },
           h('td', { class: 'num' }, x.row), h('td', x.name || ''),
-          h('td', h('span', { class: 'badge ' + (x.result === 'error' ? 'bad' : 'ok') }, x.result)),
+          h('td', h('span', { class: 'badge ' + (x.result === 'error' ? 'bad' : 'ok') }, t('import.' + x.result))),
           h('td', { class: 'wrap' }, x.error || '')));
         clear(importBox).appendChild(h('div', { class: 'panel', id: 'import-result' },
-          h('div', { class: 'row' }, h('h2', 'Import of ' + file.name), h('span', { class: 'spacer' }),
-            h('button', { type: 'button', class: 'small', onclick: () => clear(importBox) }, 'Dismiss')),
-          h('p', { class: 'import-summary' }, (r.created || 0) + ' created, ' + (r.updated || 0) + ' updated, ' + (r.failed || 0) + ' failed'),
+          h('div', { class: 'row' }, h('h2', t('channels.import_of', { name: file.name })), h('span', { class: 'spacer' }),
+            h('button', { type: 'button', class: 'small', onclick: () => clear(importBox) }, t('channels.dismiss'))),
+          h('p', { class: 'import-summary' }, t('channels.import_summary', { created: fmt.int(r.created || 0), updated: fmt.int(r.updated || 0), failed: fmt.int(r.failed || 0) })),
           rows.length ? h('div', { class: 'table-wrap' }, h('table',
-            h('thead', h('tr', h('th', { class: 'num' }, 'Row'), h('th', 'Name'), h('th', 'Result'), h('th', 'Error'))),
+            h('thead', h('tr', h('th', { class: 'num' }, t('channels.row')), h('th', t('channels.name')), h('th', t('channels.result')), h('th', t('col.error')))),
             h('tbody', rows))) : null));
       } catch (e) { clear(importBox).appendChild(alertBox(e)); }
       load();
@@ -200,9 +200,9 @@ function channelForm(c, saved) {
       placeholder: isKept ? '' : 'sk-…', value: isKept ? key.masked : '', readonly: isKept, dataset: isKept ? { keep: String(key.keep) } : {} });
     const row = h('div', { class: 'keyrow' }, input,
       isKept ? h('button', { type: 'button', class: 'small', onclick: () => {
-        delete input.dataset.keep; input.readOnly = false; input.value = ''; input.type = 'password'; input.placeholder = 'new key'; input.focus();
-      } }, 'Replace') : null,
-      h('button', { type: 'button', class: 'small danger', 'aria-label': 'remove key', onclick: () => row.remove() }, '✕'));
+        delete input.dataset.keep; input.readOnly = false; input.value = ''; input.type = 'password'; input.placeholder = t('channels.new_key'); input.focus();
+      } }, t('channels.replace')) : null,
+      h('button', { type: 'button', class: 'small danger', 'aria-label': t('channels.remove_key'), onclick: () => row.remove() }, '✕'));
     keysBox.appendChild(row);
     return input;
   };
@@ -212,19 +212,19 @@ function channelForm(c, saved) {
     ['sequential', 'round_robin'].map((s) => h('option', { value: s, selected: v.key_strategy === s }, s)));
   const priority = inp('priority', v.priority, { type: 'number', step: 1 });
   const weight = inp('weight', v.weight, { type: 'number', step: 1, min: 0, placeholder: 'none' });
-  const models = h('textarea', { name: 'models', id: 'ch-models', rows: 2, placeholder: 'empty: every model' }, (v.models || []).join(', '));
+  const models = h('textarea', { name: 'models', id: 'ch-models', rows: 2, placeholder: t('keys.every_model') }, (v.models || []).join(', '));
   const redirBox = h('div', { class: 'redirects', id: 'ch-redirects' });
   const addRedirect = (from, to) => {
     const row = h('div', { class: 'rrow' },
-      h('input', { class: 'r-from', placeholder: 'requested model', value: from || '' }), '→',
-      h('input', { class: 'r-to', placeholder: 'upstream model', value: to || '' }),
-      h('button', { type: 'button', class: 'small danger', 'aria-label': 'remove redirect', onclick: () => row.remove() }, '✕'));
+      h('input', { class: 'r-from', placeholder: t('channels.requested_model'), value: from || '' }), '→',
+      h('input', { class: 'r-to', placeholder: t('channels.upstream_model'), value: to || '' }),
+      h('button', { type: 'button', class: 'small danger', 'aria-label': t('channels.remove_redirect'), onclick: () => row.remove() }, '✕'));
     redirBox.appendChild(row);
   };
   Object.entries(v.redirects || {}).forEach(([a, b]) => addRedirect(a, b));
   const enabled = h('input', { type: 'checkbox', name: 'enabled', id: 'ch-enabled', checked: v.enabled !== false });
-  const proxy = inp('proxy', v.proxy, { placeholder: 'http://host:port or socks5://…' });
-  const fbt = inp('first_byte_timeout_seconds', v.first_byte_timeout_seconds, { type: 'number', step: 'any', min: 0, placeholder: 'global setting' });
+  const proxy = inp('proxy', v.proxy, { placeholder: t('channels.proxy_ph') });
+  const fbt = inp('first_byte_timeout_seconds', v.first_byte_timeout_seconds, { type: 'number', step: 'any', min: 0, placeholder: t('channels.global_setting') });
   const mult = inp('cost_multiplier', v.cost_multiplier, { type: 'number', step: 'any', min: 0 });
   const daily = inp('daily_cost_limit_usd', v.daily_cost_limit_usd, { type: 'number', step: 'any', min: 0, placeholder: 'none' });
   const conc = inp('max_concurrency', v.max_concurrency, { type: 'number', step: 1, min: 1, placeholder: 'none' });
@@ -232,32 +232,32 @@ function channelForm(c, saved) {
 
   const form = h('form', { id: 'channel-form', novalidate: true },
     h('div', { class: 'form-grid' },
-      field('name', 'Name', name),
-      field('protocol', 'Protocol', protocol),
-      field('urls', 'URLs', urls, 'one per line; tried in order', 'wide'),
+      field('name', t('channels.name'), name),
+      field('protocol', t('col.protocol'), protocol),
+      field('urls', t('channels.urls'), urls, t('channels.urls_hint'), 'wide'),
       h('div', { class: 'field wide', dataset: { field: 'api_keys' } },
-        h('span', { class: 'name' }, 'API keys'), keysBox,
-        h('div', h('button', { type: 'button', class: 'small', id: 'ch-add-key', onclick: () => addKey(null).focus() }, '+ Add key')),
-        h('span', { class: 'hint' }, 'stored keys are shown masked and kept unless you replace or remove them'),
+        h('span', { class: 'name' }, t('channels.api_keys')), keysBox,
+        h('div', h('button', { type: 'button', class: 'small', id: 'ch-add-key', onclick: () => addKey(null).focus() }, t('channels.add_key'))),
+        h('span', { class: 'hint' }, t('channels.keys_hint')),
         h('span', { class: 'field-error' })),
-      field('key_strategy', 'Key strategy', strategy),
-      field('priority', 'Priority', priority, 'higher is tried first'),
-      field('weight', 'Weight', weight, 'share among equal priorities'),
-      field('models', 'Models', models, 'comma or newline separated', 'wide'),
+      field('key_strategy', t('channels.key_strategy'), strategy),
+      field('priority', t('channels.priority'), priority, t('channels.priority_hint')),
+      field('weight', t('channels.weight'), weight, t('channels.weight_hint')),
+      field('models', t('channels.models'), models, t('channels.models_hint'), 'wide'),
       h('div', { class: 'field wide', dataset: { field: 'redirects' } },
-        h('span', { class: 'name' }, 'Model redirects'), redirBox,
-        h('div', h('button', { type: 'button', class: 'small', onclick: () => addRedirect() }, '+ Add redirect')),
+        h('span', { class: 'name' }, t('channels.redirects')), redirBox,
+        h('div', h('button', { type: 'button', class: 'small', onclick: () => addRedirect() }, t('channels.add_redirect'))),
         h('span', { class: 'field-error' })),
-      field('proxy', 'Egress proxy', proxy),
-      field('first_byte_timeout_seconds', 'First-byte timeout (s)', fbt),
-      field('cost_multiplier', 'Cost multiplier', mult),
-      field('daily_cost_limit_usd', 'Daily cost limit (USD)', daily),
-      field('max_concurrency', 'Max concurrency', conc),
-      h('div', { class: 'field', dataset: { field: 'enabled' } }, h('label', { class: 'check' }, enabled, 'Enabled'), h('span', { class: 'field-error' })),
-      h('div', { class: 'field', dataset: { field: 'insecure_skip_verify' } }, h('label', { class: 'check' }, insecure, 'Skip TLS verification'), h('span', { class: 'field-error' }))));
-  const save = h('button', { type: 'submit', class: 'primary', id: 'ch-save', form: 'channel-form' }, c ? 'Save' : 'Create');
-  const modal = openModal(c ? 'Edit channel ' + c.name : 'New channel', form,
-    [h('button', { type: 'button', onclick: () => modal.close() }, 'Cancel'), save]);
+      field('proxy', t('channels.proxy'), proxy),
+      field('first_byte_timeout_seconds', t('channels.fbt'), fbt),
+      field('cost_multiplier', t('channels.multiplier'), mult),
+      field('daily_cost_limit_usd', t('channels.daily_limit'), daily),
+      field('max_concurrency', t('keys.concurrency'), conc),
+      h('div', { class: 'field', dataset: { field: 'enabled' } }, h('label', { class: 'check' }, enabled, t('common.enabled')), h('span', { class: 'field-error' })),
+      h('div', { class: 'field', dataset: { field: 'insecure_skip_verify' } }, h('label', { class: 'check' }, insecure, t('channels.insecure')), h('span', { class: 'field-error' }))));
+  const save = h('button', { type: 'submit', class: 'primary', id: 'ch-save', form: 'channel-form' }, c ? t('common.save') : t('common.create'));
+  const modal = openModal(c ? t('channels.edit_title', { name: c.name }) : t('channels.new_title'), form,
+    [h('button', { type: 'button', onclick: () => modal.close() }, t('common.cancel')), save]);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearFieldErrors(form);
@@ -276,12 +276,12 @@ function channelForm(c, saved) {
     });
     // Checks the browser can make; the server checks everything again.
     const local = [];
-    if (!body.name) local.push(['name', 'a name is required']);
-    if (!body.urls.length) local.push(['urls', 'at least one URL is required']);
-    else if (body.urls.some((u) => !/^https?:\/\//.test(u))) local.push(['urls', 'URLs start with http:// or https://']);
-    if (!body.api_keys.length) local.push(['api_keys', 'at least one key is required']);
+    if (!body.name) local.push(['name', t('form.name_required')]);
+    if (!body.urls.length) local.push(['urls', t('channels.need_url')]);
+    else if (body.urls.some((u) => !/^https?:\/\//.test(u))) local.push(['urls', t('channels.bad_url')]);
+    if (!body.api_keys.length) local.push(['api_keys', t('channels.need_key')]);
     for (const k of ['priority', 'weight', 'first_byte_timeout_seconds', 'cost_multiplier', 'daily_cost_limit_usd', 'max_concurrency']) {
-      if (Number.isNaN(body[k])) local.push([k, 'must be a number']);
+      if (Number.isNaN(body[k])) local.push([k, t('form.number')]);
     }
     if (local.length) { local.forEach(([f, m]) => showFieldError(form, new ApiError(400, m, f))); return; }
     // An unchanged proxy is left out: as answered its password is masked.
@@ -291,7 +291,7 @@ function channelForm(c, saved) {
       if (c) await api('PUT', '/admin/channels/' + c.id, body);
       else await api('POST', '/admin/channels', body);
       modal.close();
-      toast((c ? 'Saved ' : 'Created ') + body.name);
+      toast(c ? t('common.saved', { name: body.name }) : t('common.was_created', { name: body.name }));
       saved();
     } catch (e) {
       if (e.status !== 401) showFieldError(form, e);

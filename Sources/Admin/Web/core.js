@@ -52,14 +52,14 @@ async function api(method, path, body, opts) {
   }
   let res;
   try { res = await fetch(path, init); }
-  catch (e) { throw new ApiError(0, 'ccload cannot be reached (' + e.message + ')'); }
+  catch (e) { throw new ApiError(0, t('err.unreachable', { detail: e.message })); }
   const text = await res.text();
   let data = null;
   if (text) { try { data = JSON.parse(text); } catch (_) { data = text; } }
   if (!res.ok) {
     const err = (data && data.error) || {};
     let message = err.message || (res.status + ' ' + res.statusText);
-    if (res.status === 404 && !err.message) message = path + ' is not available';
+    if (res.status === 404 && !err.message) message = t('err.not_available', { path });
     const e = new ApiError(res.status, message, err.field, err.type);
     if (res.status === 401 && !opts.noRedirect) App.needLogin();
     throw e;
@@ -69,7 +69,7 @@ async function api(method, path, body, opts) {
 function describeError(e) {
   if (!(e instanceof ApiError)) return String(e && e.message || e);
   let s = e.message;
-  if (e.field) s += ' (field: ' + e.field + ')';
+  if (e.field) s += t('err.field_suffix', { field: e.field });
   if (e.status) s = e.status + ' — ' + s;
   return s;
 }
@@ -82,7 +82,7 @@ function pick(o, ...names) {
   return undefined;
 }
 const fmt = {
-  int(n) { return n == null || isNaN(n) ? '–' : Math.round(Number(n)).toLocaleString('en-US'); },
+  int(n) { return n == null || isNaN(n) ? '–' : Math.round(Number(n)).toLocaleString(I18n.lang); },
   compact(n) {
     if (n == null || isNaN(n)) return '–';
     const a = Math.abs(n);
@@ -103,19 +103,21 @@ const fmt = {
     if (v == null || isNaN(v)) return '–';
     v = Number(v);
     if (v === 0) return '$0';
-    if (Math.abs(v) < 0.01) return '$' + v.toFixed(4);
-    return '$' + v.toFixed(2);
+    const digits = Math.abs(v) < 0.01 ? 4 : 2;
+    return '$' + v.toLocaleString(I18n.lang, { minimumFractionDigits: digits, maximumFractionDigits: digits });
   },
-  pct(part, whole) { return whole ? (100 * part / whole).toFixed(1) + '%' : '–'; },
+  pct(part, whole) { return whole ? fmt.rate(part / whole) : '–'; },
+  /// A ratio (0…1) as a percentage with one decimal, in the chosen locale.
+  rate(r) { return r == null || isNaN(r) ? '–' : Number(r).toLocaleString(I18n.lang, { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 }); },
   two(n) { return String(n).padStart(2, '0'); },
+  /// A date and time in the chosen locale (24-hour clock, seconds shown).
   time(ms) {
     if (!ms) return '–';
-    const d = new Date(Number(ms));
-    return d.getFullYear() + '-' + fmt.two(d.getMonth() + 1) + '-' + fmt.two(d.getDate()) + ' ' +
-      fmt.two(d.getHours()) + ':' + fmt.two(d.getMinutes()) + ':' + fmt.two(d.getSeconds());
+    return new Date(Number(ms)).toLocaleString(I18n.lang, { year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
   },
   hour(ms) { const d = new Date(ms); return fmt.two(d.getHours()) + ':00'; },
-  day(ms) { const d = new Date(ms); return fmt.two(d.getMonth() + 1) + '-' + fmt.two(d.getDate()); },
+  day(ms) { return new Date(ms).toLocaleDateString(I18n.lang, { month: '2-digit', day: '2-digit' }); },
   countdown(ms) {
     let s = Math.max(0, Math.ceil(ms / 1000));
     const hrs = Math.floor(s / 3600); s -= hrs * 3600;
@@ -135,6 +137,15 @@ function statusClass(s) { return 'status-' + (s ? String(s)[0] : '0'); }
 
 /// One Stats object from a row that nests it (`stats`, `totals`) or spreads it.
 function statsOf(o) { return (o && (o.stats || o.totals)) || o || {}; }
+/// Sums Stats objects field by field: counts and money (`rate_limited` too); times
+/// (`*_ms`) and `success_rate` are not sums and are left out.
+function sumStats(list) {
+  const sum = {};
+  list.forEach((s) => {
+    for (const [k, v] of Object.entries(s || {})) if (typeof v === 'number' && !/_ms$|^success_rate$/.test(k)) sum[k] = (sum[k] || 0) + v;
+  });
+  return sum;
+}
 function statErrors(s) {
   return (s.errors_4xx || 0) + (s.errors_5xx || 0) + (s.errors_other || 0);
 }
@@ -151,11 +162,11 @@ function cacheWrite(o) {
 // ---------- toast, modal, forms ----------
 let toastTimer = 0;
 function toast(message, bad) {
-  const t = $('#toast');
-  t.textContent = message;
-  t.className = 'toast show' + (bad ? ' bad' : '');
+  const box = $('#toast');
+  box.textContent = message;
+  box.className = 'toast show' + (bad ? ' bad' : '');
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { t.className = 'toast'; }, bad ? 6000 : 2500);
+  toastTimer = setTimeout(() => { box.className = 'toast'; }, bad ? 6000 : 2500);
 }
 
 function openModal(title, body, actions) {
@@ -204,6 +215,11 @@ function showFieldError(form, e) {
   form.prepend(box);
   box.scrollIntoView({ block: 'nearest' });
 }
+/// A form's save: the button disabled meanwhile, an API error shown at the field it names.
+async function saving(form, button, work) {
+  button.disabled = true;
+  try { await work(); } catch (e) { if (e.status !== 401) showFieldError(form, e); } finally { button.disabled = false; }
+}
 function numOrNull(v) {
   if (v == null || String(v).trim() === '') return null;
   const n = Number(v);
@@ -217,9 +233,14 @@ const App = {
   leave: [],
   authed: false,
   wanted: null,
+  /// The signed-in caller as `GET /admin/session` answers it (role, user_id, username, and
+  /// for a user the groups and limits the admin allows their own keys), null before login.
+  session: null,
 
   start() {
     const nav = $('#nav'), menu = $('#menu');
+    I18n.set(I18n.choose(), false);
+    I18n.mount($('#lang'), () => App.route());
     menu.addEventListener('click', () => {
       const open = nav.classList.toggle('open');
       menu.setAttribute('aria-expanded', String(open));
@@ -230,25 +251,53 @@ const App = {
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden) App.leave.forEach((f) => f.wake && f.wake());
     });
-    api('GET', '/admin/session', undefined, { noRedirect: true })
-      .then(() => { App.authed = true; App.route(); })
+    App.loadSession()
+      .then(() => App.route())
       .catch((e) => { if (e.status === 401) App.needLogin(); else App.fatal(e); });
   },
+
+  async loadSession() {
+    App.session = await api('GET', '/admin/session', undefined, { noRedirect: true });
+    App.authed = true;
+    App.showNav();
+  },
+
+  isAdmin() { return !!App.session && App.session.role === 'admin'; },
+
+  /// Whether the signed-in caller may use a page: `access: 'user'` pages are anyone's,
+  /// every other page is the admin's (as the API's route table has it); `when` narrows.
+  mayUse(name) {
+    const page = App.pages[name];
+    if (!page || !App.session) return false;
+    if (page.access !== 'user' && !App.isAdmin()) return false;
+    return page.when ? !!page.when(App.session) : true;
+  },
+
+  /// The navigation shows only the pages the caller's role may use.
+  showNav() {
+    $$('#nav a[data-page]').forEach((a) => { a.hidden = !App.mayUse(a.dataset.page); });
+    const who = $('#whoami');
+    who.textContent = App.session ? (App.session.username || t('nav.admin')) : '';
+  },
+
+  home() { return App.isAdmin() ? 'dashboard' : 'usage'; },
 
   parseHash() {
     const raw = location.hash.replace(/^#\/?/, '');
     const [name, q] = raw.split('?');
-    return { name: name || 'dashboard', query: new URLSearchParams(q || '') };
+    return { name: name || (App.session ? App.home() : 'dashboard'), query: new URLSearchParams(q || '') };
   },
 
   route() {
     App.runLeave();
     const { name, query } = App.parseHash();
-    if (!App.authed && name !== 'login') return App.needLogin();
-    const page = App.pages[name] || App.pages.dashboard;
-    document.body.classList.toggle('anon', name === 'login');
+    // A page that does not exist opens the caller's home page. An admin page opened by a
+    // user renders, and shows the 403 the API answers it. Only `open` pages need no session.
+    const page = App.pages[name] || App.pages[App.home()];
+    if (!App.authed && !page.open) return App.needLogin();
+    document.body.classList.toggle('anon', !!page.open);
     $$('#nav a').forEach((a) => a.classList.toggle('active', a.dataset.page === name));
-    document.title = (page.title || name) + ' · ccload';
+    document.title = (page.title ? t(page.title) : name) + ' · ccload';
     const main = clear($('#main'));
     const root = h('div', { class: 'page', dataset: { page: name } });
     main.appendChild(root);
@@ -287,14 +336,17 @@ const App = {
 
   needLogin() {
     App.authed = false;
+    App.session = null;
+    App.showNav();
     const { name } = App.parseHash();
-    if (name !== 'login') App.wanted = location.hash || '#/dashboard';
-    if (name === 'login') App.route(); else location.hash = '#/login';
+    const open = App.pages[name] && App.pages[name].open;   // login, register
+    if (!open) App.wanted = location.hash || null;
+    if (open) App.route(); else location.hash = '#/login';
   },
 
-  loggedIn() {
-    App.authed = true;
-    const to = App.wanted && App.wanted !== '#/login' ? App.wanted : '#/dashboard';
+  async loggedIn() {
+    await App.loadSession();
+    const to = App.wanted && App.wanted !== '#/login' ? App.wanted : '#/' + App.home();
     App.wanted = null;
     if (location.hash === to) App.route(); else location.hash = to;
   },
@@ -302,7 +354,9 @@ const App = {
   async logout() {
     try { await api('POST', '/logout', undefined, { noRedirect: true }); } catch (_) {}
     App.authed = false;
+    App.session = null;
     App.wanted = null;
+    App.showNav();
     location.hash = '#/login';
   },
 
@@ -310,29 +364,107 @@ const App = {
 };
 
 App.pages.login = {
-  title: 'Log in',
+  title: 'login.title',
+  open: true,
   render(root) {
-    if (App.authed) { location.hash = '#/dashboard'; return; }
+    if (App.authed) { location.hash = '#/' + App.home(); return; }
+    const user = h('input', { type: 'text', name: 'username', id: 'username', autocomplete: 'username', autocapitalize: 'off', spellcheck: 'false' });
     const pw = h('input', { type: 'password', name: 'password', id: 'password', autocomplete: 'current-password', required: true });
-    const submit = h('button', { class: 'primary', type: 'submit', id: 'login-submit' }, 'Log in');
+    const submit = h('button', { class: 'primary', type: 'submit', id: 'login-submit' }, t('login.submit'));
     const form = h('form', { class: 'panel', novalidate: true },
-      field('password', 'Admin password', pw, 'CCLOAD_PASS, or the password ccload printed at its first start'),
+      field('username', t('login.username'), user, t('login.username_hint')),
+      field('password', t('login.password'), pw, t('login.password_hint')),
       submit);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       clearFieldErrors(form);
-      if (!pw.value) return showFieldError(form, new ApiError(0, 'enter the password', 'password'));
+      if (!pw.value) return showFieldError(form, new ApiError(0, t('login.need_password'), 'password'));
       submit.disabled = true;
+      const body = { password: pw.value };
+      if (user.value.trim()) body.username = user.value.trim();
       try {
-        await api('POST', '/login', { password: pw.value }, { noRedirect: true });
-        App.loggedIn();
+        await api('POST', '/login', body, { noRedirect: true });
+        await App.loggedIn();
       } catch (e) {
         showFieldError(form, e);
         pw.select();
       } finally { submit.disabled = false; }
     });
-    add(root, h('div', { class: 'login' }, h('h1', 'ccload admin'), form));
+    add(root, h('div', { class: 'login' }, h('h1', t('login.heading')), form,
+      h('p', { class: 'muted' }, h('a', { href: '#/register', id: 'to-register' }, t('register.link')))));
     pw.focus();
+  },
+};
+
+/// Self-registration (`POST /register`, when the admin has turned the `self_registration`
+/// setting on): the new user logs in once the admin approves them.
+App.pages.register = {
+  title: 'register.title',
+  open: true,
+  render(root) {
+    const user = h('input', { type: 'text', id: 'reg-username', autocomplete: 'username', autocapitalize: 'off', spellcheck: 'false' });
+    const pw = h('input', { type: 'password', id: 'reg-password', autocomplete: 'new-password' });
+    const again = h('input', { type: 'password', id: 'reg-again', autocomplete: 'new-password' });
+    const email = h('input', { type: 'email', id: 'reg-email', autocomplete: 'email' });
+    const submit = h('button', { class: 'primary', type: 'submit', id: 'reg-submit' }, t('register.submit'));
+    const form = h('form', { class: 'panel', id: 'register-form', novalidate: true },
+      field('username', t('users.username'), user, t('users.username_rule')),
+      field('password', t('login.password'), pw, t('password.rule')),
+      field('again', t('password.again'), again),
+      field('email', t('users.email'), email, t('users.optional')),
+      submit);
+    const box = h('div', { class: 'login' }, h('h1', t('register.title')), form,
+      h('p', { class: 'muted' }, h('a', { href: '#/login' }, t('register.back'))));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(form);
+      const body = { username: user.value.trim(), password: pw.value };
+      if (email.value.trim()) body.email = email.value.trim();
+      if (!body.username) return showFieldError(form, new ApiError(0, t('form.required'), 'username'));
+      if (pw.value.length < 8) return showFieldError(form, new ApiError(0, t('password.too_short'), 'password'));
+      if (pw.value !== again.value) return showFieldError(form, new ApiError(0, t('password.mismatch'), 'again'));
+      await saving(form, submit, async () => {
+        await api('POST', '/register', body, { noRedirect: true });
+        form.replaceWith(h('div', { class: 'alert info', id: 'registered', role: 'status' }, t('register.done', { name: body.username })));
+      });
+    });
+    add(root, box);
+    user.focus();
+  },
+};
+
+/// Change my password: a user's own (`PUT /admin/password`); every session of theirs ends,
+/// so they log in again. The `CCLOAD_PASS` admin has no such page (their password is CCLOAD_PASS).
+App.pages.password = {
+  title: 'password.title',
+  access: 'user',
+  when: (s) => s.user_id != null,
+  render(root) {
+    const old = h('input', { type: 'password', id: 'pw-old', autocomplete: 'current-password' });
+    const next = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password' });
+    const again = h('input', { type: 'password', id: 'pw-again', autocomplete: 'new-password' });
+    const submit = h('button', { class: 'primary', type: 'submit', id: 'pw-save' }, t('password.submit'));
+    const form = h('form', { class: 'panel', id: 'password-form', novalidate: true },
+      h('div', { class: 'form-grid' },
+        field('old_password', t('password.old'), old),
+        field('new_password', t('password.new'), next, t('password.rule')),
+        field('again', t('password.again'), again)),
+      h('div', { class: 'row end' }, submit));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(form);
+      if (!old.value) return showFieldError(form, new ApiError(0, t('form.required'), 'old_password'));
+      if (next.value.length < 8) return showFieldError(form, new ApiError(0, t('password.too_short'), 'new_password'));
+      if (next.value !== again.value) return showFieldError(form, new ApiError(0, t('password.mismatch'), 'again'));
+      submit.disabled = true;
+      try {
+        await api('PUT', '/admin/password', { old_password: old.value, new_password: next.value }, { noRedirect: true });
+        toast(t('password.changed'));
+        App.needLogin();
+      } catch (e) { showFieldError(form, e); } finally { submit.disabled = false; }
+    });
+    add(root, h('h1', t('password.title')), h('p', { class: 'muted' }, t('password.note')), form);
+    old.focus();
   },
 };
 

@@ -73,7 +73,8 @@ final class WebAssetTests: EndToEndCase {
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Sources/Admin/Web")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { !$0.hasPrefix(".") }.sorted()
-        XCTAssertEqual(names, ["app.css", "channels.js", "chart.js", "core.js", "icon.svg", "index.html", "pages.js"])
+        XCTAssertEqual(names, ["app.css", "channels.js", "chart.js", "core.js", "groups.js", "i18n.js", "icon.svg", "index.html", "keys.js",
+                               "pages.js", "usage.js", "users.js"])
         let ccload = try startCcload(upstream: nil)
         for name in names {
             let file = try [UInt8](Data(contentsOf: folder.appendingPathComponent(name)))
