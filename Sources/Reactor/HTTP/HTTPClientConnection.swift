@@ -80,9 +80,15 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
         guard paused else { return }
         paused = false
         updateInterest()
-        // Bytes a TLS transport already holds raise no epoll event.
-        if state == .busy { readAvailable() }
+        // Bytes a TLS transport already holds raise no epoll event. From inside a delivery
+        // (the delegate wrote to its client, whose drained queue asked for more) the read
+        // loop below goes on by itself: reading here would deliver new bytes in the middle
+        // of the older ones' delivery (a relay's forwarder re-entered: an exclusivity trap).
+        if state == .busy && !reading { readAvailable() }
     }
+
+    /// `readAvailable` is running (its delegate callbacks included).
+    private var reading = false
 
     public func handleEvents(_ events: UInt32) {
         loop.assertOnLoop()
@@ -116,6 +122,9 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     private func readAvailable() {
+        if reading { return }
+        reading = true
+        defer { reading = false }
         let buf = loop.readBuffer
         while state == .busy && !paused {
             switch transport.read(buf) {
