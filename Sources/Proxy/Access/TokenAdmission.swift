@@ -35,7 +35,8 @@ extension ProxyHandler {
     /// tokens (loopback) every request is admitted.
     func admit(_ auth: AuthOutcome, head: HTTPRequestHead, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
                estimate: () -> Int) -> Admission {
-        admit(tokenOf(auth), head: head, model: model, modelsEndpoint: modelsEndpoint, nowMillis: nowMillis, estimate: estimate)
+        loop.assertOnLoop()
+        return admit(tokenOf(auth), head: head, model: model, modelsEndpoint: modelsEndpoint, nowMillis: nowMillis, estimate: estimate)
     }
 
     /// `admit` for the token already looked up (`tokenOf`; nil: no client tokens).
