@@ -150,11 +150,15 @@ public struct StoreReader {
                       keyColumn: grouping.column)
     }
 
-    /// Statistics per channel, model or token for the hours overlapping [from, to), from
+    /// Statistics per channel, model, token, user or group (these two without a filter) for the hours overlapping [from, to), from
     /// the hourly aggregates. Sorted by requests, most first. Keys: a channel or token id
     /// as text (0 = none), a model name, or "" for `.all`.
     public func stats(fromMillis: UInt64, toMillis: UInt64, by grouping: StatsGrouping,
                       channelID: Int? = nil, model: String? = nil, tokenID: Int? = nil) throws -> [StatsRow] {
+        if grouping.column == nil && grouping != .all && (channelID != nil || model != nil || tokenID != nil) {
+            // Only the rollups know users and groups, one dimension at a time.
+            throw StoreError(.invalid, "statistics by \(grouping.rawValue) take no channel, model or token filter")
+        }
         let src = Self.source(from: fromMillis, to: toMillis, grouping: grouping, channelID: channelID, model: model, tokenID: tokenID)
         let key = src.keyColumn ?? "''"
         let sums = Schema.valueColumns.map { "SUM(\($0))" }.joined(separator: ", ")

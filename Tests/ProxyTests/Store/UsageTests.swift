@@ -73,6 +73,19 @@ final class UsageTests: StoreTestCase {
         }
     }
 
+    func testStatisticsByUserAndGroupComeFromTheirRollups() throws {
+        writeRecords()
+        try store.read { r in
+            let users = try r.stats(fromMillis: base, toMillis: base + 4 * 3_600_000, by: .user)
+            XCTAssertEqual(Dictionary(uniqueKeysWithValues: users.map { ($0.key, $0.totals.requests) }), ["0": 80, "1": 80, "2": 80])
+            let groups = try r.stats(fromMillis: base, toMillis: base + 4 * 3_600_000, by: .group)
+            XCTAssertEqual(groups.reduce(0) { $0 + $1.totals.requests }, 240)
+            XCTAssertEqual(groups.first { $0.key == "0" }?.totals.requests, 48)
+            XCTAssertThrowsError(try r.stats(fromMillis: base, toMillis: base + 3_600_000, by: .user, channelID: 1))
+            XCTAssertThrowsError(try r.stats(fromMillis: base, toMillis: base + 3_600_000, by: .group, tokenID: 10))
+        }
+    }
+
     func testOneUsersUsageFromTheLogMatchesTheRollups() throws {
         writeRecords()
         try store.read { r in
