@@ -7,7 +7,7 @@ import XCTest
 /// and sessions that know their user.
 final class AdminUsersUnitTests: XCTestCase {
     /// Every route says who may call it; nothing under `/admin/` is open; the routes a user
-    /// may call are exactly the ones for their own session, password and tokens.
+    /// may call are exactly the ones for their own session, password, tokens, usage and log export.
     func testEveryRouteDeclaresItsRole() {
         var seen = Set<String>()
         for r in AdminRoutes.all {
@@ -21,6 +21,7 @@ final class AdminUsersUnitTests: XCTestCase {
             "GET /admin/session", "PUT /admin/password",
             "GET /admin/tokens", "POST /admin/tokens", "GET /admin/tokens/{id}", "PUT /admin/tokens/{id}",
             "DELETE /admin/tokens/{id}", "GET /admin/tokens/{id}/usage",
+            "GET /admin/usage", "GET /admin/usage.csv", "GET /admin/logs.csv",
         ])
         let open = Set(AdminRoutes.all.filter { $0.access == .open }.map(\.pattern))
         XCTAssertEqual(open, ["/login", "/logout", "/register", "/public/summary", "/web/*", "/metrics"])

@@ -2,7 +2,7 @@ import Foundation
 import Proxy
 import Reactor
 
-/// `GET /admin/logs`, `/admin/stats`, `/admin/trends`: answered from the store's reader
+/// `GET /admin/logs`, `/admin/stats` (by channel, model, token, user or group), `/admin/trends`: answered from the store's reader
 /// threads (never on the loop), with names resolved from the configuration.
 enum AdminQueries {
     static let routes: [AdminRoute] = [
@@ -95,35 +95,39 @@ enum AdminQueries {
     }
 
     static func logs(_ call: AdminCall) {
-        var q = LogQuery()
-        do throws(AdminError) {
-            (q.fromMillis, q.toMillis) = try window(call, defaultSpan: nil)
-            q.channelID = try call.queryInt("channel_id", in: 0...Int.max)
-            q.tokenID = try call.queryInt("token_id", in: 0...Int.max)
-            q.beforeID = try call.queryInt("before_id", in: 1...Int.max).map { Int64($0) }
-            q.limit = try call.queryInt("limit", in: 1...500) ?? 100
-            q.model = try model(call)
-            if let raw = call.query["request_id"], !raw.isEmpty {
-                guard RequestID(text: raw) != nil else {
-                    throw AdminError.invalid("request_id", "request_id must be 1 to \(RequestID.maxLength) letters, digits or -_.:+/=~")
-                }
-                q.requestID = raw
-            }
-            if let raw = call.query["status_class"], !raw.isEmpty {
-                guard let c = StatusClass(rawValue: raw) else {
-                    throw AdminError.invalid("status_class", "status_class must be one of 2xx, 4xx, 5xx, 429, other, not \(raw)")
-                }
-                q.statusClass = c
-            }
-        } catch {
-            return call.fail(error)
-        }
+        let q: LogQuery
+        do { q = try logQuery(call) } catch { return call.fail(error) }
         let query = q
         call.readingJSON { reader in
             let page = try reader.logs(query)
             let names = try tokenNames(reader)
             return LogPageView(data: page.entries.map { LogView($0, tokenNames: names) }, nextBeforeId: OrNull(page.nextBeforeID))
         }
+    }
+
+    /// The log filters of `/admin/logs` and `/admin/logs.csv`.
+    static func logQuery(_ call: AdminCall) throws(AdminError) -> LogQuery {
+        var q = LogQuery()
+        (q.fromMillis, q.toMillis) = try window(call, defaultSpan: nil)
+        q.channelID = try call.queryInt("channel_id", in: 0...Int.max)
+        q.tokenID = try call.queryInt("token_id", in: 0...Int.max)
+        q.userID = try call.queryInt("user_id", in: 0...Int.max)
+        q.beforeID = try call.queryInt("before_id", in: 1...Int.max).map { Int64($0) }
+        q.limit = try call.queryInt("limit", in: 1...500) ?? 100
+        q.model = try model(call)
+        if let raw = call.query["request_id"], !raw.isEmpty {
+            guard RequestID(text: raw) != nil else {
+                throw AdminError.invalid("request_id", "request_id must be 1 to \(RequestID.maxLength) letters, digits or -_.:+/=~")
+            }
+            q.requestID = raw
+        }
+        if let raw = call.query["status_class"], !raw.isEmpty {
+            guard let c = StatusClass(rawValue: raw) else {
+                throw AdminError.invalid("status_class", "status_class must be one of 2xx, 4xx, 5xx, 429, other, not \(raw)")
+            }
+            q.statusClass = c
+        }
+        return q
     }
 
     // MARK: stats
@@ -197,7 +201,7 @@ enum AdminQueries {
         do throws(AdminError) {
             let raw = call.query["by"].flatMap { $0.isEmpty ? nil : $0 } ?? "channel"
             guard let g = StatsGrouping(rawValue: raw), g != .all else {
-                throw AdminError.invalid("by", "by must be channel, model or token, not \(raw)")
+                throw AdminError.invalid("by", "by must be channel, model, token, user or group, not \(raw)")
             }
             grouping = g
             let w = try window(call, defaultSpan: 24 * hourMillis)
@@ -212,6 +216,8 @@ enum AdminQueries {
             switch grouping {
             case .channel: names = Dictionary(try reader.store.channels().map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
             case .token: names = try tokenNames(reader)
+            case .user: names = Dictionary(try reader.store.users().map { ($0.id, $0.username) }, uniquingKeysWith: { a, _ in a })
+            case .group: names = Dictionary(try reader.store.groups().map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
             default: names = [:]
             }
             let data = rows.map { row -> GroupView in

@@ -60,6 +60,8 @@ enum AdminRoutes {
         + AdminGroups.routes
         + AdminTokens.routes
         + AdminQueries.routes
+        + AdminUsage.routes
+        + LogExport.routes
         + AdminLive.routes
         + AdminSettings.routes
         + AdminMetrics.routes

@@ -48,6 +48,9 @@ public struct ClientToken: Sendable, Equatable {
     public var maxConcurrency: Int?
     /// Routed only within this channel group; nil → every channel.
     public var groupID: Int?
+    /// The user who owns it (`AuthToken.ownerUserID`); nil → the admin's. Copied into the
+    /// request record for usage per user.
+    public var ownerUserID: Int?
     /// nil → any client; else only requests whose `User-Agent` names one of these. Setting
     /// it words the refusal once, so a refused request builds no string.
     public var allowedClients: ClientKinds? {

@@ -36,7 +36,14 @@ extension ProxyHandler {
     func admit(_ auth: AuthOutcome, head: HTTPRequestHead, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
                estimate: () -> Int) -> Admission {
         loop.assertOnLoop()
-        guard let token = tokenOf(auth) else { return .admitted(TokenAdmission(tokenID: nil)) }
+        return admit(tokenOf(auth), head: head, model: model, modelsEndpoint: modelsEndpoint, nowMillis: nowMillis, estimate: estimate)
+    }
+
+    /// `admit` for the token already looked up (`tokenOf`; nil: no client tokens).
+    func admit(_ token: ClientToken?, head: HTTPRequestHead, model: String?, modelsEndpoint: Bool = false, nowMillis: UInt64,
+               estimate: () -> Int) -> Admission {
+        loop.assertOnLoop()
+        guard let token else { return .admitted(TokenAdmission(tokenID: nil)) }
         if token.allowedClients != nil, token.enabled, let no = token.refusesClient(userAgent: head.value("user-agent")) {
             return .refused(no)
         }

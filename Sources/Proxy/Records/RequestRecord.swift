@@ -27,6 +27,10 @@ public struct RequestRecord: Sendable, Codable {
     /// Wall-clock milliseconds since the epoch when the request arrived.
     public var timeMillis: UInt64 = 0
     public var tokenID: Int?
+    /// The token's owner (`ClientToken.ownerUserID`) and group when the request came in;
+    /// nil for the admin's tokens, tokens in no group, and requests without a token.
+    public var userID: Int?
+    public var groupID: Int?
     public var channelID: Int?
     public var channelName: String?
     public var keyIndex: Int?

@@ -153,14 +153,18 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }
         let sessionID = RequestScan.session(head: request.head, kind: kind, bodySession: info.bodySession)
         let session = sessionID.map { SessionKey($0) }
-        // A token's group is looked up only when the table has groups.
-        let group = table.hasGroups ? tokenOf(auth)?.groupID : nil
+        // Looked up once: its group routes (when the table has groups), its owner and group
+        // go on the record, and `admit` checks its limits.
+        let token = tokenOf(auth)
+        let group = table.hasGroups ? token?.groupID : nil
         let status = shared.selector.select(table: table, kind: kind, model: info.model, group: group, session: session,
                                             now: loop.now, cooldowns: shared.cooldowns, into: &candidateScratch)
         var record = RequestRecord()
         record.timeMillis = wallClockMillis()
         record.requestID = connection.requestID
         if case .token(let id) = auth { record.tokenID = id }
+        record.userID = token?.ownerUserID
+        record.groupID = token?.groupID
         record.protocolName = kind.rawValue
         record.path = String(decoding: request.head.targetBytes.prefix { $0 != 0x3F }, as: UTF8.self)
         record.requestedModel = info.model
@@ -177,7 +181,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }
         let first = candidateScratch.first
         let admission: TokenAdmission
-        switch admit(auth, head: request.head, model: info.model, nowMillis: record.timeMillis, estimate: {
+        switch admit(token, head: request.head, model: info.model, nowMillis: record.timeMillis, estimate: {
             // At the first candidate's price: the channel most likely to serve it.
             guard let c = first else { return 0 }
             return shared.pricing.estimate(model: c.upstreamModel, bodyBytes: request.body.count, maxOutputTokens: info.maxOutputTokens,

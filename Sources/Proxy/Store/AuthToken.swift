@@ -87,6 +87,7 @@ public struct AuthToken: Sendable, Equatable {
         c.maxConcurrency = maxConcurrency
         c.allowedClients = allowedClients
         c.groupID = groupID
+        c.ownerUserID = ownerUserID
         return c
     }
 }

@@ -2,7 +2,8 @@ import CEpoll
 import Reactor
 
 /// The writer thread's connection and what it writes: one batch of request records in one
-/// transaction (the log rows, `stats_hourly`, `stats_rollup` and the tokens' running
+/// transaction (the log rows, `stats_hourly`, `stats_rollup` (dims `all`, `channel`, `model`,
+/// `token`, `user`, `group`) and the tokens' running
 /// totals), and retention's chunked deletes. Its prepared statements are cached.
 ///
 /// Owner: the writer thread (`StoreWriter`) only, never two threads.
@@ -36,9 +37,9 @@ final class BatchWriter {
         request_id, time_ms, token_id, channel_id, channel_name, key_index, protocol, path, requested_model,
         upstream_model, stream, status, attempts, ttfb_us, duration_us, input_tokens, output_tokens,
         cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, usage_known, cost_micro, priced,
-        client_address, user_agent, error, request_key
+        client_address, user_agent, error, request_key, user_id, group_id
         """
-    private static let paramsPerRow: Int32 = 27
+    private static let paramsPerRow: Int32 = 29
     /// Text parameters per row (`gatherText`).
     private static let textsPerRow = 10
 
@@ -137,7 +138,8 @@ final class BatchWriter {
             // By index: `for r in records` copied each record (every string retained) to read it.
             for i in records.indices {
                 let key = StatsKey(hour: Int64(records[i].timeMillis / 3_600_000 * 3_600_000), channel: Int64(records[i].channelID ?? 0),
-                                   model: records[i].requestedModel, token: Int64(records[i].tokenID ?? 0))
+                                   model: records[i].requestedModel, token: Int64(records[i].tokenID ?? 0),
+                                   user: Int64(records[i].userID ?? 0), group: Int64(records[i].groupID ?? 0))
                 groups[key, default: StatsDelta()].add(records[i])
                 if let t = records[i].tokenID {
                     var e = tokens[t] ?? (0, 0, 0)
@@ -161,6 +163,8 @@ final class BatchWriter {
                 rollup[RollupKey(dim: "channel", key: String(k.channel), hour: k.hour), default: StatsDelta()].merge(d)
                 rollup[RollupKey(dim: "model", key: k.model, hour: k.hour), default: StatsDelta()].merge(d)
                 rollup[RollupKey(dim: "token", key: String(k.token), hour: k.hour), default: StatsDelta()].merge(d)
+                rollup[RollupKey(dim: "user", key: String(k.user), hour: k.hour), default: StatsDelta()].merge(d)
+                rollup[RollupKey(dim: "group", key: String(k.group), hour: k.hour), default: StatsDelta()].merge(d)
             }
             let roll = try statement(.rollup)
             for (k, d) in rollup {
@@ -264,6 +268,8 @@ final class BatchWriter {
         try text.bind(s, p + 25, t + 7)
         try text.bind(s, p + 26, t + 8)
         try text.bind(s, p + 27, t + 9)
+        try s.bind(p + 28, rs[k].userID)
+        try s.bind(p + 29, rs[k].groupID)
     }
 
     // MARK: retention

@@ -31,6 +31,8 @@ public struct LogQuery: Sendable, Equatable {
     public var model: String?
     public var statusClass: StatusClass?
     public var tokenID: Int?
+    /// Only the rows of this user's tokens (`request_logs.user_id`).
+    public var userID: Int?
     /// The answer's `x-request-id`, exactly.
     public var requestID: String?
     public var beforeID: Int64?
@@ -38,14 +40,15 @@ public struct LogQuery: Sendable, Equatable {
     public var limit = 100
 
     public init(fromMillis: UInt64? = nil, toMillis: UInt64? = nil, channelID: Int? = nil, model: String? = nil,
-                statusClass: StatusClass? = nil, tokenID: Int? = nil, requestID: String? = nil, beforeID: Int64? = nil,
-                limit: Int = 100) {
+                statusClass: StatusClass? = nil, tokenID: Int? = nil, userID: Int? = nil, requestID: String? = nil,
+                beforeID: Int64? = nil, limit: Int = 100) {
         self.fromMillis = fromMillis
         self.toMillis = toMillis
         self.channelID = channelID
         self.model = model
         self.statusClass = statusClass
         self.tokenID = tokenID
+        self.userID = userID
         self.requestID = requestID
         self.beforeID = beforeID
         self.limit = limit

@@ -259,6 +259,23 @@ public enum Schema {
             ALTER TABLE admin_sessions ADD COLUMN user_id INTEGER;  -- NULL: the CCLOAD_PASS admin
             CREATE INDEX admin_sessions_user ON admin_sessions(user_id);
             """),
+        // Usage per user and group: the request log knows its token's owner and group, and
+        // `stats_rollup` gains the dims 'user' and 'group' (key: the id as text, 0 = none).
+        // A token's owner never changes, so the rows and hours already kept get their user
+        // from the tokens table; a token's group may have changed, so earlier rows keep none.
+        Migration(version: 7, summary: "request logs and hourly rollups by user and group", sql: """
+            ALTER TABLE request_logs ADD COLUMN user_id INTEGER;   -- the token's owner; NULL: none
+            ALTER TABLE request_logs ADD COLUMN group_id INTEGER;  -- the token's group then; NULL: none
+            -- Partial: the admin's tokens (no owner) add no index entry per row (a user's query
+            -- names a user_id, which implies the index's condition).
+            CREATE INDEX request_logs_user ON request_logs(user_id, id) WHERE user_id IS NOT NULL;
+            UPDATE request_logs SET user_id = (SELECT owner_user_id FROM auth_tokens t WHERE t.id = request_logs.token_id)
+                WHERE token_id IN (SELECT id FROM auth_tokens WHERE owner_user_id IS NOT NULL);
+            INSERT INTO stats_rollup(dim, key, hour_ms, \(Schema.valueColumns.joined(separator: ", ")))
+                SELECT 'user', CAST(COALESCE(t.owner_user_id, 0) AS TEXT), h.hour_ms, \(Schema.valueColumns.map { "SUM(h.\($0))" }.joined(separator: ", "))
+                FROM stats_hourly h LEFT JOIN auth_tokens t ON t.id = h.token_id
+                GROUP BY COALESCE(t.owner_user_id, 0), h.hour_ms;
+            """),
     ]
 
     /// The summed columns of `stats_hourly` and `stats_rollup`, in order.

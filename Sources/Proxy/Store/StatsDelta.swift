@@ -7,11 +7,16 @@ struct RollupKey: Hashable {
     var hour: Int64
 }
 
+/// A `stats_hourly` row's key (hour, channel, model, token) and what the batch also rolls
+/// up by: the token's owner and group (0: none). Rows that differ only in owner or group
+/// (a token moved to another group within a batch) add up into the same `stats_hourly` row.
 struct StatsKey: Hashable {
     var hour: Int64
     var channel: Int64
     var model: String
     var token: Int64
+    var user: Int64 = 0
+    var group: Int64 = 0
 }
 
 /// One batch's additions to one `stats_hourly` row.

@@ -24,19 +24,45 @@ public struct StatsTotals: Sendable, Equatable {
     public init() {}
 
     public var ttfbMeanMicros: UInt64? { ttfbCount > 0 ? UInt64(ttfbSumMicros / ttfbCount) : nil }
+
+    /// Adds what a usage row sums (requests, token counts, cost), saturating.
+    public mutating func add(usage o: StatsTotals) {
+        requests = Saturating.add(requests, o.requests)
+        inputTokens = Saturating.add(inputTokens, o.inputTokens)
+        outputTokens = Saturating.add(outputTokens, o.outputTokens)
+        cacheReadTokens = Saturating.add(cacheReadTokens, o.cacheReadTokens)
+        cacheWrite5mTokens = Saturating.add(cacheWrite5mTokens, o.cacheWrite5mTokens)
+        cacheWrite1hTokens = Saturating.add(cacheWrite1hTokens, o.cacheWrite1hTokens)
+        costMicroUSD = Saturating.add(costMicroUSD, o.costMicroUSD)
+    }
 }
 
 /// What statistics are grouped by.
-public enum StatsGrouping: String, Sendable {
+public enum StatsGrouping: String, Sendable, CaseIterable {
     case channel, model, token
+    /// The token's owner and group (`stats_rollup` only: `stats_hourly` has neither).
+    case user, group
     /// One row for everything.
     case all
 
+    /// The `stats_hourly` column (nil: none there).
     var column: String? {
         switch self {
         case .channel: return "channel_id"
         case .model: return "model"
         case .token: return "token_id"
+        case .user, .group, .all: return nil
+        }
+    }
+
+    /// The `request_logs` column.
+    var logColumn: String? {
+        switch self {
+        case .channel: return "channel_id"
+        case .model: return "requested_model"
+        case .token: return "token_id"
+        case .user: return "user_id"
+        case .group: return "group_id"
         case .all: return nil
         }
     }

@@ -30,6 +30,7 @@ public struct StoreReader {
         if let m = q.model { clauses.append("requested_model = ?"); args.append(.text(m)) }
         if let s = q.statusClass { clauses.append(s.sql) }
         if let t = q.tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
+        if let u = q.userID { clauses.append("user_id = ?"); args.append(.int(Int64(u))) }
         if let k = q.requestID { clauses.append("request_key = ?"); args.append(.text(k)) }
         if let b = q.beforeID { clauses.append("id < ?"); args.append(.int(b)) }
         let limit = min(max(q.limit, 1), 1000)
@@ -39,7 +40,7 @@ public struct StoreReader {
             SELECT id, request_id, time_ms, token_id, channel_id, channel_name, key_index, protocol, path, requested_model,
                 upstream_model, stream, status, attempts, ttfb_us, duration_us, input_tokens, output_tokens,
                 cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, usage_known, cost_micro, priced,
-                client_address, user_agent, error, request_key
+                client_address, user_agent, error, request_key, user_id, group_id
             FROM request_logs\(whereSQL) ORDER BY id DESC LIMIT ?
             """)
         try s.bind(args)
@@ -75,6 +76,8 @@ public struct StoreReader {
             r.userAgent = s.text(25)
             r.error = s.optionalText(26)
             r.requestID = s.optionalText(27).flatMap(RequestID.init(text:)) ?? RequestID()
+            r.userID = s.optionalInt(28)
+            r.groupID = s.optionalInt(29)
             out.append(LogEntry(id: s.int64(0), record: r))
         }
         return LogPage(entries: out, nextBeforeID: out.count == limit ? out.last?.id : nil)
@@ -147,11 +150,15 @@ public struct StoreReader {
                       keyColumn: grouping.column)
     }
 
-    /// Statistics per channel, model or token for the hours overlapping [from, to), from
+    /// Statistics per channel, model, token, user or group (these two without a filter) for the hours overlapping [from, to), from
     /// the hourly aggregates. Sorted by requests, most first. Keys: a channel or token id
     /// as text (0 = none), a model name, or "" for `.all`.
     public func stats(fromMillis: UInt64, toMillis: UInt64, by grouping: StatsGrouping,
                       channelID: Int? = nil, model: String? = nil, tokenID: Int? = nil) throws -> [StatsRow] {
+        if grouping.column == nil && grouping != .all && (channelID != nil || model != nil || tokenID != nil) {
+            // Only the rollups know users and groups, one dimension at a time.
+            throw StoreError(.invalid, "statistics by \(grouping.rawValue) take no channel, model or token filter")
+        }
         let src = Self.source(from: fromMillis, to: toMillis, grouping: grouping, channelID: channelID, model: model, tokenID: tokenID)
         let key = src.keyColumn ?? "''"
         let sums = Schema.valueColumns.map { "SUM(\($0))" }.joined(separator: ", ")
@@ -170,6 +177,78 @@ public struct StoreReader {
         }
         out.sort { $0.totals.requests > $1.totals.requests }
         return out
+    }
+
+    // MARK: usage
+
+    /// The sums a usage row reads from `stats_rollup`, in `usage`'s column order.
+    static let usageSums = "requests, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cost_micro"
+
+    /// Usage per `q.by` key and `q.period` bucket (local days and months of `calendar`) for
+    /// the hours overlapping [from, to), sorted by bucket, then most requests, then key.
+    /// Hour rows come from `stats_rollup`, or, for one user or token, from the request log
+    /// summed per hour (its rows since the first one of the range, by the user's or token's
+    /// index), and are folded into buckets here (`UsageBuckets`).
+    public func usage(_ q: UsageQuery, calendar: LocalCalendar) throws -> [UsageRow] {
+        guard let column = q.by.logColumn else { throw StoreError(.invalid, "usage is grouped by user, token, channel, group or model") }
+        let limit = UInt64(Int64.max) - Self.hour
+        let from = min(q.fromMillis, limit) / Self.hour * Self.hour
+        let to = (min(q.toMillis, limit) + Self.hour - 1) / Self.hour * Self.hour
+        let s: Statement
+        if q.scoped {
+            // Every row of the range has an id at least the first one's: the id range keeps
+            // the scan within the user's (token's) index entries from there on.
+            let first = try db.cached("SELECT MIN(id) FROM request_logs WHERE time_ms >= ?")
+            try first.bind([.int(Int64(from))])
+            let firstID: Int64? = try first.step() && !first.isNull(0) ? first.int64(0) : nil
+            first.reset()
+            guard let firstID else { return [] }
+            var clauses: [String] = []
+            var args: [SQLValue] = []
+            if let u = q.userID { clauses.append("user_id = ?"); args.append(.int(Int64(u))) }
+            if let t = q.tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
+            args += [.int(firstID), .int(Int64(from)), .int(Int64(to))]
+            s = try db.cached("""
+                SELECT CAST(COALESCE(\(column), 0) AS TEXT), time_ms / 3600000 * 3600000, count(*), SUM(input_tokens),
+                    SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cost_micro)
+                FROM request_logs WHERE \(clauses.joined(separator: " AND ")) AND id >= ? AND +time_ms >= ? AND +time_ms < ?
+                GROUP BY 1, 2
+                """)
+            try s.bind(args)
+        } else {
+            s = try db.cached("SELECT key, hour_ms, \(Self.usageSums) FROM stats_rollup WHERE dim = ? AND hour_ms >= ? AND hour_ms < ?")
+            try s.bind([.text(q.by.rawValue), .int(Int64(from)), .int(Int64(to))])
+        }
+        defer { s.reset() }
+        struct Cell: Hashable { var bucket: UInt64; var key: String }
+        var buckets = UsageBuckets(period: q.period, calendar: calendar)
+        var cells: [Cell: StatsTotals] = [:]
+        while try s.step() {
+            var t = StatsTotals()
+            t.requests = s.int64(2)
+            if t.requests == 0 { continue }
+            t.inputTokens = s.int64(3)
+            t.outputTokens = s.int64(4)
+            t.cacheReadTokens = s.int64(5)
+            t.cacheWrite5mTokens = s.int64(6)
+            t.cacheWrite1hTokens = s.int64(7)
+            t.costMicroUSD = s.int64(8)
+            let cell = Cell(bucket: buckets.start(ofHour: UInt64(clamping: s.int64(1))), key: s.text(0))
+            if var sum = cells[cell] {
+                sum.add(usage: t)
+                cells[cell] = sum
+            } else {
+                if cells.count >= q.maxRows {
+                    throw StoreError(.invalid, "the usage has more than \(q.maxRows) rows: ask for a shorter range or a longer period")
+                }
+                cells[cell] = t
+            }
+        }
+        return cells.map { UsageRow(bucketMillis: $0.key.bucket, key: $0.key.key, totals: $0.value) }.sorted {
+            if $0.bucketMillis != $1.bucketMillis { return $0.bucketMillis < $1.bucketMillis }
+            if $0.totals.requests != $1.totals.requests { return $0.totals.requests > $1.totals.requests }
+            return $0.key < $1.key
+        }
     }
 
     /// Hourly points for the `range` hours ending with the hour that holds `endMillis`,
