@@ -737,17 +737,124 @@ def main():
             return rid
         steps.run("logs by request id", logs_request_id, needs=["sdk request"])
 
+        def page_fetch(url):
+            """A GET from the page (same origin: the session cookie, as a click on the link would
+            send it) → (status, content type, text with its BOM kept)."""
+            return d.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "fetch(arguments[0], { credentials: 'same-origin' })"
+                ".then((r) => r.arrayBuffer().then((b) => done([r.status, r.headers.get('content-type'),"
+                "  new TextDecoder('utf-8', { ignoreBOM: true }).decode(b)])))"
+                ".catch((e) => done([0, '', String(e)]));", url)
+
+        def csv_rows(text):
+            import csv
+            import io
+            assert text.startswith("\ufeff"), "a UTF-8 BOM first: %r" % text[:10]
+            return list(csv.reader(io.StringIO(text[1:])))
+
+        USAGE_HEADER = ["bucket", "bucket_ms", "by", "key", "name", "requests", "input_tokens", "output_tokens",
+                        "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cost_usd"]
+
+        def usage_rows():
+            """The usage table's rows (not the total) as {key, name, counts}, and the total line's cells."""
+            rows = []
+            for r in d.find_elements(By.CSS_SELECTOR, "#usage-table tbody tr[data-key]"):
+                c = [x.text for x in r.find_elements(By.CSS_SELECTOR, "td")]
+                rows.append({"key": r.get_attribute("data-key"), "bucket": c[0], "name": c[1],
+                             "counts": [int(x.replace(",", "")) for x in c[2:8]], "cost": c[8]})
+            total = [c.text for c in d.find_elements(By.CSS_SELECTOR, "#usage-table tbody tr.total td")]
+            return rows, total
+
+        def pick_seg(seg_id, value):
+            d.find_element(By.CSS_SELECTOR, "#%s button[data-value='%s']" % (seg_id, value)).click()
+            ui.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#usage-table") and
+                    "usage.csv?" in d.find_element(By.CSS_SELECTOR, "#usage-csv").get_attribute("href") and
+                    ("%s=%s" % ({"usage-by": "by", "usage-period": "period"}.get(seg_id, "x"), value) in
+                     d.find_element(By.CSS_SELECTOR, "#usage-csv").get_attribute("href") or seg_id == "usage-range"),
+                    "the usage view by %s" % value)
+            time.sleep(0.3)
+
         def usage_admin():
-            ui.open("usage", "#usage-requests")
-            v = int(d.find_element(By.CSS_SELECTOR, "#usage-requests .value").get_attribute("data-value"))
-            assert v >= 1, "the usage page counts the request: %d" % v
+            # The record and its hourly rollup land a moment after the answer: reload until counted.
+            def counted(d):
+                ui.open("usage", "#usage-requests")
+                v = int(d.find_element(By.CSS_SELECTOR, "#usage-requests .value").get_attribute("data-value"))
+                return v if v >= 1 else None
+            v = ui.wait(counted, "the SDK request on the usage page")
             ui.text_in("#usage-table", "browser-sdk")
+            by = [b.get_attribute("data-value") for b in d.find_elements(By.CSS_SELECTOR, "#usage-by button")]
+            assert by == ["user", "token", "channel", "group", "model"], "the admin's breakdowns: %r" % by
+            # The token's row: the request the SDK sent through it, its tokens as the SDK saw them.
+            rows, total = usage_rows()
+            mine = [r for r in rows if r["name"] == "browser-sdk"]
+            assert mine, "a browser-sdk row: %r" % rows
+            reqs = sum(r["counts"][0] for r in mine)
+            tin = sum(r["counts"][1] for r in mine)
+            tout = sum(r["counts"][2] for r in mine)
+            assert reqs == 1, "browser-sdk sent one request: %r" % mine
+            if "usage" in state:
+                assert (tin, tout) == state["usage"], "the SDK's tokens %r, the page's %r" % (state["usage"], (tin, tout))
+            # The page's totals are the API's for the same view (the CSV link carries its query).
+            href = d.find_element(By.CSS_SELECTOR, "#usage-csv").get_attribute("href")
+            query = href.split("?", 1)[1]
+            assert "by=token" in query and "period=day" in query, query
+            api_totals = api_ok("GET", "/admin/usage?" + query)["totals"]
+            assert v == api_totals["requests"], "the page's %d requests, the API's %r" % (v, api_totals)
+            assert int(total[2].replace(",", "")) == api_totals["requests"], "the total line %r, the API %r" % (total, api_totals)
+            assert [int(x.replace(",", "")) for x in total[3:8]] == [api_totals[k] for k in USAGE_HEADER[6:11]], \
+                "the total line's tokens %r, the API's %r" % (total, api_totals)
+            # The CSV of the same view, with the session cookie: 200, the header row, the token's row.
+            st, ctype, text = page_fetch(href)
+            assert st == 200 and ctype.startswith("text/csv"), "usage.csv: %s %s %r" % (st, ctype, text[:200])
+            table = csv_rows(text)
+            assert table[0] == USAGE_HEADER, "usage.csv's header: %r" % table[0]
+            named = [r for r in table[1:] if r[4] == "browser-sdk"]
+            assert named and sum(int(r[5]) for r in named) == 1 and all(r[2] == "token" for r in named), "usage.csv rows: %r" % table
+            # The other breakdowns and periods.
+            pick_seg("usage-by", "model")
+            ui.text_in("#usage-table", MODEL)
+            pick_seg("usage-by", "channel")
+            ui.text_in("#usage-table", "mock-main")
+            pick_seg("usage-by", "user")
+            ui.text_in("#usage-table", "(the admin)")
+            pick_seg("usage-period", "month")
+            pick_seg("usage-range", "365d")
+            assert "by=user" in d.find_element(By.CSS_SELECTOR, "#usage-csv").get_attribute("href")
+            month = usage_rows()[0]
+            assert month and re.match(r"^\d\d/\d{4}$", month[0]["bucket"]), "a month in English: %r" % month
+            pick_seg("usage-period", "hour")
+            ranges = [b.get_attribute("data-value") for b in d.find_elements(By.CSS_SELECTOR, "#usage-range button")]
+            assert ranges == ["24h", "7d", "30d"], "hours over at most 30 days: %r" % ranges
+            hour_total = int(d.find_element(By.CSS_SELECTOR, "#usage-requests .value").get_attribute("data-value"))
+            assert hour_total >= 1, "the hourly view counts the request too: %d" % hour_total
             shot(d, "usage-admin")
-            return "%d requests" % v
+            return "%d requests, browser-sdk in %d out %d, usage.csv %d rows" % (v, tin, tout, len(table) - 1)
         steps.run("usage page (admin)", usage_admin, needs=["sdk request"])
+
+        def logs_csv():
+            ui.open("logs", "#logs-table tbody tr[data-id]")
+            href = d.find_element(By.CSS_SELECTOR, "#logs-csv").get_attribute("href")
+            assert "/admin/logs.csv?" in href and "limit=" not in href, href
+            st, ctype, text = page_fetch(href)
+            assert st == 200 and ctype.startswith("text/csv"), "logs.csv: %s %s %r" % (st, ctype, text[:200])
+            table = csv_rows(text)
+            assert table[0][:4] == ["id", "time_ms", "time_utc", "request_id"], "logs.csv's header: %r" % table[0]
+            models = [r[table[0].index("model")] for r in table[1:]]
+            assert MODEL in models, "the SDK request in logs.csv: %r" % models
+            # The page's filters go with it: no 5xx was sent, so only the header row.
+            d.find_element(By.CSS_SELECTOR, "#log-status option[value='5xx']").click()
+            d.find_element(By.CSS_SELECTOR, "#log-apply").click()
+            ui.wait(lambda d: "status_class=5xx" in d.find_element(By.CSS_SELECTOR, "#logs-csv").get_attribute("href"), "the filter in the export link")
+            st, _, text = page_fetch(d.find_element(By.CSS_SELECTOR, "#logs-csv").get_attribute("href"))
+            five = csv_rows(text)
+            assert st == 200 and five[0] == table[0] and len(five) == 1, "logs.csv of 5xx: %s %r" % (st, five)
+            return "%d rows, %d columns" % (len(table) - 1, len(table[0]))
+        steps.run("logs csv export", logs_csv, needs=["sdk request"])
 
         # The date in the logs' first row, as each locale writes one.
         DATES = {"en": r"^\d\d/\d\d/\d{4}, \d\d:\d\d:\d\d$", "zh-CN": r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d$"}
+        USAGE_DAYS = {"en": r"^\d\d/\d\d/\d{4}$", "zh-CN": r"^\d{4}/\d\d/\d\d$"}
 
         def admin_pages(lang):
             r = None
@@ -757,6 +864,9 @@ def main():
             ui.open("logs", "#logs-table tbody tr[data-id]")
             when = d.find_element(By.CSS_SELECTOR, "#logs-table tbody tr[data-id] td").text
             assert re.match(DATES[lang], when), "a date as %s writes it: %r" % (lang, when)
+            ui.open("usage", "#usage-table tbody tr[data-key]")
+            day = d.find_element(By.CSS_SELECTOR, "#usage-table tbody tr[data-key] td").text
+            assert re.match(USAGE_DAYS[lang], day), "a usage day as %s writes it: %r" % (lang, day)
             return "%d pages, %d keys per table, date %s" % (len(ADMIN_PAGES), r["keys"][0], when)
         steps.run("admin pages in English", lambda: admin_pages("en"), needs=["users page", "sdk request"])
 
@@ -851,6 +961,8 @@ def main():
             client = anthropic.Anthropic(base_url=base, api_key=secret, max_retries=0, timeout=20.0)
             r = client.messages.create(model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "alice's key"}])
             assert r.content, "alice's key is served through her group"
+            state["alice_usage"] = (r.usage.input_tokens, r.usage.output_tokens)
+            state["alice_key_id"] = k["id"]
             return "key %d in group %d" % (k["id"], k["group_id"])
         steps.run("user creates a key", user_key, needs=["user login"])
 
@@ -860,12 +972,36 @@ def main():
                 v = int(d.find_element(By.CSS_SELECTOR, "#usage-requests .value").get_attribute("data-value"))
                 return v if v >= 1 else None
             v = ui.wait(counted, "alice's request on her usage page")
-            rows = [r.find_element(By.CSS_SELECTOR, "td").text for r in d.find_elements(By.CSS_SELECTOR, "#usage-table tbody tr:not(.total)")]
-            assert rows == ["alice-key"], "a user's usage is their own: %r" % rows
-            total = [c.text for c in d.find_elements(By.CSS_SELECTOR, "#usage-table tbody tr.total td")]
-            assert total[1] == "1" and total[5] == "0", "the total sums every count, 429s too: %r" % total
+            by = [b.get_attribute("data-value") for b in d.find_elements(By.CSS_SELECTOR, "#usage-by button")]
+            assert by == ["token", "group", "model"], "a user is offered no breakdown by user or channel: %r" % by
+            rows, total = usage_rows()
+            assert [r["name"] for r in rows] == ["alice-key"] and [r["key"] for r in rows] == [str(state["alice_key_id"])], \
+                "a user's usage is their own: %r" % rows
+            # The total line: the one request alice sent, with the tokens her SDK saw.
+            sent_in, sent_out = state["alice_usage"]
+            assert total[0] == "Total" and total[2] == "1", "the total counts alice's one request: %r" % total
+            assert [int(total[3].replace(",", "")), int(total[4].replace(",", ""))] == [sent_in, sent_out], \
+                "the total's tokens %r, the SDK's %r" % (total, state["alice_usage"])
+            assert [int(x.replace(",", "")) for x in total[2:8]] == rows[0]["counts"], "the total sums the rows: %r %r" % (total, rows)
+            # Her CSV: 200 with the header row and only her key.
+            href = d.find_element(By.CSS_SELECTOR, "#usage-csv").get_attribute("href")
+            st, ctype, text = page_fetch(href)
+            assert st == 200 and ctype.startswith("text/csv"), "alice's usage.csv: %s %s %r" % (st, ctype, text[:200])
+            table = csv_rows(text)
+            assert table[0] == USAGE_HEADER, "usage.csv's header: %r" % table[0]
+            assert table[1:] and all(r[4] == "alice-key" for r in table[1:]), "alice's usage.csv is hers: %r" % table
+            # By group: her group only; by model: the model she asked for.
+            pick_seg("usage-by", "group")
+            rows, _ = usage_rows()
+            assert [r["name"] for r in rows] == ["team-a"], "alice's usage by group: %r" % rows
+            pick_seg("usage-by", "model")
+            rows, _ = usage_rows()
+            assert [r["name"] for r in rows] == [MODEL] and rows[0]["counts"][0] == 1, "alice's usage by model: %r" % rows
+            # What the UI does not offer, the API refuses her too (by=user is her own only).
+            mine = api_ok("GET", "/admin/usage?by=user", bearer=state["alice_token"])
+            assert [x["key"] for x in mine["data"]] == [str(state["alice_id"])] * len(mine["data"]), "alice's usage by user: %r" % mine
             shot(d, "usage-user")
-            return "%d requests" % v
+            return "%d requests, in %d out %d" % (v, sent_in, sent_out)
         steps.run("user usage page", user_usage, needs=["user creates a key"])
 
         def user_admin_page():

@@ -101,13 +101,14 @@ I18n.tables.en = {
   'password.note': 'Every session of yours ends, this one too: you log in again with the new password.',
   'password.too_short': 'at least 8 characters', 'password.mismatch': 'the two new passwords differ', 'password.changed': 'Password changed: log in again',
 
-  'range.24h': '24 h', 'range.7d': '7 days', 'range.30d': '30 days',
+  'range.24h': '24 h', 'range.7d': '7 days', 'range.30d': '30 days', 'range.365d': '365 days',
   'col.id': 'ID', 'col.channel': 'Channel', 'col.model': 'Model', 'col.protocol': 'Protocol', 'col.stream': 'Stream', 'col.elapsed': 'Elapsed',
   'col.streamed': 'Streamed', 'col.client': 'Client', 'col.time': 'Time', 'col.status': 'Status', 'col.ttfb': 'TTFB', 'col.duration': 'Duration',
   'col.in': 'In', 'col.out': 'Out', 'col.cache_read': 'Cache read', 'col.cache_write': 'Cache write', 'col.cost': 'Cost', 'col.error': 'Error',
   'col.request_id': 'Request id', 'col.token': 'Token', 'col.requests': 'Requests', 'col.success': 'Success', 'col.failovers': 'Fail-overs',
   'col.ttfb_p50': 'TTFB p50', 'col.ttfb_p95': 'TTFB p95', 'col.state': 'State', 'col.actions': 'Actions', 'col.job': 'Job',
   'col.last_run': 'Last run', 'col.outcome': 'Outcome', 'col.detail': 'Detail', 'col.runs': 'Runs', 'col.next_run': 'Next run',
+  'col.user': 'User', 'col.group': 'Group',
 
   'dash.health': 'Health, last 24 hours', 'dash.active': 'Active requests', 'dash.requests_24h': 'Requests · 24 h', 'dash.failovers': '{n} fail-overs',
   'dash.success_rate': 'Success rate', 'dash.succeeded': '{n} succeeded', 'dash.errors': 'Errors', 'dash.ttfb_p50': 'TTFB p50',
@@ -119,7 +120,7 @@ I18n.tables.en = {
   'logs.range': 'time range', 'logs.last_hour': 'Last hour', 'logs.last_24h': 'Last 24 hours', 'logs.last_7d': 'Last 7 days',
   'logs.last_30d': 'Last 30 days', 'logs.all_time': 'All time', 'logs.any_channel': 'Any channel', 'logs.any_status': 'Any status',
   'logs.other': 'other', 'logs.any_token': 'Any token', 'logs.apply': 'Apply', 'logs.more': 'Load more', 'logs.no_status': 'none',
-  'logs.shown': '{n} shown', 'logs.none': 'No requests match.',
+  'logs.shown': '{n} shown', 'logs.none': 'No requests match.', 'logs.export': 'Export CSV',
 
   'stats.by_channel': 'By channel', 'stats.by_model': 'By model', 'stats.by_token': 'By token', 'stats.none': 'No requests in this range.',
   'trend.requests': 'Requests', 'trend.errors': 'Errors', 'trend.ttfb': 'Time to first byte', 'trend.tokens': 'Tokens', 'trend.cost': 'Cost (USD)',
@@ -150,8 +151,13 @@ I18n.tables.en = {
   'keys.in_total': '{v} total', 'keys.models': 'models: {list}', 'keys.clients': 'clients: {list}',
   'client.claude_code': 'Claude Code', 'client.codex_cli': 'Codex CLI',
 
-  'usage.intro_admin': 'Every token\'s requests, tokens and cost.', 'usage.intro_user': 'The requests, tokens and cost of your own keys.',
-  'usage.by_token': 'By key', 'usage.cache': 'Cache read / write', 'usage.cache_sub': 'tokens', 'usage.no_token': '(no token)',
+  'usage.intro_admin': 'Everyone\'s requests, tokens and cost.', 'usage.intro_user': 'The requests, tokens and cost of your own keys.',
+  'usage.by_user': 'By user', 'usage.by_token': 'By key', 'usage.by_channel': 'By channel', 'usage.by_group': 'By group', 'usage.by_model': 'By model',
+  'usage.hour': 'Hourly', 'usage.day': 'Daily', 'usage.month': 'Monthly', 'usage.bucket': 'Period',
+  'usage.cache': 'Cache read / write', 'usage.cache_split': 'writes: 5 min {m5} · 1 h {h1}', 'usage.cache_5m': 'Cache write 5 min',
+  'usage.cache_1h': 'Cache write 1 h', 'usage.export': 'Export CSV', 'usage.time_zone': 'Days and months in the time zone {tz}',
+  'usage.no_user': '(the admin)', 'usage.no_token': '(no token)', 'usage.no_channel': '(no channel)', 'usage.no_group': '(no group)',
+  'usage.no_model': '(no model)',
 
   'users.new': '+ New user', 'users.intro': 'Users log in with their username and manage their own keys within the groups and limits set here.',
   'users.username': 'Username', 'users.username_rule': 'letters, digits, . _ - @ (at most 64)', 'users.new_password': 'New password',
@@ -226,13 +232,14 @@ I18n.tables['zh-CN'] = {
   'password.note': '修改后你的所有会话（包括当前会话）都会结束，需要用新密码重新登录。',
   'password.too_short': '至少 8 个字符', 'password.mismatch': '两次输入的新密码不一致', 'password.changed': '密码已修改，请重新登录',
 
-  'range.24h': '24 小时', 'range.7d': '7 天', 'range.30d': '30 天',
+  'range.24h': '24 小时', 'range.7d': '7 天', 'range.30d': '30 天', 'range.365d': '365 天',
   'col.id': '编号', 'col.channel': '渠道', 'col.model': '模型', 'col.protocol': '协议', 'col.stream': '流式', 'col.elapsed': '已用时',
   'col.streamed': '已传输', 'col.client': '客户端', 'col.time': '时间', 'col.status': '状态码', 'col.ttfb': '首字节', 'col.duration': '耗时',
   'col.in': '输入', 'col.out': '输出', 'col.cache_read': '缓存读取', 'col.cache_write': '缓存写入', 'col.cost': '费用', 'col.error': '错误',
   'col.request_id': '请求 ID', 'col.token': '令牌', 'col.requests': '请求数', 'col.success': '成功率', 'col.failovers': '故障转移',
   'col.ttfb_p50': '首字节 p50', 'col.ttfb_p95': '首字节 p95', 'col.state': '状态', 'col.actions': '操作', 'col.job': '任务',
   'col.last_run': '上次运行', 'col.outcome': '结果', 'col.detail': '详情', 'col.runs': '运行次数', 'col.next_run': '下次运行',
+  'col.user': '用户', 'col.group': '分组',
 
   'dash.health': '健康状况（最近 24 小时）', 'dash.active': '进行中的请求', 'dash.requests_24h': '请求数 · 24 小时', 'dash.failovers': '故障转移 {n} 次',
   'dash.success_rate': '成功率', 'dash.succeeded': '成功 {n} 次', 'dash.errors': '错误', 'dash.ttfb_p50': '首字节 p50',
@@ -244,7 +251,7 @@ I18n.tables['zh-CN'] = {
   'logs.range': '时间范围', 'logs.last_hour': '最近 1 小时', 'logs.last_24h': '最近 24 小时', 'logs.last_7d': '最近 7 天',
   'logs.last_30d': '最近 30 天', 'logs.all_time': '全部时间', 'logs.any_channel': '所有渠道', 'logs.any_status': '所有状态',
   'logs.other': '其他', 'logs.any_token': '所有令牌', 'logs.apply': '筛选', 'logs.more': '加载更多', 'logs.no_status': '无',
-  'logs.shown': '已显示 {n} 条', 'logs.none': '没有符合条件的请求。',
+  'logs.shown': '已显示 {n} 条', 'logs.none': '没有符合条件的请求。', 'logs.export': '导出 CSV',
 
   'stats.by_channel': '按渠道', 'stats.by_model': '按模型', 'stats.by_token': '按令牌', 'stats.none': '此时间范围内没有请求。',
   'trend.requests': '请求', 'trend.errors': '错误', 'trend.ttfb': '首字节时间', 'trend.tokens': 'Token 用量', 'trend.cost': '费用（美元）',
@@ -275,8 +282,13 @@ I18n.tables['zh-CN'] = {
   'keys.in_total': '总计 {v}', 'keys.models': '模型：{list}', 'keys.clients': '客户端：{list}',
   'client.claude_code': 'Claude Code', 'client.codex_cli': 'Codex CLI',
 
-  'usage.intro_admin': '所有令牌的请求数、Token 用量和费用。', 'usage.intro_user': '你自己的密钥的请求数、Token 用量和费用。',
-  'usage.by_token': '按密钥', 'usage.cache': '缓存读取 / 写入', 'usage.cache_sub': 'Token 数', 'usage.no_token': '（无令牌）',
+  'usage.intro_admin': '所有人的请求数、Token 用量和费用。', 'usage.intro_user': '你自己的密钥的请求数、Token 用量和费用。',
+  'usage.by_user': '按用户', 'usage.by_token': '按密钥', 'usage.by_channel': '按渠道', 'usage.by_group': '按分组', 'usage.by_model': '按模型',
+  'usage.hour': '按小时', 'usage.day': '按天', 'usage.month': '按月', 'usage.bucket': '时段',
+  'usage.cache': '缓存读取 / 写入', 'usage.cache_split': '写入：5 分钟 {m5} · 1 小时 {h1}', 'usage.cache_5m': '缓存写入（5 分钟）',
+  'usage.cache_1h': '缓存写入（1 小时）', 'usage.export': '导出 CSV', 'usage.time_zone': '按天和按月以时区 {tz} 计算',
+  'usage.no_user': '（管理员）', 'usage.no_token': '（无令牌）', 'usage.no_channel': '（无渠道）', 'usage.no_group': '（无分组）',
+  'usage.no_model': '（无模型）',
 
   'users.new': '+ 新建用户', 'users.intro': '用户使用用户名登录，并在这里设定的分组和限制内管理自己的密钥。',
   'users.username': '用户名', 'users.username_rule': '字母、数字及 . _ - @（最多 64 个字符）', 'users.new_password': '新密码',

@@ -141,8 +141,10 @@ App.pages.logs = {
     const rid = h('input', { id: 'log-request-id', class: 'mono', placeholder: t('col.request_id'), 'aria-label': t('col.request_id'),
       value: (params && params.get('request_id')) || '' });
     const apply = h('button', { type: 'submit', class: 'primary', id: 'log-apply' }, t('logs.apply'));
+    // The export: every row the filters match, as CSV (a plain download with the session cookie).
+    const csv = h('a', { class: 'button', id: 'logs-csv', download: 'logs.csv', href: '/admin/logs.csv' }, t('logs.export'));
     const filters = h('form', { class: 'panel row', id: 'log-filters' }, range, channel, model, status, token, rid, apply,
-      h('span', { class: 'spacer' }), h('button', { type: 'button', onclick: () => reload() }, t('common.refresh')));
+      h('span', { class: 'spacer' }), h('button', { type: 'button', onclick: () => reload() }, t('common.refresh')), csv);
     const msg = h('div');
     const tbody = h('tbody');
     const more = h('button', { type: 'button', id: 'log-more', hidden: true }, t('logs.more'));
@@ -182,6 +184,11 @@ App.pages.logs = {
     };
     const load = async (append) => {
       const q = query();
+      if (!append) {
+        const all = query();
+        all.delete('limit');
+        csv.setAttribute('href', '/admin/logs.csv?' + all);
+      }
       if (append && next != null) q.set('before_id', String(next));
       more.disabled = true;
       try {

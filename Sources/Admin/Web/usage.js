@@ -1,70 +1,126 @@
 'use strict';
 
-// The usage page: requests, tokens and cost per key over a range, and the hourly trend,
-// scoped as the API scopes it (the admin: every token; a user: their own tokens only).
+// The usage page: requests, tokens (cache reads, 5 min and 1 h writes apart) and cost per
+// bucket (hour, day, month) and key (user, token, channel, group, model), scoped as the API
+// scopes it (the admin: everyone; a user: their own tokens only), with a CSV export.
 
-/// All the usage page reads, in one place: `{ totals: Stats, rows: [{ name, stats }], trend:
-/// [TrendPoint], bucketMs }` for the range. Today from `/admin/stats` and `/admin/trends` for
-/// the admin and from each own token's `/admin/tokens/{id}/usage` for a user; a usage
-/// endpoint can replace both here without touching the page.
-async function usageData(range) {
-  if (App.isAdmin()) {
-    const [stats, trend] = await Promise.all([
-      api('GET', '/admin/stats?by=token&from_ms=' + (Date.now() - RANGES[range])),
-      api('GET', '/admin/trends?range=' + range)]);
-    return {
-      totals: statsOf(stats.totals),
-      rows: (stats.data || []).map((x) => ({ name: x.name || (x.key && x.key !== '0' ? x.key : t('usage.no_token')), stats: statsOf(x) })),
-      trend: trend.data || [], bucketMs: trend.bucket_ms,
-    };
-  }
-  const tokens = (await api('GET', '/admin/tokens')).data || [];
-  const usages = await Promise.all(tokens.map((tk) => api('GET', '/admin/tokens/' + tk.id + '/usage?range=' + range)));
-  const rows = tokens.map((tk, i) => ({ name: tk.name, stats: statsOf(usages[i].totals) })).filter((r) => r.stats.requests);
-  // Every token's trend has the same hours: added hour by hour.
-  const byHour = new Map();
-  usages.forEach((u) => (u.trend || []).forEach((p) => {
-    const at = pick(p, 'hour_ms');
-    byHour.set(at, (byHour.get(at) || []).concat([statsOf(p)]));
-  }));
-  const trend = Array.from(byHour.entries()).sort((a, b) => a[0] - b[0]).map(([at, list]) => Object.assign({ hour_ms: at }, sumStats(list)));
-  return { totals: sumStats(usages.map((u) => statsOf(u.totals))), rows, trend, bucketMs: 3600000 };
+/// The breakdowns the caller may ask for: by user and by channel are the admin's only.
+function usageBreakdowns() {
+  const all = [['user', t('usage.by_user')], ['token', t('usage.by_token')], ['channel', t('usage.by_channel')],
+    ['group', t('usage.by_group')], ['model', t('usage.by_model')]];
+  return App.isAdmin() ? all : all.filter(([v]) => v !== 'user' && v !== 'channel');
+}
+const USAGE_KEY_COLUMN = { user: 'col.user', token: 'col.token', channel: 'col.channel', group: 'col.group', model: 'col.model' };
+function usagePeriods() { return [['hour', t('usage.hour')], ['day', t('usage.day')], ['month', t('usage.month')]]; }
+/// The ranges offered for a period (the API allows at most 31 days of hours).
+const USAGE_RANGES = { '24h': 86400000, '7d': 7 * 86400000, '30d': 30 * 86400000, '365d': 365 * 86400000 };
+function usageRanges(period) {
+  const all = [['24h', t('range.24h')], ['7d', t('range.7d')], ['30d', t('range.30d')], ['365d', t('range.365d')]];
+  return period === 'hour' ? all.slice(0, 3) : all;
+}
+
+/// The query of `/admin/usage` and `/admin/usage.csv` for a view `{ by, period, range }`.
+function usageQuery(view, now) {
+  const q = new URLSearchParams();
+  q.set('by', view.by);
+  q.set('period', view.period);
+  q.set('from_ms', String(now - USAGE_RANGES[view.range]));
+  q.set('to_ms', String(now));
+  return q;
+}
+
+/// All the usage page reads, in one place: `GET /admin/usage` for the view →
+/// `{ totals: UsageTotals, rows: [{ bucketMs, bucket, key, name, stats }], timeZone, query }`.
+async function usageData(view) {
+  const query = usageQuery(view, Date.now());
+  const r = await api('GET', '/admin/usage?' + query);
+  return {
+    totals: r.totals || {}, timeZone: r.time_zone || null, query,
+    rows: (r.data || []).map((x) => ({ bucketMs: x.bucket_ms, bucket: x.bucket, key: String(x.key), name: usageName(view.by, x), stats: x })),
+  };
+}
+
+/// A row's key as shown: its name, the model, or what key `0` (none) means for the breakdown.
+function usageName(by, x) {
+  if (x.name != null && x.name !== '') return String(x.name);
+  if (by === 'model') return String(x.key || t('usage.no_model'));
+  if (String(x.key) === '0') return t({ user: 'usage.no_user', token: 'usage.no_token', channel: 'usage.no_channel', group: 'usage.no_group' }[by] || 'common.none_paren');
+  return '#' + x.key;
+}
+
+/// A bucket's start in the chosen locale, in the time zone the API counts days and months in
+/// (the bucket's own name when the browser does not know that zone).
+function usageBucket(period, ms, timeZone, name) {
+  const opts = period === 'month' ? { year: 'numeric', month: '2-digit' }
+    : period === 'day' ? { year: 'numeric', month: '2-digit', day: '2-digit' }
+      : { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false };
+  try {
+    return new Date(Number(ms)).toLocaleString(I18n.lang, Object.assign(timeZone ? { timeZone } : {}, opts));
+  } catch (_) { return name || fmt.time(ms); }
+}
+
+function usageLine(period, timeZone, r) {
+  const s = r.stats;
+  return h('tr', { dataset: { key: r.key, bucket: String(r.bucketMs) } },
+    h('td', { class: 'mono' }, usageBucket(period, r.bucketMs, timeZone, r.bucket)), h('td', r.name),
+    usageCells(s));
+}
+function usageCells(s) {
+  return [num(s.requests), num(s.input_tokens), num(s.output_tokens), num(s.cache_read_tokens),
+    num(s.cache_write_5m_tokens), num(s.cache_write_1h_tokens), num(s.cost_usd, fmt.usd)];
 }
 
 App.pages.usage = {
   title: 'nav.usage',
   access: 'user',
   async render(root) {
-    let range = '24h';
+    const view = { by: 'token', period: 'day', range: '7d' };
+    const rangeBox = h('span');
+    const csv = h('a', { class: 'button', id: 'usage-csv', download: 'usage.csv', href: '/admin/usage.csv?' + usageQuery(view, Date.now()) }, t('usage.export'));
     const box = h('div', { id: 'usage-box' });
-    add(root, h('h1', t('nav.usage')),
+    const byLabel = {};
+    usageBreakdowns().forEach(([v, l]) => { byLabel[v] = l; });
+    const ranges = () => {
+      clear(rangeBox).appendChild(seg(usageRanges(view.period), view.range, (v) => { view.range = v; load(); }, 'usage-range'));
+    };
+    add(root, h('div', { class: 'row' }, h('h1', t('nav.usage')), h('span', { class: 'spacer' }), csv),
       h('p', { class: 'muted' }, App.isAdmin() ? t('usage.intro_admin') : t('usage.intro_user')),
-      h('div', { class: 'row panel' }, seg(rangeOptions(), range, (v) => { range = v; load(); }, 'usage-range')),
+      h('div', { class: 'row panel' },
+        seg(usageBreakdowns(), view.by, (v) => { view.by = v; load(); }, 'usage-by'),
+        seg(usagePeriods(), view.period, (v) => {
+          view.period = v;
+          if (!usageRanges(v).some(([r]) => r === view.range)) view.range = '30d';
+          ranges();
+          load();
+        }, 'usage-period'),
+        rangeBox),
       box);
+    ranges();
+    let serial = 0;
     async function load() {
+      const mine = ++serial;
       clear(box).appendChild(h('div', { class: 'muted' }, t('common.loading')));
       try {
-        const d = await usageData(range);
+        const d = await usageData(view);
+        if (mine !== serial) return;   // a later choice is loading
+        csv.setAttribute('href', '/admin/usage.csv?' + d.query);
         const s = d.totals;
-        const ts = trendSeries(d.trend);
         clear(box);
+        const rows = d.rows.map((r) => usageLine(view.period, d.timeZone, r));
+        if (rows.length) rows.push(h('tr', { class: 'total' }, h('td', t('common.total')), h('td', ''), usageCells(s)));
         add(box,
           h('div', { class: 'cards', id: 'usage-cards' },
             card('usage-requests', t('col.requests'), fmt.int(s.requests || 0)),
             card('usage-cost', t('col.cost'), fmt.usd(s.cost_usd || 0)),
             card('usage-tokens', t('dash.tokens_io'), fmt.compact(s.input_tokens || 0) + ' / ' + fmt.compact(s.output_tokens || 0)),
-            card('usage-cache', t('usage.cache'), fmt.compact(s.cache_read_tokens || 0) + ' / ' + fmt.compact(cacheWrite(s)), t('usage.cache_sub'))),
-          h('div', { class: 'panel' }, h('h2', t('usage.by_token')),
-            table('usage-table', statsHeaders(t('col.token')), d.rows.map((r) => statsLine(r.name, r.stats))
-              .concat(d.rows.length ? [statsLine(t('common.total'), s, 'total')] : []), t('stats.none'))),
-          h('div', { class: 'charts' },
-            h('div', { class: 'panel' }, h('h2', t('trend.requests')), Chart.render({ id: 'usage-chart-requests', times: ts.times, bucketMs: d.bucketMs, kind: 'bar', stacked: true,
-              series: [{ name: t('series.succeeded'), values: ts.get((x) => x.successes || 0), cls: 2 }, { name: t('series.failed'), values: ts.get(statErrors), cls: 1 }] })),
-            h('div', { class: 'panel' }, h('h2', t('trend.cost')), Chart.render({ id: 'usage-chart-cost', times: ts.times, bucketMs: d.bucketMs, kind: 'area', format: fmt.usd,
-              series: [{ name: t('col.cost'), values: ts.get((x) => x.cost_usd || 0), cls: 4 }] }))));
-        const first = $('#usage-requests .value', box);
-        first.dataset.value = String(s.requests || 0);
-      } catch (e) { clear(box).appendChild(alertBox(e)); }
+            card('usage-cache', t('usage.cache'), fmt.compact(s.cache_read_tokens || 0) + ' / ' + fmt.compact(cacheWrite(s)),
+              t('usage.cache_split', { m5: fmt.compact(s.cache_write_5m_tokens || 0), h1: fmt.compact(s.cache_write_1h_tokens || 0) }))),
+          h('div', { class: 'panel' }, h('h2', byLabel[view.by]),
+            table('usage-table', [t('usage.bucket'), t(USAGE_KEY_COLUMN[view.by]), [t('col.requests')], [t('col.in')], [t('col.out')], [t('col.cache_read')],
+              [t('usage.cache_5m')], [t('usage.cache_1h')], [t('col.cost')]], rows, t('stats.none'))),
+          h('p', { class: 'muted', id: 'usage-zone' }, d.timeZone ? t('usage.time_zone', { tz: d.timeZone }) : ''));
+        $('#usage-requests .value', box).dataset.value = String(s.requests || 0);
+      } catch (e) { if (mine === serial) clear(box).appendChild(alertBox(e)); }
     }
     await load();
   },
