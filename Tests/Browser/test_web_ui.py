@@ -688,6 +688,7 @@ def main():
             st, _ = call_api(base, "POST", "/login", {"username": "bob", "password": "bob-new-pass-3"})
             assert st == 200, "bob logs in with the reset password: %d" % st
             shot(d, "users")
+            state["bob_id"] = bob["id"]
             return "alice %d, bob %d" % (alice["id"], bob["id"])
         steps.run("users page", users_page, needs=["groups page"])
 
@@ -959,7 +960,9 @@ def main():
             state["alice_secret"] = secret
             import anthropic
             client = anthropic.Anthropic(base_url=base, api_key=secret, max_retries=0, timeout=20.0)
-            r = client.messages.create(model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "alice's key"}])
+            # The mock answers with the cache figures asked for: the usage page shows them apart.
+            r = client.messages.create(model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "alice's key"}],
+                                       extra_headers={"x-mock-cache-read": "7", "x-mock-cache-write-5m": "5", "x-mock-cache-write-1h": "3"})
             assert r.content, "alice's key is served through her group"
             state["alice_usage"] = (r.usage.input_tokens, r.usage.output_tokens)
             state["alice_key_id"] = k["id"]
@@ -967,6 +970,22 @@ def main():
         steps.run("user creates a key", user_key, needs=["user login"])
 
         def user_usage():
+            # Another user's key with traffic of its own (two requests), made by the admin: none of
+            # it may reach alice's page or her CSV.
+            bob_secret = api_ok("POST", "/admin/tokens", {"name": "bob-key", "owner_user_id": state["bob_id"]})["secret"]
+            import anthropic
+            bob = anthropic.Anthropic(base_url=base, api_key=bob_secret, max_retries=0, timeout=20.0)
+            for _ in range(2):
+                assert bob.messages.create(model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "bob's key"}]).content
+
+            def both_counted(d):
+                by_user = api_ok("GET", "/admin/usage?by=user&period=month")["data"]
+                per = {}
+                for x in by_user:
+                    per[x["key"]] = per.get(x["key"], 0) + x["requests"]
+                return per if per.get(str(state["bob_id"])) == 2 and per.get(str(state["alice_id"])) == 1 else None
+            per_user = ui.wait(both_counted, "the admin's usage by user: alice 1, bob 2")
+
             def counted(d):
                 ui.open("usage", "#usage-requests")
                 v = int(d.find_element(By.CSS_SELECTOR, "#usage-requests .value").get_attribute("data-value"))
@@ -982,6 +1001,7 @@ def main():
             assert total[0] == "Total" and total[2] == "1", "the total counts alice's one request: %r" % total
             assert [int(total[3].replace(",", "")), int(total[4].replace(",", ""))] == [sent_in, sent_out], \
                 "the total's tokens %r, the SDK's %r" % (total, state["alice_usage"])
+            assert [int(x.replace(",", "")) for x in total[5:8]] == [7, 5, 3], "cache read, 5 min and 1 h writes apart: %r" % total
             assert [int(x.replace(",", "")) for x in total[2:8]] == rows[0]["counts"], "the total sums the rows: %r %r" % (total, rows)
             # Her CSV: 200 with the header row and only her key.
             href = d.find_element(By.CSS_SELECTOR, "#usage-csv").get_attribute("href")
@@ -990,6 +1010,7 @@ def main():
             table = csv_rows(text)
             assert table[0] == USAGE_HEADER, "usage.csv's header: %r" % table[0]
             assert table[1:] and all(r[4] == "alice-key" for r in table[1:]), "alice's usage.csv is hers: %r" % table
+            assert [sum(int(r[i]) for r in table[1:]) for i in (5, 8, 9, 10)] == [1, 7, 5, 3], "alice's usage.csv sums: %r" % table
             # By group: her group only; by model: the model she asked for.
             pick_seg("usage-by", "group")
             rows, _ = usage_rows()
@@ -1000,8 +1021,11 @@ def main():
             # What the UI does not offer, the API refuses her too (by=user is her own only).
             mine = api_ok("GET", "/admin/usage?by=user", bearer=state["alice_token"])
             assert [x["key"] for x in mine["data"]] == [str(state["alice_id"])] * len(mine["data"]), "alice's usage by user: %r" % mine
+            assert mine["totals"]["requests"] == 1, "alice's totals leave bob's out: %r" % mine["totals"]
+            st, _ = call_api(base, "GET", "/admin/usage?by=token&user_id=%d" % state["bob_id"], bearer=state["alice_token"])
+            assert st == 404, "bob's usage is not alice's to see: %d" % st
             shot(d, "usage-user")
-            return "%d requests, in %d out %d" % (v, sent_in, sent_out)
+            return "%d requests, in %d out %d (bob's 2 elsewhere: %r)" % (v, sent_in, sent_out, per_user)
         steps.run("user usage page", user_usage, needs=["user creates a key"])
 
         def user_admin_page():
