@@ -1011,6 +1011,13 @@ def main():
             assert table[0] == USAGE_HEADER, "usage.csv's header: %r" % table[0]
             assert table[1:] and all(r[4] == "alice-key" for r in table[1:]), "alice's usage.csv is hers: %r" % table
             assert [sum(int(r[i]) for r in table[1:]) for i in (5, 8, 9, 10)] == [1, 7, 5, 3], "alice's usage.csv sums: %r" % table
+            # Her request log (she has no logs page: the usage page exports it): her one request only.
+            st, ctype, text = page_fetch(d.find_element(By.CSS_SELECTOR, "#usage-logs-csv").get_attribute("href"))
+            assert st == 200 and ctype.startswith("text/csv"), "alice's logs.csv: %s %s %r" % (st, ctype, text[:200])
+            log = csv_rows(text)
+            assert log[0][:4] == ["id", "time_ms", "time_utc", "request_id"], "logs.csv's header: %r" % log[0]
+            names = [r[log[0].index("token_name")] for r in log[1:]]
+            assert names == ["alice-key"], "alice's logs.csv holds her request only: %r" % names
             # By group: her group only; by model: the model she asked for.
             pick_seg("usage-by", "group")
             rows, _ = usage_rows()

@@ -155,7 +155,7 @@ I18n.tables.en = {
   'usage.by_user': 'By user', 'usage.by_token': 'By key', 'usage.by_channel': 'By channel', 'usage.by_group': 'By group', 'usage.by_model': 'By model',
   'usage.hour': 'Hourly', 'usage.day': 'Daily', 'usage.month': 'Monthly', 'usage.bucket': 'Period',
   'usage.cache': 'Cache read / write', 'usage.cache_split': 'writes: 5 min {m5} · 1 h {h1}', 'usage.cache_5m': 'Cache write 5 min',
-  'usage.cache_1h': 'Cache write 1 h', 'usage.export': 'Export CSV', 'usage.time_zone': 'Days and months in the time zone {tz}',
+  'usage.cache_1h': 'Cache write 1 h', 'usage.export': 'Export CSV', 'usage.export_logs': 'Export request log', 'usage.time_zone': 'Days and months in the time zone {tz}',
   'usage.no_user': '(the admin)', 'usage.no_token': '(no token)', 'usage.no_channel': '(no channel)', 'usage.no_group': '(no group)',
   'usage.no_model': '(no model)',
 
@@ -286,7 +286,7 @@ I18n.tables['zh-CN'] = {
   'usage.by_user': '按用户', 'usage.by_token': '按密钥', 'usage.by_channel': '按渠道', 'usage.by_group': '按分组', 'usage.by_model': '按模型',
   'usage.hour': '按小时', 'usage.day': '按天', 'usage.month': '按月', 'usage.bucket': '时段',
   'usage.cache': '缓存读取 / 写入', 'usage.cache_split': '写入：5 分钟 {m5} · 1 小时 {h1}', 'usage.cache_5m': '缓存写入（5 分钟）',
-  'usage.cache_1h': '缓存写入（1 小时）', 'usage.export': '导出 CSV', 'usage.time_zone': '按天和按月以时区 {tz} 计算',
+  'usage.cache_1h': '缓存写入（1 小时）', 'usage.export': '导出 CSV', 'usage.export_logs': '导出请求日志', 'usage.time_zone': '按天和按月以时区 {tz} 计算',
   'usage.no_user': '（管理员）', 'usage.no_token': '（无令牌）', 'usage.no_channel': '（无渠道）', 'usage.no_group': '（无分组）',
   'usage.no_model': '（无模型）',
 

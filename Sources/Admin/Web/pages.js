@@ -144,12 +144,12 @@ App.pages.logs = {
     // The export: every row the filters match, as CSV (a plain download with the session cookie).
     const csv = h('a', { class: 'button', id: 'logs-csv', download: 'logs.csv', href: '/admin/logs.csv' }, t('logs.export'));
     const filters = h('form', { class: 'panel row', id: 'log-filters' }, range, channel, model, status, token, rid, apply,
-      h('span', { class: 'spacer' }), h('button', { type: 'button', onclick: () => reload() }, t('common.refresh')), csv);
+      h('span', { class: 'spacer' }), h('button', { type: 'button', onclick: () => reload() }, t('common.refresh')));
     const msg = h('div');
     const tbody = h('tbody');
     const more = h('button', { type: 'button', id: 'log-more', hidden: true }, t('logs.more'));
     const count = h('span', { class: 'muted', id: 'log-count' });
-    add(root, h('h1', t('nav.logs')), filters, msg,
+    add(root, h('div', { class: 'row' }, h('h1', t('nav.logs')), h('span', { class: 'spacer' }), csv), filters, msg,
       h('div', { class: 'table-wrap' }, h('table', { id: 'logs-table' },
         h('thead', h('tr', [t('col.time'), t('col.channel'), t('col.model'), t('col.status'), [t('col.ttfb')], [t('col.duration')], [t('col.in')],
           [t('col.out')], [t('col.cache_read')], [t('col.cache_write')], [t('col.cost')], t('col.error'), t('col.request_id')]

@@ -29,6 +29,15 @@ function usageQuery(view, now) {
   return q;
 }
 
+/// The request log of the view's range as CSV (a user's: only their own tokens' rows; the API
+/// scopes it): the one place a user, who has no logs page, exports their requests.
+function usageLogsHref(query) {
+  const q = new URLSearchParams();
+  q.set('from_ms', query.get('from_ms'));
+  q.set('to_ms', query.get('to_ms'));
+  return '/admin/logs.csv?' + q;
+}
+
 /// All the usage page reads, in one place: `GET /admin/usage` for the view →
 /// `{ totals: UsageTotals, rows: [{ bucketMs, bucket, key, name, stats }], timeZone, query }`.
 async function usageData(view) {
@@ -77,13 +86,14 @@ App.pages.usage = {
     const view = { by: 'token', period: 'day', range: '7d' };
     const rangeBox = h('span');
     const csv = h('a', { class: 'button', id: 'usage-csv', download: 'usage.csv', href: '/admin/usage.csv?' + usageQuery(view, Date.now()) }, t('usage.export'));
+    const logsCsv = h('a', { class: 'button', id: 'usage-logs-csv', download: 'logs.csv', href: usageLogsHref(usageQuery(view, Date.now())) }, t('usage.export_logs'));
     const box = h('div', { id: 'usage-box' });
     const byLabel = {};
     usageBreakdowns().forEach(([v, l]) => { byLabel[v] = l; });
     const ranges = () => {
       clear(rangeBox).appendChild(seg(usageRanges(view.period), view.range, (v) => { view.range = v; load(); }, 'usage-range'));
     };
-    add(root, h('div', { class: 'row' }, h('h1', t('nav.usage')), h('span', { class: 'spacer' }), csv),
+    add(root, h('div', { class: 'row' }, h('h1', t('nav.usage')), h('span', { class: 'spacer' }), csv, logsCsv),
       h('p', { class: 'muted' }, App.isAdmin() ? t('usage.intro_admin') : t('usage.intro_user')),
       h('div', { class: 'row panel' },
         seg(usageBreakdowns(), view.by, (v) => { view.by = v; load(); }, 'usage-by'),
@@ -104,6 +114,7 @@ App.pages.usage = {
         const d = await usageData(view);
         if (mine !== serial) return;   // a later choice is loading
         csv.setAttribute('href', '/admin/usage.csv?' + d.query);
+        logsCsv.setAttribute('href', usageLogsHref(d.query));
         const s = d.totals;
         clear(box);
         const rows = d.rows.map((r) => usageLine(view.period, d.timeZone, r));
