@@ -15,7 +15,9 @@
 # in the request-log writer is the same for every build), then off. Reported per request:
 # the reactor thread's instructions and the store writer thread's, apart.
 #
-# Knobs: RATE (200), SECS (10: REQUESTS = RATE * SECS), MODES ("pass relay nolog"),
+# Knobs: RATE (200), SECS (10: REQUESTS = RATE * SECS), MODES ("pass relay nolog"), MODEL
+# (bench-json; a real name such as claude-sonnet-4-5-20250929 is past 15 bytes, a String's
+# inline room),
 # KEEP=1 keeps the callgrind files (callgrind_annotate them for the profile). Needs valgrind
 # (Debian's package; `apt-get install -y valgrind`) and nginx. valgrind 3.19 cannot read the
 # DWARF 5 the Swift toolchain writes, so the binary is copied without its debug sections
@@ -25,15 +27,15 @@ BENCH_NAME=instructions
 source "$(dirname "$0")/lib.sh"
 (( $# >= 1 )) || die "usage: $0 BIN_DIR [BIN_DIR...]"
 command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install -y valgrind)"
-RATE=${RATE:-200}; SECS=${SECS:-10}; MODES=${MODES:-"pass relay nolog"}
+RATE=${RATE:-200}; SECS=${SECS:-10}; MODES=${MODES:-"pass relay nolog"}; MODEL=${MODEL:-bench-json}
 bench_workdir instructions
 NG_PORT=$(free_port)
 start_nginx_static nginx "$NG_PORT" 1 1024
 TOKEN=instructions-token-0123456789
 cat >"$WORK/channels.json" <<JSON
-[{"name": "json-a", "protocol": "anthropic", "url": "http://127.0.0.1:$NG_PORT/json", "api_key": "sk-in-a-0000", "models": ["bench-json"]}]
+[{"name": "json-a", "protocol": "anthropic", "url": "http://127.0.0.1:$NG_PORT/json", "api_key": "sk-in-a-0000", "models": ["$MODEL"]}]
 JSON
-BODY='{"model":"bench-json","max_tokens":16,"stream":false,"messages":[{"role":"user","content":"hello"}]}'
+BODY='{"model":"'"$MODEL"'","max_tokens":16,"stream":false,"messages":[{"role":"user","content":"hello"}]}'
 
 # count DIR MODE -> prints "loop writer requests errors"
 count() {

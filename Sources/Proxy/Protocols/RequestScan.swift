@@ -1,3 +1,4 @@
+import Glibc
 import Reactor
 
 /// What routing needs from a request: read by a byte scan of the body's top-level members
@@ -52,6 +53,13 @@ public enum RequestScan {
     /// are skipped, not decoded. For Gemini the model and stream flag come from `target`
     /// (`/v1beta/models/{m}:streamGenerateContent?alt=sse`), and the body must still be JSON.
     public static func scan(body: UnsafeRawBufferPointer, kind: ProtocolKind, target: ArraySlice<UInt8>) throws(RequestScanError) -> RequestInfo {
+        try scan(body: body, kind: kind, target: target, table: nil)
+    }
+
+    /// As `scan(body:kind:target:)`; a model name `table` knows, written without escapes,
+    /// is taken as the table's own `String` (`ChannelTable.knownModel`), not made anew.
+    static func scan(body: UnsafeRawBufferPointer, kind: ProtocolKind, target: ArraySlice<UInt8>,
+                     table: ChannelTable?) throws(RequestScanError) -> RequestInfo {
         let start = JSONScan.skipWhitespace(body, 0, body.count)
         guard start < body.count, body[start] == UInt8(ascii: "{") else { throw .notJSON }
         // Every key read here is read once: a repeat is refused (keys compare unescaped, so
@@ -96,7 +104,10 @@ public enum RequestScan {
         if let g = try kind.wire.modelInTarget(target) {
             return RequestInfo(model: g.model, modelRange: nil, stream: g.stream, bodySession: session, maxOutputTokens: maxOutput)
         }
-        guard let m = model, m.kind == .string, let name = JSONScan.string(body, m), !name.isEmpty else { throw .noModel }
+        guard let m = model, m.kind == .string else { throw .noModel }
+        let raw = UnsafeRawBufferPointer(rebasing: body[(m.range.lowerBound + 1)..<(m.range.upperBound - 1)])
+        let known = raw.isEmpty || memchr(raw.baseAddress!, 0x5C, raw.count) != nil ? nil : table?.knownModel(raw)
+        guard let name = known ?? JSONScan.string(body, m), !name.isEmpty else { throw .noModel }
         return RequestInfo(model: name, modelRange: m.range, stream: streamFlag, bodySession: session, maxOutputTokens: maxOutput)
     }
 
@@ -118,9 +129,13 @@ public enum RequestScan {
     }
 
     public static func scan(body: [UInt8], kind: ProtocolKind, target: ArraySlice<UInt8>) throws(RequestScanError) -> RequestInfo {
+        try scan(body: body, kind: kind, target: target, table: nil)
+    }
+
+    static func scan(body: [UInt8], kind: ProtocolKind, target: ArraySlice<UInt8>, table: ChannelTable?) throws(RequestScanError) -> RequestInfo {
         let r: Result<RequestInfo, RequestScanError> = body.withUnsafeBytes { p in
             do throws(RequestScanError) {
-                return .success(try scan(body: p, kind: kind, target: target))
+                return .success(try scan(body: p, kind: kind, target: target, table: table))
             } catch {
                 return .failure(error)
             }

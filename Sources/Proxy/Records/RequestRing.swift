@@ -17,21 +17,27 @@ public final class RequestRing: Sendable {
         state = Lock(State())
     }
 
+    /// Stores a copy of `record`, giving both the next id (the caller's copy goes on to the
+    /// store's writer; one copy in the ring, where two were made before).
+    public func append(_ record: inout RequestRecord) {
+        state.withLock { s in
+            record.id = s.nextID
+            s.nextID += 1
+            if s.items.count < capacity {
+                s.items.append(record)
+            } else {
+                s.items[s.start] = record
+                s.start = (s.start + 1) % capacity
+            }
+        }
+    }
+
     /// Stores `record`, giving it the next id; returns the id.
     @discardableResult
     public func append(_ record: RequestRecord) -> UInt64 {
         var r = record
-        return state.withLock { s in
-            r.id = s.nextID
-            s.nextID += 1
-            if s.items.count < capacity {
-                s.items.append(r)
-            } else {
-                s.items[s.start] = r
-                s.start = (s.start + 1) % capacity
-            }
-            return r.id
-        }
+        append(&r)
+        return r.id
     }
 
     /// Up to `limit` records, newest first, with ids below `beforeID` when given.

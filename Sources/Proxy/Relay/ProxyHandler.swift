@@ -146,7 +146,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }
         let info: RequestInfo
         do {
-            info = try RequestScan.scan(body: request.body, kind: kind, target: request.head.targetBytes)
+            info = try RequestScan.scan(body: request.body, kind: kind, target: request.head.targetBytes, table: table)
         } catch {
             shared.counters.count(status: 400)
             return connection.respond(status: 400, body: kind.wire.errorBody(status: 400, message: error.message))
@@ -260,9 +260,8 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// full queue drops and counts. On the loop.
     func keepRecord(_ record: consuming RequestRecord) {
         loop.assertOnLoop()
-        var r = record
-        guard shared.keep(&r) else { return }
-        handOff?.add(r, on: loop)
+        guard shared.keep(&record) else { return }
+        handOff?.add(record, on: loop)
     }
 
     func preferredURL(channelID: Int, count: Int) -> Int {

@@ -61,7 +61,7 @@ public final class ProxyShared: Sendable {
     /// takes the ring's id, so the stored row and the ring's copy carry the same one.
     func keep(_ r: inout RequestRecord) -> Bool {
         counters.count(status: r.status)
-        r.id = ring.append(r)
+        ring.append(&r)
         return logRequests && store != nil
     }
 }

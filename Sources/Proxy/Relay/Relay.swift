@@ -78,7 +78,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     private static let maxHeldStreamBytes = 256 * 1024
 
     init(handler: ProxyHandler, client: HTTPServerConnection, request: HTTPRequest, route: APIRoute,
-         info: RequestInfo, session: SessionKey?, table: ChannelTable, candidates: [Candidate], record: RequestRecord) {
+         info: RequestInfo, session: SessionKey?, table: ChannelTable, candidates: [Candidate], record: consuming RequestRecord) {
         self.handler = handler
         self.loop = handler.loop
         self.client = client

@@ -30,6 +30,9 @@ extension RelayPolicy {
             if cost.microUSD > 0 { handler.shared.spend.add(channelID: channel.id, microUSD: cost.microUSD) }
         }
         handler.settle(admission, costMicroUSD: record.costMicroUSD)
-        handler.keepRecord(record)
+        // Moved out, not copied (the policy is done with it; a copy retained every string).
+        var done = RequestRecord()
+        swap(&done, &record)
+        handler.keepRecord(done)
     }
 }

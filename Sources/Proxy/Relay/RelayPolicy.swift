@@ -50,7 +50,7 @@ struct RelayPolicy {
     var channelReservation: (channelID: Int, microUSD: Int)?
 
     init(handler: ProxyHandler, route: APIRoute, info: RequestInfo, bodyBytes: Int, session: SessionKey?, table: ChannelTable,
-         candidates: [Candidate], record: RequestRecord) {
+         candidates: [Candidate], record: consuming RequestRecord) {
         self.handler = handler
         self.route = route
         self.wire = route.kind.wire

@@ -162,9 +162,10 @@ final class Route: Sendable {
 }
 
 struct KindRoutes: Sendable {
-    /// Models named by some channel (in `models` or as a redirect source).
-    var byModel: [String: Route] = [:]
-    /// Channels with an empty model list, for any model not in `byModel`.
+    /// By `ModelNames` id: the route of each model named by some channel of these (in
+    /// `models` or as a redirect source); nil for the table's other names.
+    var byModelID: ContiguousArray<Route?> = []
+    /// Channels with an empty model list, for any model without a route in `byModelID`.
     var wildcard = Route.empty
     var servedModels: [String] = []
     var hasChannels = false
@@ -190,6 +191,8 @@ public final class ChannelTable: Sendable {
     /// The groups this table was built with (members not in the table left out).
     public let groups: [ChannelGroup]
     private let indexByID: [Int: Int]
+    /// Every model name the channels list or redirect from, held once (`ModelNames`).
+    let modelNames: ModelNames
 
     /// Validates `channels` (unique names and ids, at least one URL and one key, URLs and
     /// proxies that parse, sane numbers) and precomputes the routes, for every channel and
@@ -247,7 +250,9 @@ public final class ChannelTable: Sendable {
         self.indexByID = ids
         self.state = state
         self.counters = state.bind(channels.map(\.id))
-        self.kinds = ProtocolKind.allCases.map { Self.routes(channels, kind: $0, members: nil) }
+        let modelNames = ModelNames(channels.flatMap { $0.models + $0.redirects.keys.sorted() })
+        self.modelNames = modelNames
+        self.kinds = ProtocolKind.allCases.map { Self.routes(channels, kind: $0, members: nil, names: modelNames) }
         var byGroup: [Int: [KindRoutes]] = [:]
         var kept: [ChannelGroup] = []
         for g in groups {
@@ -256,11 +261,15 @@ public final class ChannelTable: Sendable {
             var k = g
             k.channelIDs = g.channelIDs.filter { ids[$0] != nil }
             kept.append(k)
-            byGroup[g.id] = ProtocolKind.allCases.map { Self.routes(channels, kind: $0, members: inTable) }
+            byGroup[g.id] = ProtocolKind.allCases.map { Self.routes(channels, kind: $0, members: inTable, names: modelNames) }
         }
         self.groupKinds = byGroup
         self.groups = kept
     }
+
+    /// The table's own `String` for a model name it knows, found by its UTF-8 (no `String`
+    /// made); nil for a name no channel lists or redirects from.
+    public func knownModel(_ utf8: UnsafeRawBufferPointer) -> String? { modelNames.interned(utf8) }
 
     /// Whether any group is defined (when none is, a request's token is not looked up for one).
     public var hasGroups: Bool { !groupKinds.isEmpty }
@@ -310,20 +319,21 @@ public final class ChannelTable: Sendable {
     @inline(__always)
     func route(_ kind: ProtocolKind, _ model: String, group: Int? = nil) -> Route? {
         let slot = Self.kindSlot(kind)
-        guard let group else { return Self.route(kinds[slot], model) }
+        let id = modelNames.id(of: model)
+        guard let group else { return Self.route(kinds[slot], id) }
         guard let g = groupKinds[group] else { return nil }
-        return Self.route(g[slot], model)
+        return Self.route(g[slot], id)
     }
 
     @inline(__always)
-    private static func route(_ routes: KindRoutes, _ model: String) -> Route? {
-        if let r = routes.byModel[model] { return r }
+    private static func route(_ routes: KindRoutes, _ modelID: Int?) -> Route? {
+        if let id = modelID, let r = routes.byModelID[id] { return r }
         let w = routes.wildcard
         return w.members.isEmpty ? nil : w
     }
 
     /// The routes of one kind over the channels at `members` (table indices; nil = all).
-    private static func routes(_ channels: [Channel], kind: ProtocolKind, members: Set<Int>?) -> KindRoutes {
+    private static func routes(_ channels: [Channel], kind: ProtocolKind, members: Set<Int>?, names modelNames: ModelNames) -> KindRoutes {
         // Enabled channels of this kind, by priority descending then table order.
         let ordered = channels.indices
             .filter { channels[$0].enabled && channels[$0].kind == kind && members?.contains($0) != false }
@@ -356,7 +366,12 @@ public final class ChannelTable: Sendable {
             return Route(members: members, tierEnds: tierEnds, upstream: upstream)
         }
         out.wildcard = build(nil)
-        for m in names { out.byModel[m] = build(m) }
+        out.byModelID = ContiguousArray(repeating: nil, count: modelNames.count)
+        for m in names {
+            // Every name here came from a channel's models or redirects: ModelNames holds it.
+            guard let id = modelNames.id(of: m) else { continue }
+            out.byModelID[id] = build(m)
+        }
         return out
     }
 }

@@ -27,6 +27,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let body = input.rest()
 
     let result = Result { () throws(RequestScanError) in try RequestScan.scan(body: body, kind: kind, target: target[...]) }
+    // With a channel table that knows the model (and names like it): the same answer, the
+    // model taken as the table's name only when its bytes are exactly that name.
+    if case .success(let info) = result {
+        let names = [info.model, info.model + "x", String(info.model.dropLast()), "claude-sonnet-4-5-20250929"]
+        var c = Channel(id: 1, name: "fuzz", kind: kind, urls: ["https://up.example.com"], keys: [ChannelKey(index: 0, secret: "k")])
+        c.models = names.filter { !$0.isEmpty }
+        if let table = try? ChannelTable([c], state: RoutingState()) {
+            let again = Result { () throws(RequestScanError) in try RequestScan.scan(body: body, kind: kind, target: target[...], table: table) }
+            check((try? again.get())?.model == info.model, "the scan with a table read \(String(describing: try? again.get())) for \(info.model)")
+        }
+    } else {
+        check((try? RequestScan.scan(body: body, kind: kind, target: target[...], table: nil)) == nil, "the scan with no table differs")
+    }
     if kind == .gemini {
         if let p = GeminiProtocol.parsePath(target[...]), let out = RequestScan.rewriteGeminiPath(target: target[...], to: "m/ü %x") {
             check(GeminiProtocol.parsePath(out[...])?.model == "m/ü %x" || p.model.isEmpty,

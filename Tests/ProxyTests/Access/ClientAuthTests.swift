@@ -76,20 +76,3 @@ final class ClientAuthTests: XCTestCase {
         XCTAssertEqual(TokenDigest(of: "abc".utf8), TokenDigest(of: Array("abc".utf8)))
     }
 }
-
-final class RequestRingTests: XCTestCase {
-    func testKeepsTheNewestAndPagesBackwards() {
-        let ring = RequestRing(capacity: 5)
-        for i in 0..<12 {
-            var r = RequestRecord()
-            r.status = 200 + i
-            ring.append(r)
-        }
-        XCTAssertEqual(ring.count, 5)
-        let first = ring.page(limit: 3)
-        XCTAssertEqual(first.map(\.id), [12, 11, 10])
-        XCTAssertEqual(first.map(\.status), [211, 210, 209])
-        let next = ring.page(limit: 3, beforeID: first.last!.id)
-        XCTAssertEqual(next.map(\.id), [9, 8])
-    }
-}
