@@ -262,7 +262,10 @@ public enum JSONScan {
                     i &+= special.trailingZeroBitCount &>> 3
                     break
                 }
-                i += 8
+                i &+= 8
+                // A whole word of plain text: a long run (a message's text); on through it
+                // sixteen bytes to a vector compare, then back to words to find the byte.
+                i = skipPlainVectors(buf, i, end)
             }
             guard i < end else { return nil }
             let c = buf[i]
@@ -286,6 +289,22 @@ public enum JSONScan {
             i += 1
         }
         return nil
+    }
+
+    /// The first index from `i` of a 16-byte block holding a `"`, a `\\` or a byte below
+    /// 0x20 (or of the last partial block): plain text is passed sixteen bytes at a time.
+    @inline(__always)
+    static func skipPlainVectors(_ buf: UnsafeRawBufferPointer, _ from: Int, _ end: Int) -> Int {
+        guard let base = buf.baseAddress else { return from }
+        var i = from
+        let quote = SIMD16<UInt8>(repeating: 0x22), backslash = SIMD16<UInt8>(repeating: 0x5C)
+        let space = SIMD16<UInt8>(repeating: 0x20)
+        while i + 16 <= end {
+            let v = (base + i).loadUnaligned(as: SIMD16<UInt8>.self)
+            if any((v .== quote) .| (v .== backslash) .| (v .< space)) { break }
+            i &+= 16
+        }
+        return i
     }
 
     /// The high bit of each byte of `w` (loaded little-endian) that is `"`, `\\` or below 0x20,

@@ -166,7 +166,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         record.userID = token?.ownerUserID
         record.groupID = token?.groupID
         record.protocolName = kind.rawValue
-        record.path = String(decoding: request.head.targetBytes.prefix { $0 != 0x3F }, as: UTF8.self)
+        record.path = recordStrings.path(ofTarget: request.head.targetBytes)
         record.requestedModel = info.model
         record.stream = info.stream
         record.clientAddress = recordStrings.address(of: request.peer)

@@ -62,9 +62,10 @@ final class ProtocolJSONScanTests: XCTestCase {
         return nil
     }
 
-    /// Every special byte (quote, backslash, each control byte) at every offset of a word, after
-    /// plain ASCII and UTF-8 bytes (0x80 and up, which the word test must not mark), with and
-    /// without the buffer ending inside the next word: the word-at-a-time skip ends where the
+    /// Every special byte (quote, backslash, each control byte) at every offset of a word and of
+    /// the 16-byte vector blocks a long run of text is passed in (up to 70 plain bytes before
+    /// it), after plain ASCII and UTF-8 bytes (0x80 and up, which neither test may mark), with
+    /// and without the buffer ending inside the next word: the skip ends where the
     /// byte-at-a-time reading does, or fails where it fails.
     func testSkipStringMatchesByteAtATimeReading() {
         var rng = SeededRandom(seed: 0x5eed_0012)
@@ -72,7 +73,7 @@ final class ProtocolJSONScanTests: XCTestCase {
         let specials: [UInt8] = [0x22, 0x5C] + Array(0x00..<0x20)
         var checked = 0, ended = 0
         for special in specials {
-            for before in 0..<20 {
+            for before in 0..<70 {
                 for after in [0, 1, 3, 7, 8, 9, 15] {
                     var b: [UInt8] = [0x22]
                     for _ in 0..<before { b.append(fillers[Int.random(in: 0..<fillers.count, using: &rng)]) }
@@ -89,7 +90,7 @@ final class ProtocolJSONScanTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(checked, specials.count * 20 * 7)
+        XCTAssertEqual(checked, specials.count * 70 * 7)
         XCTAssertGreaterThan(ended, 100, "the cases must include strings that end")
         // The plain strings the request path meets most: short keys and values end at their quote.
         for key in ["model", "role", "content", "hello", "a", "", "max_tokens", "stream_options_x"] {

@@ -2,7 +2,7 @@ import XCTest
 @testable import Proxy
 @testable import Reactor
 
-/// A loop's last client address and user agent: each answer is what formatting or decoding
+/// A loop's last client address, user agent and path: each answer is what formatting or decoding
 /// afresh gives, whether it came from the last request's or not.
 final class RecordStringsTests: XCTestCase {
     func testAddressesAreTheIPWithoutThePortWhicheverWasLast() {
@@ -38,5 +38,21 @@ final class RecordStringsTests: XCTestCase {
         XCTAssertEqual(s.userAgent(head[2..<6]), "UA-1")
         XCTAssertEqual(s.userAgent(ArraySlice(Array("UA-1".utf8))), "UA-1")
         XCTAssertEqual(s.userAgent(head[2..<5]), "UA-")
+    }
+
+    func testPathsAreTheTargetUpToItsQueryWhicheverWasLast() {
+        var s = RecordStrings()
+        let cases = ["/v1/chat/completions", "/v1/chat/completions?x=1", "/v1/chat/completions", "/v1/messages",
+                     "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse&key=secret", "?only-a-query", "",
+                     "/v1/messages?beta=true", "/backend-api/codex/responses"]
+        for c in cases {
+            let want = String(c.prefix { $0 != "?" })
+            XCTAssertEqual(s.path(ofTarget: ArraySlice(Array(c.utf8))), want, c)
+        }
+        // The user agent and the path are remembered apart.
+        XCTAssertEqual(s.userAgent(ArraySlice(Array("/v1/messages".utf8))), "/v1/messages")
+        XCTAssertEqual(s.path(ofTarget: ArraySlice(Array("/v1/responses".utf8))), "/v1/responses")
+        XCTAssertEqual(s.userAgent(ArraySlice(Array("ua".utf8))), "ua")
+        XCTAssertEqual(s.path(ofTarget: ArraySlice(Array("/v1/responses".utf8))), "/v1/responses")
     }
 }
