@@ -97,11 +97,11 @@ public enum AuthOutcome: Equatable, Sendable {
 /// digest tells a timing observer nothing about any secret). Immutable.
 public final class ClientAuth: Sendable {
     private let byDigest: [TokenDigest: ClientToken]
-    private let byID: [Int: ClientToken]
+    private let byID: IDMap<ClientToken>
 
     public init(tokens: [ClientToken]) {
         var d: [TokenDigest: ClientToken] = [:]
-        var i: [Int: ClientToken] = [:]
+        var i = IDMap<ClientToken>()
         for t in tokens {
             d[t.digest] = t
             i[t.id] = t

@@ -7,9 +7,9 @@ import Reactor
 public final class DailySpend: DailyCostSource, Sendable {
     private struct State {
         var day: UInt64 = 0
-        var microUSD: [Int: Int] = [:]
+        var microUSD = IDMap<Int>()
         /// Kept across the day's end: a reservation is given back by the try that made it.
-        var reserved: [Int: Int] = [:]
+        var reserved = IDMap<Int>()
     }
 
     private let state = Lock(State())

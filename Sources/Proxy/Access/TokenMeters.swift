@@ -32,7 +32,7 @@ public final class TokenMeters: Sendable {
         var reserved: Int64 = 0
     }
 
-    private let meters = Lock<[Int: Meter]>([:])
+    private let meters = Lock<IDMap<Meter>>(IDMap())
     /// Where local days begin (`CCLOAD_TZ`): daily caps reset at its midnight, weekly ones
     /// at Monday's, monthly ones at the 1st's (`SpendPeriods` of the local day).
     public let calendar: LocalCalendar

@@ -18,7 +18,8 @@ struct VerifiedTokenCache {
     }
 
     let capacity: Int
-    private var entries: [Int: Entry] = [:]
+    /// Keyed by the secret's keyed hash (`bucket`), itself not hashed again with SipHash.
+    private var entries = IDMap<Entry>()
 
     init(capacity: Int = 256) {
         self.capacity = max(1, capacity)

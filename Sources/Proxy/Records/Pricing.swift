@@ -109,7 +109,12 @@ public struct Pricing: Sendable {
     /// Unknown model → 0, `priced: false`. Saturates at `Int.max` (a NaN or negative
     /// multiplier counts as 0, an infinite one as `Int.max`).
     public func cost(model: String, usage: Usage, multiplier: Double = 1) -> Cost {
-        guard let p = price(for: model) else { return Cost(microUSD: 0, priced: false) }
+        cost(price(for: model), usage: usage, multiplier: multiplier)
+    }
+
+    /// `cost(model:…)` at a price already looked up (`PriceMemo`); nil: unknown model.
+    public func cost(_ price: ModelPrice?, usage: Usage, multiplier: Double = 1) -> Cost {
+        guard let p = price else { return Cost(microUSD: 0, priced: false) }
         return Cost(microUSD: Self.microUSD(usage, p, multiplier: multiplier), priced: true)
     }
 
@@ -142,7 +147,12 @@ public struct Pricing: Sendable {
     /// price, plus one input token per 3 body bytes (text runs about 4 bytes a token) at the
     /// dearest input price (cache writes included), × `multiplier`. Unknown model → 0.
     public func estimate(model: String, bodyBytes: Int, maxOutputTokens: Int?, multiplier: Double = 1) -> Int {
-        guard let p = price(for: model) else { return 0 }
+        estimate(price(for: model), bodyBytes: bodyBytes, maxOutputTokens: maxOutputTokens, multiplier: multiplier)
+    }
+
+    /// `estimate(model:…)` at a price already looked up (`PriceMemo`); nil: unknown model.
+    public func estimate(_ price: ModelPrice?, bodyBytes: Int, maxOutputTokens: Int?, multiplier: Double = 1) -> Int {
+        guard let p = price else { return 0 }
         let output = min(max(0, maxOutputTokens ?? Self.defaultEstimatedOutputTokens), Self.maxEstimatedOutputTokens)
         let input = max(0, bodyBytes) / 3 + 1
         var dearest = p

@@ -1,3 +1,4 @@
+import Glibc
 import Reactor
 
 /// One loop's last client address, user agent and path as record strings. A keep-alive
@@ -38,7 +39,11 @@ private struct LastDecoded {
     private var decoded = ""
 
     mutating func text(_ b: ArraySlice<UInt8>) -> String {
-        if b.elementsEqual(bytes) { return decoded }
+        // One memcmp (`elementsEqual` on a slice and an array went byte by byte: ~600
+        // instructions for a user agent).
+        if b.count == bytes.count, b.withUnsafeBytes({ x in bytes.withUnsafeBytes { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }) {
+            return decoded
+        }
         bytes = Array(b)
         decoded = String(decoding: b, as: UTF8.self)
         return decoded

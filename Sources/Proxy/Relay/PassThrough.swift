@@ -225,7 +225,7 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         settled = true
         var cost: Int64 = 0
         if let priced, var t = tap {
-            cost = Int64(handler.shared.pricing.cost(model: priced.model, usage: t.finish()).microUSD)
+            cost = Int64(handler.shared.pricing.cost(handler.price(of: priced.model), usage: t.finish()).microUSD)
             tap = nil
         }
         handler.settle(admission, costMicroUSD: cost)

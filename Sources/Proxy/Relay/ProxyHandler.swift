@@ -36,6 +36,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     public private(set) var cors = CORSPolicy.off
     /// The last client address and user agent, as record strings.
     private var recordStrings = RecordStrings()
+    private var priceMemo = PriceMemo()
     /// Records finished in this loop's current round, for the store's writer.
     private lazy var handOff: RecordHandOff? = shared.store.map { RecordHandOff(writer: $0.writer) }
     /// Per channel, the base URL that last answered on this loop (tries start there).
@@ -184,7 +185,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         switch admit(token, head: request.head, model: info.model, nowMillis: record.timeMillis, estimate: {
             // At the first candidate's price: the channel most likely to serve it.
             guard let c = first else { return 0 }
-            return shared.pricing.estimate(model: c.upstreamModel, bodyBytes: request.body.count, maxOutputTokens: info.maxOutputTokens,
+            return shared.pricing.estimate(price(of: c.upstreamModel), bodyBytes: request.body.count, maxOutputTokens: info.maxOutputTokens,
                                            multiplier: table.channels[c.channelIndex].costMultiplier)
         }) {
         case .refused(let no):
@@ -232,7 +233,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         }
         let body = request.body.count
         guard let admission = admitOrRefuse(auth, head: request.head, model: info?.model, kind: kind, modelsEndpoint: listsModels, connection, estimate: {
-            info.map { shared.pricing.estimate(model: $0.model, bodyBytes: body, maxOutputTokens: $0.maxOutputTokens) } ?? 0
+            info.map { shared.pricing.estimate(price(of: $0.model), bodyBytes: body, maxOutputTokens: $0.maxOutputTokens) } ?? 0
         }) else { return }
         if listsModels, let allowed = token?.allowedModels {
             settle(admission, costMicroUSD: 0)
@@ -258,6 +259,12 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
     /// (`ProxyShared.keep`); for the store, queued with the rest of this round and handed
     /// to the writer under one lock when the round ends (`RecordHandOff`). Never waits: a
     /// full queue drops and counts. On the loop.
+    /// The price of `model` (the loop's last one when it is the same model).
+    func price(of model: String) -> ModelPrice? {
+        loop.assertOnLoop()
+        return priceMemo.price(of: model, in: shared.pricing)
+    }
+
     func keepRecord(_ record: consuming RequestRecord) {
         loop.assertOnLoop()
         guard shared.keep(&record) else { return }

@@ -24,7 +24,7 @@ extension RelayPolicy {
             record.cacheReadTokens = usage.cacheRead
             record.cacheWrite5mTokens = usage.cacheWrite5m
             record.cacheWrite1hTokens = usage.cacheWrite1h
-            let cost = handler.shared.pricing.cost(model: current.upstreamModel, usage: usage, multiplier: channel.costMultiplier)
+            let cost = handler.shared.pricing.cost(handler.price(of: current.upstreamModel), usage: usage, multiplier: channel.costMultiplier)
             record.costMicroUSD = Int64(cost.microUSD)
             record.priced = cost.priced
             if cost.microUSD > 0 { handler.shared.spend.add(channelID: channel.id, microUSD: cost.microUSD) }

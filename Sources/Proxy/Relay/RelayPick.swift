@@ -30,7 +30,7 @@ extension RelayPolicy {
     /// A channel with a daily cost limit holds this try's estimate against it until the try ends.
     mutating func reserveDailySpend() {
         guard channel.dailyCostLimitUSD != nil else { return }
-        let estimate = handler.shared.pricing.estimate(model: current.upstreamModel, bodyBytes: bodyBytes,
+        let estimate = handler.shared.pricing.estimate(handler.price(of: current.upstreamModel), bodyBytes: bodyBytes,
                                                        maxOutputTokens: info.maxOutputTokens, multiplier: channel.costMultiplier)
         handler.shared.spend.reserve(channelID: channel.id, microUSD: estimate)
         channelReservation = (channel.id, estimate)
