@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Proxy
 import XCTest
 
 /// Shared pieces of the store end-to-end tests: databases of the test's own (so ccload can
@@ -11,7 +12,7 @@ class StoreE2ECase: RelayCase {
     func tempDatabase() -> String {
         let p = NSTemporaryDirectory() + "ccload-store-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
         onTearDown {
-            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: p + suffix) }
+            for suffix in ["", "-wal", "-shm", "-journal", ".key"] { try? FileManager.default.removeItem(atPath: p + suffix) }
         }
         return p
     }
@@ -59,6 +60,16 @@ class StoreE2ECase: RelayCase {
             throw TestFailure("python3 sqlite3 printed no JSON: \(p.stdoutText)")
         }
         return result
+    }
+
+    /// A sealed value read from `db`, opened with the key file beside it (`<db>.key`, made
+    /// by ccload at first start); throws for a plaintext value or another key's.
+    func openStored(_ db: String, _ stored: String) throws -> String {
+        guard let text = FileManager.default.contents(atPath: db + ".key"),
+              let key = SecretKey(text: String(decoding: text, as: UTF8.self)) else {
+            throw TestFailure("no key file beside \(db)")
+        }
+        return try SecretBox(key: key).open(stored)
     }
 
     /// The rows of one query.
