@@ -35,6 +35,34 @@ class StoreE2ECase: RelayCase {
         XCTAssertEqual(status, 0, "exit status after SIGTERM; log:\n\(c.process.stderrText)", file: file, line: line)
     }
 
+    /// Starts ccload with `env` (over a loopback port 0, one thread) and expects it to refuse:
+    /// exits (not a signal) non-zero within 20 s, never says it listens, says each of
+    /// `expect`, shows no trap or backtrace and none of `hidden`. Returns the log.
+    @discardableResult
+    func assertRefusesToStart(_ env: [String: String], expect: [String], hidden: [String],
+                              file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        var e = ["PORT": "0", "CCLOAD_LISTEN": "127.0.0.1", "CCLOAD_THREADS": "1"]
+        for (k, v) in env { e[k] = v }
+        let p = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"), environment: e)
+        track(p)
+        let status = p.waitForExit(timeout: 20)
+        let log = p.stderrText + p.stdoutText
+        XCTAssertNotNil(status, "ccload still runs:\n\(log)", file: file, line: line)
+        XCTAssertFalse(p.endedBySignal, "ccload died of signal \(status ?? -1):\n\(log)", file: file, line: line)
+        XCTAssertNotEqual(status, 0, "exit status 0:\n\(log)", file: file, line: line)
+        XCTAssertFalse(log.contains("listening on"), "half-started: it listened:\n\(log)", file: file, line: line)
+        for bad in ["Fatal error", "Backtrace", "Crash", "Segmentation"] {
+            XCTAssertFalse(log.contains(bad), "a crash, not a message:\n\(log)", file: file, line: line)
+        }
+        for text in expect {
+            XCTAssertTrue(log.contains(text), "the log does not say \"\(text)\":\n\(log)", file: file, line: line)
+        }
+        for s in hidden {
+            XCTAssertFalse(log.contains(s), "a secret is in the log:\n\(log)", file: file, line: line)
+        }
+        return log
+    }
+
     /// Runs SQL statements on `db` with Python's sqlite3 (committed at the end) and returns
     /// each statement's rows; BLOBs come back as lowercase hex. SQL may call `sha256(text)`
     /// (the digest as a BLOB, the way `auth_tokens.hash` keeps it).
