@@ -97,7 +97,8 @@ let package = Package(
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ccload", "MockUpstream", "Reactor"],
+            // Proxy: to open the sealed secrets a test reads from the database file.
+            dependencies: ["ccload", "MockUpstream", "Reactor", "Proxy"],
             exclude: ["sdk"]
         ),
     ]

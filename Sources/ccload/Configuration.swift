@@ -67,6 +67,11 @@ enum Configuration {
         s.sqlitePath = given.string("sqlite_path")!
         s.settingSeeds = given.liveSeeds
         s.adminPassword = given.string("admin_password")
+        if let k = given.string("secret_key") {
+            // The text itself is never repeated: it is the key.
+            guard let key = SecretKey(text: k) else { throw Failure("CCLOAD_SECRET_KEY must be \(SecretKey.formatText)") }
+            s.secretKey = key
+        }
         if let list = given.string("trusted_proxies") {
             switch TrustedProxies.parse(list) {
             case .success(let t): s.trustedProxies = t
@@ -110,6 +115,8 @@ struct Settings: Sendable {
     var settingSeeds: [String: String] = [:]
     /// `CCLOAD_PASS`; nil → a generated password whose hash is stored.
     var adminPassword: String?
+    /// `CCLOAD_SECRET_KEY`; nil → the key file beside the database.
+    var secretKey: SecretKey?
     /// `CCLOAD_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names a login's source.
     var trustedProxies = TrustedProxies.none
     /// `CCLOAD_METRICS=1`: serve `GET /metrics` in Prometheus text format.

@@ -81,7 +81,12 @@ enum Server {
         // The store: opened (and migrated) before any loop runs; a bad file stops start-up.
         let store: Store
         do {
-            store = try Store.open(path: settings.sqlitePath)
+            var options = StoreOptions()
+            options.secretKey = settings.secretKey
+            store = try Store.open(path: settings.sqlitePath, options: options)
+            if let file = store.createdKeyFile {
+                log("created the secret key file \(file) (mode 0600): back it up with the database, which cannot be read without it")
+            }
         } catch {
             Log.error("cannot open the database \(settings.sqlitePath): \((error as? StoreError)?.message ?? "\(error)")")
             return 1

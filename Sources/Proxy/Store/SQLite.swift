@@ -25,6 +25,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         case invalid
         /// The store was closed.
         case closed
+        /// The secret key is missing, malformed, unreadable, or not the one the database was sealed with.
+        case secretKey = "secret_key"
         case other
     }
 

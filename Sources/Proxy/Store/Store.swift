@@ -27,6 +27,9 @@ public struct StoreOptions: Sendable {
     public var quickCheckAtOpen = false
     /// The schema steps (tests pass a prefix to build an older database).
     public var migrations: [Migration] = Schema.migrations
+    /// The key secrets are sealed with (`CCLOAD_SECRET_KEY`); nil: the key file beside the
+    /// database (`<path>.key`, made with mode 0600 when the database holds no sealed value yet).
+    public var secretKey: SecretKey?
     /// Wall clock in milliseconds (tests drive it).
     public var wallClock: @Sendable () -> UInt64 = { wallClockMillis() }
 
@@ -50,11 +53,18 @@ public final class Store: Sendable {
     public let writer: StoreWriter
     let config: Lock<Database?>
     let readers: ReaderPool
+    /// Seals and opens the secrets the store keeps (`StoreSecrets.swift`).
+    let secrets: SecretBox
+    /// The key file this open created (the first start of a database without
+    /// `CCLOAD_SECRET_KEY`), for the start-up log; nil otherwise.
+    public let createdKeyFile: String?
 
     /// Opens (creating the file and its folder when missing) and migrates the database, then
     /// starts the writer and reader threads. Throws a `StoreError` whose message says what
     /// is wrong: an unwritable path, a file that is not a database, a damaged database, a
-    /// schema newer than this ccload.
+    /// schema newer than this ccload, a secret key that is missing or not the one the
+    /// database was sealed with (`.secretKey`). Plaintext secrets of an older database are
+    /// sealed here, in one transaction.
     public static func open(path: String = Store.defaultPath, options: StoreOptions = StoreOptions()) throws -> Store {
         try Store(path: path, options: options)
     }
@@ -75,6 +85,12 @@ public final class Store: Sendable {
                 throw StoreError(.corrupt, "database \(path) is damaged (quick_check: \(r)); restore a backup or move it aside")
             }
         }
+        // Freed space is zeroed, so a replaced secret leaves no old bytes in the file.
+        try db.exec("PRAGMA secure_delete=ON")
+        let (box, created) = try Store.secretBox(for: path, options, db)
+        try Store.prepareSecrets(db, box, path: path, keyGiven: options.secretKey != nil, nowMillis: options.wallClock())
+        secrets = box
+        createdKeyFile = created
         config = Lock(db)
         let writerDB = try Store.connect(path, options, synchronous: "NORMAL")
         var readerDBs: [Database] = []

@@ -23,11 +23,11 @@ extension Store {
 
     /// Every channel, by id, with its keys, models and redirects.
     public func channels() throws -> [Channel] {
-        try withConfig { db in try Self.loadChannels(db, id: nil) }
+        try withConfig { db in try Self.loadChannels(db, id: nil, secrets) }
     }
 
     public func channel(id: Int) throws -> Channel? {
-        try withConfig { db in try Self.loadChannels(db, id: id).first }
+        try withConfig { db in try Self.loadChannels(db, id: id, secrets).first }
     }
 
     /// Inserts `channel`; an id of 0 or less gets the next free id. Returns it as stored.
@@ -40,7 +40,7 @@ extension Store {
                 if try db.scalarInt("SELECT 1 FROM channels WHERE id = ?", [.int(Int64(c.id))]) != nil {
                     throw StoreError(.constraint, "channel \(c.id) already exists")
                 }
-                try Self.writeChannel(db, c, insert: true, now: options.wallClock())
+                try Self.writeChannel(db, c, insert: true, now: options.wallClock(), secrets)
                 return c
             }
         }
@@ -53,7 +53,7 @@ extension Store {
                 guard try db.scalarInt("SELECT 1 FROM channels WHERE id = ?", [.int(Int64(channel.id))]) != nil else {
                     throw StoreError(.notFound, "channel \(channel.id) does not exist")
                 }
-                try Self.writeChannel(db, channel, insert: false, now: options.wallClock())
+                try Self.writeChannel(db, channel, insert: false, now: options.wallClock(), secrets)
             }
         }
     }
@@ -78,7 +78,7 @@ extension Store {
             try db.transaction {
                 try db.run("DELETE FROM channels")
                 let now = options.wallClock()
-                for c in channels { try Self.writeChannel(db, c, insert: true, now: now) }
+                for c in channels { try Self.writeChannel(db, c, insert: true, now: now, secrets) }
                 try Self.pruneGroupMembers(db)
             }
         }
@@ -95,7 +95,7 @@ extension Store {
     public func editChannels(_ plan: ([Channel]) throws -> ChannelEdit) throws -> [Channel] {
         try withConfig { db in
             try db.transaction {
-                let current = try Self.loadChannels(db, id: nil)
+                let current = try Self.loadChannels(db, id: nil, secrets)
                 let edit = try plan(current)
                 var byID = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
                 var order = current.map(\.id)
@@ -123,19 +123,20 @@ extension Store {
                     try db.run("DELETE FROM cooldowns WHERE channel_id = ?", [.int(Int64(id))])
                     try db.run("DELETE FROM channels WHERE id = ?", [.int(Int64(id))])
                 }
-                for c in written { try Self.writeChannel(db, c, insert: !known.contains(c.id), now: now) }
+                for c in written { try Self.writeChannel(db, c, insert: !known.contains(c.id), now: now, secrets) }
                 if !edit.deletions.isEmpty { try Self.pruneGroupMembers(db) }
                 return written
             }
         }
     }
 
-    static func writeChannel(_ db: Database, _ c: Channel, insert: Bool, now: UInt64) throws {
+    /// Writes one channel; its keys and proxy URL are sealed with `box`.
+    static func writeChannel(_ db: Database, _ c: Channel, insert: Bool, now: UInt64, _ box: SecretBox) throws {
         guard !c.name.isEmpty else { throw StoreError(.invalid, "a channel needs a name") }
         let urls = String(decoding: try JSONEncoder().encode(c.urls), as: UTF8.self)
         let values: [SQLValue] = [
             .text(c.name), .text(c.kind.rawValue), .text(urls), .text(c.keyStrategy.rawValue), .int(c.priority),
-            .int(c.weight), .bool(c.enabled), .text(c.proxy), .double(c.firstByteTimeoutSeconds), .double(c.costMultiplier),
+            .int(c.weight), .bool(c.enabled), .text(c.proxy.map(box.seal)), .double(c.firstByteTimeoutSeconds), .double(c.costMultiplier),
             .double(c.dailyCostLimitUSD), .int(c.maxConcurrency), .bool(c.insecureSkipVerify), .int(Int64(now)), .int(Int64(c.id)),
         ]
         if insert {
@@ -155,7 +156,7 @@ extension Store {
         }
         for (i, k) in c.keys.enumerated() {
             try db.run("INSERT INTO channel_keys(channel_id, idx, secret) VALUES(?,?,?)",
-                       [.int(Int64(c.id)), .int(Int64(i)), .text(k.secret)])
+                       [.int(Int64(c.id)), .int(Int64(i)), .text(box.seal(k.secret))])
         }
         var position = 0
         for m in c.models {
@@ -170,7 +171,9 @@ extension Store {
         }
     }
 
-    static func loadChannels(_ db: Database, id: Int?) throws -> [Channel] {
+    /// Reads channels (all, or the one with `id`); keys and proxy URLs are opened with `box`
+    /// here, once per load of the channel table, never per request.
+    static func loadChannels(_ db: Database, id: Int?, _ box: SecretBox) throws -> [Channel] {
         let filter = id == nil ? "" : " WHERE id = ?"
         let args: [SQLValue] = id.map { [.int(Int64($0))] } ?? []
         let s = try db.cached("""
@@ -178,6 +181,7 @@ extension Store {
                 cost_multiplier, daily_cost_limit_usd, max_concurrency, insecure_skip_verify FROM channels\(filter) ORDER BY id
             """)
         try s.bind(args)
+        defer { s.reset() }
         var out: [Channel] = []
         var index: [Int: Int] = [:]
         while try s.step() {
@@ -192,7 +196,7 @@ extension Store {
             c.priority = s.int(5)
             c.weight = s.optionalInt(6)
             c.enabled = s.bool(7)
-            c.proxy = s.optionalText(8)
+            c.proxy = try s.optionalText(8).map { try Self.open($0, with: box, what: "channel \(cid)'s proxy") }
             c.firstByteTimeoutSeconds = s.optionalDouble(9)
             c.costMultiplier = s.double(10)
             c.dailyCostLimitUSD = s.optionalDouble(11)
@@ -201,16 +205,17 @@ extension Store {
             index[cid] = out.count
             out.append(c)
         }
-        s.reset()
         if out.isEmpty { return out }
         let keyFilter = id == nil ? "" : " WHERE channel_id = ?"
         let ks = try db.cached("SELECT channel_id, idx, secret FROM channel_keys\(keyFilter) ORDER BY channel_id, idx")
         try ks.bind(args)
+        // A key that does not open throws out of the loop: the statement is reset either way.
+        defer { ks.reset() }
         while try ks.step() {
             guard let i = index[ks.int(0)] else { continue }
-            out[i].keys.append(ChannelKey(index: out[i].keys.count, secret: ks.text(2)))
+            let secret = try Self.open(ks.text(2), with: box, what: "channel \(ks.int(0))'s key \(ks.int(1) + 1)")
+            out[i].keys.append(ChannelKey(index: out[i].keys.count, secret: secret))
         }
-        ks.reset()
         let ms = try db.cached("SELECT channel_id, model, listed, redirect FROM channel_models\(keyFilter) ORDER BY channel_id, position")
         try ms.bind(args)
         while try ms.step() {

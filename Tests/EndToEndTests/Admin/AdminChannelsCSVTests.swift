@@ -34,7 +34,7 @@ final class AdminChannelsCSVTests: AdminChannelsCase {
         XCTAssertEqual(report["failed"] as? Int, 0)
         XCTAssertEqual(try storedKeys(db, channel: 1), [keyA, keyB])
         XCTAssertEqual(try storedKeys(db, channel: 2), [keyC])
-        XCTAssertEqual(try rows(db, "SELECT proxy FROM channels WHERE id = 1")[0][0] as? String, "http://u:proxy-pass-Q7w@127.0.0.1:3128")
+        XCTAssertEqual(try storedProxy(db, channel: 1), "http://u:proxy-pass-Q7w@127.0.0.1:3128")
         let after = try list(ccload)
         XCTAssertEqual(try JSONSerialization.data(withJSONObject: after, options: .sortedKeys),
                        try JSONSerialization.data(withJSONObject: before, options: .sortedKeys), "the round trip changed a channel")

@@ -70,8 +70,7 @@ final class AdminChannelsTests: AdminChannelsCase {
         XCTAssertEqual(updated["weight"] as? Int, 3)
         XCTAssertEqual(updated["cost_multiplier"] as? Double, 0.5)
         XCTAssertEqual(try storedKeys(db, channel: id), [keyB, keyC])
-        XCTAssertEqual(try rows(db, "SELECT proxy FROM channels WHERE id = \(id)")[0][0] as? String,
-                       "http://user:proxy-pass-Q7w@127.0.0.1:3128")
+        XCTAssertEqual(try storedProxy(db, channel: id), "http://user:proxy-pass-Q7w@127.0.0.1:3128")
         XCTAssertEqual(try list(ccload).map { $0["name"] as? String }, ["full", "high"])
 
         // A masked key sent back keeps that key; null clears an optional field.

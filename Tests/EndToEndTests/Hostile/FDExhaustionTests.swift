@@ -25,7 +25,7 @@ final class FDExhaustionTests: RelayCase {
             channel("byip", url: mock.url, ["id": 2, "models": ["claude-haiku-4-5"]]),
         ])
         let db = NSTemporaryDirectory() + "ccload-e2e-fd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
-        onTearDown { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + s) } }
+        onTearDown { for s in ["", "-wal", "-shm", ".key"] { try? FileManager.default.removeItem(atPath: db + s) } }
         let binary = try BinaryDirectory.binary("ccload")
         let p = try ProcessUnderTest(executable: "/bin/sh", arguments: ["-c", "ulimit -n 64 && exec '\(binary)'"],
                                      environment: ["PORT": "0", "CCLOAD_LISTEN": "127.0.0.1", "CCLOAD_THREADS": "1",

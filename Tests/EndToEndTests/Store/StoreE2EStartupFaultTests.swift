@@ -5,32 +5,14 @@ import XCTest
 /// A database ccload cannot use stops start-up with a clear message and a non-zero exit:
 /// never a half-started server, never a crash.
 final class StoreE2EStartupFaultTests: StoreE2ECase {
-    /// Starts ccload on `path` and expects it to refuse: exits (not a signal) non-zero within
-    /// 10 s, never says it listens, says `expect`, shows no trap or backtrace. Returns the log.
+    /// Starts ccload on `path` and expects it to refuse (`assertRefusesToStart(_:expect:hidden:)`).
     @discardableResult
     private func assertRefusesToStart(sqlitePath path: String, expect: [String],
                                       file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let mock = try startMock()
         let channels = try writeChannelsFile([channel("main", url: mock.url)])
-        let p = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"), environment: [
-            "PORT": "0", "CCLOAD_LISTEN": "127.0.0.1", "CCLOAD_THREADS": "1", "SQLITE_PATH": path,
-            "CCLOAD_CHANNELS_FILE": channels, "CCLOAD_AUTH": "ccl-fault-token-Kx93",
-        ])
-        track(p)
-        let status = p.waitForExit(timeout: 10)
-        let log = p.stderrText + p.stdoutText
-        XCTAssertNotNil(status, "ccload still runs on \(path):\n\(log)", file: file, line: line)
-        XCTAssertFalse(p.endedBySignal, "ccload died of signal \(status ?? -1):\n\(log)", file: file, line: line)
-        XCTAssertNotEqual(status, 0, "exit status 0 on an unusable database:\n\(log)", file: file, line: line)
-        XCTAssertFalse(log.contains("listening on"), "half-started: it listened:\n\(log)", file: file, line: line)
-        for bad in ["Fatal error", "Backtrace", "Crash", "Segmentation"] {
-            XCTAssertFalse(log.contains(bad), "a crash, not a message:\n\(log)", file: file, line: line)
-        }
-        XCTAssertFalse(log.contains("ccl-fault-token-Kx93"), "the client token in the log", file: file, line: line)
-        for e in expect {
-            XCTAssertTrue(log.contains(e), "the log does not say \"\(e)\":\n\(log)", file: file, line: line)
-        }
-        return log
+        return try assertRefusesToStart(["SQLITE_PATH": path, "CCLOAD_CHANNELS_FILE": channels, "CCLOAD_AUTH": "ccl-fault-token-Kx93"],
+                                        expect: expect, hidden: ["ccl-fault-token-Kx93"], file: file, line: line)
     }
 
     func testUnwritablePathRefusesToStart() throws {

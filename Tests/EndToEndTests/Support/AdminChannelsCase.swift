@@ -86,9 +86,18 @@ class AdminChannelsCase: StoreE2ECase {
         try c.post("/v1/messages", anthropicBody(model: model, stream: false))
     }
 
-    /// The stored secrets of a channel's keys, in order (read with sqlite3 while ccload runs: WAL readers are fine).
+    /// The stored secrets of a channel's keys, in order (read with sqlite3 while ccload runs:
+    /// WAL readers are fine), each opened with the database's key: the file holds them sealed.
     func storedKeys(_ db: String, channel id: Int) throws -> [String] {
-        try rows(db, "SELECT secret FROM channel_keys WHERE channel_id = \(id) ORDER BY idx").map { $0[0] as? String ?? "" }
+        try rows(db, "SELECT secret FROM channel_keys WHERE channel_id = \(id) ORDER BY idx").map {
+            try openStored(db, $0[0] as? String ?? "")
+        }
+    }
+
+    /// A channel's stored egress proxy URL, opened with the database's key (nil: none).
+    func storedProxy(_ db: String, channel id: Int) throws -> String? {
+        guard let stored = try rows(db, "SELECT proxy FROM channels WHERE id = \(id)")[0][0] as? String else { return nil }
+        return try openStored(db, stored)
     }
 
     /// No full key (nor the proxy password) in any answer this test got, nor in ccload's stderr.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Proxy
 import XCTest
 
 /// Shared pieces of the store end-to-end tests: databases of the test's own (so ccload can
@@ -11,7 +12,7 @@ class StoreE2ECase: RelayCase {
     func tempDatabase() -> String {
         let p = NSTemporaryDirectory() + "ccload-store-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
         onTearDown {
-            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: p + suffix) }
+            for suffix in ["", "-wal", "-shm", "-journal", ".key"] { try? FileManager.default.removeItem(atPath: p + suffix) }
         }
         return p
     }
@@ -32,6 +33,34 @@ class StoreE2ECase: RelayCase {
         XCTAssertNotNil(status, "ccload did not exit within 15 s of SIGTERM", file: file, line: line)
         XCTAssertFalse(c.process.endedBySignal, "ccload died of signal \(status ?? -1)", file: file, line: line)
         XCTAssertEqual(status, 0, "exit status after SIGTERM; log:\n\(c.process.stderrText)", file: file, line: line)
+    }
+
+    /// Starts ccload with `env` (over a loopback port 0, one thread) and expects it to refuse:
+    /// exits (not a signal) non-zero within 20 s, never says it listens, says each of
+    /// `expect`, shows no trap or backtrace and none of `hidden`. Returns the log.
+    @discardableResult
+    func assertRefusesToStart(_ env: [String: String], expect: [String], hidden: [String],
+                              file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        var e = ["PORT": "0", "CCLOAD_LISTEN": "127.0.0.1", "CCLOAD_THREADS": "1"]
+        for (k, v) in env { e[k] = v }
+        let p = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"), environment: e)
+        track(p)
+        let status = p.waitForExit(timeout: 20)
+        let log = p.stderrText + p.stdoutText
+        XCTAssertNotNil(status, "ccload still runs:\n\(log)", file: file, line: line)
+        XCTAssertFalse(p.endedBySignal, "ccload died of signal \(status ?? -1):\n\(log)", file: file, line: line)
+        XCTAssertNotEqual(status, 0, "exit status 0:\n\(log)", file: file, line: line)
+        XCTAssertFalse(log.contains("listening on"), "half-started: it listened:\n\(log)", file: file, line: line)
+        for bad in ["Fatal error", "Backtrace", "Crash", "Segmentation"] {
+            XCTAssertFalse(log.contains(bad), "a crash, not a message:\n\(log)", file: file, line: line)
+        }
+        for text in expect {
+            XCTAssertTrue(log.contains(text), "the log does not say \"\(text)\":\n\(log)", file: file, line: line)
+        }
+        for s in hidden {
+            XCTAssertFalse(log.contains(s), "a secret is in the log:\n\(log)", file: file, line: line)
+        }
+        return log
     }
 
     /// Runs SQL statements on `db` with Python's sqlite3 (committed at the end) and returns
@@ -59,6 +88,16 @@ class StoreE2ECase: RelayCase {
             throw TestFailure("python3 sqlite3 printed no JSON: \(p.stdoutText)")
         }
         return result
+    }
+
+    /// A sealed value read from `db`, opened with the key file beside it (`<db>.key`, made
+    /// by ccload at first start); throws for a plaintext value or another key's.
+    func openStored(_ db: String, _ stored: String) throws -> String {
+        guard let text = FileManager.default.contents(atPath: db + ".key"),
+              let key = SecretKey(text: String(decoding: text, as: UTF8.self)) else {
+            throw TestFailure("no key file beside \(db)")
+        }
+        return try SecretBox(key: key).open(stored)
     }
 
     /// The rows of one query.

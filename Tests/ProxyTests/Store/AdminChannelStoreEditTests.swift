@@ -17,7 +17,7 @@ final class AdminChannelStoreEditTests: XCTestCase {
 
     override func tearDown() {
         store.close()
-        for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
+        for s in ["", "-wal", "-shm", ".key"] { try? FileManager.default.removeItem(atPath: path + s) }
         super.tearDown()
     }
 
