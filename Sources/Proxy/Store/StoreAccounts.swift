@@ -161,7 +161,7 @@ extension Store {
         return try withConfig { db in
             try db.run("""
                 UPDATE accounts SET lease_owner = ?, lease_until_ms = ?
-                WHERE channel_id = ? AND status = 'ok' AND expires_ms = ? AND (lease_owner = '' OR lease_until_ms < ?)
+                WHERE channel_id = ? AND status = 'ok' AND expires_ms = ? AND (lease_owner = '' OR lease_until_ms <= ?)
                 """, [.text(owner), .int(Int64(clamping: now &+ leaseMillis)), .int(Int64(channelID)),
                       .int(Int64(clamping: seenExpiresMillis)), .int(Int64(clamping: now))]) == 1
         }
