@@ -151,6 +151,58 @@ final class AccountsTests: EndToEndCase {
         XCTAssertEqual(try ask(b).status, 200)
     }
 
+    func testCodexAccountSignsInFromTheLandingAddressAndSendsTheAccountID() throws {
+        let mock = try OAuthMock(self)
+        mock.with { $0.chatGPTAccount = "acct-codex-77" }
+        let (c, _) = try startRelay([channel("codex-sub", "codex", url: mock.url + "/backend-api/codex")],
+                                    env(mock, ["CCLOAD_CODEX_OAUTH_TOKEN_URL": mock.url + "/token", "CCLOAD_CODEX_OAUTH_AUTHORIZE_URL": mock.url + "/authorize"]))
+        let id = try channelID(c, "codex-sub")
+        let wrongKind = try adminPost(c, "/admin/channels/\(id)/account/sign-in", #"{"kind":"claude"}"#)
+        XCTAssertEqual(wrongKind.status, 400, "a claude account on a codex channel: " + wrongKind.bodyText)
+        let start = try adminPost(c, "/admin/channels/\(id)/account/sign-in", "{}")
+        XCTAssertEqual(start.status, 200, start.bodyText)
+        let items = URLComponents(string: try XCTUnwrap(start.json?["authorize_url"] as? String))?.queryItems ?? []
+        func q(_ n: String) -> String? { items.first { $0.name == n }?.value }
+        XCTAssertEqual(q("client_id"), "app_EMoamEEZ73f0CkXaXp7hrann")
+        XCTAssertEqual(q("scope"), "openid profile email offline_access")
+        mock.with { $0.challenge = q("code_challenge") }
+        let landing = "http://localhost:1455/auth/callback?code=\(mock.expectedCode)&scope=openid&state=\(try XCTUnwrap(q("state")))"
+        let finish = try adminPost(c, "/admin/channels/\(id)/account/finish", #"{"code":"\#(landing)"}"#)
+        XCTAssertEqual(finish.status, 200, finish.bodyText)
+        XCTAssertEqual(finish.json?["account_id"] as? String, "acct-codex-77")
+        XCTAssertEqual(mock.with { $0.tokenContentTypes.last }, "application/x-www-form-urlencoded")
+        let r = try c.post("/v1/responses", #"{"model":"gpt-5-codex","input":"hi"}"#)
+        XCTAssertEqual(r.status, 200, r.bodyText)
+        let seen = try XCTUnwrap(mock.with { $0.messages.last })
+        XCTAssertEqual(seen.auth, "Bearer \(try XCTUnwrap(mock.with { $0.tokensIssued.first }))")
+        XCTAssertEqual(seen.accountID, "acct-codex-77")
+        XCTAssertEqual(mock.with { $0.paths.last }, "/backend-api/codex/responses")
+        // A finish with no sign-in waiting is a conflict, not a crash.
+        XCTAssertEqual(try adminPost(c, "/admin/channels/\(id)/account/finish", #"{"code":"abc"}"#).status, 409)
+        XCTAssertEqual(try adminPost(c, "/admin/channels/\(id)/account/finish", #"{"code":""}"#).status, 400)
+    }
+
+    func testTokensRefreshBeforeTheyExpireAndAPassingFailureIsRetried() throws {
+        let mock = try OAuthMock(self)
+        // A margin of 3590 s on a 3600 s token: due at once, long before it expires.
+        let (c, _) = try startRelay([channel("sub", url: mock.url)], env(mock, ["CCLOAD_ACCOUNT_REFRESH_MARGIN": "3590"]))
+        let id = try channelID(c, "sub")
+        mock.with { $0.failNextRefreshes = 2 }
+        XCTAssertEqual(try signIn(c, mock, id: id).status, 200)
+        let first = try XCTUnwrap(mock.with { $0.tokensIssued.first })
+        try waitUntil("a refresh after two passing failures") { mock.with { $0.refreshUses.values.reduce(0, +) } >= 3 }
+        XCTAssertTrue(c.process.stderrText.contains("refresh failed (HTTP 503"), c.process.stderrText)
+        try waitUntil("the new token in use") {
+            _ = try ask(c)
+            return mock.with { $0.messages.last?.auth } != "Bearer \(first)"
+        }
+        let status = try c.adminJSON("/admin/channels/\(id)/account")
+        XCTAssertEqual(status["status"] as? String, "ok")
+        let signedIn = try XCTUnwrap(mock.with { $0.tokensIssued.dropFirst().first })
+        XCTAssertEqual(mock.with { $0.refreshUses[signedIn] }, 3, "two passing failures retried with the same refresh token, then one success")
+        XCTAssertGreaterThan(status["expires_at"] as? Int ?? 0, Int(Date().timeIntervalSince1970 * 1000) + 3_000_000, "the refreshed token's expiry")
+    }
+
     func testRejectedWindowStepsRoutingOffUntilReset() throws {
         let mock = try OAuthMock(self)
         let backup = try OAuthMock(self)

@@ -18,11 +18,17 @@ final class OAuthMock: @unchecked Sendable {
     var revoked: Set<String> = []
     /// Milliseconds a refresh takes (so racing refreshes would overlap).
     var refreshDelayMillis = 200
+    /// The next this many refreshes answer 503 (a passing failure), spending nothing.
+    var failNextRefreshes = 0
     /// The unified status `/v1/messages` reports, and the reset it names.
     var unifiedStatus = "allowed"
     var unifiedReset = 0
     /// false: a key channel's mock (any credential is taken, no unified headers).
     var requireBearer = true
+    /// When set, token answers carry an id_token whose claims name this ChatGPT account.
+    var chatGPTAccount: String?
+    /// The content type of the last token request.
+    private(set) var tokenContentTypes: [String] = []
     private var serial = 0
     private var live: [String: Date] = [:]
     private var refreshTokens: Set<String> = []
@@ -31,6 +37,7 @@ final class OAuthMock: @unchecked Sendable {
     private(set) var exchanges = 0
     private(set) var messages: [(auth: String, beta: String, accountID: String)] = []
     private(set) var tokensIssued: [String] = []
+    private(set) var paths: [String] = []
 
     var port: Int { upstream.port }
     var url: String { "http://127.0.0.1:\(upstream.port)" }
@@ -76,13 +83,21 @@ final class OAuthMock: @unchecked Sendable {
         live[access] = Date().addingTimeInterval(Double(expiresIn))
         refreshTokens.insert(refresh)
         tokensIssued += [access, refresh]
-        return #"{"access_token":"\#(access)","refresh_token":"\#(refresh)","expires_in":\#(expiresIn),"token_type":"Bearer"}"#
+        var idToken = ""
+        if let acct = chatGPTAccount {
+            let claims = #"{"https://api.openai.com/auth":{"chatgpt_account_id":"\#(acct)"}}"#
+            let b64 = Data(claims.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            idToken = #","id_token":"eyJhbGciOiJub25lIn0.\#(b64).c2ln""#
+        }
+        return #"{"access_token":"\#(access)","refresh_token":"\#(refresh)","expires_in":\#(expiresIn),"token_type":"Bearer"\#(idToken)}"#
     }
 
     private func answer(_ head: String, _ body: [UInt8]) -> (Int, [String], String) {
         let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? ""
         if path == "/token" {
             let f = fields(head, body)
+            lock.lock(); tokenContentTypes.append(header(head, "content-type")); lock.unlock()
             if f["grant_type"] == "refresh_token" {
                 let rt = f["refresh_token"] ?? ""
                 lock.lock()
@@ -90,6 +105,10 @@ final class OAuthMock: @unchecked Sendable {
                 lock.unlock()
                 usleep(UInt32(refreshDelayMillis) * 1000)
                 lock.lock(); defer { lock.unlock() }
+                if failNextRefreshes > 0 {
+                    failNextRefreshes -= 1
+                    return (503, [], #"{"error":"temporarily_unavailable"}"#)
+                }
                 guard !revoked.contains(rt), refreshTokens.remove(rt) != nil else {
                     return (400, [], #"{"error":"invalid_grant","error_description":"refresh token spent or revoked"}"#)
                 }
@@ -111,6 +130,7 @@ final class OAuthMock: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         let auth = header(head, "authorization")
         messages.append((auth, header(head, "anthropic-beta"), header(head, "chatgpt-account-id")))
+        paths.append(path)
         let token = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)) : ""
         if !requireBearer {
             return (200, [], #"{"id":"msg_2","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"key"}],"usage":{"input_tokens":1,"output_tokens":1}}"#)
