@@ -163,32 +163,28 @@ enum AdminAccounts {
         }
     }
 
+    /// Drops the tokens: the account needs sign-in again.
     static func signOut(_ call: AdminCall) {
-        do throws(AdminError) {
-            let id = try call.id()
-            let book = call.context.shared.accounts
-            book.signIns.cancel(channelID: id)
-            call.blockingJSON { ctx in
-                guard try ctx.store.signOutAccount(channelID: id) else { throw AdminError.notFound("channel \(id) is not an account") }
-                try ctx.control.reloadAccounts(channels: true)
-                book.forget(channelID: id)
-                return ["signed_out": true]
-            }
-        } catch {
-            call.fail(error)
-        }
+        forget(call, answer: "signed_out") { store, id in try store.signOutAccount(channelID: id) }
     }
 
+    /// The channel is a key channel again.
     static func remove(_ call: AdminCall) {
+        forget(call, answer: "deleted") { store, id in try store.deleteAccount(channelID: id) }
+    }
+
+    /// Runs `change` on the account of the call's channel (false: it is not an account),
+    /// forgets its pending sign-in and windows, publishes, and answers `{answer: true}`.
+    private static func forget(_ call: AdminCall, answer: String, _ change: @escaping @Sendable (Store, Int) throws -> Bool) {
         do throws(AdminError) {
             let id = try call.id()
             let book = call.context.shared.accounts
             book.signIns.cancel(channelID: id)
             call.blockingJSON { ctx in
-                guard try ctx.store.deleteAccount(channelID: id) else { throw AdminError.notFound("channel \(id) is not an account") }
+                guard try change(ctx.store, id) else { throw AdminError.notFound("channel \(id) is not an account") }
                 try ctx.control.reloadAccounts(channels: true)
                 book.forget(channelID: id)
-                return ["deleted": true]
+                return [answer: true]
             }
         } catch {
             call.fail(error)

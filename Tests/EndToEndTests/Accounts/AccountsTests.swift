@@ -180,6 +180,11 @@ final class AccountsTests: EndToEndCase {
         // A finish with no sign-in waiting is a conflict, not a crash.
         XCTAssertEqual(try adminPost(c, "/admin/channels/\(id)/account/finish", #"{"code":"abc"}"#).status, 409)
         XCTAssertEqual(try adminPost(c, "/admin/channels/\(id)/account/finish", #"{"code":""}"#).status, 400)
+        // Back to a key channel: the account goes, the channel stays.
+        let del = try c.request("DELETE /admin/channels/\(id)/account HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(try c.adminToken())\r\n\r\n")
+        XCTAssertEqual(del.status, 200, del.bodyText)
+        XCTAssertEqual(try c.get("/admin/channels/\(id)/account", headers: ["Authorization: Bearer \(try c.adminToken())"]).status, 404)
+        XCTAssertEqual(try channelID(c, "codex-sub"), id)
     }
 
     func testTokensRefreshBeforeTheyExpireAndAPassingFailureIsRetried() throws {
