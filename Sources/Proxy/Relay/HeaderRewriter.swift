@@ -118,7 +118,7 @@ public enum HeaderRewriter {
     }
 
     /// `anthropic-beta: <beta>[,<client value>…]`, each client flag once, without `beta` again.
-    static func appendMergedBeta(_ out: inout [UInt8], _ beta: [UInt8], _ client: [ArraySlice<UInt8>]) {
+    public static func appendMergedBeta(_ out: inout [UInt8], _ beta: [UInt8], _ client: [ArraySlice<UInt8>]) {
         out.append(contentsOf: "anthropic-beta: ".utf8)
         out.append(contentsOf: beta)
         for v in client {

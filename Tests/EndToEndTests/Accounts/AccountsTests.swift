@@ -73,6 +73,11 @@ final class AccountsTests: EndToEndCase {
         let access = try XCTUnwrap(mock.with { $0.tokensIssued.first })
         XCTAssertEqual(seen.auth, "Bearer \(access)")
         XCTAssertEqual(seen.beta, "oauth-2025-04-20,tools-2024")
+        // The channel test button uses the account's credential too.
+        let probe = try adminPost(c, "/admin/channels/\(id)/test", "{}")
+        XCTAssertEqual(probe.json?["ok"] as? Bool, true, probe.bodyText)
+        XCTAssertEqual(mock.with { $0.messages.last?.auth }, "Bearer \(access)")
+        XCTAssertEqual(mock.with { $0.messages.last?.beta }, "oauth-2025-04-20")
         // The status shows the windows and a masked token.
         try waitUntil("windows") { (try c.adminJSON("/admin/channels/\(id)/account")["rate_limits"] as? [String: Any]) != nil }
         let status = try c.adminJSON("/admin/channels/\(id)/account")
