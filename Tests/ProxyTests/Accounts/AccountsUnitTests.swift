@@ -199,4 +199,34 @@ final class AccountsUnitTests: XCTestCase {
         _ = try a.editChannels { _ in ChannelEdit(deletions: [id]) }
         XCTAssertNil(try a.account(channelID: id), "the account goes with its channel")
     }
+
+    func testParkedRequestsAreBoundedAndResumedByDeadlineOrAll() {
+        let book = AccountBook()
+        let loop = Loop()
+        for i in 0..<AccountBook.maxWaiters {
+            XCTAssertTrue(book.wait(channelID: i % 2, loop: loop, nowMillis: 1000, waitMillis: i < 10 ? 5 : 50_000, resume: {}))
+        }
+        XCTAssertFalse(book.wait(channelID: 0, loop: loop, nowMillis: 1000, waitMillis: 5, resume: {}), "past the bound: go on at once")
+        XCTAssertEqual(Set(book.waitingChannels), [0, 1])
+        XCTAssertEqual(book.resume(channelID: 0, onlyExpiredAt: 1005), 5, "only those whose wait ran out")
+        XCTAssertEqual(book.resume(channelID: 0), AccountBook.maxWaiters / 2 - 5)
+        XCTAssertEqual(book.waitingChannels, [1])
+        XCTAssertTrue(book.wait(channelID: 0, loop: loop, nowMillis: 1000, waitMillis: 5, resume: {}), "room again")
+    }
+
+    func testWindowsAreKeptAndHandedToTheStoreOncePerChange() {
+        let book = AccountBook()
+        var w = RateLimitWindows()
+        w.status = .allowed
+        book.record(channelID: 7, windows: w)
+        book.record(channelID: 7, windows: w)
+        XCTAssertEqual(book.takeChangedWindows().map(\.0), [7])
+        XCTAssertTrue(book.takeChangedWindows().isEmpty, "unchanged: nothing to store")
+        w.fiveHour.utilizationMilli = 500
+        book.record(channelID: 7, windows: w)
+        let changed = book.takeChangedWindows()
+        XCTAssertEqual(changed.first?.1.json, #"{"status":"allowed","five_hour":{"status":"unknown","utilization":0.5},"seven_day":{"status":"unknown"}}"#)
+        book.forget(channelID: 7)
+        XCTAssertNil(book.windows(channelID: 7))
+    }
 }
