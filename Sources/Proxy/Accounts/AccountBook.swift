@@ -15,7 +15,13 @@ public final class AccountBook: Sendable {
         var windows: [Int: RateLimitWindows] = [:]
         /// Windows changed since the refresher last stored them.
         var dirty: Set<Int> = []
+        /// Accounts whose token the upstream refused (401): refreshed early. When each was last asked for.
+        var refused: [Int: UInt64] = [:]
+        var refusedPending: Set<Int> = []
     }
+
+    /// An early refresh after a 401 is asked for at most once per this long per account.
+    public static let refusedRefreshEveryMillis: UInt64 = 60_000
 
     private let state = Mutex<State>(State())
     /// At most this many requests wait for refreshes at once; more fail over at once.
@@ -80,6 +86,25 @@ public final class AccountBook: Sendable {
         state.withLock { s in
             let out = s.dirty.compactMap { id in s.windows[id].map { (id, $0) } }
             s.dirty.removeAll()
+            return out
+        }
+    }
+
+    /// The upstream refused an account's access token (revoked before its expiry): the
+    /// refresher refreshes it early (at most once a minute per account).
+    public func tokenRefused(channelID: Int, nowMillis: UInt64) {
+        state.withLock { s in
+            if let last = s.refused[channelID], nowMillis &- last < Self.refusedRefreshEveryMillis { return }
+            s.refused[channelID] = nowMillis
+            s.refusedPending.insert(channelID)
+        }
+    }
+
+    /// The accounts a 401 asked to refresh early, since the last call.
+    public func takeRefused() -> Set<Int> {
+        state.withLock { s in
+            let out = s.refusedPending
+            s.refusedPending.removeAll()
             return out
         }
     }

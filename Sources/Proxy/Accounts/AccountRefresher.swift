@@ -43,7 +43,8 @@ public final class AccountRefresher: Sendable {
             var lastStore: UInt64 = 0
             while !stopped.load(ordering: .relaxed) {
                 let now = wallClockMillis()
-                tick(nowMillis: now, readStore: now &- lastStore >= 1000 || !book.waitingChannels.isEmpty)
+                let refused = book.takeRefused()
+                tick(nowMillis: now, readStore: now &- lastStore >= 1000 || !book.waitingChannels.isEmpty || !refused.isEmpty, refused: refused)
                 if now &- lastStore >= 1000 { lastStore = now }
                 usleep(Self.tickMicros)
             }
@@ -71,7 +72,7 @@ public final class AccountRefresher: Sendable {
 
     /// One round: adopt tokens other processes refreshed, refresh what is due, resume
     /// parked requests whose token is fresh (or whose wait ran out), store changed windows.
-    func tick(nowMillis now: UInt64, readStore: Bool) {
+    func tick(nowMillis now: UInt64, readStore: Bool, refused: Set<Int> = []) {
         let settings = book.settings
         if readStore, let rows = try? store.accounts() {
             let live = control.live.accounts
@@ -82,6 +83,7 @@ public final class AccountRefresher: Sendable {
             let waiting = Set(book.waitingChannels)
             for r in rows where r.status == .ok {
                 let due = r.expiresMillis <= now &+ settings.refreshMarginMillis || waiting.contains(r.channelID)
+                    || (refused.contains(r.channelID) && control.live.accounts.expiries[r.channelID] == r.expiresMillis)
                 guard due else { continue }
                 if let s = state.withLock({ $0[r.channelID] }), s.retryAtMillis > now { continue }
                 refresh(r, settings: settings)
@@ -121,6 +123,9 @@ public final class AccountRefresher: Sendable {
         case .tokens(let t):
             try? store.saveAccountTokens(channelID: id, t)
             state.withLock { $0[id] = nil }
+            // A 401 on the old token cooled its key: the new token starts clean (a rate-limit
+            // step-off is the channel's and stays).
+            control.shared.cooldowns.clear(.key(channelID: id, keyIndex: 0))
             _ = try? control.reloadAccounts(channels: true)
             book.resume(channelID: id)
         case .refused(let why):

@@ -8,11 +8,14 @@ extension RelayPolicy {
         return handler.accounts.expired(channelID: channel.id, nowMillis: wallClockMillis())
     }
 
-    /// An account's answer named its rate-limit windows: kept per account, and when it says
-    /// the account is at its limit, the channel cools until the reset (routing steps off it
-    /// before it answers 429).
+    /// An account's answer: a 401 asks for an early refresh (the token was revoked before
+    /// its expiry); rate-limit windows are kept per account, and when they say the account
+    /// is at its limit, the channel cools until the reset (routing steps off it before it
+    /// answers 429).
     mutating func noteAccountWindows(_ head: HTTPResponseHead) {
-        let nowSeconds = wallClockMillis() / 1000
+        let nowMillis = wallClockMillis()
+        if head.status == 401 { handler.shared.accounts.tokenRefused(channelID: channel.id, nowMillis: nowMillis) }
+        let nowSeconds = nowMillis / 1000
         guard let w = RateLimitWindows.parse(head, nowSeconds: nowSeconds) else { return }
         handler.shared.accounts.record(channelID: channel.id, windows: w)
         stepOffLimitedAccount(w, nowSeconds: nowSeconds)

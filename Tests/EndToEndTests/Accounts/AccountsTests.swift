@@ -213,6 +213,19 @@ final class AccountsTests: EndToEndCase {
         XCTAssertGreaterThan(status["expires_at"] as? Int ?? 0, Int(Date().timeIntervalSince1970 * 1000) + 3_000_000, "the refreshed token's expiry")
     }
 
+    func testATokenRefusedBeforeItsExpiryIsRefreshedOnceEarly() throws {
+        let mock = try OAuthMock(self)
+        let (c, _) = try startRelay([channel("sub", url: mock.url)], env(mock))
+        let id = try channelID(c, "sub")
+        XCTAssertEqual(try signIn(c, mock, id: id).status, 200)
+        XCTAssertEqual(try ask(c).status, 200)
+        mock.revokeAccessTokens()
+        XCTAssertEqual(try ask(c).status, 401, "the refused token's answer goes back (nothing else to try)")
+        try waitUntil("an early refresh") { mock.with { $0.refreshUses.values.reduce(0, +) } == 1 }
+        try waitUntil("the new token answering") { try ask(c).status == 200 }
+        XCTAssertEqual(mock.with { $0.refreshUses.values.reduce(0, +) }, 1, "one early refresh, not one per 401")
+    }
+
     func testRejectedWindowStepsRoutingOffUntilReset() throws {
         let mock = try OAuthMock(self)
         let backup = try OAuthMock(self)

@@ -53,6 +53,9 @@ final class OAuthMock: @unchecked Sendable {
         }
     }
 
+    /// Every access token issued so far stops working (refresh tokens still do).
+    func revokeAccessTokens() { with { $0.live.removeAll() } }
+
     func with<T>(_ body: (OAuthMock) -> T) -> T { lock.lock(); defer { lock.unlock() }; return body(self) }
 
     private func header(_ head: String, _ name: String) -> String {
