@@ -6,11 +6,14 @@ public struct LiveConfig: Sendable {
     public var table: ChannelTable?
     public var auth: ClientAuth
     public var settings: RuntimeSettings
+    /// The signed-in accounts' credentials (`AccountCredentials`).
+    public var accounts: AccountCredentials
 
-    public init(table: ChannelTable?, auth: ClientAuth, settings: RuntimeSettings) {
+    public init(table: ChannelTable?, auth: ClientAuth, settings: RuntimeSettings, accounts: AccountCredentials = .none) {
         self.table = table
         self.auth = auth
         self.settings = settings
+        self.accounts = accounts
     }
 }
 
@@ -36,16 +39,18 @@ public final class ControlPlane: Sendable {
         let settings: RuntimeSettings
         let table: ChannelTable?
         let auth: ClientAuth
+        let accounts: AccountCredentials
         do {
             settings = try RuntimeSettings(values: try store.settings())
             table = try Self.table(store, shared.routing)
             auth = ClientAuth(tokens: try Self.clientTokens(store))
+            accounts = AccountCredentials(try store.accounts(), claudeBeta: shared.accounts.settings.claudeBeta)
         } catch let e as StoreError {
             throw e
         } catch {
             throw StoreError(.invalid, "\(error)")
         }
-        current = Lock(LiveConfig(table: table, auth: auth, settings: settings))
+        current = Lock(LiveConfig(table: table, auth: auth, settings: settings, accounts: accounts))
         shared.auth = auth
         Self.applyShared(settings, shared, store)
     }
@@ -67,6 +72,16 @@ public final class ControlPlane: Sendable {
     @discardableResult
     public func reloadChannels() throws(StoreError) -> ChannelTable? {
         try publish { live throws(StoreError) in live.table = try Self.table(store, shared.routing) }.table
+    }
+
+    /// Rebuilds the accounts' credentials from the store and publishes them; with
+    /// `channels`, the table too (an account's sign-in status decides whether it routes).
+    @discardableResult
+    public func reloadAccounts(channels: Bool = false) throws(StoreError) -> AccountCredentials {
+        try publish { live throws(StoreError) in
+            if channels { live.table = try Self.table(store, shared.routing) }
+            live.accounts = AccountCredentials(try Self.wrap { try store.accounts() }, claudeBeta: shared.accounts.settings.claudeBeta)
+        }.accounts
     }
 
     /// Rebuilds the client tokens from the store and publishes them.
@@ -144,8 +159,14 @@ public final class ControlPlane: Sendable {
 
     /// The routing table from the store's channels and groups (nil when it holds no channel).
     public static func table(_ store: Store, _ state: RoutingState) throws(StoreError) -> ChannelTable? {
-        let channels = try wrap { try store.channels() }
+        var channels = try wrap { try store.channels() }
         if channels.isEmpty { return nil }
+        let accounts = Dictionary(try wrap { try store.accounts() }.map { ($0.channelID, $0) }, uniquingKeysWith: { a, _ in a })
+        for i in channels.indices {
+            guard let a = accounts[channels[i].id] else { continue }
+            channels[i].account = a.kind
+            channels[i].accountSignedIn = a.status == .ok
+        }
         let groups = try wrap { try store.groups() }
         do {
             return try ChannelTable(channels, groups: groups, state: state)

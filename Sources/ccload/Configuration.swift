@@ -79,6 +79,7 @@ enum Configuration {
             }
         }
         s.metricsEndpoint = given.bool("metrics")
+        s.accounts = AccountSettings.from { given.string($0) ?? "" }
         do { s.calendar = try LocalCalendar.named(given.string("time_zone")) } catch { throw Failure("\(error)") }
         let cert = given.string("tls_cert"), key = given.string("tls_key")
         switch (cert, key) {
@@ -123,4 +124,6 @@ struct Settings: Sendable {
     var metricsEndpoint = false
     /// `CCLOAD_TZ`: where local days begin for the daily counters.
     var calendar = LocalCalendar.utc
+    /// Subscription accounts: the OAuth providers and refresh timing.
+    var accounts = AccountSettings.defaults
 }

@@ -109,6 +109,7 @@ enum Server {
             StoreSetup.seedMeters(meters, from: store, nowMillis: wallClockMillis())
             shared = ProxyShared(cooldowns: cooldowns, pricing: settings.pricing, store: store,
                                  meters: meters, routing: routing)
+            shared.accounts.settings = settings.accounts
             control = try ControlPlane(store: store, shared: shared)
             admin = try AdminContext.prepare(store: store, control: control, password: settings.adminPassword,
                                              trustedProxies: settings.trustedProxies,
@@ -134,15 +135,25 @@ enum Server {
         let group = LoopGroup(count: settings.threads)
         let servers = Lock<[HTTPServer?]>(Array(repeating: nil, count: settings.threads))
         let socketList = sockets
+        let firstHandler = Lock<ProxyHandler?>(nil)
         group.start { loop in
             let handler = ProxyHandler(loop: loop, config: frozenProxy, shared: shared, table: firstTable)
             control.attach(handler)
+            if loop.index == 0 { firstHandler.withLock { $0 = handler } }
             let server = HTTPServer(loop: loop, config: http, handler: AdminRouter(proxy: handler, context: admin),
                                     wrap: settings.tlsServer.map(TLSServing.wrap))
             _ = server.listen(on: FileDescriptor(socketList[loop.index]))
             servers.withLock { $0[loop.index] = server }
         }
         socketsHandedOff = true
+        // Subscription accounts refresh on a thread of their own; token calls run on loop 0.
+        var refresher: AccountRefresher?
+        while firstHandler.withLock({ $0 }) == nil { usleep(1_000) }
+        if let h = firstHandler.withLock({ $0 }) {
+            let r = AccountRefresher(store: store, control: control, loop: h.loop, pool: { h.pool })
+            r.start()
+            refresher = r
+        }
         let routingText: String
         if let t = firstTable {
             routingText = " routing \(t.count) channels (database \(settings.sqlitePath))"
@@ -205,6 +216,7 @@ enum Server {
                 return 1
             }
         }
+        refresher?.stop()
         do {
             try store.saveCooldowns(cooldowns, nowMonotonic: monotonicNanos(), nowWallMillis: wallClockMillis())
         } catch {

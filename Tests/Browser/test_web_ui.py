@@ -36,6 +36,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import traceback
 from pathlib import Path
 
@@ -289,6 +291,34 @@ PAGE_READY = {"dashboard": "#dash-requests", "channels": "#channels-table", "gro
               "settings": "#jobs-table", "password": "#pw-save", "login": "#login-submit", "register": "#reg-submit"}
 
 
+class OAuthTokenMock(BaseHTTPRequestHandler):
+    """The token endpoint of a Claude sign-in, for the account step: a code exchange with the
+    code the test pastes answers a token pair; anything else 400 invalid_grant."""
+    code = "browser-code-0123456789"
+    exchanges = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            fields = json.loads(body)
+        except ValueError:
+            fields = {}
+        OAuthTokenMock.exchanges.append(fields)
+        if fields.get("grant_type") == "authorization_code" and fields.get("code") == self.code and fields.get("code_verifier"):
+            out, status = {"access_token": "at-browser-secret-1", "refresh_token": "rt-browser-secret-1", "expires_in": 3600}, 200
+        else:
+            out, status = {"error": "invalid_grant"}, 400
+        data = json.dumps(out).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
 def main():
     global ui
     bin_dir = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CCLOAD_BIN_DIR", ".build/debug")).resolve()
@@ -311,8 +341,13 @@ def main():
                     base_env)
         procs.append(mock)
         mock_url = "http://127.0.0.1:%d" % mock.port()
+        oauth = ThreadingHTTPServer(("127.0.0.1", 0), OAuthTokenMock)
+        threading.Thread(target=oauth.serve_forever, daemon=True).start()
+        procs.append(type("OAuthMockProc", (), {"name": "oauth-mock", "lines": [], "stop": lambda self: oauth.shutdown()})())
+        oauth_url = "http://127.0.0.1:%d" % oauth.server_address[1]
         env = dict(base_env, PORT="0", CCLOAD_LISTEN="127.0.0.1", CCLOAD_PASS=PASSWORD, CCLOAD_THREADS="2",
-                   SQLITE_PATH=os.path.join(tmp, "ccload.db"))
+                   SQLITE_PATH=os.path.join(tmp, "ccload.db"), CCLOAD_CLAUDE_OAUTH_TOKEN_URL=oauth_url + "/token",
+                   CCLOAD_CLAUDE_OAUTH_AUTHORIZE_URL=oauth_url + "/authorize")
         ccload = Proc("ccload", [str(bin_dir / "ccload")], env)
         procs.append(ccload)
         base = "http://127.0.0.1:%d" % ccload.port()
@@ -383,6 +418,37 @@ def main():
             assert keys == "2", "both stored keys kept: " + keys
             return "masked keys %r kept" % masked
         steps.run("channel edit keeps keys", edit_channel, needs=["channel form"])
+
+        # -------- a Claude subscription account: the form, the sign-in dialog, the pasted code
+        def account_sign_in():
+            ui.open("channels", "#new-channel")
+            ui.el("#new-channel").click()
+            ui.fill("#ch-name", "claude-sub")
+            d.find_element(By.CSS_SELECTOR, "#ch-credential option[value='claude']").click()
+            assert not d.find_element(By.CSS_SELECTOR, "[data-field=api_keys]").is_displayed(), "an account has no key field"
+            assert d.find_element(By.CSS_SELECTOR, "#ch-protocol").get_attribute("value") == "anthropic"
+            ui.fill("#ch-urls", mock_url)
+            ui.el("#ch-save").click()
+            link = ui.visible("#account-authorize-url")
+            d.switch_to.window(d.window_handles[0])
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(link.get_attribute("href")).query)
+            assert link.get_attribute("href").startswith(oauth_url + "/authorize?"), link.get_attribute("href")
+            assert q.get("code_challenge_method") == ["S256"] and q.get("state"), "PKCE and state in the URL: %r" % q
+            shot(d, "account-sign-in")
+            ui.el("#account-code").send_keys("%s#%s" % (OAuthTokenMock.code, q["state"][0]))
+            ui.el("#account-finish").click()
+            ui.wait(lambda d: "signed in" in d.find_element(By.CSS_SELECTOR, "#channels-table tr[data-name='claude-sub'] .account-cell").text,
+                    "the account signed in, in the channel list")
+            _, login = call_api(base, "POST", "/login", {"password": PASSWORD})
+            status, accounts = call_api(base, "GET", "/admin/accounts", bearer=(login or {}).get("token"))
+            mine = [a for a in (accounts or {}).get("data", []) if a.get("status") == "ok" and a.get("kind") == "claude"]
+            assert status == 200 and len(mine) == 1, "the API shows the signed-in account: %r" % accounts
+            assert "at-browser-secret-1" not in json.dumps(accounts), "a token in the API's answer"
+            page = d.page_source
+            assert "at-browser-secret-1" not in page and "rt-browser-secret-1" not in page, "a token shows on the page"
+            assert OAuthTokenMock.exchanges and OAuthTokenMock.exchanges[-1].get("code") == OAuthTokenMock.code
+            return "%d exchange(s); the account shows as signed in, token %s" % (len(OAuthTokenMock.exchanges), mine[0].get("access_token"))
+        steps.run("account sign-in", account_sign_in, needs=["login"])
 
         # -------- CSV import through the file input
         def import_csv():

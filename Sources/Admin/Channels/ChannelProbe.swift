@@ -83,7 +83,8 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
             }
             let model = input.model ?? c.models.first ?? c.redirects.keys.sorted().first ?? defaultModel(c.kind)
             let target = table.targets[index][0]
-            let request = minimalRequest(c, model: c.upstreamModel(for: model), key: c.keys[keyIndex].secret, target: target)
+            let request = minimalRequest(c, model: c.upstreamModel(for: model), key: c.keys[keyIndex].secret, target: target,
+                                         account: c.account == nil ? nil : call.proxy.accounts[c.id])
             let timeout = c.firstByteTimeoutSeconds.map(RuntimeSettings.firstByteTimeoutNanos(seconds:)) ?? call.proxy.config.firstByteTimeoutNanos
             let probe = ChannelProbe(call: call, channel: c, target: target, model: model, request: request, timeoutNanos: timeout)
             probe.start()
@@ -96,7 +97,9 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
 
     /// The request head and body: the protocol's cheapest call (one output token, or the
     /// least the endpoint takes), with the channel's credential.
-    static func minimalRequest(_ c: Channel, model: String, key: String, target: UpstreamTarget) -> [UInt8] {
+    /// An account channel (`account`) sends its OAuth credential instead of the key.
+    static func minimalRequest(_ c: Channel, model: String, key: String, target: UpstreamTarget,
+                               account: AccountCredentials.Entry? = nil) -> [UInt8] {
         let probe = c.kind.wire.probeRequest(model: model, basePath: target.pathPrefix[...])
         let json = probe.body
         let path = ProtocolRules.upstreamTarget(route: APIRoute(kind: c.kind, endpoint: probe.endpoint),
@@ -107,7 +110,12 @@ final class ChannelProbe: HTTPClientDelegate, TimerTarget, @unchecked Sendable {
         HTTP1Writer.appendHeader(&out, name: "Content-Type", value: "application/json")
         HTTP1Writer.appendHeader(&out, name: "User-Agent", value: "ccload-channel-test")
         for h in probe.headers { HTTP1Writer.appendHeader(&out, name: h.name, value: h.value) }
-        ProtocolRules.appendCredential(&out, kind: c.kind, key: Array(key.utf8))
+        if let account {
+            out.append(contentsOf: account.fields)
+            if let beta = account.beta { HeaderRewriter.appendMergedBeta(&out, beta, []) }
+        } else {
+            ProtocolRules.appendCredential(&out, kind: c.kind, key: Array(key.utf8))
+        }
         HTTP1Writer.appendHeader(&out, name: "Content-Length", value: json.count)
         HTTP1Writer.appendEndOfHead(&out)
         return out + json

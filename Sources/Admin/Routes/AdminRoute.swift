@@ -57,6 +57,7 @@ public struct AdminRoute: Sendable {
 enum AdminRoutes {
     static let all: [AdminRoute] = AdminAuthRoutes.routes + AdminUsers.routes + AdminRoutes.routes + AdminRecentRoutes.routes
         + AdminChannels.routes
+        + AdminAccounts.routes
         + AdminGroups.routes
         + AdminTokens.routes
         + AdminQueries.routes

@@ -38,6 +38,8 @@ App.pages.channels = {
   async render(root) {
     const selected = new Set();
     let channels = [];
+    /// Subscription accounts by channel id (`GET /admin/accounts`).
+    let accounts = {};
     const msg = h('div');
     const importBox = h('div');
     const tableBox = h('div', { class: 'table-wrap' }, h('div', { class: 'empty' }, t('common.loading')));
@@ -63,8 +65,10 @@ App.pages.channels = {
 
     async function load() {
       try {
-        const r = await api('GET', '/admin/channels');
+        const [r, a] = await Promise.all([api('GET', '/admin/channels'), api('GET', '/admin/accounts')]);
         channels = r.data || [];
+        accounts = {};
+        (a.data || []).forEach((x) => { accounts[x.channel_id] = x; });
         clear(msg);
         draw();
       } catch (e) { clear(msg).appendChild(alertBox(e)); clear(tableBox); }
@@ -98,13 +102,14 @@ App.pages.channels = {
           h('td', { class: 'num' }, c.priority, c.weight != null ? h('span', { class: 'muted' }, ' w' + c.weight) : null),
           h('td', { class: 'wrap' }, (c.models || []).length ? (c.models || []).join(', ') : h('span', { class: 'muted' }, t('channels.any_model')),
             Object.keys(c.redirects || {}).length ? h('div', { class: 'muted' }, Object.entries(c.redirects).map(([a, b]) => a + ' → ' + b).join(', ')) : null),
-          h('td', { class: 'num' }, (c.keys || []).length),
+          h('td', { class: 'num account-cell' }, accounts[c.id] ? accountSummary(accounts[c.id]) : (c.keys || []).length),
           h('td', h('span', { class: 'badge ' + (c.enabled ? 'ok' : '') }, c.enabled ? t('common.enabled_state') : t('common.disabled_state'))),
           h('td', { class: 'cooling' }, cooling.length ? cooling : h('span', { class: 'badge ok' }, t('channels.ready'))),
           h('td', { class: 'num' }, fmt.usd(c.today_cost_usd)),
           h('td', h('div', { class: 'row nowrap' },
             h('button', { type: 'button', class: 'small', onclick: () => editChannel(c) }, t('common.edit')),
             h('button', { type: 'button', class: 'small test', onclick: (ev) => testChannel(c, testCell, ev.currentTarget) }, t('channels.test')),
+            accounts[c.id] ? h('button', { type: 'button', class: 'small sign-in', onclick: () => signInDialog(c, accounts[c.id].kind, () => load()) }, t('accounts.sign_in')) : null,
             h('button', { type: 'button', class: 'small', onclick: () => toggle(c) }, c.enabled ? t('common.disable') : t('common.enable')),
             cooling.length ? h('button', { type: 'button', class: 'small', onclick: () => clearCooldown(c) }, t('channels.clear_cooldown')) : null,
             h('button', { type: 'button', class: 'small danger', onclick: () => remove(c) }, t('common.delete')))),
@@ -177,7 +182,10 @@ App.pages.channels = {
       load();
     }
     function editChannel(c) {
-      channelForm(c, () => load());
+      channelForm(c, (made, kind) => {
+        load();
+        if (made && kind) signInDialog(made, kind, () => load());
+      }, c ? (accounts[c.id] || {}).kind : null);
     }
 
     // Reloaded every 10 s while visible (not under an open form).
@@ -185,14 +193,68 @@ App.pages.channels = {
   },
 };
 
-/// The create/edit form in a modal. `c` null: a new channel.
-function channelForm(c, saved) {
+/// An account's cell in the channel list: its status, when its token expires, its windows.
+function accountSummary(a) {
+  const ok = a.status === 'ok';
+  const box = h('div', { class: 'account', dataset: { status: a.status } },
+    h('span', { class: 'badge ' + (ok ? 'ok' : 'bad') }, t(ok ? 'accounts.ok' : 'accounts.needs_sign_in')),
+    h('div', { class: 'muted' }, t('accounts.kind_' + a.kind)));
+  if (a.expires_at) box.appendChild(h('div', { class: 'muted' }, t('accounts.expires', { time: fmt.time(a.expires_at) })));
+  const rl = a.rate_limits;
+  if (rl) {
+    const w = (name, x) => x && x.utilization != null
+      ? h('div', { class: 'muted window window-' + name }, t('accounts.window_' + name, { pct: Math.round(x.utilization * 100) + '%' }),
+        x.resets_at ? ' · ' + t('accounts.resets', { time: fmt.time(x.resets_at * 1000) }) : '')
+      : null;
+    box.appendChild(w('5h', rl.five_hour) || h('span'));
+    box.appendChild(w('7d', rl.seven_day) || h('span'));
+    if (rl.status === 'rejected') box.appendChild(h('span', { class: 'badge bad' }, t('accounts.limited')));
+  }
+  if (a.error) box.appendChild(h('div', { class: 'muted wrap' }, a.error));
+  return box;
+}
+
+/// Signs a channel in as a subscription account: opens the authorize URL, then takes the
+/// code the provider's page shows (`code#state`) or the address the browser landed on.
+async function signInDialog(c, kind, done) {
+  let started;
+  try { started = await api('POST', '/admin/channels/' + c.id + '/account/sign-in', { kind }); } catch (e) { return toast(describeError(e), true); }
+  const link = h('a', { href: started.authorize_url, target: '_blank', rel: 'noopener noreferrer', id: 'account-authorize-url', class: 'button' }, t('accounts.open_sign_in'));
+  const code = h('textarea', { id: 'account-code', rows: 3, class: 'mono', placeholder: t('accounts.code_ph'), autocomplete: 'off' });
+  const error = h('div', { class: 'field-error', id: 'account-error' });
+  const body = h('div', { id: 'account-sign-in' },
+    h('p', t('accounts.steps_' + kind)), h('p', link), field('code', t('accounts.code'), code), error);
+  const finish = h('button', { type: 'button', class: 'primary', id: 'account-finish' }, t('accounts.finish'));
+  const modal = openModal(t('accounts.sign_in_title', { name: c.name }), body, [h('button', { type: 'button', onclick: () => modal.close() }, t('common.cancel')), finish]);
+  window.open(started.authorize_url, '_blank', 'noopener');
+  finish.addEventListener('click', async () => {
+    error.textContent = '';
+    if (!code.value.trim()) { error.textContent = t('accounts.need_code'); return; }
+    finish.disabled = true;
+    try {
+      await api('POST', '/admin/channels/' + c.id + '/account/finish', { code: code.value.trim() });
+      modal.close();
+      toast(t('accounts.signed_in', { name: c.name }));
+      done();
+    } catch (e) {
+      error.textContent = describeError(e);
+    } finally { finish.disabled = false; }
+  });
+}
+
+/// The create/edit form in a modal. `c` null: a new channel. `accountKind`: the channel's
+/// account kind (claude, codex), if it is one.
+function channelForm(c, saved, accountKind) {
   const v = c || { protocol: 'anthropic', urls: [], keys: [], key_strategy: 'sequential', priority: 0, models: [], redirects: {}, enabled: true, cost_multiplier: 1 };
   const inp = (name, value, attrs) => h('input', Object.assign({ name, id: 'ch-' + name, value: value == null ? '' : value }, attrs || {}));
   const name = inp('name', v.name, { required: true, autocomplete: 'off' });
   const protocol = h('select', { name: 'protocol', id: 'ch-protocol' },
     ['anthropic', 'openai', 'codex', 'gemini'].map((p) => h('option', { value: p, selected: v.protocol === p }, p)));
   const urls = h('textarea', { name: 'urls', id: 'ch-urls', rows: 2, placeholder: 'https://api.anthropic.com' }, (v.urls || []).join('\n'));
+  // What the channel signs in with: its keys, or a Claude / Codex subscription account.
+  const credential = h('select', { name: 'credential', id: 'ch-credential', disabled: !!c },
+    [['key', t('accounts.kind_key')], ['claude', t('accounts.kind_claude')], ['codex', t('accounts.kind_codex')]]
+      .map(([k, label]) => h('option', { value: k, selected: (accountKind || 'key') === k }, label)));
   const keysBox = h('div', { class: 'keys', id: 'ch-keys' });
   const addKey = (key) => {
     const isKept = key && key.keep != null;
@@ -233,6 +295,7 @@ function channelForm(c, saved) {
   const form = h('form', { id: 'channel-form', novalidate: true },
     h('div', { class: 'form-grid' },
       field('name', t('channels.name'), name),
+      field('credential', t('accounts.credential'), credential, t('accounts.credential_hint')),
       field('protocol', t('col.protocol'), protocol),
       field('urls', t('channels.urls'), urls, t('channels.urls_hint'), 'wide'),
       h('div', { class: 'field wide', dataset: { field: 'api_keys' } },
@@ -255,6 +318,18 @@ function channelForm(c, saved) {
       field('max_concurrency', t('keys.concurrency'), conc),
       h('div', { class: 'field', dataset: { field: 'enabled' } }, h('label', { class: 'check' }, enabled, t('common.enabled')), h('span', { class: 'field-error' })),
       h('div', { class: 'field', dataset: { field: 'insecure_skip_verify' } }, h('label', { class: 'check' }, insecure, t('channels.insecure')), h('span', { class: 'field-error' }))));
+  const keysField = $('[data-field="api_keys"]', form);
+  const accountDefaults = { claude: ['anthropic', 'https://api.anthropic.com'], codex: ['codex', 'https://chatgpt.com/backend-api/codex'] };
+  const showCredential = () => {
+    const kind = credential.value;
+    keysField.hidden = kind !== 'key';
+    if (kind !== 'key' && !c) {
+      protocol.value = accountDefaults[kind][0];
+      if (!urls.value.trim()) urls.value = accountDefaults[kind][1];
+    }
+  };
+  credential.addEventListener('change', showCredential);
+  showCredential();
   const save = h('button', { type: 'submit', class: 'primary', id: 'ch-save', form: 'channel-form' }, c ? t('common.save') : t('common.create'));
   const modal = openModal(c ? t('channels.edit_title', { name: c.name }) : t('channels.new_title'), form,
     [h('button', { type: 'button', onclick: () => modal.close() }, t('common.cancel')), save]);
@@ -269,6 +344,10 @@ function channelForm(c, saved) {
       daily_cost_limit_usd: numOrNull(daily.value), max_concurrency: numOrNull(conc.value), insecure_skip_verify: insecure.checked,
     };
     body.api_keys = $$('.key-input', keysBox).map((i) => i.dataset.keep != null ? { keep: Number(i.dataset.keep) } : i.value.trim()).filter((k) => k !== '');
+    // An account channel's key is never sent (its OAuth token is): a placeholder fills the field.
+    const kind = credential.value === 'key' ? null : credential.value;
+    if (kind && !c) body.api_keys = ['oauth-account'];
+    else if (accountKind) delete body.api_keys;
     body.redirects = {};
     $$('.rrow', redirBox).forEach((r) => {
       const a = $('.r-from', r).value.trim(), b = $('.r-to', r).value.trim();
@@ -279,7 +358,7 @@ function channelForm(c, saved) {
     if (!body.name) local.push(['name', t('form.name_required')]);
     if (!body.urls.length) local.push(['urls', t('channels.need_url')]);
     else if (body.urls.some((u) => !/^https?:\/\//.test(u))) local.push(['urls', t('channels.bad_url')]);
-    if (!body.api_keys.length) local.push(['api_keys', t('channels.need_key')]);
+    if (body.api_keys && !body.api_keys.length) local.push(['api_keys', t('channels.need_key')]);
     for (const k of ['priority', 'weight', 'first_byte_timeout_seconds', 'cost_multiplier', 'daily_cost_limit_usd', 'max_concurrency']) {
       if (Number.isNaN(body[k])) local.push([k, t('form.number')]);
     }
@@ -288,11 +367,10 @@ function channelForm(c, saved) {
     if (c && (body.proxy || null) === (c.proxy || null)) delete body.proxy;
     save.disabled = true;
     try {
-      if (c) await api('PUT', '/admin/channels/' + c.id, body);
-      else await api('POST', '/admin/channels', body);
+      const made = c ? await api('PUT', '/admin/channels/' + c.id, body) : await api('POST', '/admin/channels', body);
       modal.close();
       toast(c ? t('common.saved', { name: body.name }) : t('common.was_created', { name: body.name }));
-      saved();
+      saved(c ? null : made, c ? null : kind);
     } catch (e) {
       if (e.status !== 401) showFieldError(form, e);
     } finally { save.disabled = false; }

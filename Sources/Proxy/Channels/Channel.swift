@@ -76,6 +76,11 @@ public struct Channel: Sendable {
     public var maxConcurrency: Int?
     /// Skip certificate verification (internal self-signed upstreams only; warned at start-up).
     public var insecureSkipVerify: Bool = false
+    /// A subscription account channel: its credential is the account's OAuth token
+    /// (`AccountCredentials`), not its key. Set from the store's accounts when the table is built.
+    public var account: AccountKind?
+    /// An account channel with no usable token (needs sign-in) is left out of routing.
+    public var accountSignedIn: Bool = true
 
     public init(id: Int, name: String, kind: ProtocolKind, urls: [String], keys: [ChannelKey]) {
         self.id = id

@@ -37,6 +37,10 @@ public enum HeaderRewriter {
         case keyInClientsPlace([UInt8])
         /// A channel's key, set the way its protocol wants; every client credential is dropped.
         case channel(ProtocolKind, [UInt8])
+        /// A subscription account's credential fields (`AccountCredentials.Entry.fields`,
+        /// whole header lines); with `beta`, the client's `anthropic-beta` values are sent
+        /// after it in one `anthropic-beta` field (a client value equal to it is not repeated).
+        case account(fields: [UInt8], beta: [UInt8]?)
     }
 
     /// The upstream request: `METHOD target HTTP/1.1`, Host, the client's end-to-end
@@ -51,6 +55,7 @@ public enum HeaderRewriter {
             switch credential {
             case .noKey: 0
             case .keyInClientsPlace(let k), .channel(_, let k): 2 * k.count + 40
+            case .account(let f, let b): f.count + (b?.count ?? 0) + 40
             }
         }())
         out.append(contentsOf: head.bytes[head.method])
@@ -60,10 +65,17 @@ public enum HeaderRewriter {
         HTTP1Writer.appendHeader(&out, name: "Host", value: hostHeader[...])
         var sawApiKey = false, sawAuthorization = false
         let connectionNamesFields = namesFields(head)
+        var mergeBeta: [UInt8]?
+        if case .account(_, let b?) = credential { mergeBeta = b }
+        var clientBetas: [ArraySlice<UInt8>] = []
         for f in head.fields {
             let name = head.name(of: f)
             let kind = FieldName.of(name)
             if isHopByHop(head, name, kind, connectionNamesFields: connectionNamesFields) { continue }
+            if mergeBeta != nil && kind == .other && ASCII.equalsIgnoringCase(name, "anthropic-beta") {
+                clientBetas.append(head.value(of: f))
+                continue
+            }
             switch kind {
             case .host, .contentLength, .expect:
                 continue
@@ -94,12 +106,32 @@ public enum HeaderRewriter {
             }
         case .channel(let kind, let key):
             ProtocolRules.appendCredential(&out, kind: kind, key: key)
+        case .account(let fields, let beta):
+            out.append(contentsOf: fields)
+            if let beta { appendMergedBeta(&out, beta, clientBetas) }
         }
         if bodyLength > 0 || head.contentLength != nil || head.chunked || head.methodIs("POST") || head.methodIs("PUT") || head.methodIs("PATCH") {
             HTTP1Writer.appendHeader(&out, name: "Content-Length", value: bodyLength)
         }
         HTTP1Writer.appendEndOfHead(&out)
         return out
+    }
+
+    /// `anthropic-beta: <beta>[,<client value>…]`, each client flag once, without `beta` again.
+    public static func appendMergedBeta(_ out: inout [UInt8], _ beta: [UInt8], _ client: [ArraySlice<UInt8>]) {
+        out.append(contentsOf: "anthropic-beta: ".utf8)
+        out.append(contentsOf: beta)
+        for v in client {
+            for flag in v.split(separator: 0x2C) {
+                var t = flag[...]
+                while let c = t.first, c == 0x20 || c == 0x09 { t = t.dropFirst() }
+                while let c = t.last, c == 0x20 || c == 0x09 { t = t.dropLast() }
+                if t.isEmpty || ASCII.equalsIgnoringCase(t, beta[...]) { continue }
+                out.append(0x2C)
+                out.append(contentsOf: t)
+            }
+        }
+        out.append(0x0D); out.append(0x0A)
     }
 
     /// The client response head: the upstream status and end-to-end fields. The upstream's

@@ -26,6 +26,10 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             }
         }
     }
+    /// The signed-in accounts' credentials; replaced whole (on this loop) when one refreshes.
+    public var accounts = AccountCredentials.none {
+        didSet { loop.assertOnLoop() }
+    }
     /// The secrets this loop has verified against `auth` (reset when it changes).
     private var verified: VerifiedTokenCache? = VerifiedTokenCache()
     /// Which `auth` checked a request at its head (the `HeadNote` tag): a head-time outcome
@@ -57,6 +61,7 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
         loop.assertOnLoop()
         table = live.table
         auth = live.auth
+        accounts = live.accounts
         config.firstByteTimeoutNanos = live.settings.firstByteTimeoutNanos
         config.pool.connectTimeoutNanos = live.settings.connectTimeoutNanos
         pool.settings.connectTimeoutNanos = live.settings.connectTimeoutNanos

@@ -32,6 +32,8 @@ public final class ProxyShared: Sendable {
     private let logging: Atomic<Bool>
     /// Upper bound on upstream tries for one request.
     public let maxAttempts: Int
+    /// Subscription accounts: requests waiting for a refresh, rate-limit windows, pending sign-ins.
+    public let accounts = AccountBook()
 
     public init(cooldowns: CooldownBook = CooldownBook(), selectorSettings: SelectorSettings = SelectorSettings(),
                 affinity: SessionAffinity? = SessionAffinity(), pricing: Pricing = .builtIn,

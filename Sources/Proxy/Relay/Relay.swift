@@ -108,6 +108,29 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     /// Starts the next try the policy picks; with nothing left, answers with the last failure.
     private func nextTry() {
         guard policy.pick() else { return exhausted() }
+        if policy.accountTokenExpired() { return parkForRefresh() }
+        send(fresh: false)
+    }
+
+    /// The picked account's token has expired: the request waits (parked, no thread held)
+    /// for the one refresh in flight (`AccountRefresher`), then sends, or fails over when
+    /// the token is still not fresh.
+    private func parkForRefresh() {
+        let me = UncheckedRelay(self)
+        let waiting = handler.shared.accounts.wait(channelID: policy.channel.id, loop: loop, nowMillis: wallClockMillis(),
+                                                   waitMillis: handler.shared.accounts.settings.waitMillis) {
+            me.value.resumeAfterRefresh()
+        }
+        if !waiting { resumeAfterRefresh() }
+    }
+
+    private func resumeAfterRefresh() {
+        loop.assertOnLoop()
+        guard phase != .finished else { return }
+        if policy.accountTokenExpired() {
+            lastFailure = .transport("the account's token expired and its refresh did not finish")
+            return failTry(.auth, .channel, reset: nil, status: 0, note: "account token expired")
+        }
         send(fresh: false)
     }
 
@@ -146,6 +169,7 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
         loop.assertOnLoop()
+        if policy.channel.account != nil { policy.noteAccountWindows(head) }
         let watching = watch.start(now: handler.loop.now, eventStream: Relay.isEventStream(head))
         responseHead = head
         if head.status >= 400 {
@@ -509,4 +533,10 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         guard let v = head?.value("content-type") else { return false }
         return ASCII.hasPrefixIgnoringCase(v, "text/event-stream")
     }
+}
+
+/// A relay carried to its own loop through `submit` (a parked request's resumption).
+private struct UncheckedRelay: @unchecked Sendable {
+    let value: Relay
+    init(_ value: Relay) { self.value = value }
 }

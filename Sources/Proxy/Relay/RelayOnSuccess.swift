@@ -6,6 +6,7 @@ extension RelayPolicy {
     mutating func onSuccess() {
         guard record.status < 400 else { return }
         handler.shared.cooldowns.recordSuccess(channelID: channel.id, keyIndex: keyIndex, model: info.model)
+        if channel.account != nil { stepOffLimitedAccount() }
         if let s = session { handler.shared.selector.affinity?.record(session: s, channel: channel.id, key: keyIndex, now: handler.loop.now) }
     }
 }

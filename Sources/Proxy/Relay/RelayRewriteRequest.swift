@@ -12,9 +12,14 @@ extension RelayPolicy {
         if current.upstreamModel != info.model {
             wire.rewriteModel(target: &path, body: &body, info: info, to: current.upstreamModel)
         }
+        let credential: HeaderRewriter.Credential
+        if channel.account != nil, let a = handler.accounts[channel.id] {
+            credential = .account(fields: a.fields, beta: a.beta)
+        } else {
+            credential = .channel(channel.kind, channel.keys[keyIndex].secretBytes)
+        }
         let head = HeaderRewriter.upstreamRequest(request.head, target: path, hostHeader: target.hostHeader,
-                                                  credential: .channel(channel.kind, channel.keys[keyIndex].secretBytes),
-                                                  bodyLength: body.count)
+                                                  credential: credential, bodyLength: body.count)
         return (head, body)
     }
 }

@@ -336,7 +336,7 @@ public final class ChannelTable: Sendable {
     private static func routes(_ channels: [Channel], kind: ProtocolKind, members: Set<Int>?, names modelNames: ModelNames) -> KindRoutes {
         // Enabled channels of this kind, by priority descending then table order.
         let ordered = channels.indices
-            .filter { channels[$0].enabled && channels[$0].kind == kind && members?.contains($0) != false }
+            .filter { channels[$0].enabled && channels[$0].accountSignedIn && channels[$0].kind == kind && members?.contains($0) != false }
             .sorted { a, b in
                 channels[a].priority != channels[b].priority ? channels[a].priority > channels[b].priority : a < b
             }

@@ -144,6 +144,12 @@ public enum SettingsCatalog {
                           env: "CCLOAD_COOLDOWN_\(name.uppercased())", flag: "cooldown-\(name.replacingAll("_", with: "-"))", unit: .seconds)
     }
 
+    /// An OAuth fact: `<key>`, `CCLOAD_<KEY>`, `--<key with dashes>`, read at start.
+    private static func oauth(_ key: String, _ defaultValue: String, _ summary: String) -> SettingDefinition {
+        SettingDefinition(key, .string, defaultValue, summary, env: "CCLOAD_\(key.uppercased())",
+                          flag: key.replacingAll("_", with: "-"), live: false)
+    }
+
     public static let startUp: [SettingDefinition] = [
         SettingDefinition("port", .int, "8080", "port to listen on (`0` picks a free one and logs it)",
                           min: 0, max: 65535, env: "PORT", flag: "port", live: false),
@@ -201,6 +207,32 @@ public enum SettingsCatalog {
                           env: "CCLOAD_TZ", flag: "tz", live: false, defaultNote: "the system's"),
         SettingDefinition("drain_seconds", .double, "30", "after SIGTERM/SIGINT, how long in-flight requests get to finish",
                           min: startUpSeconds.min, max: startUpSeconds.max, env: "CCLOAD_DRAIN_SECONDS", flag: "drain-seconds", unit: .seconds, live: false),
+    ] + accounts
+
+    /// Subscription accounts (Claude and Codex sign-in): the providers' public OAuth facts and
+    /// the refresh timing. Start-up settings, so a test points them at a local mock.
+    static let accounts: [SettingDefinition] = [
+        oauth("claude_oauth_authorize_url", "https://claude.ai/oauth/authorize", "Claude sign-in: the OAuth authorize page (PKCE S256)"),
+        oauth("claude_oauth_token_url", "https://platform.claude.com/v1/oauth/token", "Claude sign-in: the token endpoint (code exchange and refresh, JSON)"),
+        oauth("claude_oauth_client_id", "9d1c250a-e61b-44d9-88ed-5944d1962f5e", "Claude sign-in: Claude Code's OAuth client id"),
+        oauth("claude_oauth_redirect_uri", "https://platform.claude.com/oauth/code/callback", "Claude sign-in: the redirect URI whose page shows the code to paste (`code#state`)"),
+        oauth("claude_oauth_scopes", "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload", "Claude sign-in: the scopes asked for"),
+        oauth("claude_oauth_user_agent", "claude-cli/2.0.53 (external, cli)", "Claude sign-in: the user agent of token requests"),
+        oauth("claude_oauth_beta", "oauth-2025-04-20", "the `anthropic-beta` flag merged into every request on a Claude account channel"),
+        oauth("codex_oauth_authorize_url", "https://auth.openai.com/oauth/authorize", "Codex (ChatGPT) sign-in: the OAuth authorize page (PKCE S256)"),
+        oauth("codex_oauth_token_url", "https://auth.openai.com/oauth/token", "Codex sign-in: the token endpoint (form-encoded; the `id_token` names the `chatgpt-account-id`)"),
+        oauth("codex_oauth_client_id", "app_EMoamEEZ73f0CkXaXp7hrann", "Codex sign-in: the Codex CLI's OAuth client id"),
+        oauth("codex_oauth_redirect_uri", "http://localhost:1455/auth/callback", "Codex sign-in: the redirect URI (paste the address the browser lands on, or its `code`)"),
+        oauth("codex_oauth_scopes", "openid profile email offline_access", "Codex sign-in: the scopes asked for"),
+        oauth("codex_oauth_user_agent", "codex_cli_rs", "Codex sign-in: the user agent of token requests"),
+        SettingDefinition("account_refresh_margin_seconds", .double, "300", "an account's access token is refreshed this long before it expires",
+                          min: 0, max: 86_400, env: "CCLOAD_ACCOUNT_REFRESH_MARGIN", flag: "account-refresh-margin", unit: .seconds, live: false),
+        SettingDefinition("account_refresh_wait_seconds", .double, "30", "a request that meets an expired account token waits at most this long for its refresh, then fails over",
+                          min: 0.1, max: 600, env: "CCLOAD_ACCOUNT_REFRESH_WAIT", flag: "account-refresh-wait", unit: .seconds, live: false),
+        SettingDefinition("account_refresh_retry_seconds", .double, "5", "first retry after a refresh failed for a passing reason (doubling, at most 600 s)",
+                          min: 0.1, max: 600, env: "CCLOAD_ACCOUNT_REFRESH_RETRY", flag: "account-refresh-retry", unit: .seconds, live: false),
+        SettingDefinition("account_sign_in_ttl_seconds", .double, "600", "a started sign-in (its PKCE verifier and state) must be finished within this",
+                          min: 10, max: 3600, env: "CCLOAD_ACCOUNT_SIGN_IN_TTL", flag: "account-sign-in-ttl", unit: .seconds, live: false),
     ]
 
     /// Every setting: the start-up ones, then the live ones.

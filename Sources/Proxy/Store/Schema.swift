@@ -276,6 +276,22 @@ public enum Schema {
                 FROM stats_hourly h LEFT JOIN auth_tokens t ON t.id = h.token_id
                 GROUP BY COALESCE(t.owner_user_id, 0), h.hour_ms;
             """),
+        Migration(version: 8, summary: "subscription accounts: a channel's OAuth tokens, sign-in status, refresh lease and rate-limit windows", sql: """
+            CREATE TABLE accounts(
+                channel_id INTEGER PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
+                kind TEXT NOT NULL,                 -- claude | codex
+                access_token TEXT NOT NULL DEFAULT '',   -- sealed (Store.sealSecret)
+                refresh_token TEXT NOT NULL DEFAULT '',  -- sealed
+                expires_ms INTEGER NOT NULL DEFAULT 0,   -- wall clock; 0: no token
+                account_id TEXT NOT NULL DEFAULT '',     -- Codex: the ChatGPT account id
+                status TEXT NOT NULL DEFAULT 'needs_sign_in',  -- ok | needs_sign_in
+                error TEXT NOT NULL DEFAULT '',          -- the last refresh failure (no secret)
+                lease_owner TEXT NOT NULL DEFAULT '',    -- the process refreshing now
+                lease_until_ms INTEGER NOT NULL DEFAULT 0,
+                windows TEXT NOT NULL DEFAULT '',        -- the last rate-limit windows (JSON)
+                updated_ms INTEGER NOT NULL DEFAULT 0
+            );
+            """),
     ]
 
     /// The summed columns of `stats_hourly` and `stats_rollup`, in order.
