@@ -54,12 +54,6 @@ public struct AccountTokens: Sendable, Equatable {
 }
 
 extension Store {
-    /// Seals token text for the database. SECRETS: wired at merge (identity until then).
-    public func sealSecret(_ plain: String) -> String { plain }
-
-    /// Opens token text sealed by `sealSecret`. SECRETS: wired at merge (identity until then).
-    public func openSecret(_ stored: String) throws -> String { stored }
-
     private static let accountColumns = "channel_id, kind, access_token, refresh_token, expires_ms, account_id, status, error, windows, updated_ms"
 
     private func accountRow(_ s: Statement) throws -> AccountRow {

@@ -16,6 +16,8 @@ struct SealedColumn: Sendable {
     static let all: [SealedColumn] = [
         SealedColumn(table: "channel_keys", column: "secret", keys: ["channel_id", "idx"]),
         SealedColumn(table: "channels", column: "proxy", keys: ["id"]),
+        SealedColumn(table: "accounts", column: "access_token", keys: ["channel_id"]),
+        SealedColumn(table: "accounts", column: "refresh_token", keys: ["channel_id"]),
     ]
 }
 

@@ -141,7 +141,7 @@ final class AccountsTests: EndToEndCase {
     func testTwoProcessesOnOneDatabaseSpendARefreshTokenOnce() throws {
         let mock = try OAuthMock(self)
         let db = NSTemporaryDirectory() + "ccload-accounts-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
-        onTearDown { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + s) } }
+        onTearDown { for s in ["", "-wal", "-shm", ".key"] { try? FileManager.default.removeItem(atPath: db + s) } }
         mock.with { $0.expiresIn = 2; $0.refreshDelayMillis = 900 }
         let (a, _) = try startRelay([channel("sub", url: mock.url)], env(mock, ["SQLITE_PATH": db]))
         XCTAssertEqual(try signIn(a, mock, id: try channelID(a, "sub")).status, 200)
@@ -154,6 +154,14 @@ final class AccountsTests: EndToEndCase {
         XCTAssertTrue(uses.values.allSatisfy { $0 == 1 }, "a refresh token was spent twice: \(uses)")
         XCTAssertEqual(try ask(a).status, 200)
         XCTAssertEqual(try ask(b).status, 200)
+        // Every access and refresh token the provider issued is sealed at rest: none is in the
+        // database file, its WAL or its shared memory (the bytes both processes wrote).
+        var bytes = Data()
+        for s in ["", "-wal", "-shm"] { bytes.append(FileManager.default.contents(atPath: db + s) ?? Data()) }
+        XCTAssertGreaterThan(bytes.count, 0)
+        let issued = mock.with { $0.tokensIssued }
+        XCTAssertGreaterThanOrEqual(issued.count, 8, "a sign-in and three refreshes issue four pairs")
+        for t in issued { XCTAssertNil(bytes.range(of: Data(t.utf8)), "a token is in the database file") }
     }
 
     func testCodexAccountSignsInFromTheLandingAddressAndSendsTheAccountID() throws {
