@@ -26,16 +26,19 @@ extension Store {
     static let secretCheckName = "_secret_check"
     static let secretCheckText = "ccload secret check v1"
 
-    /// `plain` sealed for storage (`enc1:…`, a fresh nonce each call).
-    public func sealSecret(_ plain: String) -> String { secrets.seal(plain) }
+    /// `plain` sealed for storage (`enc1:…`, a fresh nonce each call). The empty text is no
+    /// secret (an account not signed in holds no token) and is stored as it is.
+    public func sealSecret(_ plain: String) -> String { plain.isEmpty ? "" : secrets.seal(plain) }
 
-    /// The plaintext of a value `sealSecret` made. Throws a `StoreError` (`.corrupt`) for a
-    /// value that is not sealed or does not open with this store's key (the value was changed).
+    /// The plaintext of a value `sealSecret` made ("" for ""). Throws a `StoreError`
+    /// (`.corrupt`) for a value that is not sealed or does not open with this store's key
+    /// (the value was changed).
     public func openSecret(_ stored: String) throws -> String {
         try Self.open(stored, with: secrets, what: "a stored secret")
     }
 
     static func open(_ stored: String, with box: SecretBox, what: @autoclosure () -> String) throws(StoreError) -> String {
+        if stored.isEmpty { return "" }
         do { return try box.open(stored) } catch {
             throw StoreError(.corrupt, "\(what()) does not open: \(error)")
         }
@@ -88,14 +91,15 @@ extension Store {
     }
 
     /// Seals the plaintext values of `SealedColumn.all` in place (a value already `enc1:` is
-    /// left); tables that do not exist are skipped.
+    /// left, and so is the empty text, which holds no secret); tables that do not exist are
+    /// skipped.
     static func sealPlaintext(_ db: Database, _ box: SecretBox) throws -> Int {
         var count = 0
         for c in SealedColumn.all where try tableExists(db, c.table) {
             let keyList = c.keys.joined(separator: ", ")
             let s = try db.prepare("""
                 SELECT \(keyList), \(c.column) FROM \(c.table)
-                WHERE \(c.column) IS NOT NULL AND substr(\(c.column), 1, \(SecretBox.prefix.utf8.count)) <> '\(SecretBox.prefix)'
+                WHERE \(c.column) IS NOT NULL AND \(c.column) <> '' AND substr(\(c.column), 1, \(SecretBox.prefix.utf8.count)) <> '\(SecretBox.prefix)'
                 """)
             var rows: [([SQLValue], String)] = []
             while try s.step() {

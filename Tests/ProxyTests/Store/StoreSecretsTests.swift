@@ -94,6 +94,24 @@ final class StoreSecretsTests: XCTestCase {
         var changed = Array(sealed.utf8)
         changed[10] = changed[10] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
         XCTAssertThrowsError(try store.openSecret(String(decoding: changed, as: UTF8.self)))
+        // The empty text holds no secret (an account not signed in): stored and read as it is.
+        XCTAssertEqual(store.sealSecret(""), "")
+        XCTAssertEqual(try store.openSecret(""), "")
+    }
+
+    /// An empty value in a sealed column (an account row not signed in; an old channel with an
+    /// empty proxy) is left as it is at open and reads back empty: sealing it would change
+    /// nothing a reader needs, and opening it must not fail the start.
+    func testEmptyValuesAreLeftAndReadBackEmpty() throws {
+        try makePlaintextDatabase(migrations: Schema.latestVersion)
+        let db = try Database(path: path)
+        try db.exec("UPDATE channels SET proxy = '' WHERE name = 'old'")
+        db.close()
+        let store = try open()
+        defer { store.close() }
+        XCTAssertEqual(try store.channels().first { $0.name == "old" }?.proxy, "")
+        XCTAssertEqual(try store.withConfig { try $0.scalarText("SELECT proxy FROM channels WHERE name = 'old'") }, "")
+        XCTAssertTrue(try rawValues(store).filter { !$0.isEmpty }.allSatisfy { $0.hasPrefix("enc1:") })
     }
 
     func testAChangedValueInTheFileIsAnErrorNotGarbage() throws {
