@@ -76,6 +76,11 @@ public struct Channel: Sendable {
     public var maxConcurrency: Int?
     /// Skip certificate verification (internal self-signed upstreams only; warned at start-up).
     public var insecureSkipVerify: Bool = false
+    /// Health probes (`ProbeScheduler`): seconds between probes, nil → never probed (a
+    /// probe is a paid request, so it is opt-in); bounds `ChannelFieldRules.probeIntervalSeconds`.
+    public var probeIntervalSeconds: Int?
+    /// The model probes ask for; nil → `ChannelCheck.defaultModel`.
+    public var probeModel: String?
 
     public init(id: Int, name: String, kind: ProtocolKind, urls: [String], keys: [ChannelKey]) {
         self.id = id

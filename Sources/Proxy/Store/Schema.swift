@@ -276,6 +276,15 @@ public enum Schema {
                 FROM stats_hourly h LEFT JOIN auth_tokens t ON t.id = h.token_id
                 GROUP BY COALESCE(t.owner_user_id, 0), h.hour_ms;
             """),
+        // 8 is issue 14's subscription accounts (another branch); the lead renumbers at merge if need be.
+        Migration(version: 9, summary: "channel health probes: interval and model", sql: """
+            -- A row only for a channel that is probed or names a probe model.
+            CREATE TABLE channel_probes(
+                channel_id INTEGER PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
+                interval_s INTEGER,  -- NULL: never probed
+                model TEXT           -- NULL: the channel's first model
+            );
+            """),
     ]
 
     /// The summed columns of `stats_hourly` and `stats_rollup`, in order.
