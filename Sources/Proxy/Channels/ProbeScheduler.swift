@@ -21,7 +21,8 @@ public final class ProbeBoard: Sendable {
 /// channel and at most `maxInFlight` in all. A channel without it is never probed (a
 /// probe is a paid request).
 ///
-/// A cooling channel (its own cooldown, or every key cooling) is probed once shortly before
+/// A cooling channel (its own cooldown, every key cooling, or a (channel, model) pair
+/// cooling: `CooldownBook.outage`) is probed once shortly before
 /// its cooldown ends (at most `min(interval, half its duration)` before): success clears the
 /// cooldown at once (the channel comes back early; `.recovered` is posted); failure extends
 /// it as the next consecutive failure would (`CooldownBook.extend`: the channel stays
@@ -100,7 +101,9 @@ public final class ProbeScheduler: TimerTarget, @unchecked Sendable {
             inFlight += 1
             let keyIndex: Int
             if case .key(_, let k)? = cooling?.scope { keyIndex = k } else { keyIndex = 0 }
-            let model = c.probeModel ?? ChannelCheck.defaultModel(c)
+            // A cooling (channel, model) pair is probed with that model.
+            let model: String
+            if case .model(_, let m)? = cooling?.scope { model = m } else { model = c.probeModel ?? ChannelCheck.defaultModel(c) }
             let timeout = c.firstByteTimeoutSeconds.map(RuntimeSettings.firstByteTimeoutNanos(seconds:)) ?? timeoutNanos()
             ChannelCheck.run(c, keyIndex: keyIndex, model: model, target: t.targets[index][0], pool: pool,
                              timeoutNanos: timeout) { [self] result in

@@ -21,10 +21,14 @@ public final class NoticeDispatcher: @unchecked Sendable {
         public var dropped: UInt64 = 0
         /// Deliveries waiting now (all webhooks), in flight included.
         public var queued: Int = 0
+
+        public init() {}
     }
 
     struct Delivery {
         var notice: Notice
+        /// When it was posted (wall clock): the payload's time, the same on every try.
+        var postedMillis: UInt64
         var attempt: Int
         var notBefore: UInt64
     }
@@ -64,11 +68,6 @@ public final class NoticeDispatcher: @unchecked Sendable {
         timerTarget.owner = self
     }
 
-    /// Makes this the receiver of `Notices.post`.
-    public func install() {
-        Notices.install { [self] n in post(n) }
-    }
-
     public var counts: Counts {
         state.withLock { s in
             var c = s.counts
@@ -80,6 +79,7 @@ public final class NoticeDispatcher: @unchecked Sendable {
     /// Queues `n` for every webhook (dropping it for one whose queue is full).
     public func post(_ n: Notice) {
         let hooks = webhooks()
+        let posted = wallClockMillis()
         let wake = state.withLock { s -> Bool in
             if s.hooks != hooks { Self.reset(&s, hooks) }
             var any = false
@@ -87,7 +87,7 @@ public final class NoticeDispatcher: @unchecked Sendable {
                 if s.queues[i].count >= capacity {
                     s.counts.dropped &+= 1
                 } else {
-                    s.queues[i].append(Delivery(notice: n, attempt: 1, notBefore: 0))
+                    s.queues[i].append(Delivery(notice: n, postedMillis: posted, attempt: 1, notBefore: 0))
                     any = true
                 }
             }
@@ -131,7 +131,7 @@ public final class NoticeDispatcher: @unchecked Sendable {
             loop.arm(t, at: nextDue)
         }
         for (generation, i, hook, d) in starts {
-            Self.send(hook, d.notice, pool: pool, timeoutNanos: deliveryTimeoutNanos) { [self] result in
+            Self.send(hook, d.notice, postedMillis: d.postedMillis, pool: pool, timeoutNanos: deliveryTimeoutNanos) { [self] result in
                 finished(generation, i, hook, result)
             }
         }
@@ -175,11 +175,12 @@ public final class NoticeDispatcher: @unchecked Sendable {
         return "HTTP \(r.status ?? 0)"
     }
 
-    /// One POST of `notice` to `hook` on `pool`'s loop; `completion` runs once there.
+    /// One POST of `notice` (posted at `postedMillis`) to `hook` on `pool`'s loop;
+    /// `completion` runs once there.
     @discardableResult
-    public static func send(_ hook: Webhook, _ notice: Notice, pool: UpstreamPool, timeoutNanos: UInt64,
-                            completion: @escaping (HTTPExchange.Outcome) -> Void) -> HTTPExchange {
-        let body = WebhookPayload.body(notice, format: hook.format, nowMillis: wallClockMillis())
+    public static func send(_ hook: Webhook, _ notice: Notice, postedMillis: UInt64 = wallClockMillis(), pool: UpstreamPool,
+                            timeoutNanos: UInt64, completion: @escaping (HTTPExchange.Outcome) -> Void) -> HTTPExchange {
+        let body = WebhookPayload.body(notice, format: hook.format, nowMillis: postedMillis)
         var head: [UInt8] = []
         HTTP1Writer.appendRequestLine(&head, method: "POST", target: hook.requestTarget[...])
         HTTP1Writer.appendHeader(&head, name: "Host", value: hook.target.hostHeader[...])

@@ -299,16 +299,21 @@ public final class CooldownBook: Sendable {
     }
 
     /// What keeps `channel` out now, as a health probe sees it: its own cooldown, else (when
-    /// every key cools) the key that comes back first. nil when it is not out.
+    /// every key cools) the key that comes back first, else the cooling (channel, model) pair
+    /// that comes back first. nil when nothing of it cools.
     public func outage(channel: Channel, now: UInt64) -> (scope: CooldownScope, until: UInt64, durationNanos: UInt64)? {
         lock.withLock { s in
             guard let cc = s.channels[channel.id] else { return nil }
             if let e = cc.channel, e.until > now { return (.channel(channel.id), e.until, e.duration) }
-            guard !channel.keys.isEmpty, cc.usableKeyCount(keyCount: channel.keys.count, now: now) == 0 else { return nil }
-            var best: (Int, CooldownEntry)?
-            for (k, e) in cc.keys where k < channel.keys.count && e.until < (best?.1.until ?? .max) { best = (k, e) }
-            guard let (k, e) = best else { return nil }
-            return (.key(channelID: channel.id, keyIndex: k), e.until, e.duration)
+            if !channel.keys.isEmpty && cc.usableKeyCount(keyCount: channel.keys.count, now: now) == 0 {
+                var best: (Int, CooldownEntry)?
+                for (k, e) in cc.keys where k < channel.keys.count && e.until < (best?.1.until ?? .max) { best = (k, e) }
+                if let (k, e) = best { return (.key(channelID: channel.id, keyIndex: k), e.until, e.duration) }
+            }
+            var model: (String, CooldownEntry)?
+            for (m, e) in cc.models where e.until > now && e.until < (model?.1.until ?? .max) { model = (m, e) }
+            guard let (m, e) = model else { return nil }
+            return (.model(channelID: channel.id, model: m), e.until, e.duration)
         }
     }
 

@@ -29,6 +29,18 @@ public enum Notices {
     public static func post(_ n: Notice) {
         receiver.withLock { $0 }?(n)
     }
+
+    private static let installed = Mutex<NoticeDispatcher?>(nil)
+
+    /// Makes `d` the receiver (nil: none); `dispatcher` then answers it (for the admin's
+    /// counts and test button).
+    public static func install(_ d: NoticeDispatcher?) {
+        installed.withLock { $0 = d }
+        install(d.map { d in { @Sendable n in d.post(n) } })
+    }
+
+    /// The installed dispatcher, if any.
+    public static var dispatcher: NoticeDispatcher? { installed.withLock { $0 } }
 }
 
 extension Notices {
