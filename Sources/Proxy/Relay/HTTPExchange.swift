@@ -79,6 +79,7 @@ public final class HTTPExchange: HTTPClientDelegate, TimerTarget, @unchecked Sen
 
     /// Ends the exchange without calling `completion`.
     public func cancel() {
+        pool.loop.assertOnLoop()
         completion = nil
         finish(failure: "cancelled")
     }
@@ -92,9 +93,10 @@ public final class HTTPExchange: HTTPClientDelegate, TimerTarget, @unchecked Sen
         pool.loop.arm(timer, afterNanos: timeoutNanos)
     }
 
-    public func responseRaw(_ raw: UnsafeRawBufferPointer) {}
+    public func responseRaw(_ raw: UnsafeRawBufferPointer) { pool.loop.assertOnLoop() }
 
     public func responseData(_ data: UnsafeRawBufferPointer) {
+        pool.loop.assertOnLoop()
         let room = maxKeptBody - kept.count
         if room > 0 { kept.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(room))) }
     }
@@ -107,11 +109,13 @@ public final class HTTPExchange: HTTPClientDelegate, TimerTarget, @unchecked Sen
     }
 
     public func responseFailed(_ error: TransportError, receivedBytes: Bool) {
+        pool.loop.assertOnLoop()
         upstream = nil
         finish(failure: responseHead == nil ? "failed: \(error)" : "failed mid-response: \(error)")
     }
 
     public func timerFired(_ timer: LoopTimer) {
+        pool.loop.assertOnLoop()
         let seconds = formatSeconds(timeoutNanos)
         finish(failure: responseHead == nil ? "sent no response headers within \(seconds)" : "sent a response that did not end within \(seconds)")
     }
