@@ -84,6 +84,8 @@ public final class TokenMeters: Sendable {
     /// `reserveMicroUSD` (its estimated cost) against the cost caps, or says why not.
     /// `model` nil: the request names none (a models list, an endpoint ccload cannot read);
     /// a token limited to some models may then only list them (`modelsEndpoint`).
+    /// The first refusal in a period by a cap that spending itself (not a reservation) has
+    /// reached posts `Notice.costCap`, once per cap per period; other calls post nothing.
     public func admit(_ token: ClientToken, model: String?, modelsEndpoint: Bool = false, reserveMicroUSD: Int64 = 0,
                       nowMillis: UInt64) -> TokenRefusal? {
         if !token.enabled { return TokenRefusal(status: 401, message: "token \(token.name) is disabled") }
