@@ -49,6 +49,23 @@ enum Server {
         }
     }
 
+    /// The background loop (its own thread, never a proxy loop): webhook deliveries
+    /// (`NoticeDispatcher`, installed as the receiver of `Notices.post`) and health probes
+    /// (`ProbeScheduler`), sharing that loop's upstream pool.
+    static func startBackground(control: ControlPlane, shared: ProxyShared, pool: UpstreamPool.Settings)
+        -> (LoopGroup, NoticeDispatcher, ProbeScheduler) {
+        let group = LoopGroup(count: 1)
+        let loop = group.loops[0]
+        let upstreams = UpstreamPool(loop: loop, settings: pool)
+        let dispatcher = NoticeDispatcher(loop: loop, pool: upstreams) { control.live.settings.webhooks }
+        Notices.install(dispatcher)
+        let probes = ProbeScheduler(loop: loop, pool: upstreams, cooldowns: shared.cooldowns, board: shared.probes,
+                                    table: { control.live.table }, accounts: { control.live.accounts }, timeoutNanos: { control.live.settings.firstByteTimeoutNanos })
+        group.start { _ in }
+        probes.start()
+        return (group, dispatcher, probes)
+    }
+
     static func run(_ settings: Settings) -> Int32 {
         cc_ignore_sigpipe()
         raiseFileLimit()
@@ -154,6 +171,7 @@ enum Server {
             r.start()
             refresher = r
         }
+        let background = startBackground(control: control, shared: shared, pool: frozenProxy.pool)
         let routingText: String
         if let t = firstTable {
             routingText = " routing \(t.count) channels (database \(settings.sqlitePath))"
@@ -231,6 +249,8 @@ enum Server {
         }
         let roundsDeadline = monotonicNanos() &+ nanosPerSecond
         while rounds.load(ordering: .acquiring) > 0 && monotonicNanos() < roundsDeadline { usleep(1_000) }
+        Notices.install(nil as NoticeDispatcher?)
+        withExtendedLifetime(background) {}
         store.close()  // writes every queued record first
         log("stopped; upstream connections opened \(UpstreamPool.openedTotal.load(ordering: .relaxed)), "
             + "pooled reuses \(UpstreamPool.reusedTotal.load(ordering: .relaxed)), "

@@ -21,6 +21,8 @@ final class ChannelInputSpellingsTests: XCTestCase {
         case "enabled", "insecure_skip_verify": return .bool(true)
         case "proxy": return .string("http://proxy.example:3128")
         case "first_byte_timeout", "cost_multiplier", "daily_cost_limit": return .number(2.5)
+        case "probe_interval_s": return .number(30)
+        case "probe_model": return .string("m1")
         default: return .number(3)
         }
     }

@@ -29,7 +29,8 @@ enum AdminChannels {
     static func views(_ call: AdminCall, _ channels: [Channel]) -> [ChannelView] {
         let shared = call.context.shared
         let cooling = shared.cooldowns.snapshot(now: call.loop.now)
-        return channels.map { ChannelView($0, cooling: cooling, todayCostUSD: shared.spend.todayCostUSD(channelID: $0.id)) }
+        return channels.map { ChannelView($0, cooling: cooling, todayCostUSD: shared.spend.todayCostUSD(channelID: $0.id),
+                                        probe: shared.probes.last(channelID: $0.id)) }
     }
 
     static func list(_ call: AdminCall) {

@@ -19,7 +19,7 @@ enum ChannelCSV {
     static let columns = [
         "name", "api_key", "url", "priority", "models", "enabled", "protocol", "key_strategy", "weight",
         "model_redirects", "proxy", "first_byte_timeout", "cost_multiplier", "daily_cost_limit", "max_concurrency",
-        "insecure_skip_verify",
+        "insecure_skip_verify", "probe_interval_s", "probe_model",
     ]
 
     // MARK: export
@@ -57,6 +57,7 @@ enum ChannelCSV {
             c.weight.map(String.init) ?? "", redirects, c.proxy.map(ChannelSecrets.maskProxy) ?? "",
             c.firstByteTimeoutSeconds.map(number) ?? "", number(c.costMultiplier), c.dailyCostLimitUSD.map(number) ?? "",
             c.maxConcurrency.map(String.init) ?? "", String(c.insecureSkipVerify),
+            c.probeIntervalSeconds.map(String.init) ?? "", c.probeModel ?? "",
         ]
     }
 

@@ -38,10 +38,48 @@ struct ChannelView: Encodable, Sendable {
     let cooldown: Cooling?
     let modelCooldowns: [ModelCooling]
     let todayCostUsd: Double
+    let probe: ProbeView?
 
-    /// `c` with the cooldown entries of `book` at `now` (monotonic) and today's spend.
-    init(_ c: Channel, cooling: [CooldownSnapshotEntry], todayCostUSD: Double) {
+    /// A channel's last health probe: when it ended (wall-clock ms), what it found. The error
+    /// text never holds a key (`ChannelCheck.scrub`).
+    struct ProbeView: Encodable, Sendable {
+        let atMs: UInt64
+        let ok: Bool
+        let status: Int?
+        let ttfbMs: UInt64?
+        let durationMs: UInt64
+        let model: String
+        let error: String?
+
+        init(_ r: ChannelCheckResult) {
+            atMs = r.atMillis
+            ok = r.ok
+            status = r.status
+            ttfbMs = r.ttfbMs
+            durationMs = r.durationMs
+            model = r.model
+            error = r.error
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(atMs, forKey: .atMs)
+            try c.encode(ok, forKey: .ok)
+            try c.encode(status, forKey: .status)
+            try c.encode(ttfbMs, forKey: .ttfbMs)
+            try c.encode(durationMs, forKey: .durationMs)
+            try c.encode(model, forKey: .model)
+            try c.encode(error, forKey: .error)
+        }
+
+        enum CodingKeys: String, CodingKey { case atMs, ok, status, ttfbMs, durationMs, model, error }
+    }
+
+    /// `c` with the cooldown entries of `book` at `now` (monotonic), today's spend and its
+    /// last health probe.
+    init(_ c: Channel, cooling: [CooldownSnapshotEntry], todayCostUSD: Double, probe: ChannelCheckResult? = nil) {
         channel = c
+        self.probe = probe.map(ProbeView.init)
         var keyEntries: [Int: CooldownSnapshotEntry] = [:]
         var channelEntry: CooldownSnapshotEntry?
         var models: [ModelCooling] = []
@@ -77,6 +115,7 @@ struct ChannelView: Encodable, Sendable {
         case id, name, `protocol`, urls, keys, keyStrategy, priority, weight, models, redirects, enabled, proxy
         case firstByteTimeoutSeconds, costMultiplier, dailyCostLimitUsd, maxConcurrency, insecureSkipVerify
         case cooldown, modelCooldowns, todayCostUsd
+        case probeIntervalS, probeModel, probe
     }
 
     func encode(to encoder: Encoder) throws {
@@ -102,6 +141,9 @@ struct ChannelView: Encodable, Sendable {
         try c.encode(cooldown, forKey: .cooldown)
         try c.encode(modelCooldowns, forKey: .modelCooldowns)
         try c.encode(todayCostUsd, forKey: .todayCostUsd)
+        try c.encode(ch.probeIntervalSeconds, forKey: .probeIntervalS)
+        try c.encode(ch.probeModel, forKey: .probeModel)
+        try c.encode(probe, forKey: .probe)
     }
 }
 

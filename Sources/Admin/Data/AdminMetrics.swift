@@ -71,6 +71,8 @@ enum AdminMetrics {
         let uptimeSeconds: UInt64
         let logins: Logins
         let clientConnections: ClientConnections
+        /// Webhook deliveries (`NoticeDispatcher`): sent, failed, retried, dropped (queue full), queued.
+        let webhooks: AdminWebhooks.Counts
     }
 
     /// Gathers the snapshot (in-flight counts from every loop) and hands it back on the call's loop.
@@ -112,7 +114,8 @@ enum AdminMetrics {
                           tlsHandshakesFull: TLSStats.fullHandshakes, tlsHandshakesResumed: TLSStats.resumedHandshakes,
                           coolingScopes: cooling.count, channelCooldowns: channels,
                           uptimeSeconds: now > ctx.startedMillis ? (now - ctx.startedMillis) / 1000 : 0,
-                          logins: Logins(ctx.limiter.counts), clientConnections: .now))
+                          logins: Logins(ctx.limiter.counts), clientConnections: .now,
+                          webhooks: AdminWebhooks.Counts(Notices.dispatcher?.counts ?? NoticeDispatcher.Counts())))
         }
     }
 
@@ -161,6 +164,12 @@ enum AdminMetrics {
                    [(["outcome": "accepted"], Double(c.accepted)), (["outcome": "refused_at_limit"], Double(c.refusedAtLimit)),
                     (["outcome": "shed_out_of_descriptors"], Double(c.shedOutOfDescriptors))])
         out.family("ccload_descriptor_exhaustions_total", "counter", "Times a listener ran out of file descriptors.", c.descriptorExhaustions)
+        let h = s.webhooks
+        out.family("ccload_webhook_deliveries_total", "counter",
+                   "Webhook deliveries: sent (2xx), failed (given up), retried, dropped (the webhook's queue was full).",
+                   [(["outcome": "sent"], Double(h.sent)), (["outcome": "failed"], Double(h.failed)),
+                    (["outcome": "retried"], Double(h.retried)), (["outcome": "dropped"], Double(h.dropped))])
+        out.family("ccload_webhook_queued", "gauge", "Webhook deliveries waiting or in flight.", h.queued)
         return out.text
     }
 }

@@ -146,7 +146,12 @@ enum AdminSettings {
     }
 
     static func view(_ values: [String: String]) -> Reply {
-        Reply(data: SettingsCatalog.all.map { SettingView($0, values[$0.key] ?? $0.defaultValue) })
+        Reply(data: SettingsCatalog.all.map { SettingView($0, shown($0.key, values[$0.key] ?? $0.defaultValue)) })
+    }
+
+    /// A setting's value as answers show it: the webhook URLs (secrets) masked.
+    static func shown(_ key: String, _ value: String) -> String {
+        key == "webhooks" ? WebhookList.masked(value) : value
     }
 
     /// `{"key": value, …}`: all valid → stored and applied; else 400 naming the first bad key.
@@ -175,6 +180,14 @@ enum AdminSettings {
         let values = changes
         call.blockingJSON { ctx in
             var merged = try ctx.store.settings()
+            var values = values
+            // Masked webhooks sent back (a form saved whole) keep the stored URLs they mask.
+            if let w = values["webhooks"] {
+                switch WebhookList.unmask(w, stored: merged["webhooks"] ?? "") {
+                case .success(let text): values["webhooks"] = text
+                case .failure(let e): throw AdminError(400, "setting webhooks: \(e)", field: "webhooks")
+                }
+            }
             merged.merge(values) { _, new in new }
             try check(merged, changed: Array(values.keys))
             try ctx.store.setSettings(values)
@@ -193,7 +206,7 @@ enum AdminSettings {
             try check(merged, changed: [key])
             try ctx.store.resetSetting(key)
             try ctx.control.reloadSettings()
-            return SettingView(def, def.defaultValue)
+            return SettingView(def, shown(key, def.defaultValue))
         }
     }
 

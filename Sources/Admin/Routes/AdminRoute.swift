@@ -65,6 +65,7 @@ enum AdminRoutes {
         + LogExport.routes
         + AdminLive.routes
         + AdminSettings.routes
+        + AdminWebhooks.routes
         + AdminMetrics.routes
         + PublicRoutes.routes
         + WebRoutes.routes

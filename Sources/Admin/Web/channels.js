@@ -17,6 +17,15 @@ function countdown(ms) {
   return h('span', { class: 'cd', dataset: { until: String(performance.now() + ms) } }, fmt.countdown(ms));
 }
 
+/// A channel's last health probe (null before the first, or without probes).
+function probeLine(c) {
+  const p = c.probe;
+  if (!p) return c.probe_interval_s ? h('div', { class: 'muted probe' }, t('channels.probe_pending', { s: c.probe_interval_s })) : null;
+  return h('div', { class: 'probe' }, h('span', { class: 'badge ' + (p.ok ? 'ok' : 'bad') }, p.ok ? t('channels.probe_ok') : t('channels.probe_failed')), ' ',
+    h('span', { class: 'muted' }, [p.status != null ? 'HTTP ' + p.status : null, p.ttfb_ms != null ? p.ttfb_ms + ' ms' : null, fmt.time(p.at_ms)].filter(Boolean).join(' · ')),
+    p.error ? h('div', { class: 'muted wrap' }, p.error) : null);
+}
+
 /// What cools on a channel: its own cooldown, its keys', its models'.
 function channelCooling(c) {
   const parts = [];
@@ -104,7 +113,7 @@ App.pages.channels = {
             Object.keys(c.redirects || {}).length ? h('div', { class: 'muted' }, Object.entries(c.redirects).map(([a, b]) => a + ' → ' + b).join(', ')) : null),
           h('td', { class: 'num account-cell' }, accounts[c.id] ? accountSummary(accounts[c.id]) : (c.keys || []).length),
           h('td', h('span', { class: 'badge ' + (c.enabled ? 'ok' : '') }, c.enabled ? t('common.enabled_state') : t('common.disabled_state'))),
-          h('td', { class: 'cooling' }, cooling.length ? cooling : h('span', { class: 'badge ok' }, t('channels.ready'))),
+          h('td', { class: 'cooling' }, cooling.length ? cooling : h('span', { class: 'badge ok' }, t('channels.ready')), probeLine(c)),
           h('td', { class: 'num' }, fmt.usd(c.today_cost_usd)),
           h('td', h('div', { class: 'row nowrap' },
             h('button', { type: 'button', class: 'small', onclick: () => editChannel(c) }, t('common.edit')),
@@ -291,6 +300,8 @@ function channelForm(c, saved, accountKind) {
   const daily = inp('daily_cost_limit_usd', v.daily_cost_limit_usd, { type: 'number', step: 'any', min: 0, placeholder: 'none' });
   const conc = inp('max_concurrency', v.max_concurrency, { type: 'number', step: 1, min: 1, placeholder: 'none' });
   const insecure = h('input', { type: 'checkbox', name: 'insecure_skip_verify', id: 'ch-insecure', checked: !!v.insecure_skip_verify });
+  const probeEvery = inp('probe_interval_s', v.probe_interval_s, { type: 'number', step: 1, min: 0, placeholder: t('channels.probe_off') });
+  const probeModel = inp('probe_model', v.probe_model, { placeholder: t('channels.probe_model_ph') });
 
   const form = h('form', { id: 'channel-form', novalidate: true },
     h('div', { class: 'form-grid' },
@@ -316,6 +327,8 @@ function channelForm(c, saved, accountKind) {
       field('cost_multiplier', t('channels.multiplier'), mult),
       field('daily_cost_limit_usd', t('channels.daily_limit'), daily),
       field('max_concurrency', t('keys.concurrency'), conc),
+      field('probe_interval_s', t('channels.probe_every'), probeEvery, t('channels.probe_hint')),
+      field('probe_model', t('channels.probe_model'), probeModel),
       h('div', { class: 'field', dataset: { field: 'enabled' } }, h('label', { class: 'check' }, enabled, t('common.enabled')), h('span', { class: 'field-error' })),
       h('div', { class: 'field', dataset: { field: 'insecure_skip_verify' } }, h('label', { class: 'check' }, insecure, t('channels.insecure')), h('span', { class: 'field-error' }))));
   const keysField = $('[data-field="api_keys"]', form);
@@ -342,6 +355,7 @@ function channelForm(c, saved, accountKind) {
       models: listOf(models.value), enabled: enabled.checked, proxy: proxy.value.trim() || null,
       first_byte_timeout_seconds: numOrNull(fbt.value), cost_multiplier: numOrNull(mult.value) == null ? 1 : numOrNull(mult.value),
       daily_cost_limit_usd: numOrNull(daily.value), max_concurrency: numOrNull(conc.value), insecure_skip_verify: insecure.checked,
+      probe_interval_s: numOrNull(probeEvery.value), probe_model: probeModel.value.trim() || null,
     };
     body.api_keys = $$('.key-input', keysBox).map((i) => i.dataset.keep != null ? { keep: Number(i.dataset.keep) } : i.value.trim()).filter((k) => k !== '');
     // An account channel's key is never sent (its OAuth token is): a placeholder fills the field.
@@ -359,7 +373,7 @@ function channelForm(c, saved, accountKind) {
     if (!body.urls.length) local.push(['urls', t('channels.need_url')]);
     else if (body.urls.some((u) => !/^https?:\/\//.test(u))) local.push(['urls', t('channels.bad_url')]);
     if (body.api_keys && !body.api_keys.length) local.push(['api_keys', t('channels.need_key')]);
-    for (const k of ['priority', 'weight', 'first_byte_timeout_seconds', 'cost_multiplier', 'daily_cost_limit_usd', 'max_concurrency']) {
+    for (const k of ['priority', 'weight', 'first_byte_timeout_seconds', 'cost_multiplier', 'daily_cost_limit_usd', 'max_concurrency', 'probe_interval_s']) {
       if (Number.isNaN(body[k])) local.push([k, t('form.number')]);
     }
     if (local.length) { local.forEach(([f, m]) => showFieldError(form, new ApiError(400, m, f))); return; }

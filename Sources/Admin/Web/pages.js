@@ -303,7 +303,8 @@ App.pages.settings = {
     const msg = h('div');
     const jobs = h('div', { class: 'panel', id: 'jobs' }, h('h2', t('jobs.title')), h('div', { class: 'muted' }, t('common.loading')));
     const form = h('form', { id: 'settings-form', class: 'panel', novalidate: true }, h('div', { class: 'muted' }, t('common.loading')));
-    add(root, h('h1', t('nav.settings')), h('p', { class: 'muted' }, t('settings.live')), msg, jobs, form);
+    const hooks = h('div', { class: 'panel', id: 'webhooks' });
+    add(root, h('h1', t('nav.settings')), h('p', { class: 'muted' }, t('settings.live')), msg, jobs, hooks, form);
     let defs = [];
     const inputs = {};
     const text = (v) => v == null ? '' : String(v);
@@ -323,7 +324,32 @@ App.pages.settings = {
           table('jobs-table', [t('col.job'), t('col.last_run'), t('col.outcome'), t('col.detail'), [t('col.runs')], t('col.next_run')], rows, t('jobs.none')));
       } catch (e) { clear(jobs).appendChild(alertBox(e)); }
     }
+    // The webhooks of the `webhooks` setting (masked), the delivery counts, a test button each.
+    async function loadHooks() {
+      try {
+        const r = await api('GET', '/admin/webhooks');
+        const c = r.counts || {};
+        const rows = (r.data || []).map((w) => {
+          const result = h('td', { class: 'wrap muted test-result' });
+          const btn = h('button', { type: 'button', class: 'small test' }, t('webhooks.test'));
+          btn.addEventListener('click', async () => {
+            btn.disabled = true;
+            try {
+              const x = await api('POST', '/admin/webhooks/test', { index: w.index });
+              clear(result).appendChild(h('span', { class: 'badge ' + (x.ok ? 'ok' : 'bad') },
+                x.ok ? t('webhooks.ok', { status: x.status }) : t('webhooks.failed', { error: x.error || '' })));
+            } catch (e) { clear(result).appendChild(alertBox(e)); } finally { btn.disabled = false; }
+          });
+          return h('tr', { dataset: { index: String(w.index) } }, h('td', w.format), h('td', { class: 'mono wrap' }, w.masked), h('td', btn), result);
+        });
+        clear(hooks);
+        add(hooks, h('h2', t('webhooks.title')),
+          h('p', { class: 'muted' }, t('webhooks.counts', { sent: c.sent || 0, failed: c.failed || 0, retried: c.retried || 0, dropped: c.dropped || 0, queued: c.queued || 0 })),
+          table('webhooks-table', [t('webhooks.format'), t('webhooks.url'), t('col.actions'), t('webhooks.result')], rows, t('webhooks.none')));
+      } catch (e) { clear(hooks).appendChild(alertBox(e)); }
+    }
     async function load() {
+      loadHooks();
       let r;
       try { r = await api('GET', '/admin/settings'); } catch (e) { clear(form); clear(msg).appendChild(alertBox(e)); return; }
       clear(msg);

@@ -30,6 +30,12 @@ public final class TokenMeters: Sendable {
         var costTotal: Int64 = 0
         /// The estimates of the requests in flight, not yet charged.
         var reserved: Int64 = 0
+        /// The periods whose cap reaching was posted (`Notice.costCap`, once per cap per
+        /// period): the day, week and month numbers, and whether the total cap's was.
+        var capPostedDay: UInt64 = .max
+        var capPostedWeek: UInt64 = .max
+        var capPostedMonth: UInt64 = .max
+        var capPostedTotal = false
     }
 
     private let meters = Lock<IDMap<Meter>>(IDMap())
@@ -78,6 +84,8 @@ public final class TokenMeters: Sendable {
     /// `reserveMicroUSD` (its estimated cost) against the cost caps, or says why not.
     /// `model` nil: the request names none (a models list, an endpoint ccload cannot read);
     /// a token limited to some models may then only list them (`modelsEndpoint`).
+    /// The first refusal in a period by a cap that spending itself (not a reservation) has
+    /// reached posts `Notice.costCap`, once per cap per period; other calls post nothing.
     public func admit(_ token: ClientToken, model: String?, modelsEndpoint: Bool = false, reserveMicroUSD: Int64 = 0,
                       nowMillis: UInt64) -> TokenRefusal? {
         if !token.enabled { return TokenRefusal(status: 401, message: "token \(token.name) is disabled") }
@@ -94,25 +102,34 @@ public final class TokenMeters: Sendable {
         }
         let day = calendar.day(nowMillis)
         let minute = nowMillis / 60_000
+        var reached: (period: String, cap: Int64)?
+        defer {
+            if let r = reached { Notices.post(.costCap(tokenID: token.id, token: token.name, period: r.period, capMicroUSD: r.cap)) }
+        }
         return meters.withLock { m -> TokenRefusal? in
             var t = m[token.id] ?? Meter()
             Self.roll(&t, day: day)
             if t.minute != minute { t.minute = minute; t.requestsThisMinute = 0 }
             if let cap = token.totalCostCapMicroUSD, Saturating.add(t.costTotal, t.reserved) >= cap {
+                // Posted when spending itself (not what requests in flight reserve) is there.
+                if t.costTotal >= cap && !t.capPostedTotal { t.capPostedTotal = true; reached = ("total", cap) }
                 m[token.id] = t
                 return TokenRefusal(status: 403, message: "token \(token.name) reached its total cost cap")
             }
             if let cap = token.monthlyCostCapMicroUSD, Saturating.add(t.costThisMonth, t.reserved) >= cap {
+                if t.costThisMonth >= cap && t.capPostedMonth != t.month { t.capPostedMonth = t.month; reached = ("month", cap) }
                 m[token.id] = t
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its monthly cost cap; it resets on the 1st, 00:00 \(calendar.zoneID)",
                                     retryAfterSeconds: Self.seconds(until: calendar.start(ofDay: SpendPeriods(day: day).nextMonthDay), nowMillis))
             }
             if let cap = token.weeklyCostCapMicroUSD, Saturating.add(t.costThisWeek, t.reserved) >= cap {
+                if t.costThisWeek >= cap && t.capPostedWeek != t.week { t.capPostedWeek = t.week; reached = ("week", cap) }
                 m[token.id] = t
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its weekly cost cap; it resets on Monday, 00:00 \(calendar.zoneID)",
                                     retryAfterSeconds: Self.seconds(until: calendar.start(ofDay: SpendPeriods(day: day).nextWeekDay), nowMillis))
             }
             if let cap = token.dailyCostCapMicroUSD, Saturating.add(t.costToday, t.reserved) >= cap {
+                if t.costToday >= cap && t.capPostedDay != t.day { t.capPostedDay = t.day; reached = ("day", cap) }
                 m[token.id] = t
                 let wait = Self.seconds(until: calendar.nextDayStart(after: nowMillis), nowMillis)
                 return TokenRefusal(status: 429, message: "token \(token.name) reached its daily cost cap; it resets at 00:00 \(calendar.zoneID)",
@@ -129,6 +146,8 @@ public final class TokenMeters: Sendable {
                 return TokenRefusal(status: 429, message: "token \(token.name) is limited to \(c) concurrent requests",
                                     retryAfterSeconds: 1)
             }
+            // Under every cap again (a cap raised, spend reset): a total cap reached anew is posted anew.
+            t.capPostedTotal = false
             t.inFlight += 1
             t.requestsThisMinute += 1
             t.reserved = Saturating.add(t.reserved, max(0, reserveMicroUSD))

@@ -81,6 +81,11 @@ public struct Channel: Sendable {
     public var account: AccountKind?
     /// An account channel with no usable token (needs sign-in) is left out of routing.
     public var accountSignedIn: Bool = true
+    /// Health probes (`ProbeScheduler`): seconds between probes, nil → never probed (a
+    /// probe is a paid request, so it is opt-in); bounds `ChannelFieldRules.probeIntervalSeconds`.
+    public var probeIntervalSeconds: Int?
+    /// The model probes ask for; nil → `ChannelCheck.defaultModel`.
+    public var probeModel: String?
 
     public init(id: Int, name: String, kind: ProtocolKind, urls: [String], keys: [ChannelKey]) {
         self.id = id

@@ -78,6 +78,9 @@ public enum ChannelFieldRules {
         return host(e.host.contains(":") ? "[\(e.host)]" : e.host)
     }
 
+    /// Seconds between a channel's health probes.
+    public static let probeIntervalSeconds = 5...86_400
+
     /// Why a channel's numbers are out of range: the field (file names) and the reason.
     public static func numbers(_ c: Channel) -> (field: String, reason: String)? {
         if let t = c.firstByteTimeoutSeconds, !(t > 0 && t <= maxFirstByteTimeout) {
@@ -91,6 +94,9 @@ public enum ChannelFieldRules {
         }
         if let m = c.maxConcurrency, !(1...maxConcurrency).contains(m) {
             return ("max_concurrency", "must be from 0 (no limit) to \(maxConcurrency)")
+        }
+        if let p = c.probeIntervalSeconds, !probeIntervalSeconds.contains(p) {
+            return ("probe_interval_s", "must be 0 (no probes) or from \(probeIntervalSeconds.lowerBound) to \(probeIntervalSeconds.upperBound) seconds")
         }
         return nil
     }

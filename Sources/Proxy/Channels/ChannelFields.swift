@@ -13,6 +13,7 @@ extension ChannelFile {
         ("model_redirects", ["redirects"]), ("enabled", []), ("proxy", []),
         ("first_byte_timeout", ["first_byte_timeout_seconds"]), ("cost_multiplier", []),
         ("daily_cost_limit", ["daily_cost_limit_usd"]), ("max_concurrency", []), ("insecure_skip_verify", []),
+        ("probe_interval_s", ["probe_interval_seconds"]), ("probe_model", []),
     ]
 
     /// Spelling → field name.
@@ -207,6 +208,21 @@ extension ChannelFile {
             c.maxConcurrency = m > 0 ? m : nil
         }
         c.insecureSkipVerify = try r.bool("insecure_skip_verify") ?? false
+        if let (n, p) = try r.spelledNumber("probe_interval_s") {
+            // 0 turns probes off; a fraction or a value out of bounds is refused (`ChannelFieldRules.numbers`).
+            let b = ChannelFieldRules.probeIntervalSeconds
+            guard p == 0 || (p == p.rounded() && p >= Double(b.lowerBound) && p <= Double(b.upperBound)) else {
+                throw FieldError(field: n, reason: "must be 0 (no probes) or whole seconds from \(b.lowerBound) to \(b.upperBound)")
+            }
+            c.probeIntervalSeconds = p > 0 ? Int(p) : nil
+        }
+        if let (n, v) = try r.one("probe_model") {
+            guard case .string(let m) = v else { throw FieldError(field: n, reason: "must be a model name") }
+            if !m.isEmpty {
+                if let why = ChannelFieldRules.model(m, kind: c.kind) { throw FieldError(field: n, reason: why) }
+                c.probeModel = m
+            }
+        }
     }
 
     /// `changes` laid over `base`: a field in `changes` replaces its value in `base`
@@ -236,6 +252,8 @@ extension ChannelFile {
         if let t = c.firstByteTimeoutSeconds { f["first_byte_timeout"] = .number(t) }
         if let l = c.dailyCostLimitUSD { f["daily_cost_limit"] = .number(l) }
         if let m = c.maxConcurrency { f["max_concurrency"] = .number(Double(m)) }
+        if let p = c.probeIntervalSeconds { f["probe_interval_s"] = .number(Double(p)) }
+        if let m = c.probeModel { f["probe_model"] = .string(m) }
         return f
     }
 }

@@ -146,6 +146,8 @@ public enum ChannelFile {
         add("daily_cost_limit", ["每日费用上限", "日费用上限"])
         add("max_concurrency", ["max-concurrency", "maxconcurrency", "concurrency", "并发", "最大并发"])
         add("insecure_skip_verify", ["跳过证书验证"])
+        add("probe_interval_s", ["probe_interval", "探测间隔"])
+        add("probe_model", ["探测模型"])
         return m
     }()
 

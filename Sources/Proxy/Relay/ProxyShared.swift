@@ -22,6 +22,8 @@ public final class ProxyShared: Sendable {
     public let dailyReset: DailyReset
     /// Finished requests by status class (metrics).
     public let counters = RequestCounters()
+    /// Each channel's last health probe (`ProbeScheduler`).
+    public let probes = ProbeBoard()
     /// Where records are persisted (nil: memory only).
     public let store: Store?
     /// Whether request records go to the store (`log_request_records`); the ring keeps them either way.

@@ -49,8 +49,9 @@ extension RelayPolicy {
         // (channel, model) cooldowns are keyed by the requested model, as the selector reads them;
         // a channel whose keys all cool counts as cooling there without a record of its own.
         let scopeValue = CooldownScope(f.scope, channelID: channel.id, keyIndex: keyIndex, model: info.model)
-        handler.shared.cooldowns.record(failure: f.failure, scope: scopeValue, now: now,
-                                        explicitResetAt: f.resetAfterNanos.map { Saturating.add(now, $0) })
+        let change = handler.shared.cooldowns.recordChange(failure: f.failure, scope: scopeValue, now: now,
+                                                           explicitResetAt: f.resetAfterNanos.map { Saturating.add(now, $0) })
+        if change.started { Notices.postCooling(channel, scopeValue, until: change.until, now: now, reason: f.failure) }
         record.attempts.append(AttemptNote(channelID: channel.id, keyIndex: keyIndex, status: f.status, failure: f.failure.rawValue))
         if let note = f.note { record.error = note }
         if over { return .stop }

@@ -227,11 +227,19 @@ public final class CooldownBook: Sendable {
     /// monotonic time from the upstream's own reset hint (now + `Verdict` resetAfterNanos).
     @discardableResult
     public func record(failure: FailureClass, scope: CooldownScope, now: UInt64, explicitResetAt: UInt64? = nil) -> UInt64 {
+        recordChange(failure: failure, scope: scope, now: now, explicitResetAt: explicitResetAt).until
+    }
+
+    /// `record`, also telling whether this failure started a cooldown (the scope was not
+    /// cooling before): the once-per-transition moment a notice is posted.
+    public func recordChange(failure: FailureClass, scope: CooldownScope, now: UInt64,
+                             explicitResetAt: UInt64? = nil) -> (until: UInt64, started: Bool) {
         lock.withLock { s in
             let settings = s.settings
             let explicitNanos = explicitResetAt.map { $0 > now ? $0 - now : 0 }
             var added = 0
             let until: UInt64
+            let prevUntil: UInt64?
             switch scope {
             case .channel(let c):
                 let prev = s.channels[c]?.channel
@@ -239,22 +247,73 @@ public final class CooldownBook: Sendable {
                 if prev == nil { added = 1 }
                 s.channels[c, default: ChannelCooling()].channel = e
                 until = e.until
+                prevUntil = prev?.until
             case .key(let c, let k):
                 let prev = s.channels[c]?.keys[k]
                 let e = Self.next(prev, failure, now, explicitNanos, settings)
                 if prev == nil { added = 1 }
                 s.channels[c, default: ChannelCooling()].keys[k] = e
                 until = e.until
+                prevUntil = prev?.until
             case .model(let c, let m):
                 let prev = s.channels[c]?.models[m]
                 let e = Self.next(prev, failure, now, explicitNanos, settings)
                 if prev == nil { added = 1 }
                 s.channels[c, default: ChannelCooling()].models[m] = e
                 until = e.until
+                prevUntil = prev?.until
             }
             s.entryCount += added
             if s.entryCount > s.pruneAt { Self.prune(&s, now: now) }
-            return until
+            return (until, until > now && (prevUntil.map { $0 <= now } ?? true))
+        }
+    }
+
+    /// A failure found by a health probe while `scope` still cools: the cooldown goes on as
+    /// a failure after it would have (the next, doubled duration, from now), never shorter
+    /// than it was. Returns when it stops cooling.
+    @discardableResult
+    public func extend(failure: FailureClass, scope: CooldownScope, now: UInt64) -> UInt64 {
+        lock.withLock { s in
+            let settings = s.settings
+            let c = scope.channelID
+            var cc = s.channels[c] ?? ChannelCooling()
+            let before = cc.entryCount
+            func grown(_ prev: CooldownEntry?) -> CooldownEntry {
+                guard let p = prev else { return Self.next(nil, failure, now, nil, settings) }
+                let failures = p.failures &+ 1
+                let d = settings.duration(failure, consecutive: Int(failures))
+                return CooldownEntry(until: max(p.until, Saturating.add(now, d)), failures: failures, lastClass: failure,
+                                     duration: d, explicit: false)
+            }
+            let e: CooldownEntry
+            switch scope {
+            case .channel: e = grown(cc.channel); cc.channel = e
+            case .key(_, let k): e = grown(cc.keys[k]); cc.keys[k] = e
+            case .model(_, let m): e = grown(cc.models[m]); cc.models[m] = e
+            }
+            s.entryCount += cc.entryCount - before
+            s.channels[c] = cc
+            return e.until
+        }
+    }
+
+    /// What keeps `channel` out now, as a health probe sees it: its own cooldown, else (when
+    /// every key cools) the key that comes back first, else the cooling (channel, model) pair
+    /// that comes back first. nil when nothing of it cools.
+    public func outage(channel: Channel, now: UInt64) -> (scope: CooldownScope, until: UInt64, durationNanos: UInt64)? {
+        lock.withLock { s in
+            guard let cc = s.channels[channel.id] else { return nil }
+            if let e = cc.channel, e.until > now { return (.channel(channel.id), e.until, e.duration) }
+            if !channel.keys.isEmpty && cc.usableKeyCount(keyCount: channel.keys.count, now: now) == 0 {
+                var best: (Int, CooldownEntry)?
+                for (k, e) in cc.keys where k < channel.keys.count && e.until < (best?.1.until ?? .max) { best = (k, e) }
+                if let (k, e) = best { return (.key(channelID: channel.id, keyIndex: k), e.until, e.duration) }
+            }
+            var model: (String, CooldownEntry)?
+            for (m, e) in cc.models where e.until > now && e.until < (model?.1.until ?? .max) { model = (m, e) }
+            guard let (m, e) = model else { return nil }
+            return (.model(channelID: channel.id, model: m), e.until, e.duration)
         }
     }
 
@@ -300,15 +359,19 @@ public final class CooldownBook: Sendable {
     }
 
     /// A success of one attempt: resets the channel, the key and the (channel, model) pair.
-    public func recordSuccess(channelID: Int, keyIndex: Int, model: String) {
+    /// Returns whether that ended a cooldown (an entry was there to forget): the
+    /// once-per-transition moment a recovery is posted.
+    @discardableResult
+    public func recordSuccess(channelID: Int, keyIndex: Int, model: String) -> Bool {
         lock.withLock { s in
-            guard !s.channels.isEmpty, var cc = s.channels.removeValue(forKey: channelID) else { return }
+            guard !s.channels.isEmpty, var cc = s.channels.removeValue(forKey: channelID) else { return false }
             let before = cc.entryCount
             cc.channel = nil
             cc.keys[keyIndex] = nil
             cc.models[model] = nil
             s.entryCount -= before - cc.entryCount
             if !cc.isEmpty { s.channels[channelID] = cc }
+            return cc.entryCount != before
         }
     }
 

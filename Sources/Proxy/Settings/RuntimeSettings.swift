@@ -18,6 +18,8 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var cors: CORSPolicy
     /// `POST /register` is open (new users still need the admin's approval).
     public var selfRegistration: Bool
+    /// Where notices go (`webhooks`; `NoticeDispatcher`).
+    public var webhooks: [Webhook] = []
 
     /// The catalog's defaults.
     public init() { self = Self.defaults }
@@ -97,5 +99,9 @@ public struct RuntimeSettings: Sendable, Equatable {
             throw StoreError(.invalid, "setting cors_allowed_origins \(error)")
         }
         selfRegistration = try flag("self_registration")
+        switch WebhookList.parse(raw("webhooks")) {
+        case .success(let w): webhooks = w
+        case .failure(let e): throw StoreError(.invalid, "setting webhooks: \(e)")
+        }
     }
 }

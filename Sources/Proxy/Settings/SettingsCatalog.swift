@@ -136,6 +136,8 @@ public enum SettingsCatalog {
                           env: "CCLOAD_CORS_CREDENTIALS", flag: "cors-credentials"),
         SettingDefinition("self_registration", .bool, "false",
                           "anyone may sign up with `POST /register`; a new user logs in once the admin approves them"),
+        SettingDefinition("webhooks", .string, "none",
+                          "where notices go (a channel, key or model starts cooling or recovers, an account needs sign-in or fails a refresh, a token reaches a cost cap): entries separated by commas or spaces, each `format=url` with format `generic` (JSON), `slack`, `feishu`, `dingtalk` or `wecom`, or a bare URL (generic); at most 16; `none` (or empty): no webhooks. The URLs are secrets: admin answers show them masked (`slack=https://hooks.slack.com/****`), and a masked entry sent back keeps the stored one"),
     ]
 
     /// A cooldown duration: `cooldown_<name>_seconds`, `CCLOAD_COOLDOWN_<NAME>`, `--cooldown-<name>`.

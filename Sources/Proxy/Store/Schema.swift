@@ -292,6 +292,14 @@ public enum Schema {
                 updated_ms INTEGER NOT NULL DEFAULT 0
             );
             """),
+        Migration(version: 9, summary: "channel health probes: interval and model", sql: """
+            -- A row only for a channel that is probed or names a probe model.
+            CREATE TABLE channel_probes(
+                channel_id INTEGER PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
+                interval_s INTEGER,  -- NULL: never probed
+                model TEXT           -- NULL: the channel's first model
+            );
+            """),
     ]
 
     /// The summed columns of `stats_hourly` and `stats_rollup`, in order.

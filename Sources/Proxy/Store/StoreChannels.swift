@@ -154,6 +154,13 @@ extension Store {
             try db.run("DELETE FROM channel_keys WHERE channel_id = ?", [.int(Int64(c.id))])
             try db.run("DELETE FROM channel_models WHERE channel_id = ?", [.int(Int64(c.id))])
         }
+        // Only a channel with probe settings writes a row (so an older schema without the
+        // table still takes a channel without them).
+        if !insert { try db.run("DELETE FROM channel_probes WHERE channel_id = ?", [.int(Int64(c.id))]) }
+        if c.probeIntervalSeconds != nil || c.probeModel != nil {
+            try db.run("INSERT INTO channel_probes(channel_id, interval_s, model) VALUES(?,?,?)",
+                       [.int(Int64(c.id)), .int(c.probeIntervalSeconds), .text(c.probeModel)])
+        }
         for (i, k) in c.keys.enumerated() {
             try db.run("INSERT INTO channel_keys(channel_id, idx, secret) VALUES(?,?,?)",
                        [.int(Int64(c.id)), .int(Int64(i)), .text(box.seal(k.secret))])
@@ -225,6 +232,14 @@ extension Store {
             if let r = ms.optionalText(3) { out[i].redirects[model] = r }
         }
         ms.reset()
+        let ps = try db.cached("SELECT channel_id, interval_s, model FROM channel_probes\(keyFilter)")
+        try ps.bind(args)
+        while try ps.step() {
+            guard let i = index[ps.int(0)] else { continue }
+            out[i].probeIntervalSeconds = ps.optionalInt(1)
+            out[i].probeModel = ps.optionalText(2)
+        }
+        ps.reset()
         return out
     }
 }

@@ -1,3 +1,4 @@
+import Reactor
 import Synchronization
 
 /// Something an operator should hear about without watching the web UI: sent to the
@@ -27,5 +28,32 @@ public enum Notices {
 
     public static func post(_ n: Notice) {
         receiver.withLock { $0 }?(n)
+    }
+
+    private static let installed = Mutex<NoticeDispatcher?>(nil)
+
+    /// Makes `d` the receiver (nil: none); `dispatcher` then answers it (for the admin's
+    /// counts and test button).
+    public static func install(_ d: NoticeDispatcher?) {
+        installed.withLock { $0 = d }
+        install(d.map { d in { @Sendable n in d.post(n) } })
+    }
+
+    /// The installed dispatcher, if any.
+    public static var dispatcher: NoticeDispatcher? { installed.withLock { $0 } }
+}
+
+extension Notices {
+    /// `.cooling` for a cooldown that just began on `scope` of `channel`, ending at the
+    /// monotonic time `until` (`now` is monotonic too).
+    public static func postCooling(_ channel: Channel, _ scope: CooldownScope, until: UInt64, now: UInt64, reason: FailureClass) {
+        let scopeText: String
+        switch scope {
+        case .channel: scopeText = "channel"
+        case .key(_, let k): scopeText = "key \(k)"
+        case .model(_, let m): scopeText = "model \(m)"
+        }
+        let untilMillis = Saturating.add(wallClockMillis(), (until > now ? until - now : 0) / 1_000_000)
+        post(.cooling(channelID: channel.id, channel: channel.name, scope: scopeText, untilMillis: untilMillis, reason: reason.rawValue))
     }
 }
