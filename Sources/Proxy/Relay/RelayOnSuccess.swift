@@ -6,6 +6,9 @@ extension RelayPolicy {
     mutating func onSuccess() {
         guard record.status < 400 else { return }
         handler.shared.cooldowns.recordSuccess(channelID: channel.id, keyIndex: keyIndex, model: info.model)
-        if let s = session { handler.shared.selector.affinity?.record(session: s, channel: channel.id, key: keyIndex, now: handler.loop.now) }
+        if let s = session {
+            handler.shared.selector.affinity?.record(session: s, channel: channel.id, key: keyIndex, now: handler.loop.now,
+                                                     cacheLifetime: info.cacheOneHour ? affinityHourNanos : nil)
+        }
     }
 }
