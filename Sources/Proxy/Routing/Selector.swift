@@ -186,6 +186,9 @@ public final class Selector: Sendable {
         var useSlot = (Int32(-1), Int32(-1), Int32(-1))
         // The slot of the last use's channel when it may be tried, its key cooling or not.
         var lastChannelSlot: Int32 = -1
+        // Whether a warm use could sit in a lower tier (then the scan goes on until found).
+        var anyWarm = false
+        if let memory { for u in 0..<memory.count where memory[u].warmUntil >= now { anyWarm = true } }
 
         // 1. Which serving channels may be tried, tier by tier, until enough are usable.
         //    Read-only: when `slots` is too small, the caller retries with a larger one.
@@ -229,8 +232,8 @@ public final class Selector: Sendable {
                     filled += 1
                     if until == 0 { usable += 1 }
                 }
-                // A remembered session may sit in a lower tier: scan them all.
-                if usable >= maxChannels && memory == nil { break }
+                // A warm session may sit in a lower tier: on until its last use is found.
+                if usable >= maxChannels && !(anyWarm && useSlot.0 < 0) { break }
             }
             return true
         }

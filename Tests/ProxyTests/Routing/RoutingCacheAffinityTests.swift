@@ -49,6 +49,23 @@ final class RoutingCacheAffinityTests: XCTestCase {
         XCTAssertEqual(pick(sel, t, book, SessionKey("other"), at: t4)[0].channelID, 1)
     }
 
+    /// The scan stops early once enough channels are usable, but not before a warm
+    /// session's channel in a lower tier is found.
+    func testWarmChannelInALowerTierIsFoundWithOneChannelPerRequest() {
+        let t = table([routingChannel(1, priority: 10), routingChannel(2, priority: 10), routingChannel(3, priority: 5),
+                       routingChannel(4, priority: 1)])
+        var st = SelectorSettings()
+        st.maxChannels = 1
+        let sel = Selector(settings: st, affinity: SessionAffinity())
+        let book = CooldownBook()
+        let session = SessionKey("low")
+        sel.affinity!.record(session: session, channel: 4, key: 0, now: t0)
+        XCTAssertEqual(pick(sel, t, book, session, at: t0 + s).map(\.channelID), [4])
+        // Cold: the top tier, one channel.
+        XCTAssertEqual(pick(sel, t, book, session, at: t0 + 301 * s).count, 1)
+        XCTAssertNotEqual(pick(sel, t, book, session, at: t0 + 301 * s)[0].channelID, 4)
+    }
+
     func testOneHourCacheKeepsTheSessionForAnHour() {
         let t = table([routingChannel(1, priority: 10), routingChannel(2, priority: 5)])
         let sel = Selector(affinity: SessionAffinity())
