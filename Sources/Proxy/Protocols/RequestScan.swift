@@ -1,4 +1,4 @@
-import Glibc
+import CEpoll
 import Reactor
 
 /// What routing needs from a request: read by a byte scan of the body's top-level members
@@ -131,7 +131,7 @@ public enum RequestScan {
     }
 
     /// Whether the body holds a member `"ttl": "1h"` (Anthropic `cache_control`), found by a
-    /// search for `"1h"` and a look back for `"ttl"` and its colon: a byte scan, no decode.
+    /// `memmem` for `"1h"` and a look back for `"ttl"` and its colon: a byte scan, no decode.
     /// Inside a JSON string the quotes would be escaped (`\"ttl\":\"1h\"`), so text that
     /// quotes it does not count.
     static func asksOneHourCache(_ body: UnsafeRawBufferPointer) -> Bool {
@@ -182,18 +182,11 @@ public enum RequestScan {
         return any ? SessionKey(hash: h.value) : nil
     }
 
-    /// The first offset in `from..<end` where `needle` starts (`memchr` for its first byte).
+    /// The first offset in `from..<end` where `needle` starts (glibc `memmem`).
     static func find(_ body: UnsafeRawBufferPointer, _ needle: UnsafeRawBufferPointer, from: Int, end: Int) -> Int? {
-        guard let base = body.baseAddress, let first = needle.first, end <= body.count else { return nil }
-        var i = from
-        while end - i >= needle.count {
-            guard let p = memchr(base + i, Int32(first), end - i) else { return nil }
-            let at = base.distance(to: UnsafeRawPointer(p))
-            guard end - at >= needle.count else { return nil }
-            if memcmp(base + at, needle.baseAddress!, needle.count) == 0 { return at }
-            i = at + 1
-        }
-        return nil
+        guard let base = body.baseAddress, let n = needle.baseAddress, from < end, end <= body.count,
+              let p = cc_memmem(base + from, end - from, n, needle.count) else { return nil }
+        return base.distance(to: p)
     }
 
     /// Hashes `range` of `body` without its `cache_control` members, commas and whitespace.

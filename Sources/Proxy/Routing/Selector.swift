@@ -195,6 +195,9 @@ public final class Selector: Sendable {
         let fits = cooldowns.read { view -> Bool in
             let anyCooling = view.anyCooling
             var m = 0
+            // Enough are usable but a warm session's channel is not yet found: the lower
+            // tiers are only searched for it (nothing else of them would be tried).
+            var searching = false
             for t in 0..<tierEnds.count {
                 let end = Int(tierEnds[t])
                 while m < end {
@@ -202,6 +205,7 @@ public final class Selector: Sendable {
                     let member = m
                     m += 1
                     let info = infos[ci]
+                    if searching, !(memory?.names(channelID: info.id) ?? false) { continue }
                     if info.maxConcurrency > 0 && table.counters[ci].inFlight >= Int(info.maxConcurrency) { continue }
                     if info.dailyCostLimitUSD < .infinity, let costs = self.costs,
                        costs.todayCostUSD(channelID: info.id) >= info.dailyCostLimitUSD { continue }
@@ -233,7 +237,10 @@ public final class Selector: Sendable {
                     if until == 0 { usable += 1 }
                 }
                 // A warm session may sit in a lower tier: on until its last use is found.
-                if usable >= maxChannels && !(anyWarm && useSlot.0 < 0) { break }
+                if usable >= maxChannels {
+                    guard anyWarm && useSlot.0 < 0 else { break }
+                    searching = true
+                }
             }
             return true
         }

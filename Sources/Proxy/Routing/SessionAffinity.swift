@@ -98,6 +98,11 @@ public struct AffinityMemory: Sendable, Equatable {
     /// The last channel and key.
     public var last: AffinityTarget? { count > 0 ? u0.target : nil }
 
+    /// Whether any use is on channel `id`.
+    public func names(channelID id: Int) -> Bool {
+        (count > 0 && u0.target.channelID == id) || (count > 1 && u1.target.channelID == id) || (count > 2 && u2.target.channelID == id)
+    }
+
     /// A turn on `target` at `now`, warm for `lifetime`: it becomes the last use; the
     /// previous last moves down (an older use of the same target is dropped, the oldest
     /// falls off). The same target again keeps the later of its warm-until times.

@@ -64,6 +64,19 @@ final class RoutingCacheAffinityTests: XCTestCase {
         // Cold: the top tier, one channel.
         XCTAssertEqual(pick(sel, t, book, session, at: t0 + 301 * s).count, 1)
         XCTAssertNotEqual(pick(sel, t, book, session, at: t0 + 301 * s)[0].channelID, 4)
+        // History in a lower tier: used 3 then 4; 4 cools → 3, still one channel.
+        let moved = SessionKey("moved")
+        sel.affinity!.record(session: moved, channel: 3, key: 0, now: t0)
+        sel.affinity!.record(session: moved, channel: 4, key: 0, now: t0 + s)
+        book.record(failure: .server, scope: .channel(4), now: t0 + s)
+        XCTAssertEqual(pick(sel, t, book, moved, at: t0 + 2 * s).map(\.channelID), [3])
+        // With two per request: the warm one first, then the top tier's winner.
+        st.maxChannels = 2
+        sel.settings = st
+        let two = pick(sel, t, book, moved, at: t0 + 2 * s)
+        XCTAssertEqual(two.count, 2)
+        XCTAssertEqual(two[0].channelID, 3)
+        XCTAssertTrue([1, 2].contains(two[1].channelID))
     }
 
     func testOneHourCacheKeepsTheSessionForAnHour() {
