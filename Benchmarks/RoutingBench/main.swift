@@ -1,5 +1,6 @@
 // ccload-routing-bench: time one routing decision (Selector.select) over a large table.
-// Prints the median of several rounds in nanoseconds per decision for each shape.
+// Prints the median of several rounds in nanoseconds per decision for each shape
+// (`ccload-routing-bench [WORD | -WORD]`: only the shapes naming WORD, or all but those).
 import Glibc
 import Proxy
 import Reactor
@@ -91,6 +92,12 @@ let shapes = [
 ]
 print("| table | ns per routing decision (median of 7 rounds × 200,000) |")
 print("|---|---:|")
+// An argument keeps only the shapes whose name contains it; "-WORD" drops those that do
+// (`-warm`: the shapes of issue 4, to compare instruction counts with an older build).
+let filter = CommandLine.arguments.dropFirst().first
 for s in shapes {
+    if let f = filter {
+        if f.hasPrefix("-") ? s.name.contains(f.dropFirst()) : !s.name.contains(f) { continue }
+    }
     print("| \(s.name) | \(Int(run(s).rounded())) |")
 }

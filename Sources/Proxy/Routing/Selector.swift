@@ -180,7 +180,8 @@ public final class Selector: Sendable {
         let infos = table.info
         let members = route.members
         let tierEnds = route.tierEnds
-        let memory: AffinityMemory? = session.flatMap { s in affinity?.memory(s, now: now) }
+        // Empty (count 0) without a remembered session, so the scan tests one integer.
+        let memory = session.flatMap { s in affinity?.memory(s, now: now) } ?? AffinityMemory()
         // Per use of `memory`: the slot whose channel it names, when that channel and its key
         // may be tried (-1: not scanned, not usable, or its key cools).
         var useSlot = (Int32(-1), Int32(-1), Int32(-1))
@@ -188,7 +189,7 @@ public final class Selector: Sendable {
         var lastChannelSlot: Int32 = -1
         // Whether a warm use could sit in a lower tier (then the scan goes on until found).
         var anyWarm = false
-        if let memory { for u in 0..<memory.count where memory[u].warmUntil >= now { anyWarm = true } }
+        for u in 0..<memory.count where memory[u].warmUntil >= now { anyWarm = true }
 
         // 1. Which serving channels may be tried, tier by tier, until enough are usable.
         //    Read-only: when `slots` is too small, the caller retries with a larger one.
@@ -205,7 +206,7 @@ public final class Selector: Sendable {
                     let member = m
                     m += 1
                     let info = infos[ci]
-                    if searching, !(memory?.names(channelID: info.id) ?? false) { continue }
+                    if searching && !memory.names(channelID: info.id) { continue }
                     if info.maxConcurrency > 0 && table.counters[ci].inFlight >= Int(info.maxConcurrency) { continue }
                     if info.dailyCostLimitUSD < .infinity, let costs = self.costs,
                        costs.todayCostUSD(channelID: info.id) >= info.dailyCostLimitUSD { continue }
@@ -217,7 +218,7 @@ public final class Selector: Sendable {
                         coolingKeys = cc.hasKeyEntries
                     }
                     guard filled < slots.count else { return false }
-                    if let memory, until == 0 {
+                    if memory.count > 0 && until == 0 {
                         if memory[0].target.channelID == info.id { lastChannelSlot = Int32(filled) }
                         for u in 0..<memory.count where memory[u].target.channelID == info.id {
                             let key = memory[u].target.keyIndex
@@ -264,7 +265,7 @@ public final class Selector: Sendable {
         //     SWRR winner first (none in the affinity channel's tier), then by current weight.
         var aff = -1
         var affKey = 0
-        if let memory {
+        if memory.count > 0 {
             var topTier: Int16 = -1
             for k in 0..<filled where slots[k].until == 0 {
                 topTier = slots[k].tier
