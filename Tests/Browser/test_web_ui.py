@@ -518,9 +518,10 @@ def main():
         def stats_page():
             ui.open("stats", "#stats-table")
             ui.text_in("#stats-table", "mock-main")
-            ui.text_in("#stats-table thead", "Cache hit")
-            heads = [th.text for th in d.find_elements(By.CSS_SELECTOR, "#stats-table thead th")]
-            col = heads.index("Cache hit")
+            # Headers are shown upper-case (CSS): compare without case.
+            ui.wait(lambda d: "cache hit" in d.find_element(By.CSS_SELECTOR, "#stats-table thead").text.lower(), "the cache hit column")
+            heads = [th.text.lower() for th in d.find_elements(By.CSS_SELECTOR, "#stats-table thead th")]
+            col = heads.index("cache hit")
             first = d.find_elements(By.CSS_SELECTOR, "#stats-table tbody tr")[0].find_elements(By.CSS_SELECTOR, "td")
             assert first[col].text.endswith("%"), "cache hit rate column: %r" % [c.text for c in first]
             d.find_element(By.CSS_SELECTOR, "#stats-by button[data-value='model']").click()
