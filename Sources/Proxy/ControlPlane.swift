@@ -147,6 +147,9 @@ public final class ControlPlane: Sendable {
             var a = affinity.settings
             a.enabled = s.affinityEnabled
             a.ttlNanos = s.affinityTTLNanos
+            a.cacheNanos = s.affinityCacheNanos
+            a.capacity = s.affinityCapacity
+            a.promptDigest = s.affinityPromptDigest
             affinity.settings = a
         }
         shared.logRequests = s.logRequests

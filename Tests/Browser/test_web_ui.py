@@ -550,6 +550,9 @@ def main():
             ui.wait(lambda d: float(d.find_element(By.CSS_SELECTOR, "#dash-requests").get_attribute("data-sum")) >= 1,
                     "the request in the dashboard's hourly chart")
             ui.el("#active-table, #active-box .empty")
+            # The cache hit rate card: a percentage once input tokens are counted.
+            hit = ui.el("#stat-cache-hit .value").text
+            assert hit.endswith("%"), "cache hit rate card: %r" % hit
             shot(d, "dashboard")
             return "requests card %s" % v
         steps.run("dashboard", dashboard_page, needs=["sdk request"])
@@ -570,6 +573,7 @@ def main():
             assert "succeeded: 1" in tip, "tooltip: " + tip
             tokens = float(d.find_element(By.CSS_SELECTOR, "#trend-tokens").get_attribute("data-sum"))
             assert tokens > 0, "the token chart has the request's tokens"
+            ui.el("#trend-cache-hit")
             shot(d, "trends")
             d.find_element(By.CSS_SELECTOR, "#trend-range button[data-value='7d']").click()
             ui.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trend-requests rect.hit")) > 100, "the 7-day chart")
@@ -580,6 +584,12 @@ def main():
         def stats_page():
             ui.open("stats", "#stats-table")
             ui.text_in("#stats-table", "mock-main")
+            # Headers are shown upper-case (CSS): compare without case.
+            ui.wait(lambda d: "cache hit" in d.find_element(By.CSS_SELECTOR, "#stats-table thead").text.lower(), "the cache hit column")
+            heads = [th.text.lower() for th in d.find_elements(By.CSS_SELECTOR, "#stats-table thead th")]
+            col = heads.index("cache hit")
+            first = d.find_elements(By.CSS_SELECTOR, "#stats-table tbody tr")[0].find_elements(By.CSS_SELECTOR, "td")
+            assert first[col].text.endswith("%"), "cache hit rate column: %r" % [c.text for c in first]
             d.find_element(By.CSS_SELECTOR, "#stats-by button[data-value='model']").click()
             ui.text_in("#stats-table", MODEL)
             shot(d, "stats")

@@ -4,8 +4,9 @@ import Reactor
 import TLS
 
 /// `GET /admin/metrics` (JSON, admin session) and `GET /metrics` (Prometheus text, open,
-/// only with `CCLOAD_METRICS=1`): the same snapshot of process counters and gauges. Nothing
-/// here reads the database; in-flight counts are asked of every loop.
+/// only with `CCLOAD_METRICS=1`): the same snapshot of process counters and gauges, read
+/// from memory (in-flight counts are asked of every loop). `/metrics` adds the cache hit
+/// rates of the last 24 hours from the hourly statistics (one read on a reader thread).
 enum AdminMetrics {
     static let routes: [AdminRoute] = [
         AdminRoute("GET", "/admin/metrics", .admin, json),
@@ -73,6 +74,35 @@ enum AdminMetrics {
         let clientConnections: ClientConnections
         /// Webhook deliveries (`NoticeDispatcher`): sent, failed, retried, dropped (queue full), queued.
         let webhooks: AdminWebhooks.Counts
+        /// Sessions the affinity table holds (expired ones until swept).
+        let affinitySessions: Int
+    }
+
+    /// The cache hit rate (`StatsTotals.cacheHitRate`) of one channel, model or token over
+    /// the last 24 hours.
+    struct HitRate: Sendable {
+        let by: String, key: String, name: String, rate: Double
+    }
+
+    /// The last 24 hours' hit rates by channel, model and token, and overall (`by` "all").
+    static func hitRates(_ reader: StoreReader, nowMillis: UInt64) -> [HitRate] {
+        let from = nowMillis > 24 * AdminQueries.hourMillis ? nowMillis - 24 * AdminQueries.hourMillis : 0
+        var out: [HitRate] = []
+        let channels = Dictionary(((try? reader.store.channels()) ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let tokens = (try? AdminQueries.tokenNames(reader)) ?? [:]
+        for g in [StatsGrouping.all, .channel, .model, .token] {
+            for row in (try? reader.stats(fromMillis: from, toMillis: nowMillis, by: g)) ?? [] {
+                guard let rate = row.totals.cacheHitRate else { continue }
+                let name: String
+                switch g {
+                case .channel: name = Int(row.key).flatMap { channels[$0] } ?? ""
+                case .token: name = Int(row.key).flatMap { tokens[$0] } ?? ""
+                default: name = row.key
+                }
+                out.append(HitRate(by: g.rawValue, key: row.key, name: name, rate: rate))
+            }
+        }
+        return out
     }
 
     /// Gathers the snapshot (in-flight counts from every loop) and hands it back on the call's loop.
@@ -115,7 +145,9 @@ enum AdminMetrics {
                           coolingScopes: cooling.count, channelCooldowns: channels,
                           uptimeSeconds: now > ctx.startedMillis ? (now - ctx.startedMillis) / 1000 : 0,
                           logins: Logins(ctx.limiter.counts), clientConnections: .now,
-                          webhooks: AdminWebhooks.Counts(Notices.dispatcher?.counts ?? NoticeDispatcher.Counts())))
+                          webhooks: AdminWebhooks.Counts(Notices.dispatcher?.counts ?? NoticeDispatcher.Counts()),
+
+                          affinitySessions: shared.selector.affinity?.count ?? 0))
         }
     }
 
@@ -129,11 +161,14 @@ enum AdminMetrics {
             return call.fail(404, "the Prometheus endpoint is off; start ccload with CCLOAD_METRICS=1")
         }
         collect(call) { s in
-            call.respond(contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(exposition(s).utf8))
+            let now = wallClockMillis()
+            call.context.store.query({ hitRates($0, nowMillis: now) }, on: call.loop) { rates in
+                call.respond(contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(exposition(s, hitRates: rates).utf8))
+            }
         }
     }
 
-    static func exposition(_ s: Snapshot) -> String {
+    static func exposition(_ s: Snapshot, hitRates: [HitRate] = []) -> String {
         var out = PrometheusText()
         let w = s.requestLogWriter
         out.family("ccload_requests_total", "counter", "Finished proxy requests by response status class (429 also counts in 4xx).",
@@ -170,6 +205,12 @@ enum AdminMetrics {
                    [(["outcome": "sent"], Double(h.sent)), (["outcome": "failed"], Double(h.failed)),
                     (["outcome": "retried"], Double(h.retried)), (["outcome": "dropped"], Double(h.dropped))])
         out.family("ccload_webhook_queued", "gauge", "Webhook deliveries waiting or in flight.", h.queued)
+        out.family("ccload_affinity_sessions", "gauge", "Sessions the affinity table holds (capped by affinity_max_sessions).", s.affinitySessions)
+        if !hitRates.isEmpty {
+            out.family("ccload_cache_hit_ratio", "gauge",
+                       "Share of input tokens read from the upstream prompt cache over the last 24 hours: cache_read / (input + cache_read + cache_write), by channel, model, token, or all.",
+                       hitRates.map { (["by": $0.by, "key": $0.key, "name": $0.name], $0.rate) })
+        }
         return out.text
     }
 }

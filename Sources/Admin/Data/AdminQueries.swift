@@ -38,6 +38,8 @@ enum AdminQueries {
         let durationMs: Double
         let inputTokens: Int, outputTokens: Int, cacheReadTokens: Int, cacheWriteTokens: Int
         let cacheWrite5mTokens: Int, cacheWrite1hTokens: Int
+        /// `StatsTotals.cacheHitRate` of this request's counts; null with no input tokens.
+        let cacheHitRate: OrNull<Double>
         let usageKnown: Bool
         let costUsd: Double
         let priced: Bool
@@ -51,7 +53,7 @@ enum AdminQueries {
             case id, timeMs, tokenId, tokenName, channelId, channelName, keyIndex, `protocol`, path, model, upstreamModel
             case stream, status, ttfbMs, durationMs, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens
             case cacheWrite5mTokens = "cache_write_5m_tokens", cacheWrite1hTokens = "cache_write_1h_tokens"
-            case usageKnown, costUsd, priced, error, attempts, client, userAgent, requestId
+            case cacheHitRate, usageKnown, costUsd, priced, error, attempts, client, userAgent, requestId
         }
 
         init(_ e: LogEntry, tokenNames: [Int: String]) {
@@ -77,6 +79,8 @@ enum AdminQueries {
             cacheWriteTokens = Saturating.add(r.cacheWrite5mTokens, r.cacheWrite1hTokens)
             cacheWrite5mTokens = r.cacheWrite5mTokens
             cacheWrite1hTokens = r.cacheWrite1hTokens
+            cacheHitRate = OrNull(StatsTotals.cacheHitRate(input: Int64(r.inputTokens), cacheRead: Int64(r.cacheReadTokens),
+                                                           cacheWrite: Int64(cacheWriteTokens)))
             usageKnown = r.usageKnown
             costUsd = AdminQueries.usd(r.costMicroUSD)
             priced = r.priced
@@ -140,6 +144,7 @@ enum AdminQueries {
         let costUsd: Double
         let ttfbP50Ms: OrNull<Double>, ttfbP95Ms: OrNull<Double>, ttfbMeanMs: OrNull<Double>
         let successRate: OrNull<Double>
+        let cacheHitRate: OrNull<Double>
 
         init(_ t: StatsTotals, p50: UInt64? = nil, p95: UInt64? = nil) {
             requests = t.requests
@@ -158,6 +163,7 @@ enum AdminQueries {
             ttfbP95Ms = OrNull(p95.map(AdminQueries.millis))
             ttfbMeanMs = OrNull(t.ttfbMeanMicros.map(AdminQueries.millis))
             successRate = OrNull(t.requests > 0 ? Double(t.successes) / Double(t.requests) : nil)
+            cacheHitRate = OrNull(t.cacheHitRate)
         }
 
         init(_ row: StatsRow?) {
@@ -169,6 +175,7 @@ enum AdminQueries {
             case rateLimited = "rate_limited", failovers, inputTokens = "input_tokens", outputTokens = "output_tokens"
             case cacheReadTokens = "cache_read_tokens", cacheWriteTokens = "cache_write_tokens", costUsd = "cost_usd"
             case ttfbP50Ms = "ttfb_p50_ms", ttfbP95Ms = "ttfb_p95_ms", ttfbMeanMs = "ttfb_mean_ms", successRate = "success_rate"
+            case cacheHitRate = "cache_hit_rate"
         }
     }
 

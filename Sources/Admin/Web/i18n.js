@@ -104,7 +104,7 @@ I18n.tables.en = {
   'range.24h': '24 h', 'range.7d': '7 days', 'range.30d': '30 days', 'range.365d': '365 days',
   'col.id': 'ID', 'col.channel': 'Channel', 'col.model': 'Model', 'col.protocol': 'Protocol', 'col.stream': 'Stream', 'col.elapsed': 'Elapsed',
   'col.streamed': 'Streamed', 'col.client': 'Client', 'col.time': 'Time', 'col.status': 'Status', 'col.ttfb': 'TTFB', 'col.duration': 'Duration',
-  'col.in': 'In', 'col.out': 'Out', 'col.cache_read': 'Cache read', 'col.cache_write': 'Cache write', 'col.cost': 'Cost', 'col.error': 'Error',
+  'col.in': 'In', 'col.out': 'Out', 'col.cache_read': 'Cache read', 'col.cache_write': 'Cache write', 'col.cache_hit': 'Cache hit', 'col.cost': 'Cost', 'col.error': 'Error',
   'col.request_id': 'Request id', 'col.token': 'Token', 'col.requests': 'Requests', 'col.success': 'Success', 'col.failovers': 'Fail-overs',
   'col.ttfb_p50': 'TTFB p50', 'col.ttfb_p95': 'TTFB p95', 'col.state': 'State', 'col.actions': 'Actions', 'col.job': 'Job',
   'col.last_run': 'Last run', 'col.outcome': 'Outcome', 'col.detail': 'Detail', 'col.runs': 'Runs', 'col.next_run': 'Next run',
@@ -112,7 +112,7 @@ I18n.tables.en = {
 
   'dash.health': 'Health, last 24 hours', 'dash.active': 'Active requests', 'dash.requests_24h': 'Requests · 24 h', 'dash.failovers': '{n} fail-overs',
   'dash.success_rate': 'Success rate', 'dash.succeeded': '{n} succeeded', 'dash.errors': 'Errors', 'dash.ttfb_p50': 'TTFB p50',
-  'dash.tokens_io': 'Tokens in / out', 'dash.cache_rw': 'cache read {read} · write {write}', 'dash.cost_24h': 'Cost · 24 h',
+  'dash.tokens_io': 'Tokens in / out', 'dash.cache_rw': 'cache read {read} · write {write}', 'dash.cost_24h': 'Cost · 24 h', 'dash.cache_hit_rate': 'Cache hit rate · 24 h', 'dash.cache_hit_sub': '{read} of {all} input tokens from cache',
   'dash.channels_sub': '{enabled} enabled · {cooling} cooling', 'dash.cell_requests': '{n} requests', 'dash.cell_ok': '{rate} ok',
   'dash.now': 'now', 'dash.per_hour': 'requests per hour', 'dash.in_flight': '{n} in flight', 'dash.none_in_flight': 'No requests in flight.',
   'series.succeeded': 'succeeded', 'series.failed': 'failed', 'series.mean': 'mean', 'series.input': 'input', 'series.output': 'output',
@@ -123,7 +123,7 @@ I18n.tables.en = {
   'logs.shown': '{n} shown', 'logs.none': 'No requests match.', 'logs.export': 'Export CSV',
 
   'stats.by_channel': 'By channel', 'stats.by_model': 'By model', 'stats.by_token': 'By token', 'stats.none': 'No requests in this range.',
-  'trend.requests': 'Requests', 'trend.errors': 'Errors', 'trend.ttfb': 'Time to first byte', 'trend.tokens': 'Tokens', 'trend.cost': 'Cost (USD)',
+  'trend.requests': 'Requests', 'trend.errors': 'Errors', 'trend.ttfb': 'Time to first byte', 'trend.tokens': 'Tokens', 'trend.cost': 'Cost (USD)', 'trend.cache_hit': 'Cache hit rate',
   'trend.hint': 'hourly; hover a chart for the figures',
 
   'settings.live': 'Every setting applies live, without a restart.', 'settings.reset': 'Reset to default',
@@ -251,7 +251,7 @@ I18n.tables['zh-CN'] = {
   'range.24h': '24 小时', 'range.7d': '7 天', 'range.30d': '30 天', 'range.365d': '365 天',
   'col.id': '编号', 'col.channel': '渠道', 'col.model': '模型', 'col.protocol': '协议', 'col.stream': '流式', 'col.elapsed': '已用时',
   'col.streamed': '已传输', 'col.client': '客户端', 'col.time': '时间', 'col.status': '状态码', 'col.ttfb': '首字节', 'col.duration': '耗时',
-  'col.in': '输入', 'col.out': '输出', 'col.cache_read': '缓存读取', 'col.cache_write': '缓存写入', 'col.cost': '费用', 'col.error': '错误',
+  'col.in': '输入', 'col.out': '输出', 'col.cache_read': '缓存读取', 'col.cache_write': '缓存写入', 'col.cache_hit': '缓存命中率', 'col.cost': '费用', 'col.error': '错误',
   'col.request_id': '请求 ID', 'col.token': '令牌', 'col.requests': '请求数', 'col.success': '成功率', 'col.failovers': '故障转移',
   'col.ttfb_p50': '首字节 p50', 'col.ttfb_p95': '首字节 p95', 'col.state': '状态', 'col.actions': '操作', 'col.job': '任务',
   'col.last_run': '上次运行', 'col.outcome': '结果', 'col.detail': '详情', 'col.runs': '运行次数', 'col.next_run': '下次运行',
@@ -259,7 +259,7 @@ I18n.tables['zh-CN'] = {
 
   'dash.health': '健康状况（最近 24 小时）', 'dash.active': '进行中的请求', 'dash.requests_24h': '请求数 · 24 小时', 'dash.failovers': '故障转移 {n} 次',
   'dash.success_rate': '成功率', 'dash.succeeded': '成功 {n} 次', 'dash.errors': '错误', 'dash.ttfb_p50': '首字节 p50',
-  'dash.tokens_io': '输入 / 输出 Token', 'dash.cache_rw': '缓存读取 {read} · 写入 {write}', 'dash.cost_24h': '费用 · 24 小时',
+  'dash.tokens_io': '输入 / 输出 Token', 'dash.cache_rw': '缓存读取 {read} · 写入 {write}', 'dash.cost_24h': '费用 · 24 小时', 'dash.cache_hit_rate': '缓存命中率 · 24 小时', 'dash.cache_hit_sub': '{all} 个输入 Token 中 {read} 个来自缓存',
   'dash.channels_sub': '{enabled} 个启用 · {cooling} 个冷却中', 'dash.cell_requests': '{n} 个请求', 'dash.cell_ok': '成功 {rate}',
   'dash.now': '现在', 'dash.per_hour': '每小时请求数', 'dash.in_flight': '{n} 个进行中', 'dash.none_in_flight': '没有进行中的请求。',
   'series.succeeded': '成功', 'series.failed': '失败', 'series.mean': '平均', 'series.input': '输入', 'series.output': '输出',
@@ -270,7 +270,7 @@ I18n.tables['zh-CN'] = {
   'logs.shown': '已显示 {n} 条', 'logs.none': '没有符合条件的请求。', 'logs.export': '导出 CSV',
 
   'stats.by_channel': '按渠道', 'stats.by_model': '按模型', 'stats.by_token': '按令牌', 'stats.none': '此时间范围内没有请求。',
-  'trend.requests': '请求', 'trend.errors': '错误', 'trend.ttfb': '首字节时间', 'trend.tokens': 'Token 用量', 'trend.cost': '费用（美元）',
+  'trend.requests': '请求', 'trend.errors': '错误', 'trend.ttfb': '首字节时间', 'trend.tokens': 'Token 用量', 'trend.cost': '费用（美元）', 'trend.cache_hit': '缓存命中率',
   'trend.hint': '按小时；将鼠标悬停在图表上查看数值',
 
   'settings.live': '所有设置即时生效，无需重启。', 'settings.reset': '恢复默认值',

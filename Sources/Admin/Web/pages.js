@@ -41,6 +41,13 @@ async function act(promise, done, reload) {
   reload();
 }
 function num(v, f) { return h('td', { class: 'num' }, (f || fmt.int)(v)); }
+/// The cache hit rate as the API defines it (`cache_hit_rate`, Sources/Admin/API.md):
+/// cache reads over all input tokens (input + cache read + cache writes); null with none.
+/// Computed from the token fields, so sums of Stats and log records get it too.
+function hitRate(s) {
+  const read = s.cache_read_tokens || 0, all = (s.input_tokens || 0) + read + cacheWrite(s);
+  return all ? read / all : null;
+}
 function yesNo(b) { return b ? t('common.yes') : t('common.no'); }
 
 // ---------- dashboard ----------
@@ -63,6 +70,8 @@ App.pages.dashboard = {
         card('stat-ttfb', t('dash.ttfb_p50'), fmt.ms(s.ttfb_p50_ms), 'p95 ' + fmt.ms(s.ttfb_p95_ms)),
         card('stat-tokens', t('dash.tokens_io'), fmt.compact(s.input_tokens || 0) + ' / ' + fmt.compact(s.output_tokens || 0),
           t('dash.cache_rw', { read: fmt.compact(s.cache_read_tokens || 0), write: fmt.compact(cacheWrite(s)) })),
+        card('stat-cache-hit', t('dash.cache_hit_rate'), fmt.rate(hitRate(s)),
+          t('dash.cache_hit_sub', { read: fmt.compact(s.cache_read_tokens || 0), all: fmt.compact((s.input_tokens || 0) + (s.cache_read_tokens || 0) + cacheWrite(s)) })),
         card('stat-cost', t('dash.cost_24h'), fmt.usd(s.cost_usd || 0)),
         channels ? card('stat-channels', t('nav.channels'), fmt.int(channels.length),
           t('dash.channels_sub', { enabled: fmt.int(channels.filter((c) => c.enabled).length),
@@ -152,7 +161,7 @@ App.pages.logs = {
     add(root, h('div', { class: 'row' }, h('h1', t('nav.logs')), h('span', { class: 'spacer' }), csv), filters, msg,
       h('div', { class: 'table-wrap' }, h('table', { id: 'logs-table' },
         h('thead', h('tr', [t('col.time'), t('col.channel'), t('col.model'), t('col.status'), [t('col.ttfb')], [t('col.duration')], [t('col.in')],
-          [t('col.out')], [t('col.cache_read')], [t('col.cache_write')], [t('col.cost')], t('col.error'), t('col.request_id')]
+          [t('col.out')], [t('col.cache_read')], [t('col.cache_write')], [t('col.cache_hit')], [t('col.cost')], t('col.error'), t('col.request_id')]
           .map((x) => typeof x === 'string' ? h('th', x) : h('th', { class: 'num' }, x[0])))), tbody)),
       h('div', { class: 'row', }, more, count));
     let next = null, shown = 0;
@@ -177,7 +186,7 @@ App.pages.logs = {
         h('td', m, up && up !== m ? h('span', { class: 'muted' }, ' → ' + up) : null),
         h('td', h('span', { class: statusClass(st) }, st || t('logs.no_status'))),
         num(LogFields.ttfb(r), fmt.ms), num(LogFields.duration(r), fmt.ms),
-        num(r.input_tokens), num(r.output_tokens), num(r.cache_read_tokens), num(cacheWrite(r)),
+        num(r.input_tokens), num(r.output_tokens), num(r.cache_read_tokens), num(cacheWrite(r)), num(hitRate(r), fmt.rate),
         num(LogFields.cost(r), fmt.usd),
         h('td', { class: 'wrap muted' }, r.error || ''),
         h('td', { class: 'mono request-id' }, r.request_id || ''));
@@ -201,7 +210,7 @@ App.pages.logs = {
         next = r.next_before_id != null ? r.next_before_id : null;
         more.hidden = next == null;
         count.textContent = shown ? t('logs.shown', { n: fmt.int(shown) }) : '';
-        if (!shown) tbody.appendChild(h('tr', h('td', { colspan: 13, class: 'empty' }, t('logs.none'))));
+        if (!shown) tbody.appendChild(h('tr', h('td', { colspan: 14, class: 'empty' }, t('logs.none'))));
       } catch (e) { clear(msg).appendChild(alertBox(e)); }
       more.disabled = false;
     };
@@ -221,11 +230,12 @@ function statsLine(label, s, cls) {
     h('td', { class: 'num' }, s.requests ? fmt.rate(statRate(s) || 0) : '–'),
     num(s.errors_4xx), num(s.errors_5xx), num(s.rate_limited), num(s.failovers),
     num(s.ttfb_p50_ms, fmt.ms), num(s.ttfb_p95_ms, fmt.ms),
-    num(s.input_tokens), num(s.output_tokens), num(s.cache_read_tokens), num(cacheWrite(s)), num(s.cost_usd, fmt.usd));
+    num(s.input_tokens), num(s.output_tokens), num(s.cache_read_tokens), num(cacheWrite(s)), num(hitRate(s), fmt.rate),
+    num(s.cost_usd, fmt.usd));
 }
 function statsHeaders(first) {
   return [first, [t('col.requests')], [t('col.success')], ['4xx'], ['5xx'], ['429'], [t('col.failovers')], [t('col.ttfb_p50')], [t('col.ttfb_p95')],
-    [t('col.in')], [t('col.out')], [t('col.cache_read')], [t('col.cache_write')], [t('col.cost')]];
+    [t('col.in')], [t('col.out')], [t('col.cache_read')], [t('col.cache_write')], [t('col.cache_hit')], [t('col.cost')]];
 }
 
 App.pages.stats = {
@@ -273,6 +283,8 @@ function trendCharts(points, bucketMs) {
     box(t('trend.tokens'), Chart.render({ id: 'trend-tokens', times: ts.times, bucketMs, kind: 'area',
       series: [{ name: t('series.input'), values: ts.get((s) => s.input_tokens || 0) }, { name: t('series.output'), values: ts.get((s) => s.output_tokens || 0), cls: 2 },
                { name: t('col.cache_read'), values: ts.get((s) => s.cache_read_tokens || 0), cls: 4 }, { name: t('col.cache_write'), values: ts.get(cacheWrite), cls: 3 }] })),
+    box(t('trend.cache_hit'), Chart.render({ id: 'trend-cache-hit', times: ts.times, bucketMs, kind: 'line', format: fmt.rate,
+      series: [{ name: t('col.cache_hit'), values: ts.get(hitRate), cls: 4 }] })),
     box(t('trend.cost'), Chart.render({ id: 'trend-cost', times: ts.times, bucketMs, kind: 'area', format: fmt.usd,
       series: [{ name: t('col.cost'), values: ts.get((s) => s.cost_usd || 0), cls: 4 }] })));
 }

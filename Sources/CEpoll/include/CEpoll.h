@@ -38,6 +38,8 @@
 
 int cc_accept4(int fd);
 int cc_pin_thread(int cpu);
+/// glibc memmem (GNU): the first `needle` in `haystack`, or NULL.
+const void *cc_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
 static inline int cc_socket_nonblock(int family) {
     return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -1,3 +1,4 @@
+import CEpoll
 import Glibc
 import Reactor
 
@@ -17,6 +18,12 @@ public struct RequestInfo: Sendable, Equatable {
     /// `max_output_tokens`, Gemini `generationConfig.maxOutputTokens`), for cost estimates;
     /// nil when it sets none.
     public var maxOutputTokens: Int?
+    /// The body asks for a one-hour prompt cache (`cache_control` `"ttl":"1h"`).
+    public var cacheOneHour = false
+    /// The system prompt's value (`system`, `instructions`, Gemini `systemInstruction`) and
+    /// the conversation's (`messages`, `input`, `contents`), for `RequestScan.promptDigest`.
+    public var systemRange: Range<Int>?
+    public var turnsRange: Range<Int>?
 
     public init(model: String, modelRange: Range<Int>?, stream: Bool, bodySession: String? = nil, maxOutputTokens: Int? = nil) {
         self.model = model
@@ -67,6 +74,8 @@ public enum RequestScan {
         var model: JSONScan.Value?
         var stream: JSONScan.Value?
         var metadata: JSONScan.Value?
+        var system: JSONScan.Value?
+        var turns: JSONScan.Value?
         var maxOutput: Int?
         var limitsSeen = 0  // bit i: limitKeys[i]
         var duplicate: StaticString?
@@ -79,10 +88,25 @@ public enum RequestScan {
             // A cheap first-byte test keeps the common case (other keys) to one comparison.
             guard key.count >= 3 else { return true }
             let c = body[key.lowerBound + 1]
-            guard c == UInt8(ascii: "m") || c == UInt8(ascii: "s") || c == UInt8(ascii: "g") || c == UInt8(ascii: "\\") else { return true }
+            guard c == UInt8(ascii: "m") || c == UInt8(ascii: "s") || c == UInt8(ascii: "g") || c == UInt8(ascii: "i")
+                || c == UInt8(ascii: "c") || c == UInt8(ascii: "\\") else { return true }
             if JSONScan.keyEquals(body, key, "model") { return once(&model, value, "model") }
             if JSONScan.keyEquals(body, key, "stream") { return once(&stream, value, "stream") }
             if JSONScan.keyEquals(body, key, "metadata") { return once(&metadata, value, "metadata") }
+            // The prompt, for the digest: the first of each kind counts (a repeat is the
+            // upstream's to refuse; these are not routing keys).
+            if c == UInt8(ascii: "s") || c == UInt8(ascii: "i") || c == UInt8(ascii: "\\") {
+                if system == nil && (JSONScan.keyEquals(body, key, "system") || JSONScan.keyEquals(body, key, "instructions")
+                    || JSONScan.keyEquals(body, key, "systemInstruction")) {
+                    system = value
+                    return true
+                }
+            }
+            if turns == nil && (JSONScan.keyEquals(body, key, "messages") || JSONScan.keyEquals(body, key, "input")
+                || JSONScan.keyEquals(body, key, "contents")) {
+                turns = value
+                return true
+            }
             for (i, name) in RequestScan.limitKeys.enumerated() where JSONScan.keyEquals(body, key, name) {
                 guard limitsSeen & (1 << i) == 0 else { duplicate = name; return false }
                 limitsSeen |= 1 << i
@@ -101,14 +125,103 @@ public enum RequestScan {
            let u = JSONScan.value(forKey: "user_id", in: body, object: m.range), u.kind == .string {
             session = JSONScan.string(body, u).flatMap { $0.isEmpty ? nil : $0 }
         }
+        var info: RequestInfo
         if let g = try kind.wire.modelInTarget(target) {
-            return RequestInfo(model: g.model, modelRange: nil, stream: g.stream, bodySession: session, maxOutputTokens: maxOutput)
+            info = RequestInfo(model: g.model, modelRange: nil, stream: g.stream, bodySession: session, maxOutputTokens: maxOutput)
+        } else {
+            guard let m = model, m.kind == .string else { throw .noModel }
+            let raw = UnsafeRawBufferPointer(rebasing: body[(m.range.lowerBound + 1)..<(m.range.upperBound - 1)])
+            let known = raw.isEmpty || memchr(raw.baseAddress!, 0x5C, raw.count) != nil ? nil : table?.knownModel(raw)
+            guard let name = known ?? JSONScan.string(body, m), !name.isEmpty else { throw .noModel }
+            info = RequestInfo(model: name, modelRange: m.range, stream: streamFlag, bodySession: session, maxOutputTokens: maxOutput)
         }
-        guard let m = model, m.kind == .string else { throw .noModel }
-        let raw = UnsafeRawBufferPointer(rebasing: body[(m.range.lowerBound + 1)..<(m.range.upperBound - 1)])
-        let known = raw.isEmpty || memchr(raw.baseAddress!, 0x5C, raw.count) != nil ? nil : table?.knownModel(raw)
-        guard let name = known ?? JSONScan.string(body, m), !name.isEmpty else { throw .noModel }
-        return RequestInfo(model: name, modelRange: m.range, stream: streamFlag, bodySession: session, maxOutputTokens: maxOutput)
+        info.cacheOneHour = asksOneHourCache(body)
+        info.systemRange = system?.range
+        info.turnsRange = turns?.range
+        return info
+    }
+
+    /// Whether the body holds a member `"ttl": "1h"` (Anthropic `cache_control`), found by a
+    /// `memmem` for `"1h"` and a look back for `"ttl"` and its colon: a byte scan, no decode.
+    /// Inside a JSON string the quotes would be escaped (`\"ttl\":\"1h\"`), so text that
+    /// quotes it does not count.
+    static func asksOneHourCache(_ body: UnsafeRawBufferPointer) -> Bool {
+        guard body.count >= 10 else { return false }
+        let needle: (UInt8, UInt8, UInt8, UInt8) = (0x22, 0x31, 0x68, 0x22)  // "1h"
+        var from = 0
+        while from < body.count {
+            let found: Int? = withUnsafeBytes(of: needle) { find(body, UnsafeRawBufferPointer($0), from: from, end: body.count) }
+            guard let at = found else { return false }
+            from = at + 4
+            // Back from the opening quote: whitespace, ':', whitespace, then `"ttl"`.
+            var i = at - 1
+            while i >= 0 && JSONScan.isWhitespace(body[i]) { i -= 1 }
+            guard i >= 0, body[i] == UInt8(ascii: ":") else { continue }
+            i -= 1
+            while i >= 0 && JSONScan.isWhitespace(body[i]) { i -= 1 }
+            guard i >= 4, body[i] == 0x22, body[i - 1] == UInt8(ascii: "l"), body[i - 2] == UInt8(ascii: "t"),
+                  body[i - 3] == UInt8(ascii: "t"), body[i - 4] == 0x22 else { continue }
+            return true
+        }
+        return false
+    }
+
+    /// A session identity for a request that names none: FNV-1a over the bytes of the system
+    /// prompt and of the conversation up to and including its first user turn (`role` `user`,
+    /// or a plain string `input`), hashed in place. The same opening always gives the same
+    /// key, so every turn of one conversation shares it: `cache_control` members (a client
+    /// moves its breakpoint to the newest turn), commas and whitespace outside them are left
+    /// out. nil when the body has no turns.
+    public static func promptDigest(body: UnsafeRawBufferPointer, info: RequestInfo) -> SessionKey? {
+        guard let turns = info.turnsRange, turns.upperBound <= body.count else { return nil }
+        var h = SessionKey.Hasher()
+        if let sys = info.systemRange, sys.upperBound <= body.count { addPrompt(&h, body, sys) }
+        h.add(0)
+        let first = body[turns.lowerBound]
+        if first == UInt8(ascii: "\"") {
+            addPrompt(&h, body, turns)
+            return SessionKey(hash: h.value)
+        }
+        guard first == UInt8(ascii: "[") else { return nil }
+        var any = false
+        JSONScan.forEachElement(in: body, array: turns) { v in
+            any = true
+            addPrompt(&h, body, v.range)
+            guard v.kind == .object, let role = JSONScan.value(forKey: "role", in: body, object: v.range) else { return true }
+            return !JSONScan.stringEquals(body, role, "user")
+        }
+        return any ? SessionKey(hash: h.value) : nil
+    }
+
+    /// The first offset in `from..<end` where `needle` starts (glibc `memmem`).
+    static func find(_ body: UnsafeRawBufferPointer, _ needle: UnsafeRawBufferPointer, from: Int, end: Int) -> Int? {
+        guard let base = body.baseAddress, let n = needle.baseAddress, from < end, end <= body.count,
+              let p = cc_memmem(base + from, end - from, n, needle.count) else { return nil }
+        return base.distance(to: p)
+    }
+
+    /// Hashes `range` of `body` without its `cache_control` members, commas and whitespace.
+    static func addPrompt(_ h: inout SessionKey.Hasher, _ body: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        let end = range.upperBound
+        var i = range.lowerBound
+        let key: StaticString = "\"cache_control\""
+        while i < end {
+            let found: Int? = key.withUTF8Buffer { find(body, UnsafeRawBufferPointer($0), from: i, end: end) }
+            let stop = found ?? end
+            while i < stop {
+                let b = body[i]
+                if b != UInt8(ascii: ",") && !JSONScan.isWhitespace(b) { h.add(b) }
+                i += 1
+            }
+            guard let at = found else { return }
+            var j = JSONScan.skipWhitespace(body, at + key.utf8CodeUnitCount, end)
+            if j < end && body[j] == UInt8(ascii: ":") { j = JSONScan.skipWhitespace(body, j + 1, end) }
+            i = JSONScan.scanValue(body, j, end)?.range.upperBound ?? j
+        }
+    }
+
+    public static func promptDigest(body: [UInt8], info: RequestInfo) -> SessionKey? {
+        body.withUnsafeBytes { promptDigest(body: $0, info: info) }
     }
 
     /// The top-level keys that carry an output limit (Gemini's is nested in

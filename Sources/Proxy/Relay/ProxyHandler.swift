@@ -158,7 +158,10 @@ public final class ProxyHandler: HTTPRequestHandler, @unchecked Sendable {
             return connection.respond(status: 400, body: kind.wire.errorBody(status: 400, message: error.message))
         }
         let sessionID = RequestScan.session(head: request.head, kind: kind, bodySession: info.bodySession)
-        let session = sessionID.map { SessionKey($0) }
+        var session = sessionID.map { SessionKey($0) }
+        if session == nil, let affinity = shared.selector.affinity, affinity.digestsPrompts {
+            session = RequestScan.promptDigest(body: request.body, info: info)
+        }
         // Looked up once: its group routes (when the table has groups), its owner and group
         // go on the record, and `admit` checks its limits.
         let token = tokenOf(auth)

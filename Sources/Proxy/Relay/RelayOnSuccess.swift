@@ -9,6 +9,9 @@ extension RelayPolicy {
             Notices.post(.recovered(channelID: channel.id, channel: channel.name))
         }
         if channel.account != nil { stepOffLimitedAccount() }
-        if let s = session { handler.shared.selector.affinity?.record(session: s, channel: channel.id, key: keyIndex, now: handler.loop.now) }
+        if let s = session {
+            handler.shared.selector.affinity?.record(session: s, channel: channel.id, key: keyIndex, now: handler.loop.now,
+                                                     cacheLifetime: info.cacheOneHour ? affinityHourNanos : nil)
+        }
     }
 }

@@ -65,7 +65,7 @@ public struct Candidate: Sendable, Equatable {
     public var upstreamModel: String
     /// Set only on the fallback candidate: when its cooldown ends (monotonic nanoseconds).
     public var coolingUntil: UInt64?
-    /// Chosen because the session last succeeded here.
+    /// Chosen because the session succeeded here before (its cache may be warm).
     public var fromAffinity: Bool
 }
 
@@ -87,8 +87,13 @@ public enum SelectionStatus: Sendable, Equatable {
 /// the usable channels (weight = explicit weight, else the number of usable keys) — the
 /// winner first, then the rest by their current weight. Skipped: disabled channels, channels
 /// not serving the model, cooling channels, cooling (channel, model) pairs, channels with
-/// every key cooling, channels at max concurrency or over their daily cost limit. A session's
-/// last channel goes first (its key first) when it is usable in the top usable tier.
+/// every key cooling, channels at max concurrency or over their daily cost limit.
+///
+/// Session affinity follows the upstream's prompt cache (`SessionAffinity`): the channel and
+/// key of the session's last turn go first, whatever their priority, while both are usable
+/// and the cache is warm; past its lifetime only while the channel is in the top usable tier
+/// (within the affinity TTL). When that key or channel may not be tried, a channel and key
+/// the session used before whose cache is still warm goes first; else priority decides.
 ///
 /// Shared by every loop; its settings change live (each is one atomic word).
 public final class Selector: Sendable {
@@ -175,12 +180,25 @@ public final class Selector: Sendable {
         let infos = table.info
         let members = route.members
         let tierEnds = route.tierEnds
+        // Empty (count 0) without a remembered session, so the scan tests one integer.
+        let memory = session.flatMap { s in affinity?.memory(s, now: now) } ?? AffinityMemory()
+        // Per use of `memory`: the slot whose channel it names, when that channel and its key
+        // may be tried (-1: not scanned, not usable, or its key cools).
+        var useSlot = (Int32(-1), Int32(-1), Int32(-1))
+        // The slot of the last use's channel when it may be tried, its key cooling or not.
+        var lastChannelSlot: Int32 = -1
+        // Whether a warm use could sit in a lower tier (then the scan goes on until found).
+        var anyWarm = false
+        for u in 0..<memory.count where memory[u].warmUntil >= now { anyWarm = true }
 
         // 1. Which serving channels may be tried, tier by tier, until enough are usable.
         //    Read-only: when `slots` is too small, the caller retries with a larger one.
         let fits = cooldowns.read { view -> Bool in
             let anyCooling = view.anyCooling
             var m = 0
+            // Enough are usable but a warm session's channel is not yet found: the lower
+            // tiers are only searched for it (nothing else of them would be tried).
+            var searching = false
             for t in 0..<tierEnds.count {
                 let end = Int(tierEnds[t])
                 while m < end {
@@ -188,6 +206,7 @@ public final class Selector: Sendable {
                     let member = m
                     m += 1
                     let info = infos[ci]
+                    if searching && !memory.names(channelID: info.id) { continue }
                     if info.maxConcurrency > 0 && table.counters[ci].inFlight >= Int(info.maxConcurrency) { continue }
                     if info.dailyCostLimitUSD < .infinity, let costs = self.costs,
                        costs.todayCostUSD(channelID: info.id) >= info.dailyCostLimitUSD { continue }
@@ -199,13 +218,30 @@ public final class Selector: Sendable {
                         coolingKeys = cc.hasKeyEntries
                     }
                     guard filled < slots.count else { return false }
+                    if memory.count > 0 && until == 0 {
+                        if memory[0].target.channelID == info.id { lastChannelSlot = Int32(filled) }
+                        for u in 0..<memory.count where memory[u].target.channelID == info.id {
+                            let key = memory[u].target.keyIndex
+                            guard key >= 0 && key < Int(info.keyCount) else { continue }
+                            if coolingKeys, let cc = view.cooling(channelID: info.id), cc.keyCooling(key, now: now) != nil { continue }
+                            switch u {
+                            case 0: useSlot.0 = Int32(filled)
+                            case 1: useSlot.1 = Int32(filled)
+                            default: useSlot.2 = Int32(filled)
+                            }
+                        }
+                    }
                     slots[filled] = Slot(until: until, current: 0, channel: Int32(ci), member: Int32(member),
                                          weight: info.weight > 0 ? info.weight : Int32(clamping: usableKeys),
                                          tier: Int16(truncatingIfNeeded: t), coolingKeys: coolingKeys, taken: false)
                     filled += 1
                     if until == 0 { usable += 1 }
                 }
-                if usable >= maxChannels { break }
+                // A warm session may sit in a lower tier: on until its last use is found.
+                if usable >= maxChannels {
+                    guard anyWarm && useSlot.0 < 0 else { break }
+                    searching = true
+                }
             }
             return true
         }
@@ -225,9 +261,38 @@ public final class Selector: Sendable {
             return .fallback
         }
 
-        // 2b. Tier by tier: affinity or the SWRR winner first, then by current weight.
-        let target: AffinityTarget? = session.flatMap { s in affinity?.lookup(s, now: now) }
-        var topTier = true
+        // 2b. The session's warm channel and key first (any tier); then tier by tier: the
+        //     SWRR winner first (none in the affinity channel's tier), then by current weight.
+        var aff = -1
+        var affKey = 0
+        if memory.count > 0 {
+            var topTier: Int16 = -1
+            for k in 0..<filled where slots[k].until == 0 {
+                topTier = slots[k].tier
+                break
+            }
+            for u in 0..<memory.count {
+                let k = Int(u == 0 ? useSlot.0 : u == 1 ? useSlot.1 : useSlot.2)
+                guard k >= 0 else { continue }
+                // The last use also holds, cold, among its equals; earlier ones only warm.
+                if memory[u].warmUntil >= now || (u == 0 && slots[k].tier == topTier) {
+                    aff = k
+                    affKey = memory[u].target.keyIndex
+                    break
+                }
+            }
+            // Its key cools and no earlier use is warm: the same channel, another key.
+            let k = Int(lastChannelSlot)
+            if aff < 0 && k >= 0 && (memory[0].warmUntil >= now || slots[k].tier == topTier) {
+                aff = k
+                affKey = -1
+            }
+        }
+        if aff >= 0 {
+            slots[aff].taken = true
+            emit(table, route, model, slots[aff], preferredKey: affKey >= 0 ? affKey : nil, affinity: true, maxKeys,
+                 &out, &pendingKeys)
+        }
         var i = 0
         while i < filled && out.count < maxChannels {
             let tier = slots[i].tier
@@ -240,20 +305,11 @@ public final class Selector: Sendable {
             defer { i = j }
             guard usableHere > 0 else { continue }
 
+            let affinityTier = aff >= i && aff < j
             var first = -1
-            var preferredKey: Int?
-            if topTier, let target {
-                for k in i..<j where slots[k].until == 0 && table.info[Int(slots[k].channel)].id == target.channelID {
-                    first = k
-                    preferredKey = target.keyIndex
-                    break
-                }
-            }
-            topTier = false
-            let fromAffinity = first >= 0
             let counters = table.counters
-            table.state.withWeights(countingPick: first < 0) {
-                if first < 0 {
+            table.state.withWeights(countingPick: !affinityTier) {
+                if !affinityTier {
                     // nginx: every peer gains its weight; the largest wins and pays the total.
                     var total = 0
                     var best = -1
@@ -275,9 +331,10 @@ public final class Selector: Sendable {
                     }
                 }
             }
-            slots[first].taken = true
-            emit(table, route, model, slots[first], preferredKey: preferredKey, affinity: fromAffinity, maxKeys,
-                 &out, &pendingKeys)
+            if first >= 0 {
+                slots[first].taken = true
+                emit(table, route, model, slots[first], preferredKey: nil, affinity: false, maxKeys, &out, &pendingKeys)
+            }
             // The rest of the tier by current weight (descending, ties in table order): one pass
             // keeping the best `want` in a small sorted buffer.
             let want = maxChannels - out.count

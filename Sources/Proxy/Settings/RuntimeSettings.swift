@@ -8,6 +8,9 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var selector = SelectorSettings()
     public var affinityEnabled: Bool
     public var affinityTTLNanos: UInt64
+    public var affinityCacheNanos: UInt64
+    public var affinityCapacity: Int
+    public var affinityPromptDigest: Bool
     public var firstByteTimeoutNanos: UInt64
     public var connectTimeoutNanos: UInt64
     public var stream = StreamTimeouts()
@@ -83,6 +86,9 @@ public struct RuntimeSettings: Sendable, Equatable {
         selector.fallbackToSoonest = try flag("fallback_to_soonest")
         affinityEnabled = try flag("session_affinity")
         affinityTTLNanos = try nanos("affinity_ttl_seconds")
+        affinityCacheNanos = try nanos("affinity_cache_seconds")
+        affinityCapacity = try integer("affinity_max_sessions")
+        affinityPromptDigest = try flag("affinity_prompt_digest")
         firstByteTimeoutNanos = try nanos("first_byte_timeout_seconds")
         connectTimeoutNanos = try nanos("connect_timeout_seconds")
         stream.upstreamIdleNanos = try nanos("upstream_idle_timeout_seconds")

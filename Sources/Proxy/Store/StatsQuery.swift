@@ -25,6 +25,21 @@ public struct StatsTotals: Sendable, Equatable {
 
     public var ttfbMeanMicros: UInt64? { ttfbCount > 0 ? UInt64(ttfbSumMicros / ttfbCount) : nil }
 
+    /// The cache hit rate: `cacheRead / (input + cacheRead + cacheWrite5m + cacheWrite1h)`,
+    /// the share of all input tokens read from the upstream's prompt cache (`input` is the
+    /// uncached input, as every protocol's usage is normalised to); nil with no input.
+    public var cacheHitRate: Double? {
+        Self.cacheHitRate(input: inputTokens, cacheRead: cacheReadTokens, cacheWrite: Saturating.add(cacheWrite5mTokens, cacheWrite1hTokens))
+    }
+
+    /// The one definition of the cache hit rate (see `cacheHitRate`), for sums and for one
+    /// request's counts alike.
+    public static func cacheHitRate(input: Int64, cacheRead: Int64, cacheWrite: Int64) -> Double? {
+        let all = Saturating.add(Saturating.add(max(input, 0), max(cacheRead, 0)), max(cacheWrite, 0))
+        guard all > 0 else { return nil }
+        return Double(max(cacheRead, 0)) / Double(all)
+    }
+
     /// Adds what a usage row sums (requests, token counts, cost), saturating.
     public mutating func add(usage o: StatsTotals) {
         requests = Saturating.add(requests, o.requests)
