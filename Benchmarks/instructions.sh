@@ -15,7 +15,8 @@
 # in the request-log writer is the same for every build), then off. Reported per request:
 # the reactor thread's instructions and the store writer thread's, apart.
 #
-# Knobs: RATE (200), SECS (10: REQUESTS = RATE * SECS), MODES ("pass relay nolog"), MODEL
+# Knobs: RATE (200), SECS (10: REQUESTS = RATE * SECS), MODES ("pass relay nolog"), PAD (0:
+# the user message's text made this many bytes long; Claude Code's bodies run to 100s of KB), MODEL
 # (bench-json; a real name such as claude-sonnet-4-5-20250929 is past 15 bytes, a String's
 # inline room),
 # KEEP=1 keeps the callgrind files (callgrind_annotate them for the profile). Needs valgrind
@@ -35,7 +36,10 @@ TOKEN=instructions-token-0123456789
 cat >"$WORK/channels.json" <<JSON
 [{"name": "json-a", "protocol": "anthropic", "url": "http://127.0.0.1:$NG_PORT/json", "api_key": "sk-in-a-0000", "models": ["$MODEL"]}]
 JSON
-BODY='{"model":"'"$MODEL"'","max_tokens":16,"stream":false,"messages":[{"role":"user","content":"hello"}]}'
+CONTENT=hello
+# (One command-line argument holds at most 128 KiB: PAD stays below 120,000.)
+if (( ${PAD:-0} > 0 )); then CONTENT=$(python3 -c "import sys; n=int(sys.argv[1]); print(('lorem ipsum dolor sit amet ' * (n // 27 + 1))[:n], end='')" "$PAD"); fi
+BODY='{"model":"'"$MODEL"'","max_tokens":16,"stream":false,"messages":[{"role":"user","content":"'"$CONTENT"'"}]}'
 
 # count DIR MODE -> prints "loop writer requests errors"
 count() {

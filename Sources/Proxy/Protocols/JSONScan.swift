@@ -123,7 +123,12 @@ public enum JSONScan {
     /// The members walk behind `forEachMember`: returns the index after the closing brace
     /// (or, when `body` stopped early, the index after the last value walked), nil when
     /// malformed.
+    /// `firstOneHour`, when given, receives the start of the first string value `"1h"` met
+    /// at any depth (left as it is when there is none): the request scan's cache lifetime
+    /// (`RequestScan.asksOneHourCache`) is found in the walk it makes anyway, not in a second
+    /// pass over a body of hundreds of KB.
     static func walkObject(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
+                           firstOneHour: UnsafeMutablePointer<Int>? = nil,
                            _ body: (Range<Int>, Value) -> Bool) -> Int? {
         guard end <= buf.count else { return nil }
         var i = skipWhitespace(buf, start, end)
@@ -137,7 +142,7 @@ public enum JSONScan {
             i = skipWhitespace(buf, keyEnd, end)
             guard i < end, buf[i] == UInt8(ascii: ":") else { return nil }
             i = skipWhitespace(buf, i + 1, end)
-            guard let v = scanValue(buf, i, end) else { return nil }
+            guard let v = scanValue(buf, i, end, firstOneHour: firstOneHour) else { return nil }
             if !body(keyRange, v) { return v.range.upperBound }
             i = skipWhitespace(buf, v.range.upperBound, end)
             guard i < end else { return nil }
@@ -360,12 +365,14 @@ public enum JSONScan {
     /// The value starting exactly at `start` (no leading whitespace), validated to its end.
     /// Containers are walked iteratively with an explicit bit stack, so depth costs no
     /// recursion; nesting beyond `maxDepth` is malformed.
-    static func scanValue(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Value? {
+    static func scanValue(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
+                          firstOneHour: UnsafeMutablePointer<Int>? = nil) -> Value? {
         guard start < end else { return nil }
         let first = buf[start]
         switch first {
         case UInt8(ascii: "\""):
             guard let e = skipString(buf, start, end) else { return nil }
+            if let p = firstOneHour { noteOneHour(buf, start, e, p) }
             return Value(kind: .string, range: start..<e)
         case UInt8(ascii: "t"):
             guard let e = matchLiteral(buf, start, end, "true") else { return nil }
@@ -377,7 +384,7 @@ public enum JSONScan {
             guard let e = matchLiteral(buf, start, end, "null") else { return nil }
             return Value(kind: .null, range: start..<e)
         case UInt8(ascii: "{"), UInt8(ascii: "["):
-            guard let e = skipContainer(buf, start, end) else { return nil }
+            guard let e = skipContainer(buf, start, end, firstOneHour: firstOneHour) else { return nil }
             return Value(kind: first == UInt8(ascii: "{") ? .object : .array, range: start..<e)
         default:
             guard let e = skipNumber(buf, start, end) else { return nil }
@@ -385,7 +392,14 @@ public enum JSONScan {
         }
     }
 
-    static func skipContainer(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
+    /// Keeps `start` in `p` when the string value `start..<end` is `"1h"` and `p` holds none yet.
+    @inline(__always)
+    static func noteOneHour(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ p: UnsafeMutablePointer<Int>) {
+        if end &- start == 4, p.pointee < 0, buf[start + 1] == 0x31, buf[start + 2] == 0x68 { p.pointee = start }
+    }
+
+    static func skipContainer(_ buf: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
+                              firstOneHour: UnsafeMutablePointer<Int>? = nil) -> Int? {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (maxDepth + 63) / 64) { stack -> Int? in
             var depth = 0
             // Bit set → the container at that depth is an object.
@@ -423,6 +437,7 @@ public enum JSONScan {
                     }
                 } else if c == UInt8(ascii: "\"") {
                     guard let e = skipString(buf, i, end) else { return nil }
+                    if let p = firstOneHour { noteOneHour(buf, i, e, p) }
                     i = e
                 } else if c == UInt8(ascii: "t") {
                     guard let e = matchLiteral(buf, i, end, "true") else { return nil }

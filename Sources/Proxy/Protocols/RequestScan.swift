@@ -84,7 +84,9 @@ public enum RequestScan {
             slot = value
             return true
         }
-        let objectEnd = JSONScan.walkObject(body, start, body.count) { key, value in
+        // The first string value "1h" at any depth, found by the walk (`asksOneHourCache`).
+        var oneHourAt = -1
+        let objectEnd = JSONScan.walkObject(body, start, body.count, firstOneHour: &oneHourAt) { key, value in
             // A cheap first-byte test keeps the common case (other keys) to one comparison.
             guard key.count >= 3 else { return true }
             let c = body[key.lowerBound + 1]
@@ -135,23 +137,21 @@ public enum RequestScan {
             guard let name = known ?? JSONScan.string(body, m), !name.isEmpty else { throw .noModel }
             info = RequestInfo(model: name, modelRange: m.range, stream: streamFlag, bodySession: session, maxOutputTokens: maxOutput)
         }
-        info.cacheOneHour = asksOneHourCache(body)
+        info.cacheOneHour = oneHourAt >= 0 && asksOneHourCache(body, from: oneHourAt)
         info.systemRange = system?.range
         info.turnsRange = turns?.range
         return info
     }
 
     /// Whether the body holds a member `"ttl": "1h"` (Anthropic `cache_control`), found by a
-    /// `memmem` for `"1h"` and a look back for `"ttl"` and its colon: a byte scan, no decode.
-    /// Inside a JSON string the quotes would be escaped (`\"ttl\":\"1h\"`), so text that
-    /// quotes it does not count.
-    static func asksOneHourCache(_ body: UnsafeRawBufferPointer) -> Bool {
+    /// vector search for `"1h"` (`findQuotedOneHour`) and a look back for `"ttl"` and its
+    /// colon: a byte scan, no decode. Inside a JSON string the quotes would be escaped
+    /// (`\"ttl\":\"1h\"`), so text that quotes it does not count.
+    static func asksOneHourCache(_ body: UnsafeRawBufferPointer, from start: Int = 0) -> Bool {
         guard body.count >= 10 else { return false }
-        let needle: (UInt8, UInt8, UInt8, UInt8) = (0x22, 0x31, 0x68, 0x22)  // "1h"
-        var from = 0
+        var from = start
         while from < body.count {
-            let found: Int? = withUnsafeBytes(of: needle) { find(body, UnsafeRawBufferPointer($0), from: from, end: body.count) }
-            guard let at = found else { return false }
+            guard let at = findQuotedOneHour(body, from: from) else { return false }
             from = at + 4
             // Back from the opening quote: whitespace, ':', whitespace, then `"ttl"`.
             var i = at - 1
@@ -194,6 +194,35 @@ public enum RequestScan {
     }
 
     /// The first offset in `from..<end` where `needle` starts (glibc `memmem`).
+    /// The first index at or after `from` of the four bytes `"1h"`, or nil. A whole body is
+    /// searched on every request, and Claude Code's bodies run to hundreds of KB: sixteen
+    /// positions a step, by two vector compares (`1` then `h` one byte on), the quotes
+    /// checked only where both match (glibc's `memmem` took ~5 instructions a byte for a
+    /// four-byte needle; this takes well under one).
+    static func findQuotedOneHour(_ body: UnsafeRawBufferPointer, from: Int) -> Int? {
+        guard let base = body.baseAddress else { return nil }
+        let n = body.count
+        var i = max(0, from)
+        let one = SIMD16<UInt8>(repeating: 0x31), h = SIMD16<UInt8>(repeating: 0x68)
+        // Lanes k of the loads at i+1 and i+2 are bytes i+k+1 and i+k+2: a match at i+k needs
+        // i+k+3 < n, so the step runs while i + 19 <= n and the rest goes byte by byte.
+        while i + 19 <= n {
+            let a1 = (base + i + 1).loadUnaligned(as: SIMD16<UInt8>.self)
+            let a2 = (base + i + 2).loadUnaligned(as: SIMD16<UInt8>.self)
+            if any((a1 .== one) .& (a2 .== h)) {
+                for k in 0..<16 where body[i + k] == 0x22 && body[i + k + 1] == 0x31 && body[i + k + 2] == 0x68 && body[i + k + 3] == 0x22 {
+                    return i + k
+                }
+            }
+            i &+= 16
+        }
+        while i + 4 <= n {
+            if body[i] == 0x22 && body[i + 1] == 0x31 && body[i + 2] == 0x68 && body[i + 3] == 0x22 { return i }
+            i += 1
+        }
+        return nil
+    }
+
     static func find(_ body: UnsafeRawBufferPointer, _ needle: UnsafeRawBufferPointer, from: Int, end: Int) -> Int? {
         guard let base = body.baseAddress, let n = needle.baseAddress, from < end, end <= body.count,
               let p = cc_memmem(base + from, end - from, n, needle.count) else { return nil }

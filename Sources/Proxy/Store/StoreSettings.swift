@@ -4,12 +4,24 @@
 // start-up or inside a `Store.query` body.
 
 extension Store {
+    /// Settings whose values hold a secret: sealed in the database like channel keys
+    /// (`sealSecret`), opened when read. `webhooks`: Slack, DingTalk and WeCom webhook URLs
+    /// carry the receiver's token. A value stored before sealing (no `enc1:` prefix) reads
+    /// as it is and is sealed at its next write.
+    static let sealedSettings: Set<String> = ["webhooks"]
+
+    private func stored(_ key: String, _ value: String) throws -> String {
+        guard Self.sealedSettings.contains(key), value.hasPrefix(SecretBox.prefix) else { return value }
+        return try openSecret(value)
+    }
+
     /// A setting's stored value, or its default. Unknown keys throw.
     public func setting(_ key: String) throws -> String {
         guard let def = SettingsCatalog.definition(key) else { throw StoreError(.invalid, "unknown setting \(key)") }
-        return try withConfig { db in
-            try db.scalarText("SELECT value FROM settings WHERE key = ?", [.text(key)]) ?? def.defaultValue
+        let v = try withConfig { db in
+            try db.scalarText("SELECT value FROM settings WHERE key = ?", [.text(key)])
         }
+        return try v.map { try stored(key, $0) } ?? def.defaultValue
     }
 
     public func intSetting(_ key: String) throws -> Int {
@@ -34,7 +46,7 @@ extension Store {
             defer { s.reset() }
             while try s.step() {
                 let k = s.text(0)
-                if out[k] != nil { out[k] = s.text(1) }
+                if out[k] != nil { out[k] = try stored(k, s.text(1)) }
             }
             return out
         }
@@ -57,8 +69,9 @@ extension Store {
         try withConfig { db in
             try db.transaction {
                 for (key, value) in values {
+                    let v = Self.sealedSettings.contains(key) ? sealSecret(value) : value
                     try db.run("INSERT INTO settings(key, value, updated_ms) VALUES(?,?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ms=excluded.updated_ms",
-                               [.text(key), .text(value), .int(now)])
+                               [.text(key), .text(v), .int(now)])
                 }
             }
         }

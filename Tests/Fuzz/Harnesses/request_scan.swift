@@ -30,6 +30,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // With a channel table that knows the model (and names like it): the same answer, the
     // model taken as the table's name only when its bytes are exactly that name.
     if case .success(let info) = result {
+        // The cache lifetime read in the walk is the whole-body search's answer.
+        let searched = body.withUnsafeBytes { RequestScan.asksOneHourCache($0) }
+        check(info.cacheOneHour == searched, "the walk read cacheOneHour \(info.cacheOneHour), the search \(searched)")
         let names = [info.model, info.model + "x", String(info.model.dropLast()), "claude-sonnet-4-5-20250929"]
         var c = Channel(id: 1, name: "fuzz", kind: kind, urls: ["https://up.example.com"], keys: [ChannelKey(index: 0, secret: "k")])
         c.models = names.filter { !$0.isEmpty }

@@ -99,6 +99,32 @@ final class StoreSecretsTests: XCTestCase {
         XCTAssertEqual(try store.openSecret(""), "")
     }
 
+    /// A webhook URL carries its receiver's token: the `webhooks` setting is sealed in the
+    /// file and opens when read, whichever way it is read; a value stored before sealing
+    /// reads as it is.
+    func testTheWebhooksSettingIsSealedAtRest() throws {
+        let token = "T0AAAA/B0BBBB/webhook-token-\(UInt32.random(in: 0...UInt32.max))"
+        let value = "slack=https://hooks.slack.com/services/\(token)"
+        let store = try open()
+        try store.setSetting("webhooks", value)
+        try store.setSetting("log_retention_days", "9")
+        XCTAssertEqual(try store.setting("webhooks"), value)
+        XCTAssertEqual(try store.settings()["webhooks"], value)
+        let raw = try store.withConfig { try $0.scalarText("SELECT value FROM settings WHERE key = 'webhooks'") }
+        XCTAssertTrue(raw?.hasPrefix("enc1:") == true, "\(raw ?? "nil")")
+        XCTAssertEqual(try store.withConfig { try $0.scalarText("SELECT value FROM settings WHERE key = 'log_retention_days'") }, "9",
+                       "other settings stay readable in the file")
+        store.close()
+        XCTAssertNil(fileBytes().range(of: Data(token.utf8)), "the webhook token is in the database file")
+        // Written before sealing (plain): read as it is.
+        let db = try Database(path: path)
+        try db.run("UPDATE settings SET value = ? WHERE key = 'webhooks'", [.text("https://example.com/hook")])
+        db.close()
+        let again = try open()
+        defer { again.close() }
+        XCTAssertEqual(try again.setting("webhooks"), "https://example.com/hook")
+    }
+
     /// An empty value in a sealed column (an account row not signed in; an old channel with an
     /// empty proxy) is left as it is at open and reads back empty: sealing it would change
     /// nothing a reader needs, and opening it must not fail the start.
