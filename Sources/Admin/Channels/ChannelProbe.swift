@@ -15,36 +15,6 @@ enum ChannelProbe {
         let keyIndex: Int?
     }
 
-    struct Outcome: Encodable {
-        let ok: Bool
-        let status: Int?
-        let ttfbMs: UInt64?
-        let durationMs: UInt64
-        let model: String
-        let error: String?
-
-        init(_ r: ChannelCheckResult) {
-            ok = r.ok
-            status = r.status
-            ttfbMs = r.ttfbMs
-            durationMs = r.durationMs
-            model = r.model
-            error = r.error
-        }
-
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(ok, forKey: .ok)
-            try c.encode(status, forKey: .status)
-            try c.encode(ttfbMs, forKey: .ttfbMs)
-            try c.encode(durationMs, forKey: .durationMs)
-            try c.encode(model, forKey: .model)
-            try c.encodeIfPresent(error, forKey: .error)
-        }
-
-        enum CodingKeys: String, CodingKey { case ok, status, ttfbMs, durationMs, model, error }
-    }
-
     static func handle(_ call: AdminCall) {
         call.loop.assertOnLoop()
         do throws(AdminError) {
@@ -66,7 +36,7 @@ enum ChannelProbe {
             ChannelCheck.run(c, keyIndex: keyIndex, model: model, target: table.targets[index][0], pool: call.proxy.pool,
                              account: c.account == nil ? nil : call.proxy.accounts[c.id],
                              timeoutNanos: timeout) { result in
-                call.json(Outcome(result))
+                call.json(ChannelCheckView(result, withTime: false))
             }
         } catch {
             call.fail(error)

@@ -38,48 +38,14 @@ struct ChannelView: Encodable, Sendable {
     let cooldown: Cooling?
     let modelCooldowns: [ModelCooling]
     let todayCostUsd: Double
-    let probe: ProbeView?
-
-    /// A channel's last health probe: when it ended (wall-clock ms), what it found. The error
-    /// text never holds a key (`ChannelCheck.scrub`).
-    struct ProbeView: Encodable, Sendable {
-        let atMs: UInt64
-        let ok: Bool
-        let status: Int?
-        let ttfbMs: UInt64?
-        let durationMs: UInt64
-        let model: String
-        let error: String?
-
-        init(_ r: ChannelCheckResult) {
-            atMs = r.atMillis
-            ok = r.ok
-            status = r.status
-            ttfbMs = r.ttfbMs
-            durationMs = r.durationMs
-            model = r.model
-            error = r.error
-        }
-
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(atMs, forKey: .atMs)
-            try c.encode(ok, forKey: .ok)
-            try c.encode(status, forKey: .status)
-            try c.encode(ttfbMs, forKey: .ttfbMs)
-            try c.encode(durationMs, forKey: .durationMs)
-            try c.encode(model, forKey: .model)
-            try c.encode(error, forKey: .error)
-        }
-
-        enum CodingKeys: String, CodingKey { case atMs, ok, status, ttfbMs, durationMs, model, error }
-    }
+    /// The channel's last health probe: when it ended, what it found.
+    let probe: ChannelCheckView?
 
     /// `c` with the cooldown entries of `book` at `now` (monotonic), today's spend and its
     /// last health probe.
     init(_ c: Channel, cooling: [CooldownSnapshotEntry], todayCostUSD: Double, probe: ChannelCheckResult? = nil) {
         channel = c
-        self.probe = probe.map(ProbeView.init)
+        self.probe = probe.map { ChannelCheckView($0, withTime: true) }
         var keyEntries: [Int: CooldownSnapshotEntry] = [:]
         var channelEntry: CooldownSnapshotEntry?
         var models: [ModelCooling] = []
@@ -185,4 +151,31 @@ enum ChannelSecrets {
             c.proxy = s
         }
     }
+}
+
+/// What one check of a channel found (`ChannelCheckResult`), as the admin API shows it: the
+/// test button's answer (`withTime` false: no `at_ms`, `error` left out when ok) and a
+/// channel's last health probe in the channel list (`withTime` true: `at_ms`, `error` null
+/// when ok). The error text never holds a key (`ChannelCheck.scrub`).
+struct ChannelCheckView: Encodable, Sendable {
+    let result: ChannelCheckResult
+    let withTime: Bool
+
+    init(_ r: ChannelCheckResult, withTime: Bool) {
+        result = r
+        self.withTime = withTime
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if withTime { try c.encode(result.atMillis, forKey: .atMs) }
+        try c.encode(result.ok, forKey: .ok)
+        try c.encode(result.status, forKey: .status)
+        try c.encode(result.ttfbMs, forKey: .ttfbMs)
+        try c.encode(result.durationMs, forKey: .durationMs)
+        try c.encode(result.model, forKey: .model)
+        if withTime { try c.encode(result.error, forKey: .error) } else { try c.encodeIfPresent(result.error, forKey: .error) }
+    }
+
+    enum CodingKeys: String, CodingKey { case atMs, ok, status, ttfbMs, durationMs, model, error }
 }

@@ -43,8 +43,12 @@ final class OAuthMock: @unchecked Sendable {
     var url: String { "http://127.0.0.1:\(upstream.port)" }
 
     init(_ test: EndToEndCase) throws {
-        upstream = try test.startScripted { [unowned self] conn, _, _ in
+        // Weak: the server lives until the test's tear-down, after this mock is gone, and the
+        // ccload under test may still call it then (a refresh due at the test's end); an
+        // unowned reference trapped the whole test process once.
+        upstream = try test.startScripted { [weak self] conn, _, _ in
             while let (head, body) = conn.readRequest(timeout: 5) {
+                guard let self else { return }
                 let (status, extra, text) = self.answer(head, body)
                 var out = "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(text.utf8.count)\r\n"
                 for h in extra { out += h + "\r\n" }

@@ -39,7 +39,8 @@ final class HostileUpstream: @unchecked Sendable {
 
     init(_ initial: Plan) throws {
         plan = initial
-        server = try ScriptedUpstream { [unowned self] conn, _, _ in serve(conn) }
+        // Weak: a connection accepted while this upstream is being released must not reach it.
+        server = try ScriptedUpstream { [weak self] conn, _, _ in self?.serve(conn) }
     }
 
     var port: Int { server.port }

@@ -24,8 +24,10 @@ final class RecordingEndpoint: @unchecked Sendable {
 
     init(_ case_: EndToEndCase, answer: @escaping @Sendable (_ path: String, _ count: Int) -> Answer) throws {
         answerFor = answer
-        server = try case_.startScripted { [unowned self] conn, _, _ in
+        // Weak: the server outlives this endpoint until the test's tear-down (see OAuthMock).
+        server = try case_.startScripted { [weak self] conn, _, _ in
             while let req = conn.readRequest(timeout: 30) {
+                guard let self else { return }
                 let line = req.head.components(separatedBy: "\r\n").first ?? ""
                 let path = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
                 let a: Answer = lock.withLock {
