@@ -111,6 +111,6 @@ public final class AccountBook: Sendable {
 
     /// Forgets an account's windows (signed out, deleted).
     public func forget(channelID: Int) {
-        _ = state.withLock { s in s.windows.removeValue(forKey: channelID); s.dirty.remove(channelID) }
+        state.withLock { s in s.windows.removeValue(forKey: channelID); s.dirty.remove(channelID) }
     }
 }
