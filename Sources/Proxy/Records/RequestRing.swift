@@ -32,14 +32,6 @@ public final class RequestRing: Sendable {
         }
     }
 
-    /// Stores `record`, giving it the next id; returns the id.
-    @discardableResult
-    public func append(_ record: RequestRecord) -> UInt64 {
-        var r = record
-        append(&r)
-        return r.id
-    }
-
     /// Up to `limit` records, newest first, with ids below `beforeID` when given.
     public func page(limit: Int, beforeID: UInt64? = nil) -> [RequestRecord] {
         state.withLock { s in

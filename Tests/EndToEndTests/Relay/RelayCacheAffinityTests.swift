@@ -43,16 +43,22 @@ final class RelayCacheAffinityTests: RelayCase {
         }
     }
 
+    /// A relay with channel A (priority 10, id 1) and B (priority 5, id 2), a server error
+    /// cooling for `cooldownSeconds`, a turn keeping the cache warm for `cacheSeconds`.
+    private func startAB(_ a: ScriptedUpstream, _ b: MockUpstream, cooldownSeconds: Int, cacheSeconds: Int) throws -> CcloadProcess {
+        try startRelay([
+            channel("A", url: "http://127.0.0.1:\(a.port)", priority: 10, ["id": 1]),
+            channel("B", url: b.url, priority: 5, ["id": 2]),
+        ], ["CCLOAD_COOLDOWN_SERVER": "\(cooldownSeconds)", "CCLOAD_COOLDOWN_MIN": "0.01", "CCLOAD_AFFINITY_CACHE": "\(cacheSeconds)"]).ccload
+    }
+
     /// The issue's scenario: A priority 10, B priority 5.
     func testWarmSessionStaysOnBAfterACoolsDownAndReturnsToAOnceIdle() throws {
         let health = Health()
         let a = try startSwitchable(health)
         let b = try startMock()
         // A 500 cools A for 3 s; a turn keeps the cache warm for 8 s.
-        let ccload = try startRelay([
-            channel("A", url: "http://127.0.0.1:\(a.port)", priority: 10, ["id": 1]),
-            channel("B", url: b.url, priority: 5, ["id": 2]),
-        ], ["CCLOAD_COOLDOWN_SERVER": "3", "CCLOAD_COOLDOWN_MIN": "0.01", "CCLOAD_AFFINITY_CACHE": "8"]).ccload
+        let ccload = try startAB(a, b, cooldownSeconds: 3, cacheSeconds: 8)
 
         XCTAssertEqual(try ccload.post("/v1/messages", turnBody(1)).status, 200)
         XCTAssertEqual(a.observations, ["1"])
@@ -85,10 +91,7 @@ final class RelayCacheAffinityTests: RelayCase {
         let health = Health()
         let a = try startSwitchable(health)
         let b = try startMock()
-        let ccload = try startRelay([
-            channel("A", url: "http://127.0.0.1:\(a.port)", priority: 10, ["id": 1]),
-            channel("B", url: b.url, priority: 5, ["id": 2]),
-        ], ["CCLOAD_COOLDOWN_SERVER": "1", "CCLOAD_COOLDOWN_MIN": "0.01", "CCLOAD_AFFINITY_CACHE": "1"]).ccload
+        let ccload = try startAB(a, b, cooldownSeconds: 1, cacheSeconds: 1)
         let hour = #","system":[{"type":"text","text":"sys","cache_control":{"type":"ephemeral","ttl":"1h"}}]"#
         health.failing = true
         XCTAssertEqual(try ccload.post("/v1/messages", turnBody(1, session: "s-hour", extra: hour)).status, 200)

@@ -7,7 +7,7 @@ final class RequestRingTests: XCTestCase {
         for i in 0..<12 {
             var r = RequestRecord()
             r.status = 200 + i
-            ring.append(r)
+            ring.append(&r)
         }
         XCTAssertEqual(ring.count, 5)
         let first = ring.page(limit: 3)
@@ -34,7 +34,9 @@ final class RequestRingTests: XCTestCase {
         XCTAssertEqual(page.map(\.id), [5, 4, 3], "newest first, the capacity kept")
         XCTAssertEqual(page.map(\.path), (2...4).reversed().map { "/v1/messages/\($0)-a-path-longer-than-fifteen-bytes" })
         XCTAssertEqual(page.map(\.status), [0, 0, 0])
-        XCTAssertEqual(ring.append(RequestRecord()), 6, "the value form numbers on")
+        var sixth = RequestRecord()
+        ring.append(&sixth)
+        XCTAssertEqual(sixth.id, 6, "ids number on")
         XCTAssertEqual(ring.page(limit: 2, beforeID: 6).map(\.id), [5, 4])
     }
 }
