@@ -8,16 +8,16 @@ import Reactor
 ///
 /// Owner: the writer thread (`StoreWriter`) only, never two threads.
 final class BatchWriter {
-    private let db: Database
-    private var stmtCache: [String: Statement] = [:]
+    private let db: any SQLConnection
+    private var stmtCache: [String: any SQLStatement] = [:]
     /// The batch's statements, by `Slot`: found by index, not by hashing their text (a
     /// 256-row INSERT is over 13 KB of SQL; hashing it per batch was ~4,700 instructions).
-    private var slots = [Statement?](repeating: nil, count: Slot.count)
+    private var slots = [(any SQLStatement)?](repeating: nil, count: Slot.count)
 
-    init(db: Database) { self.db = db }
+    init(db: any SQLConnection) { self.db = db }
 
     /// Runs maintenance chores (`StoreWriter.perform`) with the connection.
-    func perform(_ chores: [@Sendable (Database) -> Void]) {
+    func perform(_ chores: [@Sendable (any SQLConnection) -> Void]) {
         for c in chores { c(db) }
     }
 
@@ -26,7 +26,7 @@ final class BatchWriter {
         for s in stmtCache.values { s.finalize() }
         stmtCache.removeAll()
         for s in slots { s?.finalize() }
-        slots = [Statement?](repeating: nil, count: Slot.count)
+        slots = [(any SQLStatement)?](repeating: nil, count: Slot.count)
         db.close()
     }
 
@@ -53,12 +53,18 @@ final class BatchWriter {
     /// SQLite keeps no statement journal for a multi-row INSERT (with the default ABORT it
     /// spilled one to a temporary file: twice the `pwrite`s per batch). The batch's
     /// transaction is rolled back whole on any failure (`write`), as before.
-    private static func insertSQL(rows: Int) -> String {
+    /// (PostgreSQL has no such choice: a failed statement changes nothing, and the
+    /// transaction is rolled back whole.)
+    private static func insertSQL(rows: Int, _ dialect: SQLDialect) -> String {
         let row = "(" + Array(repeating: "?", count: Int(paramsPerRow)).joined(separator: ",") + ")"
-        return "INSERT OR FAIL INTO request_logs(\(logColumns)) VALUES" + Array(repeating: row, count: rows).joined(separator: ",")
+        let verb = dialect == .sqlite ? "INSERT OR FAIL INTO" : "INSERT INTO"
+        return "\(verb) request_logs(\(logColumns)) VALUES" + Array(repeating: row, count: rows).joined(separator: ",")
     }
 
-    private static let insertSQLs = rowsPerInsert.map { insertSQL(rows: $0) }
+    private static let insertSQLs: [SQLDialect: [String]] = [
+        .sqlite: rowsPerInsert.map { insertSQL(rows: $0, .sqlite) },
+        .postgres: rowsPerInsert.map { insertSQL(rows: $0, .postgres) },
+    ]
 
     /// The text parameters of the rows being inserted (reused).
     private var text = BoundText()
@@ -73,10 +79,12 @@ final class BatchWriter {
     private static let upsertSQL = upsert("stats_hourly", ["hour_ms", "channel_id", "model", "token_id"])
     private static let rollupSQL = upsert("stats_rollup", ["dim", "key", "hour_ms"])
 
-    private static let tokenSQL = """
-        UPDATE auth_tokens SET total_cost_micro = total_cost_micro + ?, total_requests = total_requests + ?,
-            last_used_ms = MAX(COALESCE(last_used_ms, 0), ?) WHERE id = ?
+    private static func tokenSQL(_ dialect: SQLDialect) -> String {
         """
+        UPDATE auth_tokens SET total_cost_micro = total_cost_micro + ?, total_requests = total_requests + ?,
+            last_used_ms = \(dialect.greatest("COALESCE(last_used_ms, 0)", "?")) WHERE id = ?
+        """
+    }
 
     /// The statements every batch runs, each in its own slot of `slots`.
     private enum Slot {
@@ -95,29 +103,29 @@ final class BatchWriter {
             case .insert(let i): 5 + i
             }
         }
-        var sql: String {
+        func sql(_ dialect: SQLDialect) -> String {
             switch self {
-            case .begin: "BEGIN IMMEDIATE"
+            case .begin: dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
             case .commit: "COMMIT"
             case .upsert: BatchWriter.upsertSQL
             case .rollup: BatchWriter.rollupSQL
-            case .token: BatchWriter.tokenSQL
-            case .insert(let i): BatchWriter.insertSQLs[i]
+            case .token: BatchWriter.tokenSQL(dialect)
+            case .insert(let i): BatchWriter.insertSQLs[dialect]![i]
             }
         }
     }
 
-    private func statement(_ slot: Slot) throws -> Statement {
+    private func statement(_ slot: Slot) throws -> any SQLStatement {
         if let s = slots[slot.index] {
             s.reset()
             return s
         }
-        let s = try db.prepare(slot.sql)
+        let s = try db.prepare(slot.sql(db.dialect))
         slots[slot.index] = s
         return s
     }
 
-    private func statement(_ sql: String) throws -> Statement {
+    private func statement(_ sql: String) throws -> any SQLStatement {
         if let s = stmtCache[sql] {
             s.reset()
             return s
@@ -189,7 +197,7 @@ final class BatchWriter {
             try statement(.commit).stepDone()
             return nil
         } catch {
-            if db.inTransaction { _ = sqlite3_exec(db.handle, "ROLLBACK", nil, nil, nil) }
+            db.rollbackQuietly()
             return "\(error)"
         }
     }
@@ -207,7 +215,7 @@ final class BatchWriter {
     }
 
     /// One execution of `s`, an INSERT of `count` rows: `records[first ..< first + count]`.
-    private func insertRows(_ s: Statement, _ records: [RequestRecord], from first: Int, count n: Int) throws {
+    private func insertRows(_ s: any SQLStatement, _ records: [RequestRecord], from first: Int, count n: Int) throws {
         text.removeAll()
         // Through the buffer: each field is read where the record lies (passing `records[k]`
         // copied the record, retaining every string of it, twice per row).
@@ -239,7 +247,7 @@ final class BatchWriter {
     }
 
     /// Binds row `row` of a (multi-row) INSERT: parameters `first + 1 …`, its texts from `text`.
-    private func bindRecord(_ s: Statement, _ rs: UnsafeBufferPointer<RequestRecord>, _ k: Int, first p: Int32, text: BoundText.Values, row: Int) throws {
+    private func bindRecord(_ s: any SQLStatement, _ rs: UnsafeBufferPointer<RequestRecord>, _ k: Int, first p: Int32, text: BoundText.Values, row: Int) throws {
         let t = row * Self.textsPerRow
         try s.bind(p + 1, Int64(bitPattern: rs[k].id))
         try s.bind(p + 2, Int64(rs[k].timeMillis))

@@ -50,7 +50,7 @@ struct BoundText {
         let spans: [(start: Int, count: Int)]
 
         /// Binds value `k` (in the order appended) to parameter `param` of `s`.
-        func bind(_ s: Statement, _ param: Int32, _ k: Int) throws {
+        func bind(_ s: any SQLStatement, _ param: Int32, _ k: Int) throws {
             let span = spans[k]
             if span.start < 0 { return try s.bindNull(param) }
             try s.bindStatic(param, UnsafeBufferPointer(rebasing: base[span.start..<(span.start + span.count)]))

@@ -13,7 +13,7 @@ final class ReaderPool: Sendable {
     }
 
     private let worker = WorkerThread(State())
-    private let databases: [Database]
+    private let databases: [any SQLConnection]
 
     /// Set once, before any job runs.
     weak var store: Store? {
@@ -21,7 +21,7 @@ final class ReaderPool: Sendable {
         set { worker.withLock { $0.store = newValue } }
     }
 
-    init(databases: [Database]) {
+    init(databases: [any SQLConnection]) {
         self.databases = databases
         for db in databases {
             let started = worker.start(next: { s -> WorkerStep<(Job, Store?)> in

@@ -27,6 +27,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         case closed
         /// The secret key is missing, malformed, unreadable, or not the one the database was sealed with.
         case secretKey = "secret_key"
+        /// The database server cannot be reached now (PostgreSQL: the connection was lost or
+        /// refused); the call may succeed later, once it is back.
+        case unavailable
         case other
     }
 
@@ -60,7 +63,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
 /// One SQLite connection. Not thread-safe: owned by one thread at a time (the writer
 /// thread, a reader thread, or whoever holds the lock guarding the config connection).
 /// Opened with `SQLITE_OPEN_NOMUTEX` for that reason.
-public final class Database: @unchecked Sendable {
+public final class Database: SQLConnection, @unchecked Sendable {
+    public var dialect: SQLDialect { .sqlite }
     let handle: OpaquePointer
     public let path: String
     private var cache: [String: Statement] = [:]
@@ -134,7 +138,9 @@ public final class Database: @unchecked Sendable {
     }
 
     /// A new prepared statement, owned by the caller.
-    public func prepare(_ sql: String) throws -> Statement {
+    public func prepare(_ sql: String) throws -> any SQLStatement { try prepareSQLite(sql) }
+
+    func prepareSQLite(_ sql: String) throws -> Statement {
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
         guard rc == SQLITE_OK, let stmt else { throw error(rc, "prepare \(sql.prefix(80))") }
@@ -142,12 +148,12 @@ public final class Database: @unchecked Sendable {
     }
 
     /// A prepared statement kept by the connection for reuse, reset and with its bindings cleared.
-    public func cached(_ sql: String) throws -> Statement {
+    public func cached(_ sql: String) throws -> any SQLStatement {
         if let s = cache[sql] {
             s.reset()
             return s
         }
-        let s = try prepare(sql)
+        let s = try prepareSQLite(sql)
         cache[sql] = s
         return s
     }
@@ -172,53 +178,14 @@ public final class Database: @unchecked Sendable {
         }
     }
 
-    /// Runs a query and returns the first column of the first row as an integer.
-    public func scalarInt(_ sql: String, _ args: [SQLValue] = []) throws -> Int64? {
-        let s = try cached(sql)
-        try s.bind(args)
-        defer { s.reset() }
-        guard try s.step() else { return nil }
-        return s.isNull(0) ? nil : s.int64(0)
+    public func rollbackQuietly() {
+        if inTransaction { _ = sqlite3_exec(handle, "ROLLBACK", nil, nil, nil) }
     }
-
-    /// Runs a query and returns the first column of the first row as text.
-    public func scalarText(_ sql: String, _ args: [SQLValue] = []) throws -> String? {
-        let s = try cached(sql)
-        try s.bind(args)
-        defer { s.reset() }
-        guard try s.step() else { return nil }
-        return s.text(0)
-    }
-
-    /// Runs one statement with arguments that returns no rows; returns the rows changed.
-    @discardableResult
-    public func run(_ sql: String, _ args: [SQLValue] = []) throws -> Int {
-        let s = try cached(sql)
-        try s.bind(args)
-        defer { s.reset() }
-        while try s.step() {}
-        return changes
-    }
-}
-
-/// A value to bind.
-public enum SQLValue: Sendable, Equatable {
-    case null
-    case int(Int64)
-    case double(Double)
-    case text(String)
-    case blob([UInt8])
-
-    public static func int(_ v: Int?) -> SQLValue { v.map { .int(Int64($0)) } ?? .null }
-    public static func int64(_ v: Int64?) -> SQLValue { v.map { .int($0) } ?? .null }
-    public static func text(_ v: String?) -> SQLValue { v.map { .text($0) } ?? .null }
-    public static func double(_ v: Double?) -> SQLValue { v.map { .double($0) } ?? .null }
-    public static func bool(_ v: Bool) -> SQLValue { .int(v ? 1 : 0) }
 }
 
 /// A prepared statement. Parameters and columns are 1-based and 0-based respectively,
 /// as in SQLite's C API. Owned by the thread that owns its `Database`.
-public final class Statement: @unchecked Sendable {
+public final class Statement: SQLStatement, @unchecked Sendable {
     private var stmt: OpaquePointer?
     private unowned let db: Database
 
@@ -229,7 +196,7 @@ public final class Statement: @unchecked Sendable {
 
     deinit { finalize() }
 
-    func finalize() {
+    public func finalize() {
         if let s = stmt { sqlite3_finalize(s) }
         stmt = nil
     }
@@ -241,14 +208,13 @@ public final class Statement: @unchecked Sendable {
 
     /// Resets for the next step keeping the bound values: for a statement whose every
     /// parameter is bound again before each step (clearing 832 of them cost the writer ~1.5 %).
-    func resetKeepingBindings() { sqlite3_reset(stmt) }
+    public func resetKeepingBindings() { sqlite3_reset(stmt) }
 
     private func check(_ rc: Int32, _ what: String) throws {
         if rc != SQLITE_OK { throw db.error(rc, what) }
     }
 
     public func bind(_ i: Int32, _ v: Int64) throws { try check(sqlite3_bind_int64(stmt, i, v), "bind") }
-    public func bind(_ i: Int32, _ v: Int) throws { try bind(i, Int64(v)) }
     public func bind(_ i: Int32, _ v: Double) throws { try check(sqlite3_bind_double(stmt, i, v), "bind") }
     public func bindNull(_ i: Int32) throws { try check(sqlite3_bind_null(stmt, i), "bind") }
     /// Binds the string's UTF-8 bytes, length given (an embedded NUL is kept, and no
@@ -266,7 +232,7 @@ public final class Statement: @unchecked Sendable {
 
     /// Binds `text` (UTF-8) without a copy (SQLITE_STATIC): the bytes must stay where they
     /// are, unchanged, until the statement has stepped and been reset or rebound.
-    func bindStatic(_ i: Int32, _ text: UnsafeBufferPointer<UInt8>) throws {
+    public func bindStatic(_ i: Int32, _ text: UnsafeBufferPointer<UInt8>) throws {
         guard let base = text.baseAddress, text.count > 0 else {
             return try check(bindEmptyText(i), "bind")
         }
@@ -288,25 +254,6 @@ public final class Statement: @unchecked Sendable {
         }
         try check(rc, "bind")
     }
-    public func bind(_ i: Int32, _ v: Int?) throws { if let v { try bind(i, Int64(v)) } else { try bindNull(i) } }
-    public func bind(_ i: Int32, _ v: Int64?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
-    public func bind(_ i: Int32, _ v: String?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
-    public func bind(_ i: Int32, _ v: Double?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
-    public func bind(_ i: Int32, _ v: Bool) throws { try bind(i, Int64(v ? 1 : 0)) }
-
-    public func bind(_ i: Int32, _ v: SQLValue) throws {
-        switch v {
-        case .null: try bindNull(i)
-        case .int(let x): try bind(i, x)
-        case .double(let x): try bind(i, x)
-        case .text(let x): try bind(i, x)
-        case .blob(let x): try bind(i, x)
-        }
-    }
-
-    public func bind(_ values: [SQLValue]) throws {
-        for (k, v) in values.enumerated() { try bind(Int32(k + 1), v) }
-    }
 
     /// Steps once: true when a row is ready, false when done.
     public func step() throws -> Bool {
@@ -319,29 +266,15 @@ public final class Statement: @unchecked Sendable {
 
     public func isNull(_ c: Int32) -> Bool { sqlite3_column_type(stmt, c) == SQLITE_NULL }
     public func int64(_ c: Int32) -> Int64 { sqlite3_column_int64(stmt, c) }
-    public func int(_ c: Int32) -> Int { Int(sqlite3_column_int64(stmt, c)) }
-    public func optionalInt(_ c: Int32) -> Int? { isNull(c) ? nil : int(c) }
-    public func optionalInt64(_ c: Int32) -> Int64? { isNull(c) ? nil : int64(c) }
     public func double(_ c: Int32) -> Double { sqlite3_column_double(stmt, c) }
-    public func optionalDouble(_ c: Int32) -> Double? { isNull(c) ? nil : double(c) }
-    public func bool(_ c: Int32) -> Bool { sqlite3_column_int64(stmt, c) != 0 }
     public func text(_ c: Int32) -> String {
         guard let p = sqlite3_column_text(stmt, c) else { return "" }
         let n = Int(sqlite3_column_bytes(stmt, c))
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
     }
-    public func optionalText(_ c: Int32) -> String? { isNull(c) ? nil : text(c) }
     public func blob(_ c: Int32) -> [UInt8] {
         let n = Int(sqlite3_column_bytes(stmt, c))
         guard n > 0, let p = sqlite3_column_blob(stmt, c) else { return [] }
         return Array(UnsafeRawBufferPointer(start: p, count: n))
-    }
-}
-
-extension Statement {
-    /// Steps a statement that returns no rows, then resets it.
-    func stepDone() throws {
-        defer { reset() }
-        while try step() {}
     }
 }

@@ -320,7 +320,7 @@ enum Migrator {
     /// Brings `db` to the last of `migrations` inside one transaction; refuses a database
     /// whose version is newer than the newest known. Returns the version now applied.
     @discardableResult
-    static func migrate(_ db: Database, _ migrations: [Migration], nowMillis: UInt64) throws -> Int {
+    static func migrate(_ db: any SQLConnection, _ migrations: [Migration], nowMillis: UInt64) throws -> Int {
         let latest = migrations.last?.version ?? 0
         return try db.transaction {
             try db.exec("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL, summary TEXT NOT NULL)")

@@ -70,7 +70,7 @@ struct StatsDelta {
          cacheRead, cacheWrite5m, cacheWrite1h, cost, durationSum, ttfbCount, ttfbSum] + hist
     }
 
-    func bind(_ s: Statement, from first: Int32) throws {
+    func bind(_ s: any SQLStatement, from first: Int32) throws {
         for (i, v) in values.enumerated() { try s.bind(first + Int32(i), v) }
     }
 

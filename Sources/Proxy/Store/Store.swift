@@ -51,7 +51,7 @@ public final class Store: Sendable {
     public let path: String
     public let options: StoreOptions
     public let writer: StoreWriter
-    let config: Lock<Database?>
+    let config: Lock<(any SQLConnection)?>
     let readers: ReaderPool
     /// Seals and opens the secrets the store keeps (`StoreSecrets.swift`).
     let secrets: SecretBox
@@ -93,7 +93,7 @@ public final class Store: Sendable {
         createdKeyFile = created
         config = Lock(db)
         let writerDB = try Store.connect(path, options, synchronous: "NORMAL")
-        var readerDBs: [Database] = []
+        var readerDBs: [any SQLConnection] = []
         for _ in 0..<max(1, options.readerThreads) {
             let r = try Store.connect(path, options, synchronous: "NORMAL")
             try r.exec("PRAGMA query_only=1")
@@ -118,7 +118,7 @@ public final class Store: Sendable {
 
     /// Runs `body` with the configuration connection, holding its lock.
     @discardableResult
-    public func withConfig<T>(_ body: (Database) throws -> T) throws -> T {
+    public func withConfig<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
         try config.withLock { db in
             guard let db else { throw StoreError(.closed, "the store is closed") }
             return try body(db)

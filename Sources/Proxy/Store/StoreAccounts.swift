@@ -56,7 +56,7 @@ public struct AccountTokens: Sendable, Equatable {
 extension Store {
     private static let accountColumns = "channel_id, kind, access_token, refresh_token, expires_ms, account_id, status, error, windows, updated_ms"
 
-    private func accountRow(_ s: Statement) throws -> AccountRow {
+    private func accountRow(_ s: any SQLStatement) throws -> AccountRow {
         AccountRow(channelID: s.int(0), kind: AccountKind(rawValue: s.text(1)) ?? .claude,
                    accessToken: try openSecret(s.text(2)), refreshToken: try openSecret(s.text(3)),
                    expiresMillis: UInt64(clamping: max(0, s.int64(4))), accountID: s.text(5),
@@ -93,7 +93,7 @@ extension Store {
             try db.transaction {
                 guard try db.scalarInt("SELECT COUNT(*) FROM channels WHERE id = ?", [.int(Int64(channelID))]) == 1 else { return false }
                 try db.run("DELETE FROM accounts WHERE channel_id = ? AND kind <> ?", [.int(Int64(channelID)), .text(kind.rawValue)])
-                try db.run("INSERT OR IGNORE INTO accounts(channel_id, kind, updated_ms) VALUES(?,?,?)",
+                try db.run("INSERT INTO accounts(channel_id, kind, updated_ms) VALUES(?,?,?) ON CONFLICT DO NOTHING",
                            [.int(Int64(channelID)), .text(kind.rawValue), .int(now)])
                 return true
             }

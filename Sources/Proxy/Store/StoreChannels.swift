@@ -131,7 +131,7 @@ extension Store {
     }
 
     /// Writes one channel; its keys and proxy URL are sealed with `box`.
-    static func writeChannel(_ db: Database, _ c: Channel, insert: Bool, now: UInt64, _ box: SecretBox) throws {
+    static func writeChannel(_ db: any SQLConnection, _ c: Channel, insert: Bool, now: UInt64, _ box: SecretBox) throws {
         guard !c.name.isEmpty else { throw StoreError(.invalid, "a channel needs a name") }
         let urls = String(decoding: try JSONEncoder().encode(c.urls), as: UTF8.self)
         let values: [SQLValue] = [
@@ -180,7 +180,7 @@ extension Store {
 
     /// Reads channels (all, or the one with `id`); keys and proxy URLs are opened with `box`
     /// here, once per load of the channel table, never per request.
-    static func loadChannels(_ db: Database, id: Int?, _ box: SecretBox) throws -> [Channel] {
+    static func loadChannels(_ db: any SQLConnection, id: Int?, _ box: SecretBox) throws -> [Channel] {
         let filter = id == nil ? "" : " WHERE id = ?"
         let args: [SQLValue] = id.map { [.int(Int64($0))] } ?? []
         let s = try db.cached("""

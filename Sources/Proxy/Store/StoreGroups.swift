@@ -31,9 +31,8 @@ extension Store {
                 let now = options.wallClock()
                 g.createdMillis = now
                 g.updatedMillis = now
-                try db.run("INSERT INTO channel_groups(name, remark, created_ms, updated_ms) VALUES(?,?,?,?)",
-                           [.text(g.name), .text(g.remark), .int(Int64(now)), .int(Int64(now))])
-                g.id = Int(db.lastInsertRowID)
+                g.id = Int(try db.insertReturningID("INSERT INTO channel_groups(name, remark, created_ms, updated_ms) VALUES(?,?,?,?) RETURNING id",
+                                                    [.text(g.name), .text(g.remark), .int(Int64(now)), .int(Int64(now))]))
                 try Self.writeMembers(db, g)
                 return g
             }
@@ -83,11 +82,11 @@ extension Store {
 
     /// Drops channels that are no longer stored from every group (after a channel delete
     /// or import). Inside the caller's transaction.
-    static func pruneGroupMembers(_ db: Database) throws {
+    static func pruneGroupMembers(_ db: any SQLConnection) throws {
         try db.run("DELETE FROM channel_group_members WHERE channel_id NOT IN (SELECT id FROM channels)")
     }
 
-    static func checkGroup(_ db: Database, _ g: ChannelGroup) throws {
+    static func checkGroup(_ db: any SQLConnection, _ g: ChannelGroup) throws {
         for cid in g.channelIDs {
             guard try db.scalarInt("SELECT 1 FROM channels WHERE id = ?", [.int(Int64(cid))]) != nil else {
                 throw StoreError(.invalid, "channel \(cid) does not exist")
@@ -99,14 +98,14 @@ extension Store {
         }
     }
 
-    static func writeMembers(_ db: Database, _ g: ChannelGroup) throws {
+    static func writeMembers(_ db: any SQLConnection, _ g: ChannelGroup) throws {
         for cid in Set(g.channelIDs).sorted() {
             try db.run("INSERT INTO channel_group_members(group_id, channel_id) VALUES(?,?)",
                        [.int(Int64(g.id)), .int(Int64(cid))])
         }
     }
 
-    static func loadGroups(_ db: Database, id: Int?) throws -> [ChannelGroup] {
+    static func loadGroups(_ db: any SQLConnection, id: Int?) throws -> [ChannelGroup] {
         let filter = id == nil ? "" : " WHERE id = ?"
         let args: [SQLValue] = id.map { [.int(Int64($0))] } ?? []
         let s = try db.cached("SELECT id, name, remark, created_ms, updated_ms FROM channel_groups\(filter) ORDER BY id")

@@ -4,13 +4,13 @@ import Reactor
 /// Admin queries over one connection. Handed to `Store.query` bodies on a reader thread
 /// (or made by `Store.read` on the calling thread). Do not keep it beyond the body.
 public struct StoreReader {
-    let db: Database
+    let db: any SQLConnection
     /// For configuration calls from inside a query body.
     public let store: Store
 
     static let hour: UInt64 = 3_600_000
 
-    init(db: Database, store: Store) {
+    init(db: any SQLConnection, store: Store) {
         self.db = db
         self.store = store
     }
@@ -90,7 +90,7 @@ public struct StoreReader {
 
     static let sumColumns = Array(Schema.valueColumns.prefix(16))
 
-    static func totals(_ s: Statement, from c: Int32) -> StatsTotals {
+    static func totals(_ s: any SQLStatement, from c: Int32) -> StatsTotals {
         var t = StatsTotals()
         t.requests = s.int64(c)
         t.successes = s.int64(c + 1)
@@ -194,7 +194,7 @@ public struct StoreReader {
         let limit = UInt64(Int64.max) - Self.hour
         let from = min(q.fromMillis, limit) / Self.hour * Self.hour
         let to = (min(q.toMillis, limit) + Self.hour - 1) / Self.hour * Self.hour
-        let s: Statement
+        let s: any SQLStatement
         if q.scoped {
             // Every row of the range has an id at least the first one's: the id range keeps
             // the scan within the user's (token's) index entries from there on.

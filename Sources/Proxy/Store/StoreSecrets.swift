@@ -50,7 +50,7 @@ extension Store {
     /// when the database holds no sealed value yet). Returns the key file's path when it was
     /// created now. Throws `.secretKey` for a missing key (sealed values but no key file) or
     /// an unusable key file.
-    static func secretBox(for path: String, _ options: StoreOptions, _ db: Database) throws -> (SecretBox, created: String?) {
+    static func secretBox(for path: String, _ options: StoreOptions, _ db: any SQLConnection) throws -> (SecretBox, created: String?) {
         if let given = options.secretKey { return (SecretBox(key: given), nil) }
         let file = SecretKeyFile.path(forDatabase: path)
         if let key = try SecretKeyFile.read(file) { return (SecretBox(key: key), nil) }
@@ -64,7 +64,7 @@ extension Store {
     /// seals every plaintext value of `SealedColumn.all`, in one transaction. Returns how
     /// many values were sealed. Throws `.secretKey` when the key is not the database's.
     @discardableResult
-    static func prepareSecrets(_ db: Database, _ box: SecretBox, path: String, keyGiven: Bool, nowMillis now: UInt64) throws -> Int {
+    static func prepareSecrets(_ db: any SQLConnection, _ box: SecretBox, path: String, keyGiven: Bool, nowMillis now: UInt64) throws -> Int {
         let mismatch = keyGiven
             ? "CCLOAD_SECRET_KEY does not match the key database \(path) was sealed with; start with that key"
             : "the key file \(SecretKeyFile.path(forDatabase: path)) does not match the key database \(path) was sealed with; restore the key file kept with the database, or set CCLOAD_SECRET_KEY to its key"
@@ -93,7 +93,7 @@ extension Store {
     /// Seals the plaintext values of `SealedColumn.all` in place (a value already `enc1:` is
     /// left, and so is the empty text, which holds no secret); tables that do not exist are
     /// skipped.
-    static func sealPlaintext(_ db: Database, _ box: SecretBox) throws -> Int {
+    static func sealPlaintext(_ db: any SQLConnection, _ box: SecretBox) throws -> Int {
         var count = 0
         for c in SealedColumn.all where try tableExists(db, c.table) {
             let keyList = c.keys.joined(separator: ", ")
@@ -116,12 +116,12 @@ extension Store {
     }
 
     /// Whether the database holds any sealed value (or a check value).
-    static func holdsSealedValues(_ db: Database) throws -> Bool {
+    static func holdsSealedValues(_ db: any SQLConnection) throws -> Bool {
         if try db.scalarText("SELECT value FROM settings WHERE key = ?", [.text(secretCheckName)]) != nil { return true }
         return try firstSealedValue(db) != nil
     }
 
-    private static func firstSealedValue(_ db: Database) throws -> String? {
+    private static func firstSealedValue(_ db: any SQLConnection) throws -> String? {
         for c in SealedColumn.all where try tableExists(db, c.table) {
             if let v = try db.scalarText("""
                 SELECT \(c.column) FROM \(c.table)
@@ -131,7 +131,7 @@ extension Store {
         return nil
     }
 
-    private static func tableExists(_ db: Database, _ name: String) throws -> Bool {
+    private static func tableExists(_ db: any SQLConnection, _ name: String) throws -> Bool {
         try db.scalarInt("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [.text(name)]) != nil
     }
 }

@@ -24,19 +24,18 @@ extension Store {
         if t.createdMillis == 0 { t.createdMillis = options.wallClock() }
         let stored = t
         let id = try withConfig { db -> Int in
-            try db.run("""
+            return Int(try db.insertReturningID("""
                 INSERT INTO auth_tokens(hash, prefix, name, created_ms, last_used_ms, enabled, expires_ms, allowed_models,
                     daily_cost_cap_micro, total_cost_cap_micro, rpm_limit, concurrency_limit,
                     weekly_cost_cap_micro, monthly_cost_cap_micro, owner_user_id, allowed_clients, group_id)
-                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id
                 """, [.blob(stored.hash), .text(stored.prefix), .text(stored.name), .int(Int64(stored.createdMillis)),
                       .int64(stored.lastUsedMillis.map { Int64($0) }), .bool(stored.enabled),
                       .int64(stored.expiresAtMillis.map { Int64($0) }), .text(try Self.encodeModels(stored.allowedModels)),
                       .int64(stored.dailyCostCapMicroUSD), .int64(stored.totalCostCapMicroUSD),
                       .int(stored.requestsPerMinute), .int(stored.maxConcurrency),
                       .int64(stored.weeklyCostCapMicroUSD), .int64(stored.monthlyCostCapMicroUSD),
-                      .int(stored.ownerUserID), .int(stored.allowedClients?.rawValue), .int(stored.groupID)])
-            return Int(db.lastInsertRowID)
+                      .int(stored.ownerUserID), .int(stored.allowedClients?.rawValue), .int(stored.groupID)]))
         }
         t.id = id
         return CreatedToken(token: t, secret: secret)
@@ -105,7 +104,7 @@ extension Store {
         return String(decoding: try JSONEncoder().encode(m), as: UTF8.self)
     }
 
-    static func loadTokens(_ db: Database, _ clause: String, _ args: [SQLValue]) throws -> [AuthToken] {
+    static func loadTokens(_ db: any SQLConnection, _ clause: String, _ args: [SQLValue]) throws -> [AuthToken] {
         let s = try db.cached("""
             SELECT t.id, t.name, t.prefix, t.hash, t.created_ms, t.last_used_ms, t.enabled, t.expires_ms, t.allowed_models,
                 t.daily_cost_cap_micro, t.total_cost_cap_micro, t.rpm_limit, t.concurrency_limit, t.total_cost_micro, t.total_requests,

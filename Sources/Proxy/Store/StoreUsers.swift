@@ -14,19 +14,18 @@ extension Store {
         let stored = u
         u.id = try withConfig { db -> Int in
             do {
-                try db.run("""
+                return Int(try db.insertReturningID("""
                     INSERT INTO users(username, password_hash, role, email, enabled, approved, allowed_group_ids,
                         daily_cost_cap_micro, weekly_cost_cap_micro, monthly_cost_cap_micro, total_cost_cap_micro,
                         rpm_limit, concurrency_limit, created_ms, updated_ms)
-                    VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id
                     """, [.text(stored.username), .text(stored.passwordHash), .text(stored.role.rawValue), .text(stored.email),
                           .bool(stored.enabled), .bool(stored.approved), .text(try Self.encodeIDs(stored.allowedGroupIDs))]
                         + Self.limitValues(stored.limits)
-                        + [.int(Int64(clamping: stored.createdMillis)), .int(Int64(clamping: stored.updatedMillis))])
+                        + [.int(Int64(clamping: stored.createdMillis)), .int(Int64(clamping: stored.updatedMillis))]))
             } catch let e as StoreError where e.kind == .constraint {
                 throw StoreError(.constraint, "username \(stored.username) is taken")
             }
-            return Int(db.lastInsertRowID)
         }
         return u
     }
@@ -46,7 +45,7 @@ extension Store {
 
     /// The user called `username` (ASCII case ignored), if any.
     public func user(username: String) throws -> User? {
-        try withConfig { db in try Self.loadUsers(db, "WHERE username = ?", [.text(username)]).first }
+        try withConfig { db in try Self.loadUsers(db, "WHERE " + db.dialect.equalsIgnoringCase("username"), [.text(username)]).first }
     }
 
     /// Writes a user's fields (all but the id and creation time). A user who can no longer
@@ -119,7 +118,7 @@ extension Store {
         String(decoding: try JSONEncoder().encode(ids), as: UTF8.self)
     }
 
-    static func loadUsers(_ db: Database, _ clause: String, _ args: [SQLValue]) throws -> [User] {
+    static func loadUsers(_ db: any SQLConnection, _ clause: String, _ args: [SQLValue]) throws -> [User] {
         let s = try db.cached("""
             SELECT id, username, password_hash, role, email, enabled, approved, allowed_group_ids,
                 daily_cost_cap_micro, weekly_cost_cap_micro, monthly_cost_cap_micro, total_cost_cap_micro,

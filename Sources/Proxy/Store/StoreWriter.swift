@@ -33,7 +33,7 @@ public final class StoreWriter: @unchecked Sendable {
         var retentionSeen: UInt64 = 0
         var nextRetentionAt: UInt64
         var processed: UInt64 = 0
-        var chores: [@Sendable (Database) -> Void] = []
+        var chores: [@Sendable (any SQLConnection) -> Void] = []
         var choresDone: UInt64 = 0
         var choresAsked: UInt64 = 0
         var counters = StoreWriterCounters()
@@ -73,7 +73,7 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// What the thread does with the lock released.
     enum Work {
-        case chores([@Sendable (Database) -> Void])
+        case chores([@Sendable (any SQLConnection) -> Void])
         /// One retention chunk, nothing queued.
         case retention
         /// Write the `n` records moved to `batch`, then a retention chunk when asked.
@@ -89,7 +89,7 @@ public final class StoreWriter: @unchecked Sendable {
     private let connection: BatchWriter
     private var batch: [RequestRecord] = []
 
-    init(db: Database, options: StoreOptions) throws {
+    init(db: any SQLConnection, options: StoreOptions) throws {
         connection = BatchWriter(db: db)
         self.options = options
         capacity = max(1, options.queueCapacity)
@@ -182,7 +182,7 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// Runs `body` on the writer thread with its connection, between batches, and returns
     /// when it has run (maintenance: a checkpoint, a pragma; tests). Never on a reactor thread.
-    public func perform(_ body: @escaping @Sendable (Database) -> Void) {
+    public func perform(_ body: @escaping @Sendable (any SQLConnection) -> Void) {
         let target = worker.withLock { s -> UInt64? in
             if s.stopped || s.stopping { return nil }
             s.chores.append(body)

@@ -90,9 +90,8 @@ extension Store {
     /// A token written as a version-2 database holds it (no group column yet).
     fileprivate func createTokenV2(name: String) throws -> Int {
         try withConfig { db in
-            try db.run("INSERT INTO auth_tokens(hash, prefix, name, created_ms) VALUES(?,?,?,?)",
-                       [.blob([1, 2, 3]), .text("ccl-xxxx"), .text(name), .int(1)])
-            return Int(db.lastInsertRowID)
+            Int(try db.insertReturningID("INSERT INTO auth_tokens(hash, prefix, name, created_ms) VALUES(?,?,?,?) RETURNING id",
+                                         [.blob([1, 2, 3]), .text("ccl-xxxx"), .text(name), .int(1)]))
         }
     }
 }
