@@ -65,6 +65,13 @@ enum Configuration {
             }
         }
         s.sqlitePath = given.string("sqlite_path")!
+        if let url = given.string("database_url"), !url.isEmpty {
+            // The URL is not repeated: it holds the database password.
+            guard StoreLocation.isPostgresURL(url) else {
+                throw Failure("CCLOAD_DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:port/database)")
+            }
+            s.databaseURL = url
+        }
         s.settingSeeds = given.liveSeeds
         s.adminPassword = given.string("admin_password")
         if let k = given.string("secret_key") {
@@ -112,6 +119,9 @@ struct Settings: Sendable {
     var authTokens: [String] = []
     var pricing = Pricing.builtIn
     var sqlitePath = ""
+    /// PostgreSQL (`CCLOAD_DATABASE_URL`); nil: the SQLite file `sqlitePath`.
+    var databaseURL: String?
+    var storeLocation: StoreLocation { .from(databaseURL: databaseURL, sqlitePath: sqlitePath) }
     /// Live settings given explicitly (catalog key → value), written to the database at start-up.
     var settingSeeds: [String: String] = [:]
     /// `CCLOAD_PASS`; nil → a generated password whose hash is stored.

@@ -100,12 +100,14 @@ enum Server {
         do {
             var options = StoreOptions()
             options.secretKey = settings.secretKey
-            store = try Store.open(path: settings.sqlitePath, options: options)
+            store = try Store.open(settings.storeLocation, options: options)
             if let file = store.createdKeyFile {
                 log("created the secret key file \(file) (mode 0600): back it up with the database, which cannot be read without it")
             }
         } catch {
-            Log.error("cannot open the database \(settings.sqlitePath): \((error as? StoreError)?.message ?? "\(error)")")
+            // A PostgreSQL store's message names its URL without the password.
+            let what = settings.databaseURL == nil ? "the database \(settings.sqlitePath)" : "the PostgreSQL database"
+            Log.error("cannot open \(what): \((error as? StoreError)?.message ?? "\(error)")")
             return 1
         }
         // The live settings (cooldowns, selector, affinity, record logging, retention) come
@@ -174,7 +176,7 @@ enum Server {
         let background = startBackground(control: control, shared: shared, pool: frozenProxy.pool)
         let routingText: String
         if let t = firstTable {
-            routingText = " routing \(t.count) channels (database \(settings.sqlitePath))"
+            routingText = " routing \(t.count) channels (database \(store.path))"
         } else if let up = frozenProxy.upstream {
             routingText = " → \(up.displayName)"
         } else {

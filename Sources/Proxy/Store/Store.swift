@@ -36,19 +36,43 @@ public struct StoreOptions: Sendable {
     public init() {}
 }
 
-/// ccload's embedded SQLite store: configuration (channels, tokens, settings, cooldowns,
-/// login sessions), request logs and hourly statistics.
+/// Where the store keeps its tables: an SQLite file (the embedded default) or a PostgreSQL
+/// database that several ccload instances share.
+public enum StoreLocation: Sendable, Equatable {
+    case sqlite(path: String)
+    /// A `postgres://` or `postgresql://` URL (libpq's form).
+    case postgres(url: String)
+
+    /// PostgreSQL when `databaseURL` is given (and not empty), else the SQLite file.
+    public static func from(databaseURL: String?, sqlitePath: String) -> StoreLocation {
+        if let u = databaseURL, !u.isEmpty { return .postgres(url: u) }
+        return .sqlite(path: sqlitePath)
+    }
+
+    /// Whether `url` names PostgreSQL (the only server backend).
+    public static func isPostgresURL(_ url: String) -> Bool {
+        url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")
+    }
+}
+
+/// ccload's store: configuration (channels, tokens, settings, cooldowns, login sessions),
+/// request logs and hourly statistics, in an embedded SQLite file or in PostgreSQL. The two
+/// backends run the same queries through `SQLConnection`; nothing outside this folder knows
+/// which one is open.
 ///
 /// Threads: no method here may be called on a reactor thread except `writer.enqueue` (never
 /// blocks) and `query` (hands work to a reader thread and the result back with
 /// `loop.submit`). The configuration methods are synchronous: call them at start-up or from
-/// inside a `query` body. They use one connection guarded by a lock, with
-/// `synchronous=FULL`, so a configuration write is durable when the call returns. The
+/// inside a `query` body. They use one connection guarded by a lock (SQLite: with
+/// `synchronous=FULL`), so a configuration write is durable when the call returns. The
 /// writer thread and each reader thread own their own connections.
 public final class Store: Sendable {
     public static let defaultPath = "data/ccload.db"
 
+    /// The SQLite file, or the PostgreSQL URL without its password.
     public let path: String
+    public let location: StoreLocation
+    public let dialect: SQLDialect
     public let options: StoreOptions
     public let writer: StoreWriter
     let config: Lock<(any SQLConnection)?>
@@ -59,46 +83,65 @@ public final class Store: Sendable {
     /// `CCLOAD_SECRET_KEY`), for the start-up log; nil otherwise.
     public let createdKeyFile: String?
 
-    /// Opens (creating the file and its folder when missing) and migrates the database, then
-    /// starts the writer and reader threads. Throws a `StoreError` whose message says what
-    /// is wrong: an unwritable path, a file that is not a database, a damaged database, a
-    /// schema newer than this ccload, a secret key that is missing or not the one the
-    /// database was sealed with (`.secretKey`). Plaintext secrets of an older database are
-    /// sealed here, in one transaction.
+    /// Opens (creating the file and its folder when missing) and migrates the SQLite database
+    /// at `path`, then starts the writer and reader threads. Throws a `StoreError` whose
+    /// message says what is wrong: an unwritable path, a file that is not a database, a
+    /// damaged database, a schema newer than this ccload, a secret key that is missing or not
+    /// the one the database was sealed with (`.secretKey`). Plaintext secrets of an older
+    /// database are sealed here, in one transaction.
     public static func open(path: String = Store.defaultPath, options: StoreOptions = StoreOptions()) throws -> Store {
-        try Store(path: path, options: options)
+        try Store(location: .sqlite(path: path), options: options)
     }
 
-    private init(path: String, options: StoreOptions) throws {
-        self.path = path
+    /// Opens the store at `location`. PostgreSQL: connects (`.unavailable` when the server
+    /// cannot be reached, `.cannotOpen` when it refuses the login or has no such database),
+    /// migrates under an advisory lock (one instance at a time), and needs the secret key
+    /// given (`options.secretKey`): instances that share a database share its key, so there
+    /// is no key file.
+    public static func open(_ location: StoreLocation, options: StoreOptions = StoreOptions()) throws -> Store {
+        try Store(location: location, options: options)
+    }
+
+    /// The connections a store opens, one per role.
+    enum Role: String { case config, writer, reader }
+
+    private init(location: StoreLocation, options: StoreOptions) throws {
+        self.location = location
         self.options = options
-        try Store.makeFolder(for: path)
-        let db = try Store.connect(path, options, synchronous: "FULL")
+        let connect: (Role) throws -> any SQLConnection
+        switch location {
+        case .sqlite(let path):
+            try Store.makeFolder(for: path)
+            connect = { role in try Store.connectSQLite(path, options, role) }
+        case .postgres(let url):
+            connect = { role in try Store.connectPostgres(url, role) }
+        }
+        let db = try connect(.config)
+        path = db.path
+        dialect = db.dialect
         do {
             try Migrator.migrate(db, options.migrations, nowMillis: options.wallClock())
         } catch let e as StoreError {
             throw Store.explain(e, path)
         }
-        if options.quickCheckAtOpen {
-            let r = try db.scalarText("PRAGMA quick_check") ?? "?"
-            if r != "ok" {
-                throw StoreError(.corrupt, "database \(path) is damaged (quick_check: \(r)); restore a backup or move it aside")
+        if dialect == .sqlite {
+            if options.quickCheckAtOpen {
+                let r = try db.scalarText("PRAGMA quick_check") ?? "?"
+                if r != "ok" {
+                    throw StoreError(.corrupt, "database \(path) is damaged (quick_check: \(r)); restore a backup or move it aside")
+                }
             }
+            // Freed space is zeroed, so a replaced secret leaves no old bytes in the file.
+            try db.exec("PRAGMA secure_delete=ON")
         }
-        // Freed space is zeroed, so a replaced secret leaves no old bytes in the file.
-        try db.exec("PRAGMA secure_delete=ON")
-        let (box, created) = try Store.secretBox(for: path, options, db)
+        let (box, created) = try Store.secretBox(for: location, options, db)
         try Store.prepareSecrets(db, box, path: path, keyGiven: options.secretKey != nil, nowMillis: options.wallClock())
         secrets = box
         createdKeyFile = created
         config = Lock(db)
-        let writerDB = try Store.connect(path, options, synchronous: "NORMAL")
+        let writerDB = try connect(.writer)
         var readerDBs: [any SQLConnection] = []
-        for _ in 0..<max(1, options.readerThreads) {
-            let r = try Store.connect(path, options, synchronous: "NORMAL")
-            try r.exec("PRAGMA query_only=1")
-            readerDBs.append(r)
-        }
+        for _ in 0..<max(1, options.readerThreads) { readerDBs.append(try connect(.reader)) }
         writer = try StoreWriter(db: writerDB, options: options)
         readers = ReaderPool(databases: readerDBs)
         readers.store = self
@@ -175,6 +218,14 @@ public final class Store: Sendable {
                 throw StoreError(.cannotOpen, "cannot create the folder for database \(path): \(built): \(String(cString: strerror(e)))")
             }
         }
+    }
+
+    /// An SQLite connection for `role`: the configuration connection writes with
+    /// `synchronous=FULL`, the writer with `NORMAL` (WAL), readers are query-only.
+    static func connectSQLite(_ path: String, _ options: StoreOptions, _ role: Role) throws -> Database {
+        let db = try connect(path, options, synchronous: role == .config ? "FULL" : "NORMAL")
+        if role == .reader { try db.exec("PRAGMA query_only=1") }
+        return db
     }
 
     static func connect(_ path: String, _ options: StoreOptions, synchronous: String) throws -> Database {

@@ -50,8 +50,11 @@ extension Store {
     /// when the database holds no sealed value yet). Returns the key file's path when it was
     /// created now. Throws `.secretKey` for a missing key (sealed values but no key file) or
     /// an unusable key file.
-    static func secretBox(for path: String, _ options: StoreOptions, _ db: any SQLConnection) throws -> (SecretBox, created: String?) {
+    static func secretBox(for location: StoreLocation, _ options: StoreOptions, _ db: any SQLConnection) throws -> (SecretBox, created: String?) {
         if let given = options.secretKey { return (SecretBox(key: given), nil) }
+        guard case .sqlite(let path) = location else {
+            throw StoreError(.secretKey, "a PostgreSQL store needs CCLOAD_SECRET_KEY: every instance on database \(db.path) seals and opens secrets with the same key, so there is no key file (make one with `openssl rand -hex 32`)")
+        }
         let file = SecretKeyFile.path(forDatabase: path)
         if let key = try SecretKeyFile.read(file) { return (SecretBox(key: key), nil) }
         if try holdsSealedValues(db) {
@@ -85,7 +88,7 @@ extension Store {
         if sealed > 0 {
             // The plaintext pages are gone from the file (secure_delete zeroes freed space);
             // a truncating checkpoint drops the write-ahead log's copies of the old pages.
-            try? db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+            if db.dialect == .sqlite { try? db.exec("PRAGMA wal_checkpoint(TRUNCATE)") }
         }
         return sealed
     }
@@ -132,6 +135,9 @@ extension Store {
     }
 
     private static func tableExists(_ db: any SQLConnection, _ name: String) throws -> Bool {
-        try db.scalarInt("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [.text(name)]) != nil
+        let sql = db.dialect == .sqlite
+            ? "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+            : "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+        return try db.scalarInt(sql, [.text(name)]) != nil
     }
 }

@@ -12,7 +12,7 @@ final class AdminChannelStoreEditTests: XCTestCase {
 
     override func setUpWithError() throws {
         path = NSTemporaryDirectory() + "ccload-edit-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
-        store = try Store.open(path: path)
+        store = try StoreTest.open(path: path)
     }
 
     override func tearDown() {

@@ -7,7 +7,7 @@ final class StoreConfigTests: StoreTestCase {
 
     func reopen() throws {
         store.close()
-        store = try Store.open(path: dir + "/ccload.db", options: StoreTest.options())
+        store = try StoreTest.open(path: dir + "/ccload.db", options: StoreTest.options())
     }
 
     func testChannelRoundTrip() throws {
@@ -127,7 +127,7 @@ final class StoreConfigTests: StoreTestCase {
     func testSessions() throws {
         let clock = Lock<UInt64>(1_000_000)
         store.close()
-        store = try Store.open(path: dir + "/ccload.db", options: StoreTest.options { $0.wallClock = { clock.withLock { $0 } } })
+        store = try StoreTest.open(path: dir + "/ccload.db", options: StoreTest.options { $0.wallClock = { clock.withLock { $0 } } })
         func digest(_ secret: String) -> [UInt8] { TokenDigest(of: Array(secret.utf8)).bytes }
         func live(_ secret: String) throws -> Bool { try store.liveSessions().contains { $0.digest == digest(secret) } }
         let s = "session-one"
@@ -228,13 +228,13 @@ final class StoreConfigTests: StoreTestCase {
         book.record(failure: .server, scope: .channel(2), now: mono)
         try store.saveCooldowns(book, nowMonotonic: mono, nowWallMillis: 1_700_000_000_000)
         _ = try store.createToken(AuthToken(name: "t"), secret: "secret-extreme")
+        try store.withConfig { db in
+            _ = try db.run("UPDATE cooldowns SET until_ms = 9223372036854775807, duration_ms = 9223372036854775807 WHERE channel_id = 1")
+            _ = try db.run("UPDATE cooldowns SET until_ms = -9223372036854775808, duration_ms = -5 WHERE channel_id = 2")
+            _ = try db.run("UPDATE auth_tokens SET created_ms = -1, expires_ms = -9223372036854775808, last_used_ms = -2")
+        }
         store.close()
-        let db = try Database(path: dir + "/ccload.db", create: false)
-        _ = try db.run("UPDATE cooldowns SET until_ms = 9223372036854775807, duration_ms = 9223372036854775807 WHERE channel_id = 1")
-        _ = try db.run("UPDATE cooldowns SET until_ms = -9223372036854775808, duration_ms = -5 WHERE channel_id = 2")
-        _ = try db.run("UPDATE auth_tokens SET created_ms = -1, expires_ms = -9223372036854775808, last_used_ms = -2")
-        db.close()
-        store = try Store.open(path: dir + "/ccload.db", options: StoreTest.options())
+        store = try StoreTest.open(path: dir + "/ccload.db", options: StoreTest.options())
         let loaded = try store.loadCooldowns(nowMonotonic: mono, nowWallMillis: 1_700_000_000_000)
         XCTAssertEqual(loaded.first { $0.scope == .channel(1) }?.until, mono + UInt64(Int64.max), "the saturated delta, from now")
         XCTAssertEqual(loaded.first { $0.scope == .channel(1) }?.durationNanos, UInt64.max)

@@ -72,10 +72,10 @@ final class StoreGroupsTests: StoreTestCase {
 
     func testATokenOfAnOlderDatabaseHasNoGroupAndCanBeGivenOne() throws {
         let path = dir + "/v2.db"
-        let old = try Store.open(path: path, options: StoreTest.options { $0.migrations = Array(Schema.migrations.prefix(2)) })
+        let old = try StoreTest.open(path: path, options: StoreTest.options { $0.migrations = Array(Schema.migrations.prefix(2)) })
         let made = try old.createTokenV2(name: "old")
         old.close()
-        let new = try Store.open(path: path, options: StoreTest.options())
+        let new = try StoreTest.open(path: path, options: StoreTest.options())
         defer { new.close() }
         var t = try XCTUnwrap(try new.token(id: made))
         XCTAssertNil(t.groupID)

@@ -11,7 +11,7 @@ final class StoreReaderTests: XCTestCase {
 
     override func setUp() {
         dir = StoreTest.tempDir()
-        store = try! Store.open(path: dir + "/ccload.db", options: StoreTest.options { $0.readerThreads = 2 })
+        store = try! StoreTest.open(path: dir + "/ccload.db", options: StoreTest.options { $0.readerThreads = 2 })
         // 600 records: every minute for 10 hours; channel i%3+1, model a/b, token i%4 (0 = none),
         // status cycling 200, 200, 404, 503, 0.
         let statuses = [200, 200, 404, 503, 0]

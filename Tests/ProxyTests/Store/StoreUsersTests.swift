@@ -120,7 +120,7 @@ final class StoreUsersTests: StoreTestCase {
     /// sessions the CCLOAD_PASS admin's, and both keep working.
     func testADatabaseFromBeforeUsersMigrates() throws {
         let path = dir + "/v2.db"
-        let old = try Store.open(path: path, options: StoreTest.options { $0.migrations = Array(Schema.migrations.prefix(2)) })
+        let old = try StoreTest.open(path: path, options: StoreTest.options { $0.migrations = Array(Schema.migrations.prefix(2)) })
         let digest = TokenDigest(of: Array("ccl-old".utf8)).bytes
         try old.withConfig { db in
             try db.run("INSERT INTO auth_tokens(hash, prefix, name, created_ms, daily_cost_cap_micro) VALUES(?, 'ccl-old', 'old', 1, 5)",
@@ -129,7 +129,7 @@ final class StoreUsersTests: StoreTestCase {
                        [.blob([UInt8](repeating: 9, count: 32)), .int(Int64.max / 4)])
         }
         old.close()
-        let new = try Store.open(path: path, options: StoreTest.options())
+        let new = try StoreTest.open(path: path, options: StoreTest.options())
         defer { new.close() }
         let t = try XCTUnwrap(new.token(secret: "ccl-old"))
         XCTAssertEqual(t.name, "old")

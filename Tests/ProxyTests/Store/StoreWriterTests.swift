@@ -17,7 +17,7 @@ final class StoreWriterTests: XCTestCase {
     }
 
     func open(_ change: (inout StoreOptions) -> Void = { _ in }) throws -> Store {
-        let s = try Store.open(path: dir + "/ccload.db", options: StoreTest.options(change))
+        let s = try StoreTest.open(path: dir + "/ccload.db", options: StoreTest.options(change))
         store = s
         return s
     }
@@ -358,6 +358,7 @@ final class StoreWriterTests: XCTestCase {
     }
 
     func testDiskFullDropsTheBatchAndTheWriterRecovers() throws {
+        try StoreTest.sqliteOnly()
         let s = try open()
         for i in 0..<1_000 { s.writer.enqueue(StoreTest.record(i)) }
         s.writer.flush()
@@ -385,6 +386,7 @@ final class StoreWriterTests: XCTestCase {
     }
 
     func testConfigurationWriteFailsClearlyWhenFull() throws {
+        try StoreTest.sqliteOnly()
         let s = try open()
         try s.withConfig { db in _ = try db.scalarInt("PRAGMA max_page_count = \(try db.scalarInt("PRAGMA page_count")!)") }
         var c = Channel(id: 0, name: "big", kind: .anthropic, urls: ["https://a"], keys: [])

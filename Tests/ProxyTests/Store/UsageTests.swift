@@ -164,7 +164,7 @@ final class UsageTests: StoreTestCase {
 
     func testMigrationSevenGivesEarlierRowsAndHoursTheirTokensOwner() throws {
         let path = dir + "/v6.db"
-        let old = try Store.open(path: path, options: StoreTest.options { $0.migrations = Array(Schema.migrations.prefix(6)) })
+        let old = try StoreTest.open(path: path, options: StoreTest.options { $0.migrations = Array(Schema.migrations.prefix(6)) })
         let alice = try old.createUser(User(username: "alice", passwordHash: "x"))
         let owned = try old.createToken(AuthToken(name: "alice's")).token
         let admins = try old.createToken(AuthToken(name: "admin's")).token
@@ -183,7 +183,7 @@ final class UsageTests: StoreTestCase {
         }
         old.close()
         store.close()
-        store = try Store.open(path: path, options: StoreTest.options())
+        store = try StoreTest.open(path: path, options: StoreTest.options())
         XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM request_logs WHERE user_id = \(alice.id)"), 2)
         XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM request_logs WHERE user_id IS NULL"), 1)
         XCTAssertEqual(try StoreTest.count(store, "SELECT count(*) FROM request_logs WHERE group_id IS NOT NULL"), 0)
