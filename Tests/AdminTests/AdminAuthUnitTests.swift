@@ -397,6 +397,12 @@ final class AdminJSONTests: XCTestCase {
         XCTAssertTrue(AdminError(StoreError(.full, "disk full")).message.contains("disk full"))
         XCTAssertEqual(AdminError(StoreError(.notFound, "no channel 3")).status, 404)
         XCTAssertEqual(AdminError(StoreError(.constraint, "name taken")).status, 409)
+        // A database server away: 503 with a retry hint, in the same error shape.
+        let away = AdminError(StoreError(.unavailable, "connection refused"))
+        XCTAssertEqual(away.status, 503)
+        XCTAssertEqual(away.type, "storage_unavailable")
+        XCTAssertTrue(away.message.contains("connection refused"), away.message)
+        XCTAssertEqual(away.headers.first { $0.0 == "Retry-After" }?.1, "5")
     }
 }
 

@@ -23,13 +23,18 @@ public struct AdminError: Error, Sendable {
     public static func notFound(_ message: String) -> AdminError { AdminError(404, message) }
 
     /// A store failure in the admin's terms: bad input is 400, a missing row 404, a
-    /// conflict 409, and a database that cannot be written a 500 that says why.
+    /// conflict 409, a database server that cannot be reached now 503 with `Retry-After`
+    /// (the proxy keeps serving from the configuration it has), and a database that cannot
+    /// be written a 500 that says why.
     public init(_ e: StoreError) {
         switch e.kind {
         case .invalid: self.init(400, e.message)
         case .notFound: self.init(404, e.message)
         case .constraint: self.init(409, e.message)
         case .closed: self.init(503, "ccload is shutting down")
+        case .unavailable:
+            self.init(503, "the database cannot be reached now; the change was not made (the proxy keeps serving): \(e.message)", type: "storage_unavailable")
+            headers = [("Retry-After", "5")]
         default: self.init(500, "the database could not be written: \(e.message)", type: "storage_error")
         }
     }

@@ -135,8 +135,16 @@ final class BatchWriter {
         return s
     }
 
-    /// Writes one batch in one transaction; returns the error message when it failed.
-    func write(_ records: [RequestRecord]) -> String? {
+    /// Why a batch was not written, and whether it may be tried again.
+    struct Failure: Error {
+        var message: String
+        /// The database server cannot be reached now (PostgreSQL): the batch is kept and
+        /// written once it is back. Anything else (a full disk, a damaged file) drops it.
+        var retryable: Bool
+    }
+
+    /// Writes one batch in one transaction; returns why when it failed.
+    func write(_ records: [RequestRecord]) -> Failure? {
         if records.isEmpty { return nil }
         do {
             try statement(.begin).stepDone()
@@ -198,7 +206,7 @@ final class BatchWriter {
             return nil
         } catch {
             db.rollbackQuietly()
-            return "\(error)"
+            return Failure(message: "\(error)", retryable: (error as? StoreError)?.kind == .unavailable)
         }
     }
 

@@ -36,6 +36,25 @@ struct RecordQueue {
         }
     }
 
+    /// Puts `batch` back in front of the queue, in its order (a batch whose write is to be
+    /// tried again). When newer records came meanwhile and not all of it fits, the batch's
+    /// oldest records are the ones not kept; returns how many.
+    mutating func putBack(_ batch: inout [RequestRecord]) -> Int {
+        let room = capacity - count
+        let lost = max(0, batch.count - room)
+        var k = batch.count - 1
+        while k >= lost {
+            if count == ring.count { grow() }
+            head -= 1
+            if head < 0 { head += ring.count }
+            ring[head] = batch[k]
+            count += 1
+            k -= 1
+        }
+        batch.removeAll(keepingCapacity: true)
+        return lost
+    }
+
     /// Doubles the ring (up to `capacity`). Rare: a burst beyond anything seen before.
     private mutating func grow() {
         let size = min(capacity, max(ring.count * 2, 1))

@@ -41,6 +41,10 @@ public final class StoreWriter: @unchecked Sendable {
         /// The deletion counters when the pass in progress began, and its first error.
         var passStart: (logs: UInt64, stats: UInt64) = (0, 0)
         var passError: String?
+        /// While the database server cannot be reached: no batch before this time.
+        var retryAt: UInt64 = 0
+        /// The next wait after a failed retry (doubles to `maxRetryNanos`).
+        var retryDelay: UInt64 = StoreWriter.firstRetryNanos
 
         /// A retention pass begins (unless one is already under way).
         mutating func startRetention() {
@@ -81,6 +85,11 @@ public final class StoreWriter: @unchecked Sendable {
         /// Close the statements and the connection (the last step).
         case finish
     }
+
+    /// The first wait before a batch is tried again after the database server could not be
+    /// reached, and the longest.
+    static let firstRetryNanos: UInt64 = 250_000_000
+    static let maxRetryNanos: UInt64 = 5_000_000_000
 
     public let capacity: Int
     private let options: StoreOptions
@@ -238,7 +247,9 @@ public final class StoreWriter: @unchecked Sendable {
             s.idle = true
             return .wait(until: s.nextRetentionAt)
         }
-        if s.stopping || s.flushWaiters > 0 || s.retentionActive { return take(&s) }
+        let urgent = s.stopping || s.flushWaiters > 0
+        if !urgent && now < s.retryAt { return .wait(until: s.retryAt) }
+        if urgent || s.retentionActive { return take(&s) }
         return collectOrTake(&s)
     }
 
@@ -274,14 +285,30 @@ public final class StoreWriter: @unchecked Sendable {
             if !more { worker.withLock { finishRetention(&$0) } }
         case .batch(let n, let doRetention):
             let failure = connection.write(batch)
-            let more = doRetention ? retentionChunk() : true
+            let more = doRetention && failure?.retryable != true ? retentionChunk() : true
             let batchSize = options.batchSize
             worker.withLock { s in
+                // The database server is away: the batch goes back to the queue and waits
+                // (unless ccload is stopping or someone waits for a flush: then it is
+                // dropped, so neither waits on an outage).
+                if let failure, failure.retryable, !s.stopping, s.flushWaiters == 0 {
+                    let lost = s.queue.putBack(&batch)
+                    s.processed &+= UInt64(lost)
+                    s.counters.droppedWriteFailed &+= UInt64(lost)
+                    s.counters.retriedBatches &+= 1
+                    s.counters.lastError = failure.message
+                    s.retryAt = monotonicNanos() &+ s.retryDelay
+                    s.retryDelay = min(s.retryDelay &* 2, StoreWriter.maxRetryNanos)
+                    if s.queue.count > 0 && s.firstPendingAt == 0 { s.firstPendingAt = monotonicNanos() }
+                    return
+                }
+                s.retryAt = 0
+                s.retryDelay = StoreWriter.firstRetryNanos
                 s.processed &+= UInt64(n)
                 if let failure {
                     s.counters.droppedWriteFailed &+= UInt64(n)
                     s.counters.failedBatches &+= 1
-                    s.counters.lastError = failure
+                    s.counters.lastError = failure.message
                 } else {
                     s.counters.written &+= UInt64(n)
                     s.counters.batches &+= 1

@@ -14,6 +14,9 @@ public struct StoreWriterCounters: Sendable, Equatable {
     public var fullBatches: UInt64 = 0
     /// Batches that failed.
     public var failedBatches: UInt64 = 0
+    /// Batches kept to be tried again because the database server could not be reached
+    /// (PostgreSQL); their records stay queued.
+    public var retriedBatches: UInt64 = 0
     /// Request-log and statistics rows deleted by retention.
     public var retentionDeletedLogs: UInt64 = 0
     public var retentionDeletedStats: UInt64 = 0

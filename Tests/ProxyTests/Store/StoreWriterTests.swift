@@ -399,3 +399,97 @@ final class StoreWriterTests: XCTestCase {
         XCTAssertEqual(try s.channels().count, 0)
     }
 }
+
+/// A connection that fails with `.unavailable` while `down` is set (a PostgreSQL server
+/// that went away), otherwise the SQLite connection it wraps.
+final class FlakyConnection: SQLConnection, @unchecked Sendable {
+    let inner: Database
+    let down = Lock(false)
+    init(_ inner: Database) { self.inner = inner }
+    var path: String { inner.path }
+    var dialect: SQLDialect { inner.dialect }
+    func check() throws { if down.withLock({ $0 }) { throw StoreError(.unavailable, "server closed the connection unexpectedly") } }
+    func exec(_ sql: String) throws { try check(); try inner.exec(sql) }
+    func prepare(_ sql: String) throws -> any SQLStatement { FlakyStatement(try inner.prepare(sql), self) }
+    func cached(_ sql: String) throws -> any SQLStatement { FlakyStatement(try inner.cached(sql), self) }
+    var changes: Int { inner.changes }
+    var inTransaction: Bool { inner.inTransaction }
+    func transaction<T>(_ body: () throws -> T) throws -> T { try check(); return try inner.transaction(body) }
+    func rollbackQuietly() { inner.rollbackQuietly() }
+    func close() { inner.close() }
+
+    final class FlakyStatement: SQLStatement {
+        let s: any SQLStatement
+        let owner: FlakyConnection
+        init(_ s: any SQLStatement, _ owner: FlakyConnection) { self.s = s; self.owner = owner }
+        func reset() { s.reset() }
+        func resetKeepingBindings() { s.resetKeepingBindings() }
+        func bind(_ i: Int32, _ v: Int64) throws { try s.bind(i, v) }
+        func bind(_ i: Int32, _ v: Double) throws { try s.bind(i, v) }
+        func bindNull(_ i: Int32) throws { try s.bindNull(i) }
+        func bind(_ i: Int32, _ v: String) throws { try s.bind(i, v) }
+        func bindStatic(_ i: Int32, _ text: UnsafeBufferPointer<UInt8>) throws { try s.bindStatic(i, text) }
+        func bind(_ i: Int32, _ v: [UInt8]) throws { try s.bind(i, v) }
+        func step() throws -> Bool { try owner.check(); return try s.step() }
+        func isNull(_ c: Int32) -> Bool { s.isNull(c) }
+        func int64(_ c: Int32) -> Int64 { s.int64(c) }
+        func double(_ c: Int32) -> Double { s.double(c) }
+        func text(_ c: Int32) -> String { s.text(c) }
+        func blob(_ c: Int32) -> [UInt8] { s.blob(c) }
+        func finalize() { s.finalize() }
+    }
+}
+
+final class StoreWriterOutageTests: XCTestCase {
+    /// The database server goes away: batches are kept (not dropped) and retried with a
+    /// growing wait, the proxy side keeps enqueueing, and everything is written in order
+    /// once the server is back.
+    func testAnOutageKeepsTheRecordsAndWritesThemWhenTheDatabaseReturns() throws {
+        let dir = StoreTest.tempDir()
+        defer { StoreTest.remove(dir) }
+        let path = dir + "/ccload.db"
+        try Store.open(path: path, options: StoreTest.options()).close()
+        let flaky = FlakyConnection(try Database(path: path))
+        let writer = try StoreWriter(db: flaky, options: StoreTest.options { $0.batchIntervalNanos = 10_000_000; $0.batchSize = 100 })
+        defer { writer.close() }
+        flaky.down.withLock { $0 = true }
+        for i in 0..<250 { XCTAssertTrue(writer.enqueue(StoreTest.record(i))) }
+        let end = monotonicNanos() + 5_000_000_000
+        while writer.snapshot().retriedBatches < 3 && monotonicNanos() < end { usleep(5_000) }
+        var c = writer.snapshot()
+        XCTAssertGreaterThanOrEqual(c.retriedBatches, 3, "\(c)")
+        XCTAssertLessThan(c.retriedBatches, 12, "the retries back off (250 ms, doubling), not a tight loop: \(c)")
+        XCTAssertEqual(c.written, 0)
+        XCTAssertEqual(c.dropped, 0, "nothing is lost while the queue has room")
+        XCTAssertTrue(c.lastError?.contains("server closed") == true, c.lastError ?? "")
+        for i in 250..<300 { XCTAssertTrue(writer.enqueue(StoreTest.record(i))) }
+        flaky.down.withLock { $0 = false }
+        let back = monotonicNanos() + 10_000_000_000
+        while writer.snapshot().written < 300 && monotonicNanos() < back { usleep(5_000) }
+        c = writer.snapshot()
+        XCTAssertEqual(c.written, 300, "\(c)")
+        XCTAssertEqual(c.dropped, 0)
+        let db = try Database(path: path)
+        defer { db.close() }
+        let st = try db.prepare("SELECT request_id FROM request_logs ORDER BY id")
+        var ids: [Int] = []
+        while try st.step() { ids.append(st.int(0)) }
+        st.finalize()
+        XCTAssertEqual(ids, Array(0..<300), "in order, each once")
+    }
+
+    /// The queue's putBack keeps a retried batch in front, in order, across the ring's wrap,
+    /// and keeps only what fits.
+    func testPutBackKeepsOrderAndCapacity() {
+        var q = RecordQueue(capacity: 8)
+        for i in 0..<6 { XCTAssertTrue(q.append(StoreTest.record(i))) }
+        var batch: [RequestRecord] = []
+        q.take(4, into: &batch)
+        for i in 6..<10 { XCTAssertTrue(q.append(StoreTest.record(i))) }
+        XCTAssertEqual(q.putBack(&batch), 2, "8 slots, 6 queued: two of the four do not fit")
+        var all: [RequestRecord] = []
+        q.take(100, into: &all)
+        XCTAssertEqual(all.map(\.id), [2, 3, 4, 5, 6, 7, 8, 9])
+        XCTAssertTrue(batch.isEmpty)
+    }
+}
