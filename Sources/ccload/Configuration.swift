@@ -72,6 +72,13 @@ enum Configuration {
             }
             s.databaseURL = url
         }
+        if let name = given.string("instance_name"), !name.isEmpty {
+            let ok = name.utf8.count <= 64 && name.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x2D
+            }
+            guard ok else { throw Failure("CCLOAD_INSTANCE_NAME must be letters, digits, '.', '_' or '-', at most 64") }
+            s.instanceName = name
+        }
         s.settingSeeds = given.liveSeeds
         s.adminPassword = given.string("admin_password")
         if let k = given.string("secret_key") {
@@ -122,6 +129,8 @@ struct Settings: Sendable {
     /// PostgreSQL (`CCLOAD_DATABASE_URL`); nil: the SQLite file `sqlitePath`.
     var databaseURL: String?
     var storeLocation: StoreLocation { .from(databaseURL: databaseURL, sqlitePath: sqlitePath) }
+    /// This instance's name on the cluster bus (`CCLOAD_INSTANCE_NAME`).
+    var instanceName = ClusterBus.defaultInstanceName()
     /// Live settings given explicitly (catalog key → value), written to the database at start-up.
     var settingSeeds: [String: String] = [:]
     /// `CCLOAD_PASS`; nil → a generated password whose hash is stored.

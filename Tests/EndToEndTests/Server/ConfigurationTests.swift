@@ -71,12 +71,27 @@ final class ConfigurationTests: AdminDataCase {
                                      (["--port", "70000"], [:], "Error: --port must be at most 65535, not 70000"),
                                      ([], ["PORT": "x"], "Error: PORT=x is not a valid number"),
                                      (["--threads", "0"], [:], "Error: --threads must be at least 1, not 0"),
-                                     ([], ["CCLOAD_REQUEST_LOG": "maybe"], "Error: CCLOAD_REQUEST_LOG=maybe is not 1 or 0")] {
+                                     ([], ["CCLOAD_REQUEST_LOG": "maybe"], "Error: CCLOAD_REQUEST_LOG=maybe is not 1 or 0"),
+                                     ([], ["CCLOAD_DATABASE_URL": "mysql://u:p@h/db"], "Error: CCLOAD_DATABASE_URL must be a PostgreSQL URL"),
+                                     (["--instance-name", "a b"], [:], "Error: CCLOAD_INSTANCE_NAME must be letters, digits")] {
             let (status, _, err) = try run(args, env)
             XCTAssertEqual(status, 64, "\(args) \(env): \(err)")
             XCTAssertTrue(err.contains(message), "\(args) \(env): \(err)")
             XCTAssertTrue(err.contains("ccload --help"), err)
         }
+    }
+
+    /// PostgreSQL that cannot be reached at start: a clear error naming the server (never its
+    /// password), and a non-zero exit; without CCLOAD_SECRET_KEY a PostgreSQL store is refused.
+    func testAnUnreachablePostgreSQLStopsStartUpClearly() throws {
+        let url = "postgres://ccload:sekrit-pw@127.0.0.1:1/ccload"
+        let (status, out, err) = try run(["--port", "0", "--listen", "127.0.0.1"],
+                                         ["CCLOAD_DATABASE_URL": url, "CCLOAD_SECRET_KEY": String(repeating: "ab", count: 32),
+                                          "CCLOAD_PASS": CcloadProcess.adminPassword])
+        XCTAssertEqual(status, 1, err)
+        XCTAssertTrue(err.contains("cannot open the PostgreSQL database"), err)
+        XCTAssertTrue(err.contains("127.0.0.1"), err)
+        XCTAssertFalse((err + out).contains("sekrit-pw"), "the password reached the output: \(err)")
     }
 
     /// A live setting: the flag over the variable over the stored value over the default,
