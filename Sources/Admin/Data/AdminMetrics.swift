@@ -27,6 +27,8 @@ enum AdminMetrics {
     struct Writer: Encodable, Sendable {
         let accepted: UInt64, written: UInt64, queued: Int, dropped: UInt64
         let droppedQueueFull: UInt64, droppedWriteFailed: UInt64, batches: UInt64, failedBatches: UInt64
+        /// Batches kept and tried again while the database server could not be reached.
+        let retriedBatches: UInt64
         let lastError: OrNull<String>
     }
 
@@ -117,7 +119,7 @@ enum AdminMetrics {
             let writer = Writer(accepted: w.accepted, written: w.written, queued: ctx.store.writer.queuedCount,
                                 dropped: w.dropped, droppedQueueFull: w.droppedQueueFull,
                                 droppedWriteFailed: w.droppedWriteFailed, batches: w.batches, failedBatches: w.failedBatches,
-                                lastError: OrNull(w.lastError))
+                                retriedBatches: w.retriedBatches, lastError: OrNull(w.lastError))
             let cooling = shared.cooldowns.snapshot(now: call.loop.now).filter { $0.remainingNanos > 0 }
             let names = Dictionary((ctx.control.live.table?.channels ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
             var byChannel: [Int: (remaining: UInt64, failures: Int, keys: Int, models: Int)] = [:]
@@ -181,7 +183,8 @@ enum AdminMetrics {
                    [(["reason": "queue_full"], Double(w.droppedQueueFull)), (["reason": "write_failed"], Double(w.droppedWriteFailed))])
         out.family("ccload_request_log_queued", "gauge", "Request records waiting for the database writer.", w.queued)
         out.family("ccload_request_log_batches_total", "counter", "Write transactions of the request log writer, by outcome.",
-                   [(["outcome": "ok"], Double(w.batches - min(w.batches, w.failedBatches))), (["outcome": "failed"], Double(w.failedBatches))])
+                   [(["outcome": "ok"], Double(w.batches - min(w.batches, w.failedBatches))), (["outcome": "failed"], Double(w.failedBatches)),
+                    (["outcome": "retried"], Double(w.retriedBatches))])
         out.family("ccload_upstream_connections_opened_total", "counter", "Upstream connections opened.", s.upstreamConnectionsOpened)
         out.family("ccload_upstream_pooled_reuses_total", "counter", "Upstream requests sent on a pooled connection.", s.upstreamPooledReuses)
         out.family("ccload_tls_handshakes_total", "counter", "Upstream TLS handshakes, full or resumed.",
