@@ -49,9 +49,10 @@ public final class PGConnection: SQLConnection, @unchecked Sendable {
     static let reconnectWaitNanos: UInt64 = 500_000_000
     static let reconnectIntervalNanos: UInt64 = 1_000_000_000
 
-    /// Counts successful connections: a statement prepared under an older generation is
-    /// prepared again before it runs.
-    private(set) var generation = 0
+    /// Counts successful connections (1 after `connect`, one more after each reconnection):
+    /// a statement prepared under an older generation is prepared again before it runs, and
+    /// a listener that sees it change knows notifications may have been missed meanwhile.
+    public private(set) var generation = 0
     private var nextStatementID = 0
     private var cache: [String: PGStatement] = [:]
     /// Names of finalized statements still prepared on the server, deallocated at the next

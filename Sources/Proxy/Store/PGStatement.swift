@@ -66,11 +66,13 @@ public final class PGStatement: SQLStatement, @unchecked Sendable {
         done = false
     }
 
+    /// Drops the result (the next step runs the statement again) and unbinds every parameter (NULL).
     public func reset() {
         clearResult()
         for k in values.indices { values[k] = nil }
     }
 
+    /// Drops the result, keeping the bound values.
     public func resetKeepingBindings() { clearResult() }
 
     /// Calls `body` with the parameter arrays `PQexecPrepared` takes.
@@ -115,6 +117,7 @@ public final class PGStatement: SQLStatement, @unchecked Sendable {
         formats[k] = binary ? 1 : 0
     }
 
+    /// Binds an integer as its decimal text.
     public func bind(_ i: Int32, _ v: Int64) throws {
         // Decimal digits, written backwards into a 20-byte scratch (Int64.min has 19 + sign).
         try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { tmp in
@@ -148,6 +151,7 @@ public final class PGStatement: SQLStatement, @unchecked Sendable {
         try t.withUTF8 { try store(i, $0.baseAddress, $0.count, binary: false) }
     }
 
+    /// Binds NULL.
     public func bindNull(_ i: Int32) throws {
         let (k, _) = try slot(i, room: 0)
         values[k] = nil
@@ -205,6 +209,7 @@ public final class PGStatement: SQLStatement, @unchecked Sendable {
     private static let byteaOID: Oid = 17
     private static let boolOID: Oid = 16
 
+    /// True for NULL, and when there is no current row or no such column.
     public func isNull(_ c: Int32) -> Bool {
         guard let r = result, row < rows, c >= 0, c < PQnfields(r) else { return true }
         return PQgetisnull(r, row, c) != 0

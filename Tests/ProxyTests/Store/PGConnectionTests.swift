@@ -412,6 +412,29 @@ final class PGConnectionTests: XCTestCase {
         XCTAssertEqual(delivered.first?.channel, "cfg")
     }
 
+    func testRecoversAfterTheServerIsKilled() throws {
+        let c = try connect("crash")
+        let generation = c.generation
+        XCTAssertEqual(try c.scalarInt("SELECT 1"), 1)
+        try PGTestCluster.shared.kill()
+        XCTAssertThrowsError(try c.scalarInt("SELECT 1")) { e in
+            XCTAssertEqual((e as? StoreError)?.kind, .unavailable, (e as? StoreError)?.message ?? "\(e)")
+        }
+        try PGTestCluster.shared.start()
+        let deadline = monotonicNanos() + 10_000_000_000
+        var value: Int64?
+        while value == nil && monotonicNanos() < deadline {
+            do {
+                value = try c.scalarInt("SELECT 1")
+            } catch let e as StoreError {
+                if e.kind != .unavailable { return XCTFail("\(e.kind): \(e.message)") }
+                usleep(100_000)
+            }
+        }
+        XCTAssertEqual(value, 1)
+        XCTAssertEqual(c.generation, generation + 1)
+    }
+
     func testCallsFailFastWhileTheServerIsDown() throws {
         let c = try connect("down")
         XCTAssertEqual(try c.scalarInt("SELECT 1"), 1)

@@ -75,6 +75,7 @@ final class PGTestCluster: @unchecked Sendable {
         defer { admin.close() }
         try admin.exec("CREATE DATABASE \(name)")
         lock.lock()
+        if external != nil && created.isEmpty { atexit { PGTestCluster.shared.stopAtExit() } }
         created.append(name)
         lock.unlock()
         return PGTestCluster.url(base, database: name)
@@ -109,11 +110,17 @@ final class PGTestCluster: @unchecked Sendable {
             throw XCTSkip("needs a PostgreSQL cluster of its own (unset CCLOAD_TEST_PG_URL)")
         }
         _ = try baseURL()
+        lock.lock()
+        let dir = self.dir
+        lock.unlock()
         guard let dir else { return }
         _ = try PGTestCluster.run([command, dir], owner: true)
     }
 
     private func stopAtExit() {
+        lock.lock()
+        let (dir, created) = (self.dir, self.created)
+        lock.unlock()
         if let external {
             // Databases this process made on a server it does not own.
             if let admin = try? PGConnection.connect(url: external, applicationName: "ccload-tests") {
