@@ -166,10 +166,10 @@ public final class PGConnection: SQLConnection, @unchecked Sendable {
             case PGRES_POLLING_FAILED: return false
             default: break
             }
+            let now = monotonicNanos()
+            if now >= deadline { return nil }
             let fd = PQsocket(c)
             if fd >= 0 {
-                let now = monotonicNanos()
-                if now >= deadline { return nil }
                 let read = status == PGRES_POLLING_READING
                 var pfd = pollfd(fd: fd, events: Int16(read ? POLLIN : POLLOUT), revents: 0)
                 let ms = Int32(min((deadline - now) / 1_000_000 + 1, 60_000))
@@ -245,7 +245,6 @@ public final class PGConnection: SQLConnection, @unchecked Sendable {
         case true?:
             resetting = false
             lost = false
-            lastResetStart = nil
             generation += 1
             changes = 0
             unusedStatements.removeAll()
@@ -258,6 +257,7 @@ public final class PGConnection: SQLConnection, @unchecked Sendable {
                     throw unavailable("reconnected, but LISTEN \(ch) failed: \(rawMessage(c))")
                 }
             }
+            lastResetStart = nil
         case false?:
             resetting = false
             throw unavailable("cannot reconnect: \(rawMessage(c))")

@@ -188,6 +188,32 @@ final class PGConnectionTests: XCTestCase {
         XCTAssertThrowsError(try s.step())
     }
 
+    func testUnboundParametersAreNull() throws {
+        let c = try connect()
+        let s = try c.cached("SELECT CASE WHEN CAST(? AS TEXT) IS NULL THEN 1 ELSE 0 END, CAST(? AS BIGINT)")
+        try s.bind(2, 7)
+        XCTAssertTrue(try s.step())
+        XCTAssertEqual(s.int64(0), 1)
+        XCTAssertEqual(s.int64(1), 7)
+    }
+
+    func testFinalizedStatementsAreDeallocatedOnTheServer() throws {
+        let c = try connect()
+        let prepared = "SELECT count(*) FROM pg_prepared_statements"
+        XCTAssertEqual(try c.scalarInt(prepared), 1)
+        for k in 0..<5 {
+            let s = try c.prepare("SELECT \(k) + CAST(? AS INTEGER)")
+            try s.bind(1, k)
+            XCTAssertTrue(try s.step())
+            XCTAssertEqual(s.int64(0), Int64(2 * k))
+            s.finalize()
+        }
+        // The next prepare outside a transaction deallocates the five.
+        let t = try c.prepare("SELECT 1")
+        defer { t.finalize() }
+        XCTAssertEqual(try c.scalarInt(prepared), 2)
+    }
+
     func testNulInTextIsInvalidNotACrash() throws {
         let c = try connect()
         let s = try c.cached("SELECT CAST(? AS TEXT)")
