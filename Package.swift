@@ -31,9 +31,11 @@ let package = Package(
                 .linkedLibrary("sqlite3"), .linkedLibrary("z"),
             ]
         ),
+        // libpq (Debian: libpq-dev), for the store's PostgreSQL backend.
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres"),
         .target(name: "Reactor", dependencies: ["CEpoll"], swiftSettings: swiftSettings),
         .target(name: "TLS", dependencies: ["CEpoll", "Reactor"], swiftSettings: swiftSettings),
-        .target(name: "Proxy", dependencies: ["CEpoll", "Reactor", "TLS"], swiftSettings: swiftSettings),
+        .target(name: "Proxy", dependencies: ["CEpoll", "CPostgres", "Reactor", "TLS"], swiftSettings: swiftSettings),
         // The web UI's files (Sources/Admin/Web) are compiled in by the EmbedWebFiles plugin,
         // not shipped as resources: a resources folder beside the binary would break the
         // single-binary promise.
