@@ -71,7 +71,8 @@ final class BatchWriter {
 
     private static func upsert(_ table: String, _ keys: [String]) -> String {
         let cols = keys + Schema.valueColumns
-        let adds = Schema.valueColumns.map { "\($0) = \($0) + excluded.\($0)" }
+        // `table.column`: PostgreSQL finds a bare name ambiguous beside `excluded`.
+        let adds = Schema.valueColumns.map { "\($0) = \(table).\($0) + excluded.\($0)" }
         return "INSERT INTO \(table)(\(cols.joined(separator: ","))) VALUES(\(cols.map { _ in "?" }.joined(separator: ","))) "
             + "ON CONFLICT(\(keys.joined(separator: ", "))) DO UPDATE SET \(adds.joined(separator: ", "))"
     }

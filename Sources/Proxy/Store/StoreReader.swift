@@ -209,7 +209,7 @@ public struct StoreReader {
             if let t = q.tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
             args += [.int(firstID), .int(Int64(from)), .int(Int64(to))]
             s = try db.cached("""
-                SELECT CAST(COALESCE(\(column), 0) AS TEXT), time_ms / 3600000 * 3600000, count(*), SUM(input_tokens),
+                SELECT COALESCE(CAST(\(column) AS TEXT), '0'), time_ms / 3600000 * 3600000, count(*), SUM(input_tokens),
                     SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cost_micro)
                 FROM request_logs WHERE \(clauses.joined(separator: " AND ")) AND id >= ? AND +time_ms >= ? AND +time_ms < ?
                 GROUP BY 1, 2

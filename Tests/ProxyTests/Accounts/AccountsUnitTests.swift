@@ -173,9 +173,9 @@ final class AccountsUnitTests: XCTestCase {
     func testTheLeaseIsWonOnceAndNotAfterSomeoneRefreshed() throws {
         let path = NSTemporaryDirectory() + "ccload-acct-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
         defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) } }
-        let a = try Store.open(path: path)
+        let a = try StoreTest.open(path: path)
         defer { a.close() }
-        let b = try Store.open(path: path)
+        let b = try StoreTest.open(path: path)
         defer { b.close() }
         _ = try a.editChannels { _ in ChannelEdit(upserts: [Channel(id: 0, name: "sub", kind: .anthropic, urls: ["https://x.example"],
                                                                    keys: [ChannelKey(index: 0, secret: "placeholder")])]) }

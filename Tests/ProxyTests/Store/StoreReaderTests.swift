@@ -67,6 +67,7 @@ final class StoreReaderTests: XCTestCase {
     }
 
     func testLogQueriesUseAnIndexNotASort() throws {
+        try StoreTest.sqliteOnly()  // SQLite's query plans
         try store.withConfig { db in
             for (sql, index) in [("channel_id = 1", "request_logs_channel"), ("requested_model = 'a'", "request_logs_model"),
                                  ("token_id = 2", "request_logs_token")] {
