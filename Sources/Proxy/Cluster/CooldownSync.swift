@@ -104,7 +104,7 @@ public final class CooldownSync: Sendable {
     public static let maxAheadNanos: UInt64 = 7 * 24 * 3600 * nanosPerSecond
 
     public struct Counters: Sendable, Equatable {
-        /// Changes published.
+        /// Changes published (answers to requests aside).
         public var published = 0
         /// Changes held back by the per-scope interval (sent later as the latest state).
         public var deferred = 0
@@ -233,7 +233,8 @@ public final class CooldownSync: Sendable {
         return .cooling(e)
     }
 
-    private func send(_ change: CooldownChange) {
+    /// Publishes `change` (counted as `published` unless it `answers` a peer's request).
+    private func send(_ change: CooldownChange, answers: Bool = false) {
         let nowMono = monotonicNanos()
         let nowWall = wallClockMillis()
         let wire: CooldownWire
@@ -248,7 +249,7 @@ public final class CooldownSync: Sendable {
             wire = .cleared(scope: scope, atMs: nowWall)
         }
         bus.publish(.cooldown, wire.encode())
-        counters.withLock { $0.published += 1 }
+        if !answers { counters.withLock { $0.published += 1 } }
     }
 
     // MARK: peers
@@ -300,7 +301,7 @@ public final class CooldownSync: Sendable {
     private func answer() {
         let now = monotonicNanos()
         let cooling = book.snapshot(now: now).filter { $0.remainingNanos > 0 }
-        for e in cooling { send(.cooling(e)) }
+        for e in cooling { send(.cooling(e), answers: true) }
         counters.withLock { $0.answered += cooling.count }
     }
 

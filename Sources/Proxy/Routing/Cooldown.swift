@@ -309,7 +309,7 @@ public final class CooldownBook: Sendable {
             if s.entryCount > s.pruneAt { Self.prune(&s, now: now) }
             // Only a start or a growth is news (a failure while cooling changes nothing).
             var notice: (CooldownObserver, CooldownChange)?
-            if let o = s.observer, until > now, until > prevUntil ?? 0 { notice = (o, .cooling(Self.entry(s, scope, now))) }
+            if until > now, until > prevUntil ?? 0, let o = s.observer { notice = (o, .cooling(Self.entry(s, scope, now))) }
             return ((until, until > now && (prevUntil.map { $0 <= now } ?? true)), notice)
         }
         if let (o, change) = notice { o(change, now) }
@@ -385,7 +385,7 @@ public final class CooldownBook: Sendable {
             s.entryCount += cc.entryCount - before
             s.channels[c] = cc
             var notice: (CooldownObserver, CooldownChange)?
-            if let o = s.observer, e.until > now, e.until > prevUntil { notice = (o, .cooling(Self.entry(s, scope, now))) }
+            if e.until > now, e.until > prevUntil, let o = s.observer { notice = (o, .cooling(Self.entry(s, scope, now))) }
             return (e.until, notice)
         }
         if let (o, change) = notice { o(change, now) }
