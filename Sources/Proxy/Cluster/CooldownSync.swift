@@ -156,7 +156,6 @@ public final class CooldownSync: Sendable {
             return !s.started
         }
         guard started else { return }
-        let every = minIntervalNanos
         let ok = worker.start(next: { s -> WorkerStep<Work> in
             if s.stopping { return .exit }
             let now = monotonicNanos()
@@ -177,8 +176,6 @@ public final class CooldownSync: Sendable {
                 }
             }
             if !ready.isEmpty { return .run(.changes(ready)) }
-            // Forget old send times now and then (they only matter within the interval).
-            if s.sent.count > 4_096 { s.sent = s.sent.filter { now &- $0.value < every } }
             return .wait(until: soonest == .max ? nil : soonest)
         }, perform: { [self] work in
             switch work {
@@ -214,6 +211,8 @@ public final class CooldownSync: Sendable {
                 return false
             }
             s.held[scope] = nil
+            // Send times only matter within the interval: forget old ones now and then.
+            if s.sent.count >= 4_096 { s.sent = s.sent.filter { clock &- $0.value < interval } }
             s.sent[scope] = clock
             return true
         }
