@@ -31,6 +31,8 @@ public final class ControlPlane: Sendable {
     private let handlers = Lock<[ProxyHandler]>([])
     private let current: Lock<LiveConfig>
     private let publishing = Lock<Void>(())
+    /// Told of each part this instance reloaded (`ConfigSync` tells the peers).
+    private let changed = Lock<(@Sendable (ConfigPart) -> Void)?>(nil)
 
     /// Builds the first `LiveConfig` from the store and applies its settings.
     public init(store: Store, shared: ProxyShared) throws(StoreError) {
@@ -67,38 +69,56 @@ public final class ControlPlane: Sendable {
         handler.apply(now)
     }
 
+    /// Registers what is told of each successful `reload…` made with `announce` (one
+    /// observer; `ConfigSync` tells the other instances). Runs on the reloading thread.
+    public func onChange(_ observer: @escaping @Sendable (ConfigPart) -> Void) {
+        changed.withLock { $0 = observer }
+    }
+
+    private func announce(_ part: ConfigPart) {
+        changed.withLock { $0 }?(part)
+    }
+
     /// Rebuilds the channel table from the store and publishes it. Throws (publishing
-    /// nothing) when the stored channels do not form a valid table.
+    /// nothing) when the stored channels do not form a valid table. `announce: false` for a
+    /// reload that a peer's change caused (so it is not sent back).
     @discardableResult
-    public func reloadChannels() throws(StoreError) -> ChannelTable? {
-        try publish { live throws(StoreError) in live.table = try Self.table(store, shared.routing) }.table
+    public func reloadChannels(announce: Bool = true) throws(StoreError) -> ChannelTable? {
+        let t = try publish { live throws(StoreError) in live.table = try Self.table(store, shared.routing) }.table
+        if announce { self.announce(.channels) }
+        return t
     }
 
     /// Rebuilds the accounts' credentials from the store and publishes them; with
     /// `channels`, the table too (an account's sign-in status decides whether it routes).
     @discardableResult
-    public func reloadAccounts(channels: Bool = false) throws(StoreError) -> AccountCredentials {
-        try publish { live throws(StoreError) in
+    public func reloadAccounts(channels: Bool = false, announce: Bool = true) throws(StoreError) -> AccountCredentials {
+        let a = try publish { live throws(StoreError) in
             if channels { live.table = try Self.table(store, shared.routing) }
             live.accounts = AccountCredentials(try Self.wrap { try store.accounts() }, claudeBeta: shared.accounts.settings.claudeBeta)
         }.accounts
+        if announce { self.announce(.accounts) }
+        return a
     }
 
     /// Rebuilds the client tokens from the store and publishes them.
-    public func reloadTokens() throws(StoreError) {
+    public func reloadTokens(announce: Bool = true) throws(StoreError) {
         _ = try publish { live throws(StoreError) in
             live.auth = ClientAuth(tokens: try Self.clientTokens(store))
             shared.auth = live.auth
         }
+        if announce { self.announce(.tokens) }
     }
 
     /// Re-reads the settings, applies them to the shared state and publishes them.
     @discardableResult
-    public func reloadSettings() throws(StoreError) -> RuntimeSettings {
-        try publish { live throws(StoreError) in
+    public func reloadSettings(announce: Bool = true) throws(StoreError) -> RuntimeSettings {
+        let s = try publish { live throws(StoreError) in
             live.settings = try RuntimeSettings(values: try Self.wrap { try store.settings() })
             Self.applyShared(live.settings, shared, store)
         }.settings
+        if announce { self.announce(.settings) }
+        return s
     }
 
     /// Asks every loop for a value computed on it and hands the values (in loop order)

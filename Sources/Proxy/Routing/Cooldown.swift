@@ -128,6 +128,24 @@ struct ChannelCooling: Sendable {
     var models: [String: CooldownEntry] = [:]
 
     var isEmpty: Bool { channel == nil && keys.isEmpty && models.isEmpty }
+
+    /// The entry of `scope` (one of this channel's).
+    subscript(_ scope: CooldownScope) -> CooldownEntry? {
+        get {
+            switch scope {
+            case .channel: return channel
+            case .key(_, let k): return keys[k]
+            case .model(_, let m): return models[m]
+            }
+        }
+        set {
+            switch scope {
+            case .channel: channel = newValue
+            case .key(_, let k): keys[k] = newValue
+            case .model(_, let m): models[m] = newValue
+            }
+        }
+    }
     var entryCount: Int { (channel == nil ? 0 : 1) + keys.count + models.count }
 
     /// Keys among `0..<keyCount` not cooling at `now`.
@@ -189,7 +207,31 @@ struct CooldownState: Sendable {
     var entryCount = 0
     /// `record` prunes when `entryCount` passes this; raised after a prune that kept much.
     var pruneAt = 4096
+    /// Told of starts, growths and clears (`CooldownBook.observe`).
+    var observer: CooldownObserver?
+
+    /// Sets (nil: removes) the entry of `scope`, keeping `entryCount`.
+    mutating func set(_ scope: CooldownScope, _ entry: CooldownEntry?) {
+        let c = scope.channelID
+        var cc = channels[c] ?? ChannelCooling()
+        let before = cc.entryCount
+        cc[scope] = entry
+        entryCount += cc.entryCount - before
+        channels[c] = cc.isEmpty ? nil : cc
+    }
 }
+
+/// A change of the book the other instances should hear of (`CooldownSync`).
+public enum CooldownChange: Sendable, Equatable {
+    /// The scope started cooling, or its cooldown grew.
+    case cooling(CooldownSnapshotEntry)
+    /// The scope's entry was forgotten (a success, a probe, an admin reset).
+    case cleared(CooldownScope)
+}
+
+/// Called with a change and, for `.cooling`, the monotonic `now` its entry is relative to
+/// (0 for `.cleared`), on the thread that made it, after the book's lock is released.
+public typealias CooldownObserver = @Sendable (CooldownChange, UInt64) -> Void
 
 /// One line of the admin view of cooldowns.
 public struct CooldownSnapshotEntry: Sendable, Equatable {
@@ -234,7 +276,7 @@ public final class CooldownBook: Sendable {
     /// cooling before): the once-per-transition moment a notice is posted.
     public func recordChange(failure: FailureClass, scope: CooldownScope, now: UInt64,
                              explicitResetAt: UInt64? = nil) -> (until: UInt64, started: Bool) {
-        lock.withLock { s in
+        let (result, notice) = lock.withLock { s -> ((until: UInt64, started: Bool), (CooldownObserver, CooldownChange)?) in
             let settings = s.settings
             let explicitNanos = explicitResetAt.map { $0 > now ? $0 - now : 0 }
             var added = 0
@@ -265,7 +307,54 @@ public final class CooldownBook: Sendable {
             }
             s.entryCount += added
             if s.entryCount > s.pruneAt { Self.prune(&s, now: now) }
-            return (until, until > now && (prevUntil.map { $0 <= now } ?? true))
+            // Only a start or a growth is news (a failure while cooling changes nothing).
+            var notice: (CooldownObserver, CooldownChange)?
+            if until > now, until > prevUntil ?? 0, let o = s.observer { notice = (o, .cooling(Self.entry(s, scope, now))) }
+            return ((until, until > now && (prevUntil.map { $0 <= now } ?? true)), notice)
+        }
+        if let (o, change) = notice { o(change, now) }
+        return result
+    }
+
+    /// Registers the observer of starts, growths and clears (one; nil removes it). What
+    /// `merge`, `forget(_:startedBefore:)`, `restore`, `clearAll` and pruning change is not
+    /// told: those are how a peer's or the store's state comes in.
+    public func observe(_ observer: CooldownObserver?) {
+        lock.withLock { $0.observer = observer }
+    }
+
+    /// The snapshot line of `scope` (which has an entry).
+    private static func entry(_ s: CooldownState, _ scope: CooldownScope, _ now: UInt64) -> CooldownSnapshotEntry {
+        let x = s.channels[scope.channelID]?[scope] ?? CooldownEntry(until: 0, failures: 1, lastClass: .server, duration: 0, explicit: false)
+        return CooldownSnapshotEntry(scope: scope, until: x.until, remainingNanos: x.until > now ? x.until - now : 0,
+                                     consecutiveFailures: Int(x.failures), lastClass: x.lastClass,
+                                     durationNanos: x.duration, explicit: x.explicit)
+    }
+
+    /// A peer's entry: taken unless this book's entry for the scope lasts at least as long
+    /// (a longer local cooldown is never shortened). Returns whether it was taken. Not told
+    /// to the observer.
+    @discardableResult
+    public func merge(_ e: CooldownSnapshotEntry) -> Bool {
+        lock.withLock { s in
+            let prev = s.channels[e.scope.channelID]?[e.scope]
+            if let p = prev, p.until >= e.until { return false }
+            let failures = max(UInt32(clamping: max(1, e.consecutiveFailures)), prev?.failures ?? 0)
+            s.set(e.scope, CooldownEntry(until: e.until, failures: failures, lastClass: e.lastClass,
+                                         duration: e.durationNanos, explicit: e.explicit))
+            return true
+        }
+    }
+
+    /// A peer's clear at monotonic time `at`: forgets the scope's entry unless it began after
+    /// `at` (a failure here that followed the peer's success stands). Returns whether an
+    /// entry was forgotten. Not told to the observer.
+    @discardableResult
+    public func forget(_ scope: CooldownScope, startedBefore at: UInt64) -> Bool {
+        lock.withLock { s in
+            guard let e = s.channels[scope.channelID]?[scope], Saturating.subtract(e.until, e.duration) <= at else { return false }
+            s.set(scope, nil)
+            return true
         }
     }
 
@@ -274,7 +363,7 @@ public final class CooldownBook: Sendable {
     /// than it was. Returns when it stops cooling.
     @discardableResult
     public func extend(failure: FailureClass, scope: CooldownScope, now: UInt64) -> UInt64 {
-        lock.withLock { s in
+        let (until, notice) = lock.withLock { s -> (UInt64, (CooldownObserver, CooldownChange)?) in
             let settings = s.settings
             let c = scope.channelID
             var cc = s.channels[c] ?? ChannelCooling()
@@ -287,15 +376,20 @@ public final class CooldownBook: Sendable {
                                      duration: d, explicit: false)
             }
             let e: CooldownEntry
+            let prevUntil: UInt64
             switch scope {
-            case .channel: e = grown(cc.channel); cc.channel = e
-            case .key(_, let k): e = grown(cc.keys[k]); cc.keys[k] = e
-            case .model(_, let m): e = grown(cc.models[m]); cc.models[m] = e
+            case .channel: prevUntil = cc.channel?.until ?? 0; e = grown(cc.channel); cc.channel = e
+            case .key(_, let k): prevUntil = cc.keys[k]?.until ?? 0; e = grown(cc.keys[k]); cc.keys[k] = e
+            case .model(_, let m): prevUntil = cc.models[m]?.until ?? 0; e = grown(cc.models[m]); cc.models[m] = e
             }
             s.entryCount += cc.entryCount - before
             s.channels[c] = cc
-            return e.until
+            var notice: (CooldownObserver, CooldownChange)?
+            if e.until > now, e.until > prevUntil, let o = s.observer { notice = (o, .cooling(Self.entry(s, scope, now))) }
+            return (e.until, notice)
         }
+        if let (o, change) = notice { o(change, now) }
+        return until
     }
 
     /// What keeps `channel` out now, as a health probe sees it: its own cooldown, else (when
@@ -343,10 +437,10 @@ public final class CooldownBook: Sendable {
 
     /// A success: the scope is healthy again and its failure count starts over.
     public func recordSuccess(_ scope: CooldownScope) {
-        lock.withLock { s in
-            guard !s.channels.isEmpty else { return }
+        let observer = lock.withLock { s -> CooldownObserver? in
+            guard !s.channels.isEmpty else { return nil }
             let c = scope.channelID
-            guard var cc = s.channels.removeValue(forKey: c) else { return }
+            guard var cc = s.channels.removeValue(forKey: c) else { return nil }
             let before = cc.entryCount
             switch scope {
             case .channel: cc.channel = nil
@@ -355,7 +449,9 @@ public final class CooldownBook: Sendable {
             }
             s.entryCount -= before - cc.entryCount
             if !cc.isEmpty { s.channels[c] = cc }
+            return cc.entryCount != before ? s.observer : nil
         }
+        observer?(.cleared(scope), 0)
     }
 
     /// A success of one attempt: resets the channel, the key and the (channel, model) pair.
@@ -363,16 +459,24 @@ public final class CooldownBook: Sendable {
     /// once-per-transition moment a recovery is posted.
     @discardableResult
     public func recordSuccess(channelID: Int, keyIndex: Int, model: String) -> Bool {
-        lock.withLock { s in
-            guard !s.channels.isEmpty, var cc = s.channels.removeValue(forKey: channelID) else { return false }
+        // Which of the three had an entry (bits 0, 1, 2: channel, key, model), and the observer.
+        let (removed, observer) = lock.withLock { s -> (UInt8, CooldownObserver?) in
+            guard !s.channels.isEmpty, var cc = s.channels.removeValue(forKey: channelID) else { return (0, nil) }
             let before = cc.entryCount
-            cc.channel = nil
-            cc.keys[keyIndex] = nil
-            cc.models[model] = nil
+            var removed: UInt8 = 0
+            if cc.channel != nil { removed |= 1; cc.channel = nil }
+            if cc.keys.removeValue(forKey: keyIndex) != nil { removed |= 2 }
+            if !cc.models.isEmpty && cc.models.removeValue(forKey: model) != nil { removed |= 4 }
             s.entryCount -= before - cc.entryCount
             if !cc.isEmpty { s.channels[channelID] = cc }
-            return cc.entryCount != before
+            return (removed, removed != 0 ? s.observer : nil)
         }
+        if let o = observer {
+            if removed & 1 != 0 { o(.cleared(.channel(channelID)), 0) }
+            if removed & 2 != 0 { o(.cleared(.key(channelID: channelID, keyIndex: keyIndex)), 0) }
+            if removed & 4 != 0 { o(.cleared(.model(channelID: channelID, model: model)), 0) }
+        }
+        return removed != 0
     }
 
     /// Nanoseconds until `scope` stops cooling, or nil if it is not cooling. Only the scope
@@ -430,18 +534,8 @@ public final class CooldownBook: Sendable {
     public func restore(_ entries: [CooldownSnapshotEntry]) {
         lock.withLock { s in
             for e in entries {
-                let entry = CooldownEntry(until: e.until, failures: UInt32(clamping: max(1, e.consecutiveFailures)),
-                                          lastClass: e.lastClass, duration: e.durationNanos, explicit: e.explicit)
-                let c = e.scope.channelID
-                var cc = s.channels[c] ?? ChannelCooling()
-                let before = cc.entryCount
-                switch e.scope {
-                case .channel: cc.channel = entry
-                case .key(_, let k): cc.keys[k] = entry
-                case .model(_, let m): cc.models[m] = entry
-                }
-                s.entryCount += cc.entryCount - before
-                s.channels[c] = cc
+                s.set(e.scope, CooldownEntry(until: e.until, failures: UInt32(clamping: max(1, e.consecutiveFailures)),
+                                             lastClass: e.lastClass, duration: e.durationNanos, explicit: e.explicit))
             }
         }
     }

@@ -181,12 +181,31 @@ public final class SessionAffinity: Sendable {
     }
 
     /// After a success: `session` sticks to (channel, key), as its most recent entry, warm
-    /// for `cacheLifetime` (nil: the `cacheNanos` setting).
+    /// for `cacheLifetime` (nil: the `cacheNanos` setting). The observer hears of it when the
+    /// target changed, or at most once a second per session (`SessionLRU.announceEveryNanos`).
     public func record(session: SessionKey, channel: Int, key: Int, now: UInt64, cacheLifetime: UInt64? = nil) {
+        let notice = lock.withLock { lru -> (AffinityObserver, AffinityUse)? in
+            guard lru.settings.enabled, lru.settings.capacity > 0 else { return nil }
+            let use = lru.record(session, AffinityTarget(channelID: channel, keyIndex: key), now: now,
+                                 lifetime: cacheLifetime ?? lru.settings.cacheNanos)
+            guard let o = lru.observer, let use else { return nil }
+            return (o, use)
+        }
+        if let (o, use) = notice { o(session, use, now) }
+    }
+
+    /// Registers the observer of placements (one; nil removes it): `AffinitySync` tells the
+    /// other instances.
+    public func observe(_ observer: AffinityObserver?) {
+        lock.withLock { $0.observer = observer }
+    }
+
+    /// A peer's placement: `session` sticks to `use.target`, warm until `use.warmUntil`
+    /// (monotonic). Not told to the observer.
+    public func adopt(session: SessionKey, _ use: AffinityUse, now: UInt64) {
         lock.withLock { lru in
             guard lru.settings.enabled, lru.settings.capacity > 0 else { return }
-            lru.record(session, AffinityTarget(channelID: channel, keyIndex: key), now: now,
-                       lifetime: cacheLifetime ?? lru.settings.cacheNanos)
+            _ = lru.record(session, use.target, now: now, lifetime: Saturating.subtract(use.warmUntil, now), adopted: true)
         }
     }
 
@@ -206,6 +225,10 @@ public final class SessionAffinity: Sendable {
     }
 }
 
+/// Told of a session's placement (its session key, the use, the monotonic now), on the
+/// recording thread after the table's lock is released.
+public typealias AffinityObserver = @Sendable (SessionKey, AffinityUse, UInt64) -> Void
+
 /// An intrusive doubly linked list over an array of nodes plus a hash index. Head = most
 /// recently recorded, tail = least.
 struct SessionLRU: Sendable {
@@ -214,9 +237,15 @@ struct SessionLRU: Sendable {
         var memory: AffinityMemory
         var prev: Int32
         var next: Int32
+        /// When the observer last heard of this session.
+        var announced: UInt64 = 0
     }
 
+    /// A session's placement on the same target is told at most this often.
+    static let announceEveryNanos = nanosPerSecond
+
     var settings: SessionAffinitySettings
+    var observer: AffinityObserver?
     var slots: [SessionKey: Int32] = [:]
     var nodes: ContiguousArray<Node> = []
     var free: ContiguousArray<Int32> = []
@@ -237,12 +266,16 @@ struct SessionLRU: Sendable {
         return m
     }
 
-    mutating func record(_ key: SessionKey, _ target: AffinityTarget, now: UInt64, lifetime: UInt64) {
+    /// Records a turn; returns the session's new last use when the observer should hear of
+    /// it (never for an `adopted` one, nor without an observer).
+    mutating func record(_ key: SessionKey, _ target: AffinityTarget, now: UInt64, lifetime: UInt64,
+                         adopted: Bool = false) -> AffinityUse? {
         if let i = slots[key] {
+            let moved = nodes[Int(i)].memory.last != target
             nodes[Int(i)].memory.record(target, now: now, lifetime: lifetime)
             unlink(i)
             pushFront(i)
-            return
+            return announce(i, now: now, moved: moved, adopted: adopted)
         }
         // Expired entries at the old end go first (a few per record keeps the table at its
         // live size without a timer), then the least recently used while full.
@@ -261,6 +294,17 @@ struct SessionLRU: Sendable {
         }
         slots[key] = i
         pushFront(i)
+        return announce(i, now: now, moved: true, adopted: adopted)
+    }
+
+    private mutating func announce(_ i: Int32, now: UInt64, moved: Bool, adopted: Bool) -> AffinityUse? {
+        if adopted {
+            nodes[Int(i)].announced = now
+            return nil
+        }
+        guard observer != nil, moved || now &- nodes[Int(i)].announced >= Self.announceEveryNanos else { return nil }
+        nodes[Int(i)].announced = now
+        return nodes[Int(i)].memory[0]
     }
 
     /// Removes up to `limit` expired entries from the tail. Entries are in recording order
