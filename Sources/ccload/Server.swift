@@ -174,6 +174,16 @@ enum Server {
             refresher = r
         }
         let background = startBackground(control: control, shared: shared, pool: frozenProxy.pool)
+        // Peers on the same PostgreSQL database (nil on SQLite).
+        let cluster: Cluster?
+        do {
+            cluster = try Cluster.start(store: store, control: control, shared: shared, cooldownBook: cooldowns,
+                                        instance: settings.instanceName)
+            if let c = cluster { log("instance \(c.bus.instance) on a shared PostgreSQL database: configuration, cooldowns, limits and affinity follow the other instances") }
+        } catch {
+            Log.error("cannot join the other instances (PostgreSQL LISTEN): \((error as? StoreError)?.message ?? "\(error)")")
+            return 1
+        }
         let routingText: String
         if let t = firstTable {
             routingText = " routing \(t.count) channels (database \(store.path))"
@@ -237,6 +247,7 @@ enum Server {
             }
         }
         refresher?.stop()
+        cluster?.stop()
         do {
             try store.saveCooldowns(cooldowns, nowMonotonic: monotonicNanos(), nowWallMillis: wallClockMillis())
         } catch {

@@ -33,7 +33,7 @@ public struct AdminError: Error, Sendable {
         case .constraint: self.init(409, e.message)
         case .closed: self.init(503, "ccload is shutting down")
         case .unavailable:
-            self.init(503, "the database cannot be reached now; the change was not made (the proxy keeps serving): \(e.message)", type: "storage_unavailable")
+            self.init(503, "the database cannot be reached now (the proxy keeps serving; nothing was changed): \(e.message)", type: "storage_unavailable")
             headers = [("Retry-After", "5")]
         default: self.init(500, "the database could not be written: \(e.message)", type: "storage_error")
         }

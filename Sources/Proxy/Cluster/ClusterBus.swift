@@ -146,6 +146,7 @@ public final class ClusterBus: Sendable {
 
     private func runOnce(_ out: [String]) {
         var failed = false
+        var failure: (any Error)?
         if !out.isEmpty {
             do {
                 for payload in ClusterBus.pack(out, limit: transport.maxPayloadBytes) {
@@ -154,6 +155,7 @@ public final class ClusterBus: Sendable {
                 counters.values.withLock { $0.sent += out.count }
             } catch {
                 failed = true
+                failure = error
                 counters.values.withLock { $0.sendFailures += 1 }
                 // Kept for the next attempt while there is room; the oldest go first.
                 worker.withLock { s in
@@ -171,16 +173,21 @@ public final class ClusterBus: Sendable {
                 payloads = try transport.receive(timeoutMillis: ClusterBus.pollMillis)
             } catch {
                 failed = true
+                failure = error
                 counters.values.withLock { $0.receiveFailures += 1 }
             }
         }
         if failed {
-            down.withLock { $0 = true }
+            let wasUp = down.withLock { d in defer { d = true }; return !d }
+            if wasUp, let failure {
+                Log.warn("cluster: lost touch with the other instances (\((failure as? StoreError)?.message ?? "\(failure)")); serving on, retrying")
+            }
             if !stopping { usleep(200_000) }
             return
         }
         if down.withLock({ d in defer { d = false }; return d }) {
-            counters.values.withLock { $0.resyncs += 1 }
+            let n = counters.values.withLock { v in v.resyncs += 1; return v.resyncs }
+            if n > 1 { Log.info("cluster: in touch with the other instances again; re-reading what may have changed meanwhile") }
             for r in resyncs.withLock({ $0 }) { r() }
         }
         for p in payloads { deliver(p) }

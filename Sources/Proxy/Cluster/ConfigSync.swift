@@ -142,8 +142,16 @@ public final class ConfigSync: Sendable {
         worker.wakeAll()
     }
 
+    /// How long a part whose reload failed waits before it is tried again (the database may
+    /// be back by then: the first use of each connection after a server restart fails).
+    static let retryNanos: UInt64 = nanosPerSecond
+
+    /// Parts whose last reload failed (logged once per streak). Reload thread only.
+    private let failing = Lock<Set<ConfigPart>>([])
+
     private func reload(_ parts: Set<ConfigPart>, full: Bool) {
         var failures = 0
+        var failed: Set<ConfigPart> = []
         // Accounts reload the table too; channels alone then need no second pass.
         let channelsToo = parts.contains(.accounts)
         for part in ConfigPart.allCases where parts.contains(part) {
@@ -156,8 +164,28 @@ public final class ConfigSync: Sendable {
                 }
             } catch {
                 failures += 1
-                Log.warn("cluster: reloading \(part.rawValue) after a peer's change failed: \(error.message)")
+                failed.insert(part)
+                if !failing.withLock({ $0.contains(part) }) {
+                    Log.warn("cluster: reloading \(part.rawValue) failed (\(error.message)); trying again every second, serving what is in force meanwhile")
+                }
             }
+        }
+        let recovered = failing.withLock { f -> Set<ConfigPart> in
+            let back = f.intersection(parts).subtracting(failed)
+            f.subtract(back)
+            f.formUnion(failed)
+            return back
+        }
+        if !recovered.isEmpty {
+            Log.info("cluster: reloaded \(recovered.map(\.rawValue).sorted().joined(separator: ", ")) again")
+        }
+        if !failed.isEmpty {
+            worker.withLock { s in
+                let due = Saturating.add(monotonicNanos(), ConfigSync.retryNanos)
+                s.dueAt = s.pending.isEmpty ? due : min(s.dueAt, due)
+                s.pending.formUnion(failed)
+            }
+            worker.wakeAll()
         }
         counters.withLock { c in
             c.reloads += parts.count

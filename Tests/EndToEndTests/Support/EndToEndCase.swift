@@ -85,6 +85,13 @@ final class CcloadProcess {
         port = try process.waitForListeningPort()
     }
 
+    /// Another HTTP server the test started on a known `port` (a load balancer in front of
+    /// ccloads), driven with the same helpers.
+    init(started process: ProcessUnderTest, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
     /// An admin session token (logs in on first use with `POST /login`).
     func adminToken(password: String = CcloadProcess.adminPassword) throws -> String {
         if let session { return session }
