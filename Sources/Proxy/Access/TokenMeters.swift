@@ -333,6 +333,7 @@ extension TokenMeters {
             var t = s.map[tokenID] ?? Meter()
             t.peers = peers
             if let g = gone {
+                if g.day != .max && g.day > t.day { Self.roll(&t, day: g.day) }
                 if g.day == t.day { t.costToday = Saturating.add(t.costToday, g.today) }
                 if g.week == t.week { t.costThisWeek = Saturating.add(t.costThisWeek, g.thisWeek) }
                 if g.month == t.month { t.costThisMonth = Saturating.add(t.costThisMonth, g.thisMonth) }

@@ -167,7 +167,11 @@ public final class LimitSync: Sendable {
             var peer = p.table[m.sender] ?? Peer(start: batch.startMillis, heardNanos: now,
                                                  rebaseSince: batch.startMillis <= p.seedMillis ? now : nil)
             if peer.start != batch.startMillis {
-                // The same name restarted: what the old one spent is in the store now.
+                // The same name restarted: the old one is gone (its spend folded in at the next
+                // aggregation, under a name no instance has: names have no spaces).
+                var old = peer
+                old.heardNanos = now &- timing.departNanos
+                p.table["\(m.sender) \(peer.start)"] = old
                 peer = Peer(start: batch.startMillis, heardNanos: now)
             }
             peer.heardNanos = now

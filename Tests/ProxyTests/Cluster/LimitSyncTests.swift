@@ -138,6 +138,24 @@ final class LimitSyncTests: XCTestCase {
         XCTAssertEqual(b.meters.peerFigures(tokenID: 7).today, 300)
     }
 
+    /// A peer gone for good (silent past `departNanos`) leaves its spend in the meters.
+    func testLimitSyncAGonePeersSpendStaysCounted() {
+        var timing = LimitSync.Timing()
+        timing.departNanos = 500_000_000
+        let hub = LoopbackClusterHub()
+        let a = instance("a", on: hub, timing: timing), b = instance("b", on: hub, timing: timing)
+        let t = token { $0.dailyCostCapMicroUSD = 1_000 }
+        waitUntil("b to have a's figures' base") { b.sync.settled }
+        XCTAssertNil(a.meters.admit(t, model: "m", nowMillis: Self.wall))
+        a.meters.finish(tokenID: 7, costMicroUSD: 1_200, nowMillis: Self.wall)
+        waitUntil("b to count a's spend") { b.meters.peerFigures(tokenID: 7).today == 1_200 }
+        a.sync.stop()
+        waitUntil("a to be gone") { b.sync.counts.peersGone == 1 }
+        XCTAssertEqual(b.meters.peerFigures(tokenID: 7).today, 0)
+        XCTAssertEqual(b.meters.spend(tokenID: 7, nowMillis: Self.wall).today, 1_200, "folded into b's own counts")
+        XCTAssertEqual(b.meters.admit(t, model: "m", nowMillis: Self.wall)?.status, 429)
+    }
+
     func testLimitSyncMalformedBodiesAreCountedAndIgnored() {
         let hub = LoopbackClusterHub()
         let b = instance("b", on: hub)
