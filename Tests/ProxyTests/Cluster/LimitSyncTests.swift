@@ -35,6 +35,14 @@ final class LimitSyncTests: XCTestCase {
         return i
     }
 
+    /// Instances `a` and `b` on one hub, with `change` applied to the default timing.
+    private func pair(_ change: (inout LimitSync.Timing) -> Void = { _ in }) -> (Instance, Instance) {
+        var timing = LimitSync.Timing()
+        change(&timing)
+        let hub = LoopbackClusterHub()
+        return (instance("a", on: hub, timing: timing), instance("b", on: hub, timing: timing))
+    }
+
     private func token(_ change: (inout ClientToken) -> Void) -> ClientToken {
         var t = ClientToken(id: 7, name: "t", digest: TokenDigest(of: Array("s".utf8)))
         change(&t)
@@ -43,8 +51,7 @@ final class LimitSyncTests: XCTestCase {
 
 
     func testLimitSyncSharesRequestsPerMinute() {
-        let hub = LoopbackClusterHub()
-        let a = instance("a", on: hub), b = instance("b", on: hub)
+        let (a, b) = pair()
         let t = token { $0.requestsPerMinute = 10 }
         for _ in 0..<6 {
             XCTAssertNil(a.meters.admit(t, model: "m", nowMillis: Self.wall))
@@ -62,8 +69,7 @@ final class LimitSyncTests: XCTestCase {
     }
 
     func testLimitSyncHoldsConcurrencyAcrossBoth() {
-        let hub = LoopbackClusterHub()
-        let a = instance("a", on: hub), b = instance("b", on: hub)
+        let (a, b) = pair()
         let t = token { $0.maxConcurrency = 2 }
         XCTAssertNil(a.meters.admit(t, model: "m", nowMillis: Self.wall))
         waitUntil("b to count a's request in flight") { b.meters.peerFigures(tokenID: 7).inFlight == 1 }
@@ -77,10 +83,7 @@ final class LimitSyncTests: XCTestCase {
     }
 
     func testLimitSyncSilentInstanceFreesItsSlots() {
-        var timing = LimitSync.Timing()
-        timing.inFlightExpiryNanos = 600_000_000
-        let hub = LoopbackClusterHub()
-        let a = instance("a", on: hub, timing: timing), b = instance("b", on: hub, timing: timing)
+        let (a, b) = pair { $0.inFlightExpiryNanos = 600_000_000 }
         let t = token { $0.maxConcurrency = 2 }
         XCTAssertNil(a.meters.admit(t, model: "m", nowMillis: Self.wall))
         XCTAssertNil(a.meters.admit(t, model: "m", nowMillis: Self.wall))
@@ -96,8 +99,7 @@ final class LimitSyncTests: XCTestCase {
     }
 
     func testLimitSyncCostCapReachedOnARefusesOnB() {
-        let hub = LoopbackClusterHub()
-        let a = instance("a", on: hub), b = instance("b", on: hub)
+        let (a, b) = pair()
         let t = token { $0.dailyCostCapMicroUSD = 1_000 }
         waitUntil("b to have a's figures' base") { b.sync.settled }
         XCTAssertNil(b.meters.admit(t, model: "m", nowMillis: Self.wall))
@@ -140,10 +142,7 @@ final class LimitSyncTests: XCTestCase {
 
     /// A peer gone for good (silent past `departNanos`) leaves its spend in the meters.
     func testLimitSyncAGonePeersSpendStaysCounted() {
-        var timing = LimitSync.Timing()
-        timing.departNanos = 500_000_000
-        let hub = LoopbackClusterHub()
-        let a = instance("a", on: hub, timing: timing), b = instance("b", on: hub, timing: timing)
+        let (a, b) = pair { $0.departNanos = 500_000_000 }
         let t = token { $0.dailyCostCapMicroUSD = 1_000 }
         waitUntil("b to have a's figures' base") { b.sync.settled }
         XCTAssertNil(a.meters.admit(t, model: "m", nowMillis: Self.wall))
