@@ -3,7 +3,7 @@
 /// `F1 <seq> <start> <address> <active> <streams> <version>`: sent every second; `seq`
 /// counts the heartbeats, `start` is when the instance started (wall-clock ms), `address`
 /// its listening `host:port` (`-`: not known), `active` and `streams` the requests and
-/// streams in flight, `version` ccload's version. Text is percent-encoded
+/// streams in flight, `version` ccload's version (`-`: none given). Text is percent-encoded
 /// (`ClusterWire.escape`).
 ///
 /// `A1 <seq> <entry> ...`: requests in flight that go with heartbeat `seq` (newest first;
@@ -78,7 +78,7 @@ enum FleetMessage: Sendable, Equatable {
                 address = a
             }
             return .heartbeat(Heartbeat(seq: seq, startMillis: start, address: address, activeRequests: active, streams: streams,
-                                        version: version))
+                                        version: version == "-" ? "" : version))
         }
         guard f[0].elementsEqual("A1".utf8), f.count >= 3, f.count - 2 <= maxRequests else { return nil }
         var list: [Request] = []

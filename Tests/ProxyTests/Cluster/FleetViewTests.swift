@@ -48,6 +48,9 @@ final class FleetViewTests: XCTestCase {
         let h = FleetMessage.heartbeat(.init(seq: 4, startMillis: 9, address: "[::1]:80", activeRequests: 2, streams: 1, version: "1.2 beta"))
         XCTAssertEqual(h.encoded(), ["F1 4 9 %5B::1%5D:80 2 1 1.2%20beta"])
         XCTAssertEqual(FleetMessage.parse(h.encoded()[0][...]), h)
+        let bare = FleetMessage.heartbeat(.init(seq: 1, startMillis: 2, address: nil, activeRequests: 0, streams: 0, version: ""))
+        XCTAssertEqual(bare.encoded(), ["F1 1 2 - 0 0 -"])
+        XCTAssertEqual(FleetMessage.parse(bare.encoded()[0][...]), bare)
         let r = FleetMessage.requests(seq: 4, [.init(id: 1, tokenID: nil, channelID: nil, stream: false, elapsedMillis: 5, bytesStreamed: 0,
                                                      model: "gpt-5", channelName: nil, protocolName: "openai", client: "")])
         XCTAssertEqual(r.encoded(), ["A1 4 1,-,-,0,5,0,gpt-5,,openai,"])
