@@ -64,7 +64,7 @@ public final class FleetView: Sendable {
         var requestsNanos: UInt64 = 0
     }
 
-    private struct Link: @unchecked Sendable {
+    private struct Link: Sendable {
         let bus: ClusterBus
         let activity: @Sendable (@escaping @Sendable (Activity) -> Void) -> Void
         let ticker: ClusterTicker
