@@ -4,7 +4,7 @@
 /// counts the heartbeats, `start` is when the instance started (wall-clock ms), `address`
 /// its listening `host:port` (`-`: not known), `active` and `streams` the requests and
 /// streams in flight, `version` ccload's version (`-`: none given). Text is percent-encoded
-/// (`ClusterWire.escape`).
+/// (`ClusterText.escape`).
 ///
 /// `A1 <seq> <entry> ...`: requests in flight that go with heartbeat `seq` (newest first;
 /// at most `maxRequests` in all, split over bodies of at most `maxBodyBytes`). An entry is
@@ -43,17 +43,17 @@ enum FleetMessage: Sendable, Equatable {
     func encoded() -> [String] {
         switch self {
         case .heartbeat(let h):
-            return ["F1 \(h.seq) \(h.startMillis) \(h.address.map { ClusterWire.escape($0, limit: Self.maxText) } ?? "-") "
-                    + "\(h.activeRequests) \(h.streams) \(ClusterWire.escape(h.version.isEmpty ? "-" : h.version, limit: 32))"]
+            return ["F1 \(h.seq) \(h.startMillis) \(h.address.map { ClusterText.escape($0, limit: Self.maxText) } ?? "-") "
+                    + "\(h.activeRequests) \(h.streams) \(ClusterText.escape(h.version.isEmpty ? "-" : h.version, limit: 32))"]
         case .requests(let seq, let list):
             let head = "A1 \(seq)"
             var out: [String] = []
             var body = head
             for r in list.prefix(Self.maxRequests) {
                 let e = " \(r.id),\(r.tokenID.map(String.init) ?? "-"),\(r.channelID.map(String.init) ?? "-"),\(r.stream ? 1 : 0),"
-                    + "\(min(r.elapsedMillis, ClusterWire.maxNumber)),\(min(r.bytesStreamed, ClusterWire.maxNumber)),"
-                    + "\(ClusterWire.escape(r.model, limit: Self.maxText)),\(ClusterWire.escape(r.channelName ?? "", limit: Self.maxText)),"
-                    + "\(ClusterWire.escape(r.protocolName, limit: 32)),\(ClusterWire.escape(r.client, limit: 64))"
+                    + "\(min(r.elapsedMillis, ClusterText.maxNumber)),\(min(r.bytesStreamed, ClusterText.maxNumber)),"
+                    + "\(ClusterText.escape(r.model, limit: Self.maxText)),\(ClusterText.escape(r.channelName ?? "", limit: Self.maxText)),"
+                    + "\(ClusterText.escape(r.protocolName, limit: 32)),\(ClusterText.escape(r.client, limit: 64))"
                 if body.utf8.count > head.utf8.count && body.utf8.count + e.utf8.count > Self.maxBodyBytes {
                     out.append(body)
                     body = head
@@ -66,15 +66,15 @@ enum FleetMessage: Sendable, Equatable {
     }
 
     static func parse(_ body: Substring) -> FleetMessage? {
-        guard body.utf8.count <= 16 * 1024, let f = ClusterWire.fields(body.utf8), f.count >= 2,
-              let seq = ClusterWire.number(f[1]) else { return nil }
+        guard body.utf8.count <= 16 * 1024, let f = ClusterText.fields(body.utf8), f.count >= 2,
+              let seq = ClusterText.number(f[1]) else { return nil }
         if f[0].elementsEqual("F1".utf8) {
-            guard f.count == 7, let start = ClusterWire.number(f[2]),
-                  let active = ClusterWire.int(f[4], max: LimitBatch.maxCount), let streams = ClusterWire.int(f[5], max: LimitBatch.maxCount),
-                  let version = ClusterWire.unescape(f[6], limit: 32) else { return nil }
+            guard f.count == 7, let start = ClusterText.number(f[2]),
+                  let active = ClusterText.int(f[4], max: LimitBatch.maxCount), let streams = ClusterText.int(f[5], max: LimitBatch.maxCount),
+                  let version = ClusterText.unescape(f[6], limit: 32) else { return nil }
             let address: String?
             if f[3].elementsEqual("-".utf8) { address = nil } else {
-                guard let a = ClusterWire.unescape(f[3], limit: maxText) else { return nil }
+                guard let a = ClusterText.unescape(f[3], limit: maxText) else { return nil }
                 address = a
             }
             return .heartbeat(Heartbeat(seq: seq, startMillis: start, address: address, activeRequests: active, streams: streams,
@@ -84,11 +84,11 @@ enum FleetMessage: Sendable, Equatable {
         var list: [Request] = []
         for entry in f[2...] {
             guard let v = entryFields(entry),
-                  let id = ClusterWire.number(v[0]), let token = optionalInt(v[1]), let channel = optionalInt(v[2]),
+                  let id = ClusterText.number(v[0]), let token = optionalInt(v[1]), let channel = optionalInt(v[2]),
                   v[3].count == 1, v[3].first == 0x30 || v[3].first == 0x31,
-                  let elapsed = ClusterWire.number(v[4]), let bytes = ClusterWire.number(v[5]),
-                  let model = ClusterWire.unescape(v[6], limit: maxText), let name = ClusterWire.unescape(v[7], limit: maxText),
-                  let proto = ClusterWire.unescape(v[8], limit: 32), let client = ClusterWire.unescape(v[9], limit: 64)
+                  let elapsed = ClusterText.number(v[4]), let bytes = ClusterText.number(v[5]),
+                  let model = ClusterText.unescape(v[6], limit: maxText), let name = ClusterText.unescape(v[7], limit: maxText),
+                  let proto = ClusterText.unescape(v[8], limit: 32), let client = ClusterText.unescape(v[9], limit: 64)
             else { return nil }
             list.append(Request(id: id, tokenID: token, channelID: channel, stream: v[3].first == 0x31,
                                 elapsedMillis: elapsed, bytesStreamed: bytes, model: model, channelName: name.isEmpty ? nil : name,
@@ -106,7 +106,7 @@ enum FleetMessage: Sendable, Equatable {
     /// A number or `-` (`.some(nil)`: none); nil: malformed.
     private static func optionalInt(_ field: Substring.UTF8View) -> Int?? {
         if field.elementsEqual("-".utf8) { return .some(nil) }
-        guard let v = ClusterWire.int(field, max: Int(Int32.max)) else { return nil }
+        guard let v = ClusterText.int(field, max: Int(Int32.max)) else { return nil }
         return .some(v)
     }
 }

@@ -8,7 +8,7 @@
 /// whose week and month the week and month figures are of. Spend is the sender's own,
 /// cumulative in each period since it started (micro-USD), so a lost body costs nothing
 /// once the next arrives. No records: a heartbeat (the sender lives). At most
-/// `maxRecords` records, each token once; every number at most `ClusterWire.maxNumber`.
+/// `maxRecords` records, each token once; every number at most `ClusterText.maxNumber`.
 /// `kind`: `u` an update (the tokens whose figures changed), `d` part of a dump (every
 /// token, asked for by a peer's `R1 <seedMillis>` after it read the store), `D` a dump's
 /// last part.
@@ -61,7 +61,7 @@ struct LimitBatch: Sendable, Equatable {
         var out: [String] = []
         var body = head
         var n = 0
-        func clamp(_ v: Int64) -> Int64 { min(max(0, v), Int64(ClusterWire.maxNumber)) }
+        func clamp(_ v: Int64) -> Int64 { min(max(0, v), Int64(ClusterText.maxNumber)) }
         func clamp(_ v: Int) -> Int { min(max(0, v), maxCount) }
         for r in records where r.tokenID >= 0 && r.tokenID <= Int(Int32.max) {
             let f = r.figures
@@ -80,20 +80,20 @@ struct LimitBatch: Sendable, Equatable {
 
     /// The batch `body` holds, or nil when it is not exactly that shape.
     static func parse(_ body: Substring) -> LimitBatch? {
-        guard body.utf8.count <= 64 * 1024, let f = ClusterWire.fields(body.utf8), f.count >= 5, f.count - 5 <= maxRecords,
+        guard body.utf8.count <= 64 * 1024, let f = ClusterText.fields(body.utf8), f.count >= 5, f.count - 5 <= maxRecords,
               f[0].elementsEqual("L1".utf8),
-              let start = ClusterWire.number(f[1]), let minute = ClusterWire.number(f[2]), let day = ClusterWire.number(f[3]),
+              let start = ClusterText.number(f[1]), let minute = ClusterText.number(f[2]), let day = ClusterText.number(f[3]),
               f[4].count == 1, let kind = Kind(rawValue: f[4].first!)
         else { return nil }
         var records: [Record] = []
         records.reserveCapacity(f.count - 5)
         var seen = Set<Int>()
         for rec in f[5...] {
-            guard let v = ClusterWire.fields(rec[...], separator: 0x3A), v.count == 8,
-                  let id = ClusterWire.int(v[0], max: Int(Int32.max)), seen.insert(id).inserted,
-                  let requests = ClusterWire.int(v[1], max: maxCount), let inFlight = ClusterWire.int(v[2], max: maxCount),
-                  let reserved = ClusterWire.number(v[3]), let today = ClusterWire.number(v[4]),
-                  let week = ClusterWire.number(v[5]), let month = ClusterWire.number(v[6]), let total = ClusterWire.number(v[7])
+            guard let v = ClusterText.fields(rec[...], separator: 0x3A), v.count == 8,
+                  let id = ClusterText.int(v[0], max: Int(Int32.max)), seen.insert(id).inserted,
+                  let requests = ClusterText.int(v[1], max: maxCount), let inFlight = ClusterText.int(v[2], max: maxCount),
+                  let reserved = ClusterText.number(v[3]), let today = ClusterText.number(v[4]),
+                  let week = ClusterText.number(v[5]), let month = ClusterText.number(v[6]), let total = ClusterText.number(v[7])
             else { return nil }
             records.append(Record(tokenID: id, figures: LocalFigures(
                 requests: requests, inFlight: inFlight, reserved: Int64(reserved), today: Int64(today),

@@ -146,7 +146,7 @@ public final class LimitSync: Sendable {
         let now = monotonicNanos()
         let body = m.body[...]
         if body.utf8.starts(with: "R1".utf8) {
-            let ok = body.utf8.count >= 4 && body.utf8.dropFirst(2).first == 0x20 && ClusterWire.number(body.utf8.dropFirst(3)) != nil
+            let ok = body.utf8.count >= 4 && body.utf8.dropFirst(2).first == 0x20 && ClusterText.number(body.utf8.dropFirst(3)) != nil
             peers.withLock { p in
                 if ok { p.counts.received += 1; p.dumpAsked = true } else { p.counts.malformed += 1 }
             }

@@ -191,6 +191,6 @@ final class LimitSyncTests: XCTestCase {
         XCTAssertEqual(LimitBatch.bodies(startMillis: 1, minute: 2, day: 3, records: [], kind: .dump), ["L1 1 2 3 D"])
         let absurd = LocalFigures(requests: -4, inFlight: 1, reserved: .max, today: 0, thisWeek: 0, thisMonth: 0, total: 0)
         XCTAssertEqual(LimitBatch.bodies(startMillis: 1, minute: 2, day: 3, records: [.init(tokenID: 7, figures: absurd)]),
-                       ["L1 1 2 3 u 7:0:1:\(ClusterWire.maxNumber):0:0:0:0"], "clamped to what the wire takes")
+                       ["L1 1 2 3 u 7:0:1:\(ClusterText.maxNumber):0:0:0:0"], "clamped to what the wire takes")
     }
 }

@@ -44,7 +44,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if mode & 2 != 0 {
             let minute = wall / 60_000, day = wall / 86_400_000
             sync.receive(ClusterMessage(sender: "peer2", topic: .limits,
-                                        body: "L1 1 \(minute) \(day) u 7:\(LimitBatch.maxCount):\(LimitBatch.maxCount):\(ClusterWire.maxNumber):\(ClusterWire.maxNumber):\(ClusterWire.maxNumber):\(ClusterWire.maxNumber):\(ClusterWire.maxNumber)"))
+                                        body: "L1 1 \(minute) \(day) u 7:\(LimitBatch.maxCount):\(LimitBatch.maxCount):\(ClusterText.maxNumber):\(ClusterText.maxNumber):\(ClusterText.maxNumber):\(ClusterText.maxNumber):\(ClusterText.maxNumber)"))
         }
         sync.tick(now: monotonicNanos())
         var t = ClientToken(id: 7, name: "t", digest: TokenDigest(of: Array("s".utf8)))

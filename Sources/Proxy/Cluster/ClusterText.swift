@@ -1,7 +1,7 @@
 /// The strict pieces the cluster bodies (`LimitBatch`, `FleetMessage`) are built from:
 /// printable ASCII, fields split by one space, decimal numbers without signs or leading
 /// zeros, text percent-encoded. A parser that meets anything else returns nil.
-enum ClusterWire {
+enum ClusterText {
     /// The largest number a body may carry (micro-USD: a billion dollars).
     static let maxNumber: UInt64 = 1_000_000_000_000_000
 
