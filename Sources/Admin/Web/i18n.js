@@ -103,7 +103,7 @@ I18n.tables.en = {
 
   'range.24h': '24 h', 'range.7d': '7 days', 'range.30d': '30 days', 'range.365d': '365 days',
   'col.id': 'ID', 'col.channel': 'Channel', 'col.model': 'Model', 'col.protocol': 'Protocol', 'col.stream': 'Stream', 'col.elapsed': 'Elapsed',
-  'col.streamed': 'Streamed', 'col.client': 'Client', 'col.time': 'Time', 'col.status': 'Status', 'col.ttfb': 'TTFB', 'col.duration': 'Duration',
+  'col.streamed': 'Streamed', 'col.client': 'Client', 'col.instance': 'Instance', 'col.time': 'Time', 'col.status': 'Status', 'col.ttfb': 'TTFB', 'col.duration': 'Duration',
   'col.in': 'In', 'col.out': 'Out', 'col.cache_read': 'Cache read', 'col.cache_write': 'Cache write', 'col.cache_hit': 'Cache hit', 'col.cost': 'Cost', 'col.error': 'Error',
   'col.request_id': 'Request id', 'col.token': 'Token', 'col.requests': 'Requests', 'col.success': 'Success', 'col.failovers': 'Fail-overs',
   'col.ttfb_p50': 'TTFB p50', 'col.ttfb_p95': 'TTFB p95', 'col.state': 'State', 'col.actions': 'Actions', 'col.job': 'Job',
@@ -250,7 +250,7 @@ I18n.tables['zh-CN'] = {
 
   'range.24h': '24 小时', 'range.7d': '7 天', 'range.30d': '30 天', 'range.365d': '365 天',
   'col.id': '编号', 'col.channel': '渠道', 'col.model': '模型', 'col.protocol': '协议', 'col.stream': '流式', 'col.elapsed': '已用时',
-  'col.streamed': '已传输', 'col.client': '客户端', 'col.time': '时间', 'col.status': '状态码', 'col.ttfb': '首字节', 'col.duration': '耗时',
+  'col.streamed': '已传输', 'col.client': '客户端', 'col.instance': '实例', 'col.time': '时间', 'col.status': '状态码', 'col.ttfb': '首字节', 'col.duration': '耗时',
   'col.in': '输入', 'col.out': '输出', 'col.cache_read': '缓存读取', 'col.cache_write': '缓存写入', 'col.cache_hit': '缓存命中率', 'col.cost': '费用', 'col.error': '错误',
   'col.request_id': '请求 ID', 'col.token': '令牌', 'col.requests': '请求数', 'col.success': '成功率', 'col.failovers': '故障转移',
   'col.ttfb_p50': '首字节 p50', 'col.ttfb_p95': '首字节 p95', 'col.state': '状态', 'col.actions': '操作', 'col.job': '任务',

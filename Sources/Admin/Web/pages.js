@@ -112,13 +112,16 @@ App.pages.dashboard = {
       let r;
       try { r = await api('GET', '/admin/active-requests'); }
       catch (e) { clear(activeBox).appendChild(alertBox(e)); return; }
-      const rows = (r.data || []).map((a) => h('tr',
+      const data = r.data || [];
+      // The instance column shows once requests of more than one instance are listed.
+      const many = new Set(data.map((a) => a.instance)).size > 1;
+      const rows = data.map((a) => h('tr',
         h('td', { class: 'num muted' }, a.id), h('td', a.channel_name || ('#' + a.channel_id)), h('td', a.model),
         h('td', a.protocol), h('td', yesNo(a.stream)), num(a.elapsed_ms, fmt.ms), num(a.bytes_streamed, fmt.bytes),
-        h('td', { class: 'mono' }, a.client || '')));
+        h('td', { class: 'mono' }, a.client || ''), many ? h('td', { class: 'mono' }, a.instance || '') : null));
       $('#active-count', active).textContent = t('dash.in_flight', { n: fmt.int(rows.length) });
       clear(activeBox).appendChild(table('active-table', [[t('col.id')], t('col.channel'), t('col.model'), t('col.protocol'), t('col.stream'),
-        [t('col.elapsed')], [t('col.streamed')], t('col.client')], rows, t('dash.none_in_flight')));
+        [t('col.elapsed')], [t('col.streamed')], t('col.client')].concat(many ? [t('col.instance')] : []), rows, t('dash.none_in_flight')));
     };
     await Promise.all([App.every(1000, pollActive), App.every(15000, refresh)]);
   },

@@ -36,12 +36,14 @@ public final class ProxyShared: Sendable {
     public let maxAttempts: Int
     /// Subscription accounts: requests waiting for a refresh, rate-limit windows, pending sign-ins.
     public let accounts = AccountBook()
+    /// The instances of the fleet (this one only without a cluster bus).
+    public let fleet: FleetView
 
     public init(cooldowns: CooldownBook = CooldownBook(), selectorSettings: SelectorSettings = SelectorSettings(),
                 affinity: SessionAffinity? = SessionAffinity(), pricing: Pricing = .builtIn,
                 auth: ClientAuth = ClientAuth(tokens: [ClientToken]()), ring: RequestRing = RequestRing(),
                 store: Store? = nil, logRequests: Bool = true, meters: TokenMeters = TokenMeters(),
-                routing: RoutingState = RoutingState(), maxAttempts: Int = 12) {
+                routing: RoutingState = RoutingState(), maxAttempts: Int = 12, fleet: FleetView = FleetView()) {
         // One calendar for every daily counter: the meters'.
         let spend = DailySpend(calendar: meters.calendar)
         self.dailyReset = DailyReset(calendar: meters.calendar, meters: meters, spend: spend, nowMillis: wallClockMillis())
@@ -56,6 +58,7 @@ public final class ProxyShared: Sendable {
         self.logging = Atomic(logRequests)
         self.meters = meters
         self.maxAttempts = maxAttempts
+        self.fleet = fleet
     }
 
     /// What happens at once to a finished request's record: counted, and in the ring (where

@@ -38,6 +38,16 @@ final class AdminLiveTests: AdminDataCase {
         XCTAssertEqual(a["client"] as? String, "127.0.0.1")
         XCTAssertNotNil(a["id"] as? Int)
         XCTAssertGreaterThanOrEqual(a["elapsed_ms"] as? Int ?? -1, 0)
+        // The fleet view: this instance alone, holding the request.
+        let fleet = try adminOK(ccload, "GET", "/admin/instances")["data"] as? [[String: Any]] ?? []
+        XCTAssertEqual(fleet.count, 1, "\(fleet)")
+        XCTAssertEqual(fleet.first?["local"] as? Bool, true)
+        XCTAssertEqual(fleet.first?["active_requests"] as? Int, 1)
+        XCTAssertEqual(fleet.first?["active_streams"] as? Int, 1)
+        XCTAssertGreaterThan(fleet.first?["started_ms"] as? Int ?? 0, 0)
+        let name = try XCTUnwrap(fleet.first?["name"] as? String)
+        XCTAssertFalse(name.isEmpty)
+        XCTAssertEqual(a["instance"] as? String, name)
         // The metrics count it too.
         let metrics = try adminOK(ccload, "GET", "/admin/metrics")
         XCTAssertEqual(metrics["active_requests"] as? Int, 1, "\(metrics)")
@@ -54,6 +64,7 @@ final class AdminLiveTests: AdminDataCase {
         _ = try waitForActive(ccload) { $0.isEmpty }
         XCTAssertEqual(try adminOK(ccload, "GET", "/admin/metrics")["active_streams"] as? Int, 0)
         try assertGuarded(ccload, "GET", "/admin/active-requests")
+        try assertGuarded(ccload, "GET", "/admin/instances")
         assertNoSecrets(ccload, [])
     }
 
