@@ -129,6 +129,7 @@ enum Server {
             shared = ProxyShared(cooldowns: cooldowns, pricing: settings.pricing, store: store,
                                  meters: meters, routing: routing)
             shared.accounts.settings = settings.accounts
+            shared.fleet.identity.name = settings.instanceName
             control = try ControlPlane(store: store, shared: shared)
             admin = try AdminContext.prepare(store: store, control: control, password: settings.adminPassword,
                                              trustedProxies: settings.trustedProxies,
@@ -177,8 +178,9 @@ enum Server {
         // Peers on the same PostgreSQL database (nil on SQLite).
         let cluster: Cluster?
         do {
+            shared.fleet.identity.address = "\(address)"
             cluster = try Cluster.start(store: store, control: control, shared: shared, cooldownBook: cooldowns,
-                                        instance: settings.instanceName)
+                                        instance: settings.instanceName, loop: firstHandler.withLock { $0 }!.loop)
             if let c = cluster { log("instance \(c.bus.instance) on a shared PostgreSQL database: configuration, cooldowns, limits and affinity follow the other instances") }
         } catch {
             Log.error("cannot join the other instances (PostgreSQL LISTEN): \((error as? StoreError)?.message ?? "\(error)")")

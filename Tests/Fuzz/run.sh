@@ -59,7 +59,7 @@ max_len_of() {
     esac
 }
 
-swiftflags=(-parse-as-library -O -g -sanitize=fuzzer,address -I "$mod" -I "$mod/cepoll")
+swiftflags=(-parse-as-library -O -g -sanitize=fuzzer,address -I "$mod" -I "$mod/cepoll" -I "$root/Sources/CPostgres")
 
 # The sources a module's SwiftPM build-tool plugins add, generated here by the same tools:
 # Admin's WebFiles.swift from the web UI's files (Plugins/WebEmbedder, which the
@@ -125,7 +125,7 @@ build_harness() {
     mkdir -p "$out/bin"
     # shellcheck disable=SC2046
     nice -n 19 swiftc "${swiftflags[@]}" $(defines_of "$h") -module-name "fuzz_$h" "${srcs[@]}" "${objs[@]}" "$mod/shim.o" \
-        -lssl -lcrypto -lsqlite3 -lz -o "$bin" 2> >(grep -v 'warning: Cannot export local symbol' >&2)
+        -lssl -lcrypto -lsqlite3 -lpq -lz -o "$bin" 2> >(grep -v 'warning: Cannot export local symbol' >&2)
 }
 
 export SWIFT_BACKTRACE=enable=no   # let ASan and libFuzzer report, not the Swift backtracer

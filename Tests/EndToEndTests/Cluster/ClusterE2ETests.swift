@@ -247,6 +247,16 @@ final class ClusterE2ETests: AdminDataCase {
         try eventually("B sees the slot taken", within: 2.0) {
             try b.post("/v1/messages", turn("k", 1), headers: ["x-api-key: \(secret)"]).status == 429
         }
+        // The fleet view on B: both instances, and A's request in flight, named as A's.
+        let names = { (c: CcloadProcess) throws -> [String] in
+            ((try c.adminJSON("/admin/instances")["data"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+        }
+        try eventually("B lists both instances", within: 3) { try names(b).sorted() == ["a", "b"] }
+        try eventually("B shows A's request in flight", within: 3) {
+            ((try b.adminJSON("/admin/active-requests")["data"] as? [[String: Any]]) ?? []).contains {
+                $0["instance"] as? String == "a" && $0["model"] as? String == "slow"
+            }
+        }
         let lb = try startBalancer([a.port, b.port])
         kill(a.process.pid, SIGKILL)
         var served = 0, failed = 0
@@ -257,6 +267,7 @@ final class ClusterE2ETests: AdminDataCase {
         }
         XCTAssertGreaterThan(served, 20, "B kept serving through the balancer (\(failed) failed)")
         XCTAssertLessThanOrEqual(failed, 3, "haproxy retries on B: at most a few failures while it notices A is gone")
+        try eventually("B's fleet view drops A", within: 6) { try names(b) == ["b"] }
         try eventually("A's concurrency lease lapses", within: 8.0) {
             try b.post("/v1/messages", turn("k", 2), headers: ["x-api-key: \(secret)"]).status == 200
         }
