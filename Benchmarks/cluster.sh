@@ -35,9 +35,10 @@ BENCH_KEEP_WORK=${CL_KEEP:-0}
 bench_workdir ccload-cluster
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-PGDIR=$WORK/pg
+# Its own folder under /tmp (the work dir is private, and the server may run as another user).
+PGDIR=$(mktemp -d /tmp/ccload-cluster-pg-XXXXXX)
 PGURL=$(bash "$ROOT/Tests/Support/pg-cluster.sh" start "$PGDIR" 2>"$WORK/pg.log") || die "PostgreSQL did not start: $(cat "$WORK/pg.log")"
-stop_pg() { bash "$ROOT/Tests/Support/pg-cluster.sh" stop "$PGDIR" >/dev/null 2>&1 || true; }
+stop_pg() { bash "$ROOT/Tests/Support/pg-cluster.sh" stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
 trap 'stop_pg; bench_cleanup' EXIT
 
 NG_PORT=$(free_port)
