@@ -18,7 +18,9 @@
 # machine, not the scaling across machines.
 #
 # Knobs: ROUNDS (3), SECS (8), CONNS (64), CL_THREADS (ccload threads per instance, 1),
-# CL_KEEP=1 keeps the temp dir. Every wait is bounded; every process is stopped on exit.
+# CL_PIN=1 (every ccload on CPU 1; PostgreSQL, nginx, haproxy and the load generator on CPU
+# 0: the proxy's own core, apart from the database's), CL_KEEP=1 keeps the temp dir. Every
+# wait is bounded; every process is stopped on exit.
 set -euo pipefail
 
 [[ $# == 1 ]] || { sed -n '2,22p' "$0"; exit 2; }
@@ -28,6 +30,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 for c in jq haproxy; do command -v $c >/dev/null || { echo "$c is needed (apt-get install $c)" >&2; exit 2; }; done
 
 ROUNDS=${ROUNDS:-3}; SECS=${SECS:-8}; CONNS=${CONNS:-64}; THREADS=${CL_THREADS:-1}
+if [[ ${CL_PIN:-0} == 1 ]]; then SRV=(taskset -c 1); OTHER=(taskset -c 0); else SRV=(); OTHER=(); fi
 BENCH_NAME=cluster.sh
 # shellcheck source=Benchmarks/lib.sh
 source "$ROOT/Benchmarks/lib.sh"
@@ -37,12 +40,12 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # Its own folder under /tmp (the work dir is private, and the server may run as another user).
 PGDIR=$(mktemp -d /tmp/ccload-cluster-pg-XXXXXX)
-PGURL=$(bash "$ROOT/Tests/Support/pg-cluster.sh" start "$PGDIR" 2>"$WORK/pg.log") || die "PostgreSQL did not start: $(cat "$WORK/pg.log")"
+PGURL=$("${OTHER[@]}" bash "$ROOT/Tests/Support/pg-cluster.sh" start "$PGDIR" 2>"$WORK/pg.log") || die "PostgreSQL did not start: $(cat "$WORK/pg.log")"
 stop_pg() { bash "$ROOT/Tests/Support/pg-cluster.sh" stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
 trap 'stop_pg; bench_cleanup' EXIT
 
 NG_PORT=$(free_port)
-start_nginx_static nginx "$NG_PORT" 1 1024
+start_nginx_static nginx "$NG_PORT" 1 1024 "${OTHER[@]}"
 
 TOKEN="cl-token-$RANDOM$RANDOM"
 cat >"$WORK/channels.json" <<JSON
@@ -57,7 +60,7 @@ start() {  # NAME sqlite|pg
                CCLOAD_CHANNELS_FILE="$WORK/channels.json" CCLOAD_INSTANCE_NAME="$name")
     if [[ $store == pg ]]; then env+=(CCLOAD_DATABASE_URL="$PGURL" CCLOAD_SECRET_KEY="$KEY")
     else env+=(SQLITE_PATH="$WORK/$name.db"); fi
-    env "${env[@]}" "$BIN/ccload" 2>"$WORK/$name.log" >/dev/null &
+    "${SRV[@]}" env "${env[@]}" "$BIN/ccload" 2>"$WORK/$name.log" >/dev/null &
     PIDS+=($!); PID_OF[$name]=$!; PORT_OF[$name]=$port
     wait_listening "$port" "$!" "$name"
 }
@@ -73,7 +76,7 @@ haproxy_for() {  # NAME PORT SERVER_PORT...
         printf 'frontend f\n    bind 127.0.0.1:%s\n    default_backend b\nbackend b\n    balance roundrobin\n' "$port"
         local i=0; for p in "$@"; do printf '    server s%s 127.0.0.1:%s\n' "$i" "$p"; i=$((i + 1)); done
     } >"$WORK/$name.cfg"
-    haproxy -db -f "$WORK/$name.cfg" 2>"$WORK/$name.log" &
+    "${OTHER[@]}" haproxy -db -f "$WORK/$name.cfg" 2>"$WORK/$name.log" &
     PIDS+=($!); PORT_OF[$name]=$port
     wait_listening "$port" "$!" "$name"
 }
@@ -84,7 +87,7 @@ RESULTS=$WORK/results.jsonl; : >"$RESULTS"
 BODY='{"model":"bench-json","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}'
 run() {  # LABEL PORT
     local out
-    out=$("$BIN/ccload-loadgen" --url "http://127.0.0.1:$2/v1/messages" --body "$BODY" --header "content-type: application/json" \
+    out=$("${OTHER[@]}" "$BIN/ccload-loadgen" --url "http://127.0.0.1:$2/v1/messages" --body "$BODY" --header "content-type: application/json" \
         --header "x-api-key: $TOKEN" --connections "$CONNS" --threads 1 --duration "$SECS" --warmup 1 --timeout 10 \
         --json --label "$1" 2>>"$WORK/loadgen.err") || { log "loadgen failed: $1"; return 0; }
     printf '%s\n' "$out" >>"$RESULTS"
@@ -120,4 +123,4 @@ echo "| ha-2 / ha-1 | $(ratio "$(med ha-2 .rps)" "$(med ha-1 .rps)" 3) | $(ratio
 echo
 for n in sqlite pg-a pg-b; do echo "- $n's writer: $(writer "$n")"; done
 echo
-echo "Medians of $ROUNDS interleaved rounds of ${SECS}s, $CONNS connections; ccload threads $THREADS per instance; load $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Medians of $ROUNDS interleaved rounds of ${SECS}s, $CONNS connections; ccload threads $THREADS per instance; pinned ${CL_PIN:-0}; load $(cut -d' ' -f1-3 /proc/loadavg)."
