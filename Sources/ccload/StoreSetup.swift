@@ -1,3 +1,4 @@
+import Glibc
 import Proxy
 import Reactor
 
@@ -21,24 +22,44 @@ enum StoreSetup {
             // table first, so a bad file (or a file that clashes with the stored channels)
             // changes nothing.
             _ = try ChannelTable(fromFile, state: RoutingState())
-            try store.editChannels { current in
-                let known = Dictionary(current.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
-                return ChannelEdit(upserts: fromFile.map { c in
-                    var c = c
-                    c.id = known[c.name] ?? 0
-                    return c
-                })
+            // Instances starting together on one PostgreSQL database may add the same
+            // channel at once: the loser's transaction fails on the name or the id, and a
+            // second try finds the channel there and updates it instead.
+            try retryingConflicts {
+                try store.editChannels { current in
+                    let known = Dictionary(current.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+                    return ChannelEdit(upserts: fromFile.map { c in
+                        var c = c
+                        c.id = known[c.name] ?? 0
+                        return c
+                    })
+                }
             }
         } catch {
             throw Failure(description: "channels file \(path) rejected: \(error)")
         }
     }
 
+    /// Runs `body`, once more (up to three tries) when it fails on a uniqueness conflict: a
+    /// peer wrote the same row between this instance's read and its write.
+    static func retryingConflicts(_ body: () throws -> Void) throws {
+        for attempt in 1...3 {
+            do { return try body() } catch let e as StoreError where e.kind == .constraint && attempt < 3 {
+                usleep(UInt32.random(in: 5_000...50_000))
+            }
+        }
+    }
+
     /// Adds each `CCLOAD_AUTH` secret the store does not know yet (only its hash is kept).
     static func seedTokens(_ secrets: [String], into store: Store) throws(Failure) {
         do {
-            for (i, secret) in secrets.enumerated() where try store.token(secret: secret) == nil {
-                _ = try store.createToken(AuthToken(name: "CCLOAD_AUTH #\(i + 1)"), secret: secret)
+            for (i, secret) in secrets.enumerated() {
+                // (Another instance starting at the same moment may add it first.)
+                try retryingConflicts {
+                    if try store.token(secret: secret) == nil {
+                        _ = try store.createToken(AuthToken(name: "CCLOAD_AUTH #\(i + 1)"), secret: secret)
+                    }
+                }
             }
         } catch {
             throw Failure(description: "cannot store the CCLOAD_AUTH tokens: \(error)")

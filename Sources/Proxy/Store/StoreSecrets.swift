@@ -80,8 +80,14 @@ extension Store {
                 if let sample = try firstSealedValue(db), (try? box.open(sample)) == nil {
                     throw StoreError(.secretKey, mismatch)
                 }
-                try db.run("INSERT INTO settings(key, value, updated_ms) VALUES(?,?,?)",
+                // Instances starting together on one PostgreSQL database may both get here:
+                // the first check value written stands, and each checks its key against it.
+                try db.run("INSERT INTO settings(key, value, updated_ms) VALUES(?,?,?) ON CONFLICT(key) DO NOTHING",
                            [.text(secretCheckName), .text(box.seal(secretCheckText)), .int(Int64(clamping: now))])
+                if let check = try db.scalarText("SELECT value FROM settings WHERE key = ?", [.text(secretCheckName)]),
+                   (try? box.open(check)) != secretCheckText {
+                    throw StoreError(.secretKey, mismatch)
+                }
             }
             return try sealPlaintext(db, box)
         }

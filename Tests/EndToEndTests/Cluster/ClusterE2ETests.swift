@@ -143,6 +143,29 @@ final class ClusterE2ETests: AdminDataCase {
         XCTAssertFalse(a.process.stderrText.contains(pg.url), "the database URL (with its password) is not logged")
     }
 
+    /// Two instances started at the same moment on an empty database, with the same seeds
+    /// (channels file, CCLOAD_AUTH, admin password): both come up (one migrates while the
+    /// other waits; the one that loses a seed's race finds the row there), and both route.
+    func testTwoInstancesStartingAtOnceOnAnEmptyDatabase() throws {
+        let up = try startMock()
+        let file = try writeChannelsFile([channel("up", url: up.url, ["models": ["m"]])])
+        var started: [ProcessUnderTest] = []
+        for name in ["a", "b"] {
+            let env = ["PORT": "0", "CCLOAD_LISTEN": "127.0.0.1", "CCLOAD_THREADS": "1", "CCLOAD_DRAIN_SECONDS": "5",
+                       "CCLOAD_DATABASE_URL": pg.url, "CCLOAD_SECRET_KEY": Self.secretKey, "CCLOAD_INSTANCE_NAME": name,
+                       "CCLOAD_CHANNELS_FILE": file, "CCLOAD_AUTH": token, "CCLOAD_PASS": CcloadProcess.adminPassword]
+            let p = try ProcessUnderTest(executable: try BinaryDirectory.binary("ccload"), environment: env)
+            track(p)
+            started.append(p)
+        }
+        let instances = try started.map { try CcloadProcess(started: $0) }
+        for c in instances {
+            XCTAssertEqual(try c.post("/v1/messages", turn("both", 1), headers: auth).status, 200, c.process.stderrText)
+        }
+        XCTAssertEqual(try adminOK(instances[1], "GET", "/admin/channels")["data"].map { ($0 as? [Any])?.count ?? -1 }, 1,
+                       "one channel, not one per instance")
+    }
+
     func testAnAdminEditOnARoutesOnBWithinASecond() throws {
         let x = try startMock(), y = try startMock()
         let a = try startInstance("a", channels: [channel("x", url: x.url, ["models": ["m"]])], auth: [token])
