@@ -79,10 +79,15 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# Below the kernel's ephemeral range (ip_local_port_range, 32768 and up here): a port in it
+# may be taken at any moment by some client's outgoing connection, which a listener check
+# cannot see coming (the tests' own connections took one once).
 pick_port() {
-    local p i
+    local p i low
+    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$low" -gt 12000 ] || low=32768
     for i in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (low - 10000)))
         if port_free "$p"; then echo "$p"; return; fi
     done
     die "no free port found"
@@ -154,11 +159,15 @@ watch_owner() {
 }
 
 start() {
+    # A cluster started before keeps its port (its clients hold URLs with it); a new one may
+    # move to another when its first pick is taken.
+    local keep=${PG_CLUSTER_KEEP_PORT:-}
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         init_cluster
         set_port "$(pick_port)"
     else
         ensure_server_user
+        keep=1
     fi
     if running; then
         log "already running on port $(cat "$dir/port")"
@@ -168,8 +177,9 @@ start() {
             log "starting on 127.0.0.1:$(cat "$dir/port")"
             if start_server; then break; fi
             [ "$attempt" -lt 5 ] || { tail -20 "$dir/server.log" >&2; die "the server did not start"; }
-            # Taken by someone else meanwhile: another port, unless a restart needs this one.
-            if ! port_free "$(cat "$dir/port")" && [ "${PG_CLUSTER_KEEP_PORT:-}" != 1 ]; then
+            # Taken by someone else meanwhile (a listener, or a client's connection that
+            # no check sees): another port, unless a restart needs this one.
+            if [ "$keep" != 1 ]; then
                 set_port "$(pick_port)"
             else
                 sleep 1

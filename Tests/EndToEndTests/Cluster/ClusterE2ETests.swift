@@ -78,6 +78,9 @@ final class PGFixture {
 /// and both instances recovering by themselves.
 final class ClusterE2ETests: AdminDataCase {
     static let secretKey = String(repeating: "c1", count: 32)
+    /// Waits and bounds stretch by this under the sanitizers (`.ci/run` sets
+    /// CCLOAD_TEST_SLOW=1 there: every ccload runs several times slower).
+    static let slow: Double = ProcessInfo.processInfo.environment["CCLOAD_TEST_SLOW"] == "1" ? 4 : 1
     var pg: PGFixture!
 
     override func setUpWithError() throws {
@@ -135,7 +138,7 @@ final class ClusterE2ETests: AdminDataCase {
             return p.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         XCTAssertEqual(try psql("SELECT count(*) FROM request_logs WHERE status = 200 AND channel_name = 'up'"), "2")
-        try eventually("the hourly statistics", within: 5) { try psql("SELECT COALESCE(SUM(requests), 0) FROM stats_hourly") == "2" }
+        try eventually("the hourly statistics", within: 5 * Self.slow) { try psql("SELECT COALESCE(SUM(requests), 0) FROM stats_hourly") == "2" }
         let stored = try psql("SELECT secret FROM channel_keys")
         XCTAssertTrue(stored.hasPrefix("enc1:"), "the channel key is sealed in PostgreSQL: \(stored.prefix(12))")
         XCTAssertFalse(stored.contains("sk-pg-solo-secret"))
@@ -175,11 +178,11 @@ final class ClusterE2ETests: AdminDataCase {
         // On A: a channel y with a higher priority, and x disabled.
         let body = #"{"name":"y","protocol":"anthropic","url":"\#(y.url)","api_key":"sk-y-0123456789","models":["m"],"priority":50}"#
         try adminOK(a, "POST", "/admin/channels", body, status: 201)
-        let took = try eventually("B routes to y", within: 1.0) {
+        let took = try eventually("B routes to y", within: 1.0 * Self.slow) {
             _ = try b.post("/v1/messages", #"{"model":"m","max_tokens":8,"messages":[]}"#, headers: auth)
             return try y.requests() >= 1
         }
-        XCTAssertLessThan(took, 1.0)
+        XCTAssertLessThan(took, 1.0 * Self.slow)
     }
 
     func testACooldownCausedOnAIsHonouredByB() throws {
@@ -199,7 +202,7 @@ final class ClusterE2ETests: AdminDataCase {
         XCTAssertGreaterThan(deadTries, 0)
         var seen: [[String: Any]] = []
         do {
-            try eventually("B knows dead is cooling", within: 1.0) {
+            try eventually("B knows dead is cooling", within: 1.0 * Self.slow) {
                 seen = try b.cooldowns()
                 return seen.contains { ($0["scope"] as? String)?.hasPrefix("channel 1") == true }
             }
@@ -222,7 +225,7 @@ final class ClusterE2ETests: AdminDataCase {
             let s = try a.post("/v1/messages", turn("r", 1), headers: h).status
             if s == 200 { ok += 1 } else if s == 429 { limited += 1 }
         }
-        usleep(1_200_000)  // the publish interval and the bus's latency
+        usleep(UInt32(1_200_000 * Self.slow))  // the publish interval and the bus's latency
         for _ in 0..<6 {
             let s = try b.post("/v1/messages", turn("r", 1), headers: h).status
             if s == 200 { ok += 1 } else if s == 429 { limited += 1 }
@@ -241,7 +244,7 @@ final class ClusterE2ETests: AdminDataCase {
             let before = (try u1.requests(), try u2.requests())
             XCTAssertEqual(try a.post("/v1/messages", turn("s\(s)", 1), headers: auth).status, 200)
             let onU1 = try u1.requests() > before.0
-            usleep(300_000)  // the placement reaches B
+            usleep(UInt32(300_000 * Self.slow))  // the placement reaches B
             for n in 2...3 {
                 let instance = n % 2 == 0 ? b : a
                 XCTAssertEqual(try instance.post("/v1/messages", turn("s\(s)", n), headers: auth).status, 200)
@@ -267,15 +270,15 @@ final class ClusterE2ETests: AdminDataCase {
         let held = try a.connect()
         let slowBody = #"{"model":"slow","max_tokens":8,"messages":[]}"#
         try held.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: \(secret)\r\nContent-Type: application/json\r\nContent-Length: \(slowBody.utf8.count)\r\n\r\n" + slowBody)
-        try eventually("B sees the slot taken", within: 2.0) {
+        try eventually("B sees the slot taken", within: 2.0 * Self.slow) {
             try b.post("/v1/messages", turn("k", 1), headers: ["x-api-key: \(secret)"]).status == 429
         }
         // The fleet view on B: both instances, and A's request in flight, named as A's.
         let names = { (c: CcloadProcess) throws -> [String] in
             ((try c.adminJSON("/admin/instances")["data"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
         }
-        try eventually("B lists both instances", within: 3) { try names(b).sorted() == ["a", "b"] }
-        try eventually("B shows A's request in flight", within: 3) {
+        try eventually("B lists both instances", within: 3 * Self.slow) { try names(b).sorted() == ["a", "b"] }
+        try eventually("B shows A's request in flight", within: 3 * Self.slow) {
             ((try b.adminJSON("/admin/active-requests")["data"] as? [[String: Any]]) ?? []).contains {
                 $0["instance"] as? String == "a" && $0["model"] as? String == "slow"
             }
@@ -283,15 +286,15 @@ final class ClusterE2ETests: AdminDataCase {
         let lb = try startBalancer([a.port, b.port])
         kill(a.process.pid, SIGKILL)
         var served = 0, failed = 0
-        let end = Date().addingTimeInterval(4)
+        let end = Date().addingTimeInterval(4 * Self.slow)
         while Date() < end {
             let s = (try? lb.post("/v1/messages", turn("lb", 1), headers: auth, timeout: 5).status) ?? 0
             if s == 200 { served += 1 } else { failed += 1 }
         }
         XCTAssertGreaterThan(served, 20, "B kept serving through the balancer (\(failed) failed)")
         XCTAssertLessThanOrEqual(failed, 3, "haproxy retries on B: at most a few failures while it notices A is gone")
-        try eventually("B's fleet view drops A", within: 6) { try names(b) == ["b"] }
-        try eventually("A's concurrency lease lapses", within: 8.0) {
+        try eventually("B's fleet view drops A", within: 6 * Self.slow) { try names(b) == ["b"] }
+        try eventually("A's concurrency lease lapses", within: 8.0 * Self.slow) {
             try b.post("/v1/messages", turn("k", 2), headers: ["x-api-key: \(secret)"]).status == 200
         }
     }
@@ -316,14 +319,14 @@ final class ClusterE2ETests: AdminDataCase {
         let refused = try admin(a, "POST", "/admin/channels", body)
         XCTAssertEqual(refused.status, 503, refused.bodyText)
         try pg.start()
-        try eventually("A's records written after the outage", within: 15) {
+        try eventually("A's records written after the outage", within: 15 * Self.slow) {
             ((try? self.logCount(a)) ?? 0) >= 20
         }
-        try eventually("the admin change is accepted again", within: 10) {
+        try eventually("the admin change is accepted again", within: 10 * Self.slow) {
             try admin(a, "POST", "/admin/channels", body).status == 201
         }
         do {
-            try eventually("B routes to the channel made after the outage", within: 5) {
+            try eventually("B routes to the channel made after the outage", within: 5 * Self.slow) {
                 _ = try b.post("/v1/messages", #"{"model":"late","max_tokens":8,"messages":[{"role":"user","content":"after"}]}"#, headers: auth)
                 return try later.requests() >= 1
             }
@@ -334,7 +337,7 @@ final class ClusterE2ETests: AdminDataCase {
         }
         // B's writer retries with a growing wait (up to 5 s): its outage records follow.
         do {
-            try eventually("both instances' records from the outage in the one database", within: 15) {
+            try eventually("both instances' records from the outage in the one database", within: 15 * Self.slow) {
                 ((try? self.logCount(b)) ?? 0) >= 41
             }
         } catch {
@@ -381,7 +384,7 @@ final class ClusterE2ETests: AdminDataCase {
         }
         let p = try ProcessUnderTest(executable: "/usr/sbin/haproxy", arguments: ["-db", "-f", path])
         track(p)
-        try eventually("haproxy listens", within: 5) { (try? RawConnection(port: port)) != nil }
+        try eventually("haproxy listens", within: 5 * Self.slow) { (try? RawConnection(port: port)) != nil }
         return try CcloadProcess(started: p, port: port)
     }
 
