@@ -20,6 +20,8 @@ final class PGFixture {
         dir = String(cString: p)
         let (status, out, err) = PGFixture.run(["start", dir], timeout: 60)
         guard status == 0, let line = out.split(separator: "\n").last, line.hasPrefix("postgres") else {
+            PGFixture.run(["stop", dir], timeout: 60)
+            try? FileManager.default.removeItem(atPath: dir)
             throw TestFailure("pg-cluster.sh start failed (\(status)): \(err)")
         }
         url = String(line)
