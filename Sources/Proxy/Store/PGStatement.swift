@@ -16,7 +16,11 @@ public final class PGStatement: SQLStatement, @unchecked Sendable {
     let serverSQL: String
     let name: String
     let parameterCount: Int
-    private weak var connection: PGConnection?
+    /// Unowned, as SQLite's `Statement` holds its `Database`: a statement is finalized before
+    /// its connection goes (the connection's cache finalizes its own at `close`, and every
+    /// owner of a prepared statement finalizes it before the connection it holds). A weak
+    /// reference gave the connection a side table that LeakSanitizer reported at exit.
+    private unowned let connection: PGConnection
     /// The connection generation the server-side statement belongs to (-1: none yet).
     var generation = -1
 
@@ -57,7 +61,7 @@ public final class PGStatement: SQLStatement, @unchecked Sendable {
         buffers = []
         values = []
         capacities = []
-        connection?.forget(self)
+        connection.forget(self)
     }
 
     private func clearResult() {
@@ -183,10 +187,10 @@ public final class PGStatement: SQLStatement, @unchecked Sendable {
     public func step() throws -> Bool {
         if result == nil || done {
             clearResult()
-            guard !finalized, let c = connection else {
+            guard !finalized else {
                 throw StoreError(.closed, "\(PGConnection.sqlHead(sql)): the statement or its connection is closed")
             }
-            let r = try c.execute(self)
+            let r = try connection.execute(self)
             result = r
             rows = PQntuples(r)
             row = 0
