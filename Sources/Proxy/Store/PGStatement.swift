@@ -16,11 +16,12 @@ public final class PGStatement: SQLStatement, @unchecked Sendable {
     let serverSQL: String
     let name: String
     let parameterCount: Int
-    /// Unowned, as SQLite's `Statement` holds its `Database`: a statement is finalized before
-    /// its connection goes (the connection's cache finalizes its own at `close`, and every
-    /// owner of a prepared statement finalizes it before the connection it holds). A weak
-    /// reference gave the connection a side table that LeakSanitizer reported at exit.
-    private unowned let connection: PGConnection
+    /// Held strongly: a statement keeps its connection alive (a weak reference gave every
+    /// connection a side table that LeakSanitizer reported at exit, and an unowned one trapped
+    /// when a failed open dropped its connection before a statement). The connection's cache
+    /// holds its own statements, so `close` (called by the store, and by `deinit` of a
+    /// connection no statement holds) empties the cache and breaks that cycle.
+    private let connection: PGConnection
     /// The connection generation the server-side statement belongs to (-1: none yet).
     var generation = -1
 

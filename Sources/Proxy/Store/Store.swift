@@ -119,6 +119,9 @@ public final class Store: Sendable {
         let db = try connect(.config)
         path = db.path
         dialect = db.dialect
+        // A failed open closes the connection (its statements go with it).
+        var opened = false
+        defer { if !opened { db.close() } }
         do {
             try Migrator.migrate(db, options.migrations, nowMillis: options.wallClock())
         } catch let e as StoreError {
@@ -145,6 +148,7 @@ public final class Store: Sendable {
         writer = try StoreWriter(db: writerDB, options: options)
         readers = ReaderPool(databases: readerDBs)
         readers.store = self
+        opened = true
     }
 
     /// Flushes the writer (everything queued is written), then stops every store thread and
