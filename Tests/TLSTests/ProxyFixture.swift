@@ -15,7 +15,7 @@ final class TestEgressProxy: @unchecked Sendable {
     let port: Int
     private let listenFd: Int32
     /// What clients asked for: "host:port", and for SOCKS5 "domain "/"ipv4 "/"ipv6 " first.
-    let requests = Mutex<[String]>([])
+    let requests = Lock<[String]>([])
     private let stopped = Atomic<Bool>(false)
 
     init(kind: Kind, username: String, password: String) {

@@ -138,7 +138,7 @@ struct DialBox: @unchecked Sendable {
 
 /// Runs a closure from a loop timer (owner: that loop).
 final class CancelAfter: TimerTarget, @unchecked Sendable {
-    static let keep = Mutex<[CancelAfter]>([])
+    static let keep = Lock<[CancelAfter]>([])
     lazy var timer = LoopTimer(target: self)
     let action: () -> Void
     init(loop: Loop, _ action: @escaping () -> Void) { self.action = action }

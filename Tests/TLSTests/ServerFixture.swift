@@ -1,6 +1,5 @@
 import XCTest
 import Glibc
-import Synchronization
 import Reactor
 @testable import TLS
 
@@ -23,8 +22,8 @@ final class TLSTestServer: @unchecked Sendable {
     // Touched only on the server loop.
     private var listener: Listener?
     private var connections: [ObjectIdentifier: ServerConnection] = [:]
-    private let handshakeErrors = Mutex<[TransportError]>([])
-    private let sawResumed = Mutex<[Bool]>([])
+    private let handshakeErrors = Lock<[TransportError]>([])
+    private let sawResumed = Lock<[Bool]>([])
 
     init(context: TLSServerContext, mode: ServerMode, receiveBuffer: Int? = nil) {
         let server = self

@@ -1,5 +1,4 @@
 import Reactor
-import Synchronization
 
 /// The shared, in-memory side of subscription accounts: the requests parked until an
 /// account's refresh ends, and each account's last rate-limit windows. One per process.
@@ -23,7 +22,7 @@ public final class AccountBook: Sendable {
     /// An early refresh after a 401 is asked for at most once per this long per account.
     public static let refusedRefreshEveryMillis: UInt64 = 60_000
 
-    private let state = Mutex<State>(State())
+    private let state = Lock<State>(State())
     /// At most this many requests wait for refreshes at once; more fail over at once.
     public static let maxWaiters = 4096
     /// The start-up settings (`AccountSettings`), set before loops run.
@@ -31,7 +30,7 @@ public final class AccountBook: Sendable {
         get { current.withLock { $0 } }
         set { current.withLock { $0 = newValue } }
     }
-    private let current = Mutex<AccountSettings>(.defaults)
+    private let current = Lock<AccountSettings>(.defaults)
     public let signIns = AccountSignIns()
 
     public init() {}

@@ -20,7 +20,7 @@ public final class AccountRefresher: Sendable {
     /// This process's name in lease rows.
     public let owner: String
     private let stopped = Atomic<Bool>(false)
-    private let state = Mutex<[Int: (retryAtMillis: UInt64, delayMillis: UInt64)]>([:])
+    private let state = Lock<[Int: (retryAtMillis: UInt64, delayMillis: UInt64)]>([:])
     /// Refresh calls this process sent (tests, metrics).
     public var refreshesSent: Int { sent.load(ordering: .relaxed) }
     private let sent = Atomic<Int>(0)

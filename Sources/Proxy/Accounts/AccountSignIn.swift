@@ -1,5 +1,5 @@
 import CEpoll
-import Synchronization
+import Reactor
 
 /// Sign-ins started and not yet finished: per account channel, its PKCE verifier and state,
 /// kept server-side for `AccountSettings.signInTTLMillis` and bounded in number. The
@@ -15,7 +15,7 @@ public final class AccountSignIns: Sendable {
     /// At most this many sign-ins wait at once; the oldest goes first.
     public static let capacity = 64
 
-    private let pending = Mutex<[Int: Pending]>([:])
+    private let pending = Lock<[Int: Pending]>([:])
 
     public init() {}
 

@@ -1,7 +1,6 @@
 import Glibc
 import Reactor
 import TLS
-import Synchronization
 
 /// One POST to a token endpoint, sent from a loop with that loop's upstream pool (dial, TLS,
 /// the connect timeout), answered as the status and up to `maxBody` bytes of body, or a
@@ -64,7 +63,7 @@ public final class OAuthRequest: HTTPClientDelegate, TimerTarget, @unchecked Sen
     /// exchange itself runs on `loop`).
     public static func sendAndWait(url: String, call: OAuthTokenCall, userAgent: String, loop: Loop,
                                    pool: @escaping @Sendable () -> UpstreamPool) -> Answer {
-        let box = Mutex<Answer?>(nil)
+        let box = Lock<Answer?>(nil)
         loop.submit {
             send(url: url, call: call, userAgent: userAgent, loop: loop, pool: pool()) { a in box.withLock { $0 = a } }
         }

@@ -1,6 +1,5 @@
 import Reactor
 import TLS
-import Synchronization
 
 /// Where a request goes: how to reach it (scheme, host, port, egress proxy), the path
 /// prefix to put before the client's path, and the `Host` header to send. Parsed once
@@ -48,7 +47,7 @@ public struct UpstreamTarget: Sendable {
 /// (targets are made when a channel table is built, never per request; the number of
 /// distinct origins is what the tables ever named).
 private enum PoolKeyIDs {
-    static let ids = Mutex<[String: Int]>([:])
+    static let ids = Lock<[String: Int]>([:])
     static func id(for key: String) -> Int {
         ids.withLock { ids in
             if let id = ids[key] { return id }

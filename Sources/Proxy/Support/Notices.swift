@@ -1,5 +1,4 @@
 import Reactor
-import Synchronization
 
 /// Something an operator should hear about without watching the web UI: sent to the
 /// webhooks in settings (issue 14). Carries names and ids, never a secret.
@@ -20,7 +19,7 @@ public enum Notice: Sendable, Equatable {
 /// start-up. `post` never blocks beyond a short lock and may be called from any thread,
 /// a reactor thread included: the receiver only queues.
 public enum Notices {
-    private static let receiver = Mutex<(@Sendable (Notice) -> Void)?>(nil)
+    private static let receiver = Lock<(@Sendable (Notice) -> Void)?>(nil)
 
     public static func install(_ r: (@Sendable (Notice) -> Void)?) {
         receiver.withLock { $0 = r }
@@ -30,7 +29,7 @@ public enum Notices {
         receiver.withLock { $0 }?(n)
     }
 
-    private static let installed = Mutex<NoticeDispatcher?>(nil)
+    private static let installed = Lock<NoticeDispatcher?>(nil)
 
     /// Makes `d` the receiver (nil: none); `dispatcher` then answers it (for the admin's
     /// counts and test button).

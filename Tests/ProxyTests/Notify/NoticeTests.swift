@@ -1,6 +1,5 @@
 import Foundation
 import Reactor
-import Synchronization
 import XCTest
 
 @testable import Proxy
@@ -136,7 +135,7 @@ final class NoticeTests: XCTestCase {
     }
 
     func testACostCapIsPostedOncePerCapPerPeriod() {
-        let got = Mutex<[Notice]>([])
+        let got = Lock<[Notice]>([])
         Notices.install { n in got.withLock { $0.append(n) } }
         let day0: UInt64 = 86_400_000 * 20_000 + 1000
         let meters = TokenMeters()
