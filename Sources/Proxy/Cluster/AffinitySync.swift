@@ -14,11 +14,11 @@ struct AffinityWire: Equatable {
     static let maxMillis: UInt64 = 1 << 53
 
     func encode() -> String {
-        "1 \(ClusterFields.hex64(session)) \(channelID) \(keyIndex) \(warmUntilMs)"
+        "1 \(ClusterText.hex64(session)) \(channelID) \(keyIndex) \(warmUntilMs)"
     }
 
     static func parse(_ body: Substring) -> AffinityWire? {
-        guard var f = ClusterFields(body, maxBytes: 96), f.literal("1"), let h = f.next(), let session = ClusterFields.hex64(h),
+        guard var f = ClusterFields(body, maxBytes: 96), f.literal("1"), let h = f.next(), let session = ClusterText.hex64(h),
               let channel = f.number(0...maxChannelID), let key = f.number(0...maxKeyIndex),
               let warm = f.number(0...maxMillis), f.atEnd else { return nil }
         return AffinityWire(session: session, channelID: Int(channel), keyIndex: Int(key), warmUntilMs: warm)

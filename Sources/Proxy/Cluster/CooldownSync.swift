@@ -38,7 +38,7 @@ enum CooldownWire: Equatable {
         switch scope {
         case .channel(let c): return "c \(c) -"
         case .key(let c, let k): return "k \(c) \(k)"
-        case .model(let c, let m): return "m \(c) \(ClusterFields.escape(m))"
+        case .model(let c, let m): return "m \(c) \(ClusterText.escape(m, .printable))"
         }
     }
 
@@ -67,10 +67,10 @@ enum CooldownWire: Equatable {
         switch kind {
         case "c": return last.elementsEqual("-".utf8) ? .channel(c) : nil
         case "k":
-            guard let k = ClusterFields.decimal(last), k <= maxKeyIndex else { return nil }
+            guard let k = ClusterText.decimal(last), k <= maxKeyIndex else { return nil }
             return .key(channelID: c, keyIndex: Int(k))
         case "m":
-            guard let m = ClusterFields.unescape(last, maxBytes: maxModelBytes) else { return nil }
+            guard let m = ClusterText.unescape(last, .printable, limit: maxModelBytes, whole: true) else { return nil }
             return .model(channelID: c, model: m)
         default: return nil
         }
