@@ -78,6 +78,27 @@ enum AdminMetrics {
         let webhooks: AdminWebhooks.Counts
         /// Sessions the affinity table holds (expired ones until swept).
         let affinitySessions: Int
+        /// The cluster bus (a PostgreSQL store); null with SQLite.
+        let cluster: OrNull<Cluster>
+    }
+
+    /// The cluster bus since start: peers heard within 3 s, messages sent and received,
+    /// dropped before sending (queue full, or too long for one notification), refused on
+    /// arrival (malformed), failed sends and receives (the connection lost), resyncs.
+    struct Cluster: Encodable, Sendable {
+        let peers: Int, sent: Int, received: Int, dropped: Int, malformed: Int
+        let sendFailures: Int, receiveFailures: Int, resyncs: Int
+
+        init(peers: Int, _ c: ClusterBus.Counters.Values) {
+            self.peers = peers
+            sent = c.sent
+            received = c.received
+            dropped = c.dropped
+            malformed = c.malformed
+            sendFailures = c.sendFailures
+            receiveFailures = c.receiveFailures
+            resyncs = c.resyncs
+        }
     }
 
     /// The cache hit rate (`StatsTotals.cacheHitRate`) of one channel, model or token over
@@ -149,7 +170,8 @@ enum AdminMetrics {
                           logins: Logins(ctx.limiter.counts), clientConnections: .now,
                           webhooks: AdminWebhooks.Counts(Notices.dispatcher?.counts ?? NoticeDispatcher.Counts()),
 
-                          affinitySessions: shared.selector.affinity?.count ?? 0))
+                          affinitySessions: shared.selector.affinity?.count ?? 0,
+                          cluster: OrNull(shared.fleet.busStatus().map { Cluster(peers: $0.peers, $0.counters) })))
         }
     }
 
@@ -209,6 +231,17 @@ enum AdminMetrics {
                     (["outcome": "retried"], Double(h.retried)), (["outcome": "dropped"], Double(h.dropped))])
         out.family("ccload_webhook_queued", "gauge", "Webhook deliveries waiting or in flight.", h.queued)
         out.family("ccload_affinity_sessions", "gauge", "Sessions the affinity table holds (capped by affinity_max_sessions).", s.affinitySessions)
+        if let b = s.cluster.value {
+            out.family("ccload_cluster_peers", "gauge", "Other instances heard on the cluster bus within the last 3 s.", b.peers)
+            out.family("ccload_cluster_messages_total", "counter", "Cluster bus messages sent and received.",
+                       [(["direction": "sent"], Double(b.sent)), (["direction": "received"], Double(b.received))])
+            out.family("ccload_cluster_messages_dropped_total", "counter",
+                       "Cluster bus messages dropped: before sending (queue full or too long), or refused on arrival (malformed).",
+                       [(["reason": "not_sent"], Double(b.dropped)), (["reason": "malformed"], Double(b.malformed))])
+            out.family("ccload_cluster_failures_total", "counter", "Cluster bus sends and receives that failed (the connection lost).",
+                       [(["op": "send"], Double(b.sendFailures)), (["op": "receive"], Double(b.receiveFailures))])
+            out.family("ccload_cluster_resyncs_total", "counter", "Resyncs after the cluster bus came back.", b.resyncs)
+        }
         if !hitRates.isEmpty {
             out.family("ccload_cache_hit_ratio", "gauge",
                        "Share of input tokens read from the upstream prompt cache over the last 24 hours: cache_read / (input + cache_read + cache_write), by channel, model, token, or all.",

@@ -100,6 +100,14 @@ public final class FleetView: Sendable {
         link.withLock { $0 = Link(bus: bus, activity: activity, ticker: ticker) }
     }
 
+    /// The bus's counters and the peers heard from within the expiry (for `/admin/metrics`
+    /// and `/metrics`); nil without a bus (an SQLite store).
+    public func busStatus(nowNanos now: UInt64 = monotonicNanos()) -> (peers: Int, counters: ClusterBus.Counters.Values)? {
+        guard let l = link.withLock({ $0 }) else { return nil }
+        let live = peers.withLock { p in p.values.filter { now &- $0.heardNanos <= expiryNanos }.count }
+        return (live, l.bus.counters.snapshot)
+    }
+
     public func start() { link.withLock { $0 }?.ticker.start() }
     public func stop() { link.withLock { $0 }?.ticker.stop() }
 

@@ -25,6 +25,7 @@ final class AdminMetricsTests: RelayCase {
         XCTAssertEqual(requests?["total"] as? Int, 3, r.bodyText)
         XCTAssertEqual(j["active_requests"] as? Int, 0)
         XCTAssertNotNil(j["uptime_seconds"] as? Int)
+        XCTAssertTrue(j["cluster"] is NSNull, "no cluster bus on an SQLite store: \(String(describing: j["cluster"]))")
     }
 
     func testRequestsByStatusClassAndChannelCooldowns() throws {

@@ -174,9 +174,20 @@ final class ClusterE2ETests: AdminDataCase {
     func testAnAdminEditOnARoutesOnBWithinASecond() throws {
         let x = try startMock(), y = try startMock()
         let a = try startInstance("a", channels: [channel("x", url: x.url, ["models": ["m"]])], auth: [token])
-        let b = try startInstance("b")
+        let b = try startInstance("b", ["CCLOAD_METRICS": "1"])
         XCTAssertEqual(try b.post("/v1/messages", #"{"model":"m","max_tokens":8,"messages":[]}"#, headers: auth).status, 200)
         XCTAssertEqual(try x.requests(), 1)
+        // B's metrics see its bus: one peer (A's heartbeats, every second), messages both ways.
+        try eventually("B hears A", within: 5 * Self.slow) {
+            let c = try adminOK(b, "GET", "/admin/metrics")["cluster"] as? [String: Any]
+            return (c?["peers"] as? Int) == 1 && (c?["received"] as? Int ?? 0) > 0 && (c?["sent"] as? Int ?? 0) > 0
+        }
+        let cluster = try XCTUnwrap(try adminOK(b, "GET", "/admin/metrics")["cluster"] as? [String: Any])
+        XCTAssertEqual(cluster["malformed"] as? Int, 0, "\(cluster)")
+        XCTAssertEqual(cluster["dropped"] as? Int, 0, "\(cluster)")
+        let text = try b.get("/metrics").bodyText
+        XCTAssertTrue(text.contains("\nccload_cluster_peers 1\n"), text)
+        XCTAssertTrue(text.contains("ccload_cluster_messages_total{direction=\"received\"}"), text)
         // On A: a channel y with a higher priority, and x disabled.
         let body = #"{"name":"y","protocol":"anthropic","url":"\#(y.url)","api_key":"sk-y-0123456789","models":["m"],"priority":50}"#
         try adminOK(a, "POST", "/admin/channels", body, status: 201)
