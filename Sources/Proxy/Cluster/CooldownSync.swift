@@ -206,13 +206,14 @@ public final class CooldownSync: Sendable {
         let clock = monotonicNanos()
         let interval = minIntervalNanos
         let sendNow = worker.withLock { s -> Bool in
-            if let last = s.sent[scope], clock &- last < interval {
+            // Another thread may have sent after `clock` was read: then it is 0 ns ago.
+            if let last = s.sent[scope], Saturating.subtract(clock, last) < interval {
                 s.held[scope] = (Self.relative(change, from: now, to: clock), last &+ interval)
                 return false
             }
             s.held[scope] = nil
             // Send times only matter within the interval: forget old ones now and then.
-            if s.sent.count >= 4_096 { s.sent = s.sent.filter { clock &- $0.value < interval } }
+            if s.sent.count >= 4_096 { s.sent = s.sent.filter { Saturating.subtract(clock, $0.value) < interval } }
             s.sent[scope] = clock
             return true
         }

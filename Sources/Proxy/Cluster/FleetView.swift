@@ -104,8 +104,7 @@ public final class FleetView: Sendable {
     /// and `/metrics`); nil without a bus (an SQLite store).
     public func busStatus(nowNanos now: UInt64 = monotonicNanos()) -> (peers: Int, counters: ClusterBus.Counters.Values)? {
         guard let l = link.withLock({ $0 }) else { return nil }
-        let live = peers.withLock { p in p.values.filter { now &- $0.heardNanos <= expiryNanos }.count }
-        return (live, l.bus.counters.snapshot)
+        return (live(now).count, l.bus.counters.snapshot)
     }
 
     public func start() { link.withLock { $0 }?.ticker.start() }
@@ -161,7 +160,7 @@ public final class FleetView: Sendable {
         out += live(now).map { name, p in
             Instance(name: name, startMillis: p.heartbeat.startMillis, address: p.heartbeat.address, version: p.heartbeat.version,
                      activeRequests: p.heartbeat.activeRequests, streams: p.heartbeat.streams, local: false,
-                     silentMillis: (now &- p.heardNanos) / 1_000_000)
+                     silentMillis: Saturating.subtract(now, p.heardNanos) / 1_000_000)
         }.sorted { $0.name < $1.name }
         return out
     }
@@ -172,16 +171,17 @@ public final class FleetView: Sendable {
             p.requests.map { r in
                 PeerRequest(instance: name, request: ActiveRequest(
                     id: r.id, channelID: r.channelID, channelName: r.channelName, model: r.model, protocolName: r.protocolName,
-                    stream: r.stream, elapsedNanos: Saturating.add(Saturating.multiply(r.elapsedMillis, 1_000_000), now &- p.requestsNanos),
+                    stream: r.stream, elapsedNanos: Saturating.add(Saturating.multiply(r.elapsedMillis, 1_000_000), Saturating.subtract(now, p.requestsNanos)),
                     bytesStreamed: r.bytesStreamed, client: r.client, tokenID: r.tokenID))
             }
         }
     }
 
-    /// Peers heard within the expiry; the others are forgotten.
+    /// Peers heard within the expiry; the others are forgotten. `now` may be older than a
+    /// heartbeat the bus's thread noted since it was read: that peer is live, not 2^64 ns silent.
     private func live(_ now: UInt64) -> [(String, Peer)] {
         peers.withLock { p in
-            for (name, peer) in p where now &- peer.heardNanos >= expiryNanos { p.removeValue(forKey: name) }
+            for (name, peer) in p where Saturating.subtract(now, peer.heardNanos) >= expiryNanos { p.removeValue(forKey: name) }
             return p.map { ($0.key, $0.value) }
         }
     }

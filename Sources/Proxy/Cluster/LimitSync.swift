@@ -170,7 +170,7 @@ public final class LimitSync: Sendable {
                 // The same name restarted: the old one is gone (its spend folded in at the next
                 // aggregation, under a name no instance has: names have no spaces).
                 var old = peer
-                old.heardNanos = now &- timing.departNanos
+                old.heardNanos = Saturating.subtract(now, timing.departNanos)
                 p.table["\(m.sender) \(peer.start)"] = old
                 peer = Peer(start: batch.startMillis, heardNanos: now)
             }
@@ -291,13 +291,14 @@ public final class LimitSync: Sendable {
             p.changed = false
             for name in Array(p.table.keys) {
                 var peer = p.table[name]!
-                if let since = peer.rebaseSince, now &- since >= timing.rebaseNanos {
+                if let since = peer.rebaseSince, Saturating.subtract(now, since) >= timing.rebaseNanos {
                     // No answer: its latest figures are the base.
                     for id in peer.tokens.keys { peer.tokens[id]!.base = (peer.tokens[id]!.day, peer.tokens[id]!.figures) }
                     peer.rebaseSince = nil
                     p.table[name] = peer
                 }
-                let silent = now &- peer.heardNanos
+                // The bus's thread may have noted a body after `now` was read: silent 0, not 2^64 ns.
+                let silent = Saturating.subtract(now, peer.heardNanos)
                 let departed = silent >= timing.departNanos
                 for (id, t) in peer.tokens {
                     var sum = departed ? gone[id] ?? PeerFigures() : sums[id] ?? PeerFigures()

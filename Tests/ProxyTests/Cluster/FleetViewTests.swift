@@ -44,6 +44,23 @@ final class FleetViewTests: XCTestCase {
         XCTAssertEqual(a.malformed.withLock { $0 }, 0)
     }
 
+    /// A view asked with a `now` read just before the bus's thread noted a heartbeat: that
+    /// peer is live (its silence is 0, not a wrapped 2^64 ns), and so are its requests' ages.
+    func testAPeerHeardAfterTheQuestionsClockIsLive() {
+        let view = FleetView(identity: .init(name: "me", startMillis: 1), expiryNanos: 1_000_000_000)
+        let heard: UInt64 = 5_000_000_000
+        let beat = FleetMessage.heartbeat(.init(seq: 1, startMillis: 2, address: nil, activeRequests: 1, streams: 0, version: "v"))
+        view.receive(ClusterMessage(sender: "peer", topic: .instance, body: beat.encoded()[0]), nowNanos: heard)
+        let reqs = FleetMessage.requests(seq: 1, [FleetMessage.Request(id: 7, tokenID: nil, channelID: 3, stream: false, elapsedMillis: 20,
+                                                                       bytesStreamed: 0, model: "m", channelName: "c", protocolName: "anthropic", client: "x")])
+        for body in reqs.encoded() { view.receive(ClusterMessage(sender: "peer", topic: .instance, body: body), nowNanos: heard) }
+        XCTAssertEqual(view.instances(local: (0, 0), nowNanos: heard - 1).map(\.name), ["me", "peer"])
+        let r = view.peerRequests(nowNanos: heard - 1)
+        XCTAssertEqual(r.map(\.request.id), [7])
+        XCTAssertEqual(r.first?.request.elapsedNanos, 20_000_000, "its age as it said, not saturated")
+        XCTAssertEqual(view.instances(local: (0, 0), nowNanos: heard + 1_000_000_000).count, 1, "silent for the expiry: gone")
+    }
+
     func testFleetMessagesRoundTripAndJunkIsCountedAndIgnored() {
         let h = FleetMessage.heartbeat(.init(seq: 4, startMillis: 9, address: "[::1]:80", activeRequests: 2, streams: 1, version: "1.2 beta"))
         XCTAssertEqual(h.encoded(), ["F1 4 9 %5B::1%5D:80 2 1 1.2%20beta"])

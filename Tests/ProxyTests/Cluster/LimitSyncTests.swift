@@ -155,6 +155,29 @@ final class LimitSyncTests: XCTestCase {
         XCTAssertEqual(b.meters.admit(t, model: "m", nowMillis: Self.wall)?.status, 429)
     }
 
+    /// The ticker reads its clock, then the bus's thread notes a peer's body: that peer was
+    /// heard 0 ns before the tick, not 2^64 ns (a wrapped difference made it "departed", its
+    /// figures dropped and its spend folded into this instance's own counts).
+    func testLimitSyncAPeerHeardAfterTheTicksClockIsNotGone() {
+        let hub = LoopbackClusterHub()
+        var timing = LimitSync.Timing()
+        timing.departNanos = 1_000_000_000
+        let meters = TokenMeters()
+        let sync = LimitSync(meters: meters, bus: ClusterBus(instance: "b", transport: hub.transport()), timing: timing, wallMillis: clock)
+        let before = monotonicNanos()
+        var f = LocalFigures()
+        f.requests = 3
+        for body in LimitBatch.bodies(startMillis: 1, minute: Self.wall / 60_000, day: meters.calendar.day(Self.wall),
+                                      records: [LimitBatch.Record(tokenID: 7, figures: f)], kind: .update) {
+            sync.receive(ClusterMessage(sender: "a", topic: .limits, body: body))
+        }
+        sync.tick(now: before)
+        XCTAssertEqual(sync.counts.peersGone, 0, "heard after the tick's clock: not gone")
+        XCTAssertEqual(meters.peerFigures(tokenID: 7).requests, 3)
+        sync.tick(now: monotonicNanos() + 2_000_000_000)
+        XCTAssertEqual(sync.counts.peersGone, 1, "silent past departNanos: gone")
+    }
+
     func testLimitSyncMalformedBodiesAreCountedAndIgnored() {
         let hub = LoopbackClusterHub()
         let b = instance("b", on: hub)
