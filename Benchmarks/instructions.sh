@@ -15,8 +15,9 @@
 # in the request-log writer is the same for every build), then off. Reported per request:
 # the reactor thread's instructions and the store writer thread's, apart.
 #
-# relay1k is the relay with compare.sh's 1,000-channel table (999 channels for other models and
-# protocols at ten priorities, then the one serving the benchmark model): the per-request cost
+# relay1k is the relay with compare.sh's 1,000-channel table (lib.sh's write_channels_1k: 999
+# channels for other models and protocols at ten priorities, then the one serving the
+# benchmark model): the per-request cost
 # of a big table, which compare.sh's req/s ratio shows only through the noise.
 #
 # Knobs: RATE (200), SECS (10: REQUESTS = RATE * SECS), MODES ("pass relay nolog"; relay1k too), PAD (0:
@@ -40,16 +41,7 @@ TOKEN=instructions-token-0123456789
 cat >"$WORK/channels.json" <<JSON
 [{"name": "json-a", "protocol": "anthropic", "url": "http://127.0.0.1:$NG_PORT/json", "api_key": "sk-in-a-0000", "models": ["$MODEL"]}]
 JSON
-{
-    echo "["
-    protos=(anthropic openai codex gemini)
-    for i in $(seq 1 999); do
-        m=$(( i % 333 ))
-        printf '  {"name": "other-%03d", "protocol": "%s", "url": "http://127.0.0.1:%s/json", "api_key": "sk-other-%03d", "priority": %d, "models": ["other-%d-a", "other-%d-b", "other-%d-c"]},\n' \
-            "$i" "${protos[i % 4]}" "$NG_PORT" "$i" $(( (i % 10) * 10 )) "$m" "$m" "$m"
-    done
-    printf '  {"name": "json-a", "protocol": "anthropic", "url": "http://127.0.0.1:%s/json", "api_key": "sk-in-a-0000", "models": ["%s"]}\n]\n' "$NG_PORT" "$MODEL"
-} >"$WORK/channels-1k.json"
+write_channels_1k "$WORK/channels-1k.json" "http://127.0.0.1:$NG_PORT/json"
 CONTENT=hello
 # (One command-line argument holds at most 128 KiB: PAD stays below 120,000.)
 if (( ${PAD:-0} > 0 )); then CONTENT=$(python3 -c "import sys; n=int(sys.argv[1]); print(('lorem ipsum dolor sit amet ' * (n // 27 + 1))[:n], end='')" "$PAD"); fi

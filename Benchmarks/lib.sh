@@ -92,6 +92,30 @@ run_nginx() {
     wait_listening "$port" "$STARTED_PID" "$name"
 }
 
+# ---------------------------------------------------------------- channel tables
+# The one channel serving the benchmark model ($MODEL) looks the same in both tables.
+bench_channel() {  # bench_channel URL
+    printf '{"name": "bench", "protocol": "anthropic", "url": "%s", "api_key": "sk-bench-0000", "priority": 10, "models": ["%s", "claude-opus-4-1", "claude-haiku-4-5"]}' "$1" "$MODEL"
+}
+write_channels_1() {  # write_channels_1 FILE URL
+    printf '[\n  %s\n]\n' "$(bench_channel "$2")" >"$1"
+}
+# 1,000 channels as a big shared table looks: 999 channels for other models (three models
+# each, from a pool of 333 names) of all four protocols at ten priorities, and the one that
+# serves the benchmark model, last in the file. Every URL is the benchmark's upstream.
+write_channels_1k() {  # write_channels_1k FILE URL
+    local protos=(anthropic openai codex gemini) i m
+    {
+        echo "["
+        for i in $(seq 1 999); do
+            m=$(( i % 333 ))
+            printf '  {"name": "other-%03d", "protocol": "%s", "url": "%s", "api_key": "sk-other-%03d", "priority": %d, "models": ["other-%d-a", "other-%d-b", "other-%d-c"]},\n' \
+                "$i" "${protos[i % 4]}" "$2" "$i" $(( (i % 10) * 10 )) "$m" "$m" "$m"
+        done
+        printf '  %s\n]\n' "$(bench_channel "$2")"
+    } >"$1"
+}
+
 # ---------------------------------------------------------------- figures
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # med LABEL JQPATH -> median over the JSON lines of $RESULTS with that label (lower middle when even)
