@@ -259,8 +259,7 @@ run_fast_mode() {  # run_fast_mode MODE
         log "   wrk cross-check: the same load, 5 s per target"
         local body; body=$(printf '{"model":"%s","max_tokens":256,"messages":[{"role":"user","content":"%s"}]}' \
             "$MODEL" "$(head -c 2000 /dev/zero | tr '\0' 'a' | head -c 939)")
-        printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-api-key"] = "%s"\nwrk.body = [[%s]]\n' \
-            "$TOKEN" "$body" >"$WORK/post.lua"
+        write_wrk_post "$WORK/post.lua" "$TOKEN" "$body"
         for t in "${FAST_TARGETS[@]}"; do
             local r
             r=$(timeout 30 "${PIN_LG[@]}" wrk -t "$lg_threads" -c "$CONNS" -d 5s -s "$WORK/post.lua" \

@@ -7,7 +7,7 @@
 # quote for "does this change make the request path do less", beside ab.sh's req/s (which
 # also sees the kernel, the scheduler and the other core).
 #
-# For each build and each mode (pass: CCLOAD_UPSTREAM; relay: a 1-channel table, a client
+# For each build and each mode (pass: CCLOAD_UPSTREAM; relay: a 1-channel table (lib.sh's write_channels_1, the channel relay1k serves from), a client
 # token, the usage tap and the request log; nolog: the relay with CCLOAD_REQUEST_LOG=0), one
 # ccload (one reactor thread) runs under callgrind in front of nginx's static 1 KiB answer
 # (Benchmarks/nginx-static.conf.template). After a 2 s warm-up, counting is switched on for
@@ -38,9 +38,7 @@ bench_workdir instructions
 NG_PORT=$(free_port)
 start_nginx_static nginx "$NG_PORT" 1 1024
 TOKEN=instructions-token-0123456789
-cat >"$WORK/channels.json" <<JSON
-[{"name": "json-a", "protocol": "anthropic", "url": "http://127.0.0.1:$NG_PORT/json", "api_key": "sk-in-a-0000", "models": ["$MODEL"]}]
-JSON
+write_channels_1 "$WORK/channels.json" "http://127.0.0.1:$NG_PORT/json"
 write_channels_1k "$WORK/channels-1k.json" "http://127.0.0.1:$NG_PORT/json"
 CONTENT=hello
 # (One command-line argument holds at most 128 KiB: PAD stays below 120,000.)

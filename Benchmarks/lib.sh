@@ -116,6 +116,12 @@ write_channels_1k() {  # write_channels_1k FILE URL
     } >"$1"
 }
 
+# ---------------------------------------------------------------- wrk
+write_wrk_post() {  # write_wrk_post FILE TOKEN BODY : a wrk script POSTing BODY as JSON with the client token
+    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-api-key"] = "%s"\nwrk.body = [[%s]]\n' \
+        "$2" "$3" >"$1"
+}
+
 # ---------------------------------------------------------------- figures
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # med LABEL JQPATH -> median over the JSON lines of $RESULTS with that label (lower middle when even)

@@ -8,8 +8,9 @@
 # per thread of ccload, the CPU time used (/proc/PID/task/TID/stat) and the voluntary and
 # involuntary context switches (.../status) over exactly that window, and the system calls
 # that tell a lock wait from a sleep (perf's futex and epoll_wait tracepoints, when perf can
-# read them). Threads are named by what they did: the one with epoll_wait calls is the
-# reactor, the one that used CPU without them is the store writer.
+# read them). Rows are by thread id (every ccload thread is named "ccload"): the one with
+# epoll_wait calls and most of the CPU is the reactor, the one that used CPU without them is
+# the store writer; threads with no CPU and no switches in the window are left out.
 #
 # It answers "is the log-on tail the writer taking the core, or the reactor waiting on a
 # lock?": involuntary switches of the reactor are preemptions; futex calls by the reactor
@@ -36,12 +37,7 @@ NG=$(free_port)
 start_nginx_static nginx "$NG" 1 1024 taskset -c 0
 write_channels_1 "$WORK/channels.json" "http://127.0.0.1:$NG/json"
 TOKEN=threads-token-0123456789
-cat >"$WORK/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"model":"$MODEL","max_tokens":16,"stream":false,"messages":[{"role":"user","content":"hello"}]}'
-wrk.headers["content-type"] = "application/json"
-wrk.headers["x-api-key"] = "$TOKEN"
-LUA
+write_wrk_post "$WORK/post.lua" "$TOKEN" '{"model":"'"$MODEL"'","max_tokens":16,"stream":false,"messages":[{"role":"user","content":"hello"}]}'
 
 # snap PID -> "TID cpu_ticks voluntary involuntary" per thread
 snap() {
