@@ -286,6 +286,7 @@ public final class LimitSync: Sendable {
         }
         var sums: [Int: PeerFigures] = [:]
         var gone: [Int: PeerFigures] = [:]
+        var departures = 0
         let recompute = peers.withLock { p -> Bool in
             guard p.changed || due else { return false }
             p.changed = false
@@ -314,7 +315,7 @@ public final class LimitSync: Sendable {
                 }
                 if departed {
                     p.table.removeValue(forKey: name)
-                    p.counts.peersGone += 1
+                    departures += 1
                 }
             }
             return true
@@ -344,6 +345,8 @@ public final class LimitSync: Sendable {
             return out
         }
         for (id, f) in updates { meters.setPeers(tokenID: id, f, absorbing: gone[id]) }
+        // Counted once its spend is folded in: a reader that sees the count sees the meters.
+        if departures > 0 { peers.withLock { $0.counts.peersGone += departures } }
     }
 
     /// A peer token's spend beyond its base, in the periods of now.
