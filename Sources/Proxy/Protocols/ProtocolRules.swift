@@ -109,8 +109,9 @@ public enum ProtocolRules {
     public static func upstreamTarget(route: APIRoute, clientTarget: ArraySlice<UInt8>, basePath: ArraySlice<UInt8>) -> [UInt8] {
         var base = basePath
         while base.last == UInt8(ascii: "/") { base = base.dropLast() }
-        let cleaned = removingCredentialParameters(clientTarget)
-        var path = pathOf(cleaned[...])
+        // Without a query there is no parameter to remove: the client's bytes serve as they are.
+        let cleaned = clientTarget.contains(UInt8(ascii: "?")) ? removingCredentialParameters(clientTarget)[...] : clientTarget
+        var path = pathOf(cleaned)
         let query = cleaned[path.endIndex...]
         path = route.kind.wire.upstreamPath(endpoint: route.endpoint, path: path, base: base)
         // Drop a leading segment of `path` that the base already ends with.

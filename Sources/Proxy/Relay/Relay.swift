@@ -170,11 +170,12 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
     func responseHead(_ head: HTTPResponseHead, bodyBytesFollow: Bool) {
         loop.assertOnLoop()
         if policy.channel.account != nil { policy.noteAccountWindows(head) }
-        let watching = watch.start(now: handler.loop.now, eventStream: Relay.isEventStream(head))
+        let eventStream = Relay.isEventStream(head)
+        let watching = watch.start(now: handler.loop.now, eventStream: eventStream)
         responseHead = head
         if head.status >= 400 {
             phase = .holdingError
-        } else if head.status < 300 && Relay.isEventStream(head) && !isHEAD {
+        } else if head.status < 300 && eventStream && !isHEAD {
             phase = .holdingStream
             tap = UsageTap(kind: policy.route.kind, streaming: true)
         } else {

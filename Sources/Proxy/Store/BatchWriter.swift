@@ -252,7 +252,7 @@ final class BatchWriter {
         text.append(rs[k].clientAddress)
         text.append(rs[k].userAgent)
         text.append(rs[k].error)
-        text.append(rs[k].requestID.isEmpty ? nil : rs[k].requestID.description)
+        text.append(requestID: rs[k].requestID)
     }
 
     /// Binds row `row` of a (multi-row) INSERT: parameters `first + 1 …`, its texts from `text`.

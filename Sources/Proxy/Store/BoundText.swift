@@ -1,3 +1,5 @@
+import Reactor
+
 /// The text parameters of one statement execution, gathered first: each value's UTF-8
 /// bytes copied once into one reused buffer, then bound from there without a copy
 /// (`Statement.bindStatic`). Binding a `String` directly built a temporary C string and
@@ -31,6 +33,16 @@ struct BoundText {
 
     mutating func append(_ v: String?) {
         if let v { append(v) } else { spans.append((-1, 0)) }
+    }
+
+    /// A request id's bytes (NULL when it has none), copied straight from where it lies:
+    /// its `description` made a heap `String` per row (ids are 29 bytes, past a small
+    /// string's room).
+    mutating func append(requestID id: RequestID) {
+        if id.isEmpty { return spans.append((-1, 0)) }
+        let start = bytes.count
+        id.withBytes { bytes.append(contentsOf: $0) }
+        spans.append((start, bytes.count - start))
     }
 
     /// The attempts column (`AttemptJSON`), written straight into the buffer.

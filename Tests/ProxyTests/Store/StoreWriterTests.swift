@@ -199,6 +199,28 @@ final class StoreWriterTests: XCTestCase {
         XCTAssertEqual(b.clientAddress, r.clientAddress)
         XCTAssertEqual(b.userAgent, r.userAgent)
         XCTAssertEqual(b.error, r.error)
+        XCTAssertTrue(b.requestID.isEmpty, "no id: none stored")
+    }
+
+    /// A record's request id is stored as its bytes (the 64-byte longest too) and found by
+    /// them; a record without one stores NULL.
+    func testRequestIDsAreStoredAndFoundByTheirBytes() throws {
+        let s = try open()
+        let longest = String(repeating: "z", count: RequestID.maxLength)
+        for (n, key) in [(1, "3f9a0c21b7e4-000000000000002a"), (2, longest), (3, "")] {
+            var r = StoreTest.record(n, status: 200, channel: 1, model: "m", token: 1, ttfbMicros: 5, cost: 1)
+            r.requestID = key.isEmpty ? RequestID() : try XCTUnwrap(RequestID(text: key))
+            s.writer.enqueue(r)
+        }
+        s.writer.flush()
+        for key in ["3f9a0c21b7e4-000000000000002a", longest] {
+            var q = LogQuery()
+            q.requestID = key
+            let found = try s.read { try $0.logs(q) }.entries
+            XCTAssertEqual(found.map { $0.record.requestID.description }, [key])
+        }
+        let stored = try s.withConfig { db in try db.scalarInt("SELECT COUNT(*) FROM request_logs WHERE request_key IS NULL") }
+        XCTAssertEqual(stored, 1, "the record without an id")
     }
 
     func testHourlyStatsMatchTheRecords() throws {

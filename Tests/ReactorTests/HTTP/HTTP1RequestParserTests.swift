@@ -472,6 +472,41 @@ final class HTTP1RequestParserTests: XCTestCase {
         }
     }
 
+    /// The word-at-a-time `equalsIgnoringCase` agrees with lowering each byte, for every
+    /// byte value at every position of names shorter than, as long as and longer than a word
+    /// (and of one word and a bit, where the last word overlaps the first), in either case,
+    /// and with the name at an offset inside a bigger buffer.
+    func testEqualsIgnoringCaseMatchesABytewiseReference() {
+        func reference(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+            a.count == b.count && zip(a, b).allSatisfy { HTTPGrammar.lower($0) == HTTPGrammar.lower($1) }
+        }
+        let names = ["te", "host", "x-api-key", "connection", "content-type", "x-request-id", "content-length",
+                     "transfer-encoding", "chatgpt-account-id", "Session_Id", "a1-b2-c3-d4-e5-f6-g7"].map { Array($0.utf8) }
+        var checked = 0
+        for name in names {
+            let upper = name.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }
+            for at in name.indices {
+                for c in 0...255 {
+                    var v = upper
+                    v[at] = UInt8(c)
+                    // The name at offset 3 of a buffer with bytes on both sides.
+                    let buf: [UInt8] = [0x41, 0x5A, 0x20] + v + [0x61, 0x7A]
+                    let got = buf.withUnsafeBufferPointer { p in
+                        name.withUnsafeBufferPointer { HTTPGrammar.equalsIgnoringCase(p, 3..<(3 + v.count), $0) }
+                    }
+                    XCTAssertEqual(got, reference(v, name), "\(String(decoding: name, as: UTF8.self)) with 0x\(String(c, radix: 16)) at \(at)")
+                    checked += 1
+                }
+            }
+            let shorter = Array(name.dropLast()), longer = name + [0x61]
+            for other in [shorter, longer] {
+                let got = other.withUnsafeBufferPointer { p in name.withUnsafeBufferPointer { HTTPGrammar.equalsIgnoringCase(p, 0..<other.count, $0) } }
+                XCTAssertFalse(got)
+            }
+        }
+        XCTAssertGreaterThan(checked, 30_000)
+    }
+
     // MARK: - Helpers
 
     private let chunkedHead = Transcript.Item.head(
