@@ -25,31 +25,35 @@ struct BoundText {
         spans.removeAll(keepingCapacity: true)
     }
 
-    mutating func append(_ v: String) {
+    /// One value: what `write` appends to the buffer.
+    @inline(__always)
+    private mutating func appendValue(_ write: (inout [UInt8]) -> Void) {
         let start = bytes.count
-        bytes.append(contentsOf: v.utf8)
+        write(&bytes)
         spans.append((start, bytes.count - start))
     }
 
+    private mutating func appendNull() { spans.append((-1, 0)) }
+
+    mutating func append(_ v: String) {
+        appendValue { $0.append(contentsOf: v.utf8) }
+    }
+
     mutating func append(_ v: String?) {
-        if let v { append(v) } else { spans.append((-1, 0)) }
+        if let v { append(v) } else { appendNull() }
     }
 
     /// A request id's bytes (NULL when it has none), copied straight from where it lies:
     /// its `description` made a heap `String` per row (ids are 29 bytes, past a small
     /// string's room).
     mutating func append(requestID id: RequestID) {
-        if id.isEmpty { return spans.append((-1, 0)) }
-        let start = bytes.count
-        id.withBytes { bytes.append(contentsOf: $0) }
-        spans.append((start, bytes.count - start))
+        if id.isEmpty { return appendNull() }
+        appendValue { out in id.withBytes { out.append(contentsOf: $0) } }
     }
 
     /// The attempts column (`AttemptJSON`), written straight into the buffer.
     mutating func append(attempts: [AttemptNote]) {
-        let start = bytes.count
-        AttemptJSON.append(attempts, to: &bytes)
-        spans.append((start, bytes.count - start))
+        appendValue { AttemptJSON.append(attempts, to: &$0) }
     }
 
     /// The gathered values, bindable by their index, for the duration of `body`.

@@ -403,6 +403,7 @@ enum HTTPGrammar {
     ) -> Bool {
         let n = s.count
         guard r.count == n else { return false }
+        assert(r.lowerBound >= 0 && r.upperBound <= p.count, "the range lies in the buffer")
         guard n >= 8, let pb = p.baseAddress, let sb = s.baseAddress else {
             var i = r.lowerBound
             for c in s {
