@@ -246,11 +246,17 @@ run_fast_mode() {  # run_fast_mode MODE
     log ""
     log "1. ($mode) 1 KiB JSON in front of nginx static, closed loop, $CONNS connections, ${JSON_SECS}s x $REPS per target (interleaved)"
     log "   ${MODE_DESC[$mode]}"
+    local ccloads=("${WATCH[pass-$mode]}" "${WATCH[relay-$mode]}" "${WATCH[relay-nolog-$mode]}" "${WATCH[relay-1k-$mode]}")
     for rep in $(seq 1 "$REPS"); do
         for t in "${FAST_TARGETS[@]}"; do
             loadgen "json-$mode/$t" "${FAST_PORT[$t]}" "${FAST_AUTH[$t]:-0}" /v1/messages \
                 --connections "$CONNS" --threads "$lg_threads" --duration "$JSON_SECS" --warmup "$WARMUP" \
                 --body-size 1024 --timeout 10
+            # The request-log writer moves what it packed during the run once the load stops:
+            # done here, before the next target, and reported (CPU ms after the run).
+            local deferred; deferred=$(settle "${ccloads[@]}")
+            (( deferred > 20 )) && log "     $t: ${deferred} ms of ccload CPU after the run (deferred work, before the next target)"
+            printf '{"label":"deferred-json-%s/%s","deferred_cpu_ms":%d}\n' "$mode" "$t" "$deferred" >>"$RESULTS"
         done
     done
     check_alive "the $mode JSON case"
@@ -569,6 +575,10 @@ for mode in "${MODES[@]}"; do
     echo "*$mode*: ${MODE_DESC[$mode]}."
     echo ""
     json_table "$mode/" "${FAST_TARGETS[@]}"
+    echo ""
+    d_relay=$(med "deferred-json-$mode/relay" .deferred_cpu_ms); d_1k=$(med "deferred-json-$mode/relay-1k" .deferred_cpu_ms)
+    per_req=$(awk -v d="$d_relay" -v r="${RPS[$mode/relay]}" -v s="$JSON_SECS" 'BEGIN { if (d == "-" || r == "-" || r + 0 == 0) print "-"; else printf "%.2f", d * 1000 / (r * s) }')
+    echo "Deferred work ($mode): after each relay run, ccload used a median $d_relay ms of CPU (relay-1k: $d_1k ms) before going idle: the request-log writer moving the segments it packed during the run into \`request_logs\` (about $per_req µs per request of the run). The next target's run waits for it (\`settle\`), so no target's figures carry it."
 done
 if [[ $WRK == 1 && -n ${WRK_RPS[direct]:-} ]]; then
     echo ""

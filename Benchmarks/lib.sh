@@ -22,6 +22,24 @@ stop_pids() {  # stop_pids PID... : TERM, up to 3 s, then KILL (bounded)
     for p in "$@"; do kill -KILL "$p" 2>/dev/null || true; done
     for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
+# settle PID... : waits until the processes are idle (no CPU tick, 10 ms, in 200 ms; at most
+# 30 s) and prints the CPU they used meanwhile, in ms. Work a process defers past a run (the
+# request-log writer moving its packed segments once the load stops) is done before the next
+# target's run, so it does not land on that one's figures; the caller reports it.
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+settle() {
+    local p t0=0 prev now=0
+    for p in "$@"; do t0=$((t0 + $(proc_ticks "$p"))); done
+    prev=$t0
+    for _ in $(seq 1 150); do
+        sleep 0.2
+        now=0
+        for p in "$@"; do now=$((now + $(proc_ticks "$p"))); done
+        (( now - prev <= 0 )) && break
+        prev=$now
+    done
+    echo $(( (now - t0) * 1000 / $(getconf CLK_TCK) ))
+}
 bench_cleanup() {
     stop_pids "${PIDS[@]}"
     [[ -n ${WORK:-} ]] || return 0

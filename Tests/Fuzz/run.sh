@@ -21,7 +21,7 @@ out=${FUZZ_BUILD:-$root/.build-fuzz}
 mod=$out/mod
 all=(request_parser response_parser chunked_decoder sse_scanner json_scan request_scan
      usage_anthropic usage_openai usage_codex usage_gemini reset_hint csv_import channels_file secret_box
-     cluster_wire limits_wire)
+     cluster_wire limits_wire log_rows)
 
 # The modules each harness links, and the files and flags it is built from.
 modules_of() {

@@ -29,6 +29,9 @@ enum AdminMetrics {
         let droppedQueueFull: UInt64, droppedWriteFailed: UInt64, batches: UInt64, failedBatches: UInt64
         /// Batches kept and tried again while the database server could not be reached.
         let retriedBatches: UInt64
+        /// Batches stored whole while the relay was busy, their rows not yet moved into the
+        /// log table (`pending_rows`), and the segments moved so far.
+        let packedBatches: UInt64, pendingRows: Int, movedSegments: UInt64
         let lastError: OrNull<String>
     }
 
@@ -140,7 +143,8 @@ enum AdminMetrics {
             let writer = Writer(accepted: w.accepted, written: w.written, queued: ctx.store.writer.queuedCount,
                                 dropped: w.dropped, droppedQueueFull: w.droppedQueueFull,
                                 droppedWriteFailed: w.droppedWriteFailed, batches: w.batches, failedBatches: w.failedBatches,
-                                retriedBatches: w.retriedBatches, lastError: OrNull(w.lastError))
+                                retriedBatches: w.retriedBatches, packedBatches: w.packedBatches, pendingRows: w.pendingLogRows,
+                                movedSegments: w.movedSegments, lastError: OrNull(w.lastError))
             let cooling = shared.cooldowns.snapshot(now: call.loop.now).filter { $0.remainingNanos > 0 }
             let names = Dictionary((ctx.control.live.table?.channels ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
             var byChannel: [Int: (remaining: UInt64, failures: Int, keys: Int, models: Int)] = [:]
@@ -204,6 +208,7 @@ enum AdminMetrics {
         out.family("ccload_request_log_dropped_total", "counter", "Request records dropped, by reason.",
                    [(["reason": "queue_full"], Double(w.droppedQueueFull)), (["reason": "write_failed"], Double(w.droppedWriteFailed))])
         out.family("ccload_request_log_queued", "gauge", "Request records waiting for the database writer.", w.queued)
+        out.family("ccload_request_log_pending_rows", "gauge", "Request-log rows written in packed segments and not yet moved into the log table.", w.pendingRows)
         out.family("ccload_request_log_batches_total", "counter", "Write transactions of the request log writer, by outcome.",
                    [(["outcome": "ok"], Double(w.batches - min(w.batches, w.failedBatches))), (["outcome": "failed"], Double(w.failedBatches)),
                     (["outcome": "retried"], Double(w.retriedBatches))])

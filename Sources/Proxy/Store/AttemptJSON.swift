@@ -15,19 +15,27 @@ enum AttemptJSON {
         for i in attempts.indices {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             let a = attempts[i]
-            out.append(contentsOf: #"{"channelID":"#.utf8)
+            // From byte arrays: appending a string's `utf8` went a byte at a time.
+            out.append(contentsOf: Keys.channelID)
             appendInt(a.channelID, to: &out)
-            out.append(contentsOf: #","keyIndex":"#.utf8)
+            out.append(contentsOf: Keys.keyIndex)
             appendInt(a.keyIndex, to: &out)
-            out.append(contentsOf: #","status":"#.utf8)
+            out.append(contentsOf: Keys.status)
             appendInt(a.status, to: &out)
             if let f = a.failure {
-                out.append(contentsOf: #","failure":"#.utf8)
+                out.append(contentsOf: Keys.failure)
                 appendString(f, to: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "]"))
+    }
+
+    private enum Keys {
+        static let channelID = Array(#"{"channelID":"#.utf8)
+        static let keyIndex = Array(#","keyIndex":"#.utf8)
+        static let status = Array(#","status":"#.utf8)
+        static let failure = Array(#","failure":"#.utf8)
     }
 
     /// Decimal digits, `-` first when negative.
@@ -42,7 +50,7 @@ enum AttemptJSON {
                 m /= 10
                 n += 1
             } while m > 0
-            out.append(contentsOf: d[(24 - n)...])
+            out.append(contentsOf: UnsafeBufferPointer(start: d.baseAddress!.assumingMemoryBound(to: UInt8.self) + (24 - n), count: n))
         }
     }
 

@@ -6,6 +6,13 @@ import Reactor
 /// `token`, `user`, `group`) and the tokens' running
 /// totals), and retention's chunked deletes. Its prepared statements are cached.
 ///
+/// A batch's log rows go into `request_logs` (`write(_:packed: false)`), or, when the relay
+/// is busy, into one `request_log_pending` row, the batch's `LogRows` bytes stored whole
+/// (`packed: true`): one b-tree entry for the batch instead of a row and six index entries
+/// per record. `movePending` later moves the oldest segment's rows into `request_logs`
+/// with the ids it reserved. While any segment is pending, every batch is packed, so pending
+/// ids are always the newest (`StoreReader` shows them first).
+///
 /// Owner: the writer thread (`StoreWriter`) only, never two threads.
 final class BatchWriter {
     private let db: any SQLConnection
@@ -32,16 +39,8 @@ final class BatchWriter {
 
     // MARK: a batch
 
-    /// The log row's columns; `bindRecord` binds them in this order.
-    private static let logColumns = """
-        request_id, time_ms, token_id, channel_id, channel_name, key_index, protocol, path, requested_model,
-        upstream_model, stream, status, attempts, ttfb_us, duration_us, input_tokens, output_tokens,
-        cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, usage_known, cost_micro, priced,
-        client_address, user_agent, error, request_key, user_id, group_id
-        """
-    private static let paramsPerRow: Int32 = 29
-    /// Text parameters per row (`gatherText`).
-    private static let textsPerRow = 10
+    /// The log row's columns, in the order `LogRows` holds them.
+    private static let logColumns = LogRows.columnNames.joined(separator: ", ")
 
     /// Log rows per INSERT statement, largest first: a batch goes through the largest that
     /// fits what is left, so a batch of 1,000 takes 15 + 2 + 2 executions. One execution
@@ -55,19 +54,27 @@ final class BatchWriter {
     /// transaction is rolled back whole on any failure (`write`), as before.
     /// (PostgreSQL has no such choice: a failed statement changes nothing, and the
     /// transaction is rolled back whole.)
-    private static func insertSQL(rows: Int, _ dialect: SQLDialect) -> String {
-        let row = "(" + Array(repeating: "?", count: Int(paramsPerRow)).joined(separator: ",") + ")"
+    /// `withIDs`: each row's id is bound first (a pending segment's rows take the ids it
+    /// reserved; SQLite only); else the table gives the next ones.
+    private static func insertSQL(rows: Int, _ dialect: SQLDialect, withIDs: Bool) -> String {
+        let row = "(" + Array(repeating: "?", count: LogRows.columns + (withIDs ? 1 : 0)).joined(separator: ",") + ")"
         let verb = dialect == .sqlite ? "INSERT OR FAIL INTO" : "INSERT INTO"
-        return "\(verb) request_logs(\(logColumns)) VALUES" + Array(repeating: row, count: rows).joined(separator: ",")
+        return "\(verb) request_logs(\(withIDs ? "id, " : "")\(logColumns)) VALUES" + Array(repeating: row, count: rows).joined(separator: ",")
     }
 
     private static let insertSQLs: [SQLDialect: [String]] = [
-        .sqlite: rowsPerInsert.map { insertSQL(rows: $0, .sqlite) },
-        .postgres: rowsPerInsert.map { insertSQL(rows: $0, .postgres) },
+        .sqlite: rowsPerInsert.map { insertSQL(rows: $0, .sqlite, withIDs: false) },
+        .postgres: rowsPerInsert.map { insertSQL(rows: $0, .postgres, withIDs: false) },
     ]
+    private static let moveSQLs = rowsPerInsert.map { insertSQL(rows: $0, .sqlite, withIDs: true) }
 
-    /// The text parameters of the rows being inserted (reused).
-    private var text = BoundText()
+    /// The batch's rows being written (reused).
+    private var logRows = LogRows()
+
+    /// Rows in `request_log_pending`, and the id the next segment's first row takes (valid
+    /// while `pendingRows > 0`). Read from the table at open (`loadPending`).
+    private(set) var pendingRows = 0
+    private var pendingNextID: Int64 = 0
 
     private static func upsert(_ table: String, _ keys: [String]) -> String {
         let cols = keys + Schema.valueColumns
@@ -89,11 +96,13 @@ final class BatchWriter {
 
     /// The statements every batch runs, each in its own slot of `slots`.
     private enum Slot {
-        case begin, commit, upsert, rollup, token
+        case begin, commit, upsert, rollup, token, segment, oldest, forget
         /// The INSERT of `rowsPerInsert[i]` rows.
         case insert(Int)
+        /// The same with the rows' ids (a pending segment's rows).
+        case move(Int)
 
-        static let count = 5 + rowsPerInsert.count
+        static let count = 8 + 2 * rowsPerInsert.count
         var index: Int {
             switch self {
             case .begin: 0
@@ -101,7 +110,11 @@ final class BatchWriter {
             case .upsert: 2
             case .rollup: 3
             case .token: 4
-            case .insert(let i): 5 + i
+            case .segment: 5
+            case .oldest: 6
+            case .forget: 7
+            case .insert(let i): 8 + i
+            case .move(let i): 8 + rowsPerInsert.count + i
             }
         }
         func sql(_ dialect: SQLDialect) -> String {
@@ -111,7 +124,11 @@ final class BatchWriter {
             case .upsert: BatchWriter.upsertSQL
             case .rollup: BatchWriter.rollupSQL
             case .token: BatchWriter.tokenSQL(dialect)
+            case .segment: "INSERT INTO request_log_pending(first_id, rows, min_time_ms, max_time_ms, data) VALUES(?, ?, ?, ?, ?)"
+            case .oldest: "SELECT id, first_id, rows, data FROM request_log_pending ORDER BY id LIMIT 1"
+            case .forget: "DELETE FROM request_log_pending WHERE id = ?"
             case .insert(let i): BatchWriter.insertSQLs[dialect]![i]
+            case .move(let i): BatchWriter.moveSQLs[i]
             }
         }
     }
@@ -144,26 +161,59 @@ final class BatchWriter {
         var retryable: Bool
     }
 
-    /// Writes one batch in one transaction; returns why when it failed.
-    func write(_ records: [RequestRecord]) -> Failure? {
+    /// Whether the schema has `request_log_pending` (a store opened with fewer migrations,
+    /// in tests, has not: it never packs).
+    private var hasPendingTable = false
+
+    /// Reads what `request_log_pending` holds (at open, before the writer thread starts).
+    func loadPending() throws {
+        let tables = db.dialect == .sqlite
+            ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'request_log_pending'"
+            : "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'request_log_pending'"
+        hasPendingTable = try db.scalarInt(tables) == 1
+        guard hasPendingTable else { return }
+        pendingRows = Int(try db.scalarInt("SELECT COALESCE(SUM(rows), 0) FROM request_log_pending") ?? 0)
+        pendingNextID = try db.scalarInt("SELECT MAX(first_id + rows) FROM request_log_pending") ?? 0
+    }
+
+    /// Writes one batch in one transaction; returns why when it failed. `packed`: the log
+    /// rows go into one pending segment (SQLite; ignored on PostgreSQL, whose row work is
+    /// the server's); they are packed anyway while other segments are pending.
+    func write(_ records: [RequestRecord], packed: Bool = false) -> Failure? {
         if records.isEmpty { return nil }
+        let packed = db.dialect == .sqlite && hasPendingTable && (packed || pendingRows > 0)
         do {
             try statement(.begin).stepDone()
-            try insertLogRows(records)
+            let firstID = packed ? try insertSegment(records) : nil
+            if !packed { try insertLogRows(records) }
             var groups: [StatsKey: StatsDelta] = [:]
             var tokens: [Int: (cost: Int64, requests: Int64, last: Int64)] = [:]
-            // By index: `for r in records` copied each record (every string retained) to read it.
-            for i in records.indices {
-                let key = StatsKey(hour: Int64(records[i].timeMillis / 3_600_000 * 3_600_000), channel: Int64(records[i].channelID ?? 0),
-                                   model: records[i].requestedModel, token: Int64(records[i].tokenID ?? 0),
-                                   user: Int64(records[i].userID ?? 0), group: Int64(records[i].groupID ?? 0))
-                groups[key, default: StatsDelta()].add(records[i])
-                if let t = records[i].tokenID {
-                    var e = tokens[t] ?? (0, 0, 0)
-                    e.cost = Saturating.add(e.cost, records[i].costMicroUSD)
-                    e.requests += 1
-                    e.last = max(e.last, Int64(records[i].timeMillis))
-                    tokens[t] = e
+            // Through a pointer: passing `records[i]` copied the record (every string
+            // retained) to read it. Records of one key usually come in runs: the run's
+            // entry is updated by its index, without hashing the key again.
+            records.withUnsafeBufferPointer { rs in
+                var run: (key: StatsKey, at: Dictionary<StatsKey, StatsDelta>.Index)?
+                var tokenRun: (id: Int, at: Dictionary<Int, (cost: Int64, requests: Int64, last: Int64)>.Index)?
+                for k in rs.indices {
+                    let r = rs.baseAddress! + k
+                    let key = StatsKey(hour: Int64(r.pointee.timeMillis / 3_600_000 * 3_600_000), channel: Int64(r.pointee.channelID ?? 0),
+                                       model: r.pointee.requestedModel, token: Int64(r.pointee.tokenID ?? 0),
+                                       user: Int64(r.pointee.userID ?? 0), group: Int64(r.pointee.groupID ?? 0))
+                    if run?.key != key {
+                        if groups[key] == nil { groups[key] = StatsDelta() }
+                        run = (key, groups.index(forKey: key)!)
+                    }
+                    groups.values[run!.at].add(r)
+                    if let t = r.pointee.tokenID {
+                        if tokenRun?.id != t {
+                            if tokens[t] == nil { tokens[t] = (0, 0, 0) }
+                            tokenRun = (t, tokens.index(forKey: t)!)
+                        }
+                        let at = tokenRun!.at
+                        tokens.values[at].cost = Saturating.add(tokens.values[at].cost, r.pointee.costMicroUSD)
+                        tokens.values[at].requests += 1
+                        tokens.values[at].last = max(tokens.values[at].last, Int64(clamping: r.pointee.timeMillis))
+                    }
                 }
             }
             let upsert = try statement(.upsert)
@@ -204,6 +254,10 @@ final class BatchWriter {
                 }
             }
             try statement(.commit).stepDone()
+            if let firstID {
+                pendingRows += records.count
+                pendingNextID = firstID + Int64(records.count)
+            }
             return nil
         } catch {
             db.rollbackQuietly()
@@ -211,82 +265,98 @@ final class BatchWriter {
         }
     }
 
-    /// The batch's log rows, in order, through the largest `rowsPerInsert` that fits.
-    private func insertLogRows(_ records: [RequestRecord]) throws {
-        var i = 0
-        for (slot, rows) in Self.rowsPerInsert.enumerated() where records.count - i >= rows {
-            let s = try statement(.insert(slot))
-            while records.count - i >= rows {
-                try insertRows(s, records, from: i, count: rows)
-                i += rows
+    /// The batch's log rows as one pending segment; returns the id its first row takes.
+    private func insertSegment(_ records: [RequestRecord]) throws -> Int64 {
+        logRows.start(keepValues: false)
+        var lo = UInt64.max, hi: UInt64 = 0
+        records.withUnsafeBufferPointer { rs in
+            for k in rs.indices {
+                let r = rs.baseAddress! + k
+                logRows.append(r)
+                lo = min(lo, r.pointee.timeMillis)
+                hi = max(hi, r.pointee.timeMillis)
             }
         }
+        let first = pendingRows > 0 ? pendingNextID : (try db.scalarInt("SELECT MAX(id) FROM request_logs") ?? 0) + 1
+        let s = try statement(.segment)
+        try s.bind(1, first)
+        try s.bind(2, Int64(records.count))
+        try s.bind(3, Int64(clamping: lo))
+        try s.bind(4, Int64(clamping: hi))
+        try s.bind(5, logRows.bytes)
+        try s.stepDone()
+        return first
     }
 
-    /// One execution of `s`, an INSERT of `count` rows: `records[first ..< first + count]`.
-    private func insertRows(_ s: any SQLStatement, _ records: [RequestRecord], from first: Int, count n: Int) throws {
-        text.removeAll()
+    /// What moving one pending segment did.
+    struct Move {
+        /// The rows moved into `request_logs` (or lost with a damaged segment).
+        var rows = 0
+        /// The segment did not decode: its rows are lost (it is deleted).
+        var damaged = false
+        var failure: Failure?
+    }
+
+    /// Moves the oldest pending segment's rows into `request_logs`, in one transaction.
+    func movePending() -> Move {
+        var move = Move()
+        do {
+            try statement(.begin).stepDone()
+            let oldest = try statement(.oldest)
+            guard try oldest.step() else {
+                oldest.reset()
+                try statement(.commit).stepDone()
+                pendingRows = 0
+                return move
+            }
+            let id = oldest.int64(0), first = oldest.int64(1)
+            let declared = Int(clamping: max(0, oldest.int64(2)))
+            let data = oldest.blob(3)
+            oldest.reset()
+            if let rows = LogRows.decode(data), rows.rows == declared {
+                try insert(rows, firstID: first)
+            } else {
+                move.damaged = true
+            }
+            let forget = try statement(.forget)
+            try forget.bind(1, id)
+            try forget.stepDone()
+            try statement(.commit).stepDone()
+            move.rows = declared
+            pendingRows = max(0, pendingRows - declared)
+        } catch {
+            db.rollbackQuietly()
+            move.failure = Failure(message: "moving a request-log segment: \(error)", retryable: (error as? StoreError)?.kind == .unavailable)
+        }
+        return move
+    }
+
+    /// The batch's log rows, in order, through the largest `rowsPerInsert` that fits.
+    private func insertLogRows(_ records: [RequestRecord]) throws {
+        logRows.start(keepValues: true)
         // Through the buffer: each field is read where the record lies (passing `records[k]`
-        // copied the record, retaining every string of it, twice per row).
-        try records.withUnsafeBufferPointer { rs in
-            for k in first..<(first + n) { gatherText(rs, k) }
-            try text.withValues { t in
-                for k in 0..<n {
-                    try bindRecord(s, rs, first + k, first: Int32(k) * Self.paramsPerRow, text: t, row: k)
-                }
+        // copied the record, retaining every string of it).
+        records.withUnsafeBufferPointer { rs in
+            for k in rs.indices { logRows.append(rs.baseAddress! + k) }
+        }
+        try insert(logRows, firstID: nil)
+    }
+
+    /// `rows` into `request_logs`, through the largest `rowsPerInsert` that fits each time;
+    /// with `firstID`, row `k` takes id `firstID + k`. One execution opens each index's
+    /// cursor once for all its rows.
+    private func insert(_ rows: LogRows, firstID: Int64?) throws {
+        var i = 0
+        for (slot, n) in Self.rowsPerInsert.enumerated() where rows.rows - i >= n {
+            let s = try statement(firstID == nil ? .insert(slot) : .move(slot))
+            while rows.rows - i >= n {
+                try rows.bind(s, rows: i, count: n, firstID: firstID)
                 // Every parameter is bound again before each step: no need to clear them after it.
                 defer { s.resetKeepingBindings() }
                 _ = try s.step()
+                i += n
             }
         }
-    }
-
-    /// The row's text parameters, in `bindRecord`'s order (`textsPerRow` of them).
-    private func gatherText(_ rs: UnsafeBufferPointer<RequestRecord>, _ k: Int) {
-        text.append(rs[k].channelName)
-        text.append(rs[k].protocolName)
-        text.append(rs[k].path)
-        text.append(rs[k].requestedModel)
-        text.append(rs[k].upstreamModel)
-        text.append(attempts: rs[k].attempts)
-        text.append(rs[k].clientAddress)
-        text.append(rs[k].userAgent)
-        text.append(rs[k].error)
-        text.append(requestID: rs[k].requestID)
-    }
-
-    /// Binds row `row` of a (multi-row) INSERT: parameters `first + 1 …`, its texts from `text`.
-    private func bindRecord(_ s: any SQLStatement, _ rs: UnsafeBufferPointer<RequestRecord>, _ k: Int, first p: Int32, text: BoundText.Values, row: Int) throws {
-        let t = row * Self.textsPerRow
-        try s.bind(p + 1, Int64(bitPattern: rs[k].id))
-        try s.bind(p + 2, Int64(rs[k].timeMillis))
-        try s.bind(p + 3, rs[k].tokenID)
-        try s.bind(p + 4, rs[k].channelID)
-        try text.bind(s, p + 5, t)
-        try s.bind(p + 6, rs[k].keyIndex)
-        try text.bind(s, p + 7, t + 1)
-        try text.bind(s, p + 8, t + 2)
-        try text.bind(s, p + 9, t + 3)
-        try text.bind(s, p + 10, t + 4)
-        try s.bind(p + 11, rs[k].stream)
-        try s.bind(p + 12, rs[k].status)
-        try text.bind(s, p + 13, t + 5)
-        try s.bind(p + 14, rs[k].ttfbMicros.map { Int64(clamping: $0) })
-        try s.bind(p + 15, Int64(clamping: rs[k].durationMicros))
-        try s.bind(p + 16, rs[k].inputTokens)
-        try s.bind(p + 17, rs[k].outputTokens)
-        try s.bind(p + 18, rs[k].cacheReadTokens)
-        try s.bind(p + 19, rs[k].cacheWrite5mTokens)
-        try s.bind(p + 20, rs[k].cacheWrite1hTokens)
-        try s.bind(p + 21, rs[k].usageKnown)
-        try s.bind(p + 22, rs[k].costMicroUSD)
-        try s.bind(p + 23, rs[k].priced)
-        try text.bind(s, p + 24, t + 6)
-        try text.bind(s, p + 25, t + 7)
-        try text.bind(s, p + 26, t + 8)
-        try text.bind(s, p + 27, t + 9)
-        try s.bind(p + 28, rs[k].userID)
-        try s.bind(p + 29, rs[k].groupID)
     }
 
     // MARK: retention

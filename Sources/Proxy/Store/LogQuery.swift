@@ -19,6 +19,17 @@ public enum StatusClass: String, Sendable, CaseIterable {
         case .other: return "(status < 200 OR status BETWEEN 300 AND 399 OR status >= 600)"
         }
     }
+
+    /// `sql` for one status (a pending segment's row; tested against `sql`).
+    func matches(_ status: Int64) -> Bool {
+        switch self {
+        case .success: return (200...299).contains(status)
+        case .clientError: return (400...499).contains(status)
+        case .serverError: return (500...599).contains(status)
+        case .rateLimited: return status == 429
+        case .other: return status < 200 || (300...399).contains(status) || status >= 600
+        }
+    }
 }
 
 /// A log search. Times are wall-clock milliseconds, `to` exclusive. Results come newest

@@ -87,9 +87,25 @@ extension SQLConnection {
     }
 }
 
+/// A row's columns, 0-based: a statement's current row, or a row of a pending log segment
+/// (`LogRows.Row`), so one function reads a log row from either.
+public protocol SQLRow {
+    func isNull(_ c: Int32) -> Bool
+    func int64(_ c: Int32) -> Int64
+    func text(_ c: Int32) -> String
+}
+
+extension SQLRow {
+    public func int(_ c: Int32) -> Int { Int(truncatingIfNeeded: int64(c)) }
+    public func optionalInt(_ c: Int32) -> Int? { isNull(c) ? nil : int(c) }
+    public func optionalInt64(_ c: Int32) -> Int64? { isNull(c) ? nil : int64(c) }
+    public func bool(_ c: Int32) -> Bool { int64(c) != 0 }
+    public func optionalText(_ c: Int32) -> String? { isNull(c) ? nil : text(c) }
+}
+
 /// A prepared statement. Parameters are 1-based and columns 0-based, as in SQLite's C API.
 /// Owned by the thread that owns its connection.
-public protocol SQLStatement: AnyObject {
+public protocol SQLStatement: AnyObject, SQLRow {
     /// Resets for another run and clears the bindings.
     func reset()
     /// Resets for the next run keeping the bound values: for a statement whose every
@@ -106,10 +122,7 @@ public protocol SQLStatement: AnyObject {
     func bind(_ i: Int32, _ v: [UInt8]) throws
     /// Steps once: true when a row is ready, false when done.
     func step() throws -> Bool
-    func isNull(_ c: Int32) -> Bool
-    func int64(_ c: Int32) -> Int64
     func double(_ c: Int32) -> Double
-    func text(_ c: Int32) -> String
     func blob(_ c: Int32) -> [UInt8]
     /// Releases the statement (a later use fails); idempotent.
     func finalize()
@@ -137,12 +150,7 @@ extension SQLStatement {
         for (k, v) in values.enumerated() { try bind(Int32(k + 1), v) }
     }
 
-    public func int(_ c: Int32) -> Int { Int(int64(c)) }
-    public func optionalInt(_ c: Int32) -> Int? { isNull(c) ? nil : int(c) }
-    public func optionalInt64(_ c: Int32) -> Int64? { isNull(c) ? nil : int64(c) }
     public func optionalDouble(_ c: Int32) -> Double? { isNull(c) ? nil : double(c) }
-    public func bool(_ c: Int32) -> Bool { int64(c) != 0 }
-    public func optionalText(_ c: Int32) -> String? { isNull(c) ? nil : text(c) }
 
     /// Steps a statement that returns no rows, then resets it.
     func stepDone() throws {

@@ -387,6 +387,18 @@ public enum Schema {
                 model TEXT           -- NULL: the channel's first model
             );
             """),
+        Migration(version: 10, summary: "request-log segments: a busy writer's batches, stored whole and moved into request_logs later", sql: """
+            -- One row per batch the writer stored whole (`LogRows`' bytes); its rows take the
+            -- request_logs ids first_id ... first_id + rows - 1 when they are moved there.
+            CREATE TABLE request_log_pending(
+                id INTEGER PRIMARY KEY,
+                first_id INTEGER NOT NULL,
+                rows INTEGER NOT NULL,
+                min_time_ms INTEGER NOT NULL,
+                max_time_ms INTEGER NOT NULL,
+                data BLOB NOT NULL
+            );
+            """),
     ]
 
     /// The summed columns of `stats_hourly` and `stats_rollup`, in order.

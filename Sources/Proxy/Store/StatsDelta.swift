@@ -39,25 +39,31 @@ struct StatsDelta {
     var ttfbSum: Int64 = 0
     var hist = [Int64](repeating: 0, count: TTFBBuckets.count)
 
-    mutating func add(_ r: borrowing RequestRecord) {
+    /// Adds `r` (tests; the writer passes a pointer).
+    mutating func add(_ r: RequestRecord) {
+        withUnsafePointer(to: r) { add($0) }
+    }
+
+    /// Adds the record at `p` (read in place: passing a record by value copied it).
+    mutating func add(_ p: UnsafePointer<RequestRecord>) {
         requests += 1
-        switch r.status {
+        switch p.pointee.status {
         case 200..<300: successes += 1
         case 400..<500: errors4xx += 1
         case 500..<600: errors5xx += 1
         default: errorsOther += 1
         }
-        if r.status == 429 { rateLimited += 1 }
-        if r.attempts.count > 1 { failovers += Int64(r.attempts.count - 1) }
+        if p.pointee.status == 429 { rateLimited += 1 }
+        if p.pointee.attempts.count > 1 { failovers += Int64(p.pointee.attempts.count - 1) }
         // Token counts and costs come from upstream usage: their sums saturate.
-        input = Saturating.add(input, Int64(clamping: r.inputTokens))
-        output = Saturating.add(output, Int64(clamping: r.outputTokens))
-        cacheRead = Saturating.add(cacheRead, Int64(clamping: r.cacheReadTokens))
-        cacheWrite5m = Saturating.add(cacheWrite5m, Int64(clamping: r.cacheWrite5mTokens))
-        cacheWrite1h = Saturating.add(cacheWrite1h, Int64(clamping: r.cacheWrite1hTokens))
-        cost = Saturating.add(cost, r.costMicroUSD)
-        durationSum = Saturating.add(durationSum, Int64(clamping: r.durationMicros))
-        if let t = r.ttfbMicros {
+        input = Saturating.add(input, Int64(clamping: p.pointee.inputTokens))
+        output = Saturating.add(output, Int64(clamping: p.pointee.outputTokens))
+        cacheRead = Saturating.add(cacheRead, Int64(clamping: p.pointee.cacheReadTokens))
+        cacheWrite5m = Saturating.add(cacheWrite5m, Int64(clamping: p.pointee.cacheWrite5mTokens))
+        cacheWrite1h = Saturating.add(cacheWrite1h, Int64(clamping: p.pointee.cacheWrite1hTokens))
+        cost = Saturating.add(cost, p.pointee.costMicroUSD)
+        durationSum = Saturating.add(durationSum, Int64(clamping: p.pointee.durationMicros))
+        if let t = p.pointee.ttfbMicros {
             ttfbCount += 1
             ttfbSum = Saturating.add(ttfbSum, Int64(clamping: t))
             hist[TTFBBuckets.index(ofMicros: t)] += 1

@@ -10,6 +10,14 @@ public struct StoreOptions: Sendable {
     public var batchSize = 1_000
     /// Longest a record waits in the queue before its batch is written.
     public var batchIntervalNanos: UInt64 = 100 * 1_000_000
+    /// When a batch's log rows are stored whole as a pending segment (`StoreWriter`).
+    public var logPacking = LogPacking.whenBusy
+    /// Pending log rows past which the writer moves segments even while busy (about 200
+    /// bytes each: 1,048,576 is about 25 s of a relay at 40k requests a second).
+    public var maxPendingLogRows = 1_048_576
+    /// How long closing goes on moving pending segments before it leaves the rest for the
+    /// next start.
+    public var stopMoveNanos: UInt64 = 2_000_000_000
     /// Request logs older than this are deleted (`CCLOAD_LOG_RETENTION_DAYS`).
     public var logRetentionDays = SettingsCatalog.defaultInteger("log_retention_days")
     /// Hourly statistics older than this are deleted.
@@ -34,6 +42,16 @@ public struct StoreOptions: Sendable {
     public var wallClock: @Sendable () -> UInt64 = { wallClockMillis() }
 
     public init() {}
+}
+
+/// When the writer stores a batch's log rows as one pending segment instead of as rows.
+public enum LogPacking: Sendable {
+    /// While the relay is busy (the last batch was full). The default.
+    case whenBusy
+    /// Every batch (tests).
+    case always
+    /// Never: every batch goes straight into `request_logs`.
+    case never
 }
 
 /// Where the store keeps its tables: an SQLite file (the embedded default) or a PostgreSQL

@@ -17,8 +17,34 @@ public struct StoreReader {
 
     // MARK: logs
 
-    /// A page of logged requests, newest first.
+    /// A page of logged requests, newest first: the rows of pending segments (`LogRows`,
+    /// the newest ids) first, then `request_logs`'. One read transaction, so a segment the
+    /// writer moves meanwhile is seen once.
     public func logs(_ q: LogQuery) throws -> LogPage {
+        let limit = min(max(q.limit, 1), 1000)
+        return try snapshot {
+            var out = try pendingLogs(q, limit: limit)
+            if out.count < limit { out += try storedLogs(q, limit: limit - out.count) }
+            return LogPage(entries: out, nextBeforeID: out.count == limit ? out.last?.id : nil)
+        }
+    }
+
+    /// `body` in one read transaction (SQLite; PostgreSQL's writer keeps no pending rows).
+    private func snapshot<T>(_ body: () throws -> T) throws -> T {
+        guard db.dialect == .sqlite, !db.inTransaction else { return try body() }
+        try db.exec("BEGIN")
+        do {
+            let v = try body()
+            try db.exec("COMMIT")
+            return v
+        } catch {
+            db.rollbackQuietly()
+            throw error
+        }
+    }
+
+    /// The rows of `request_logs` that `q` selects, newest first, at most `limit`.
+    private func storedLogs(_ q: LogQuery, limit: Int) throws -> [LogEntry] {
         var clauses: [String] = []
         var args: [SQLValue] = []
         // `+time_ms` keeps the time index out of the plan: the scan follows id (or the
@@ -33,14 +59,10 @@ public struct StoreReader {
         if let u = q.userID { clauses.append("user_id = ?"); args.append(.int(Int64(u))) }
         if let k = q.requestID { clauses.append("request_key = ?"); args.append(.text(k)) }
         if let b = q.beforeID { clauses.append("id < ?"); args.append(.int(b)) }
-        let limit = min(max(q.limit, 1), 1000)
         args.append(.int(Int64(limit)))
         let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
         let s = try db.cached("""
-            SELECT id, request_id, time_ms, token_id, channel_id, channel_name, key_index, protocol, path, requested_model,
-                upstream_model, stream, status, attempts, ttfb_us, duration_us, input_tokens, output_tokens,
-                cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, usage_known, cost_micro, priced,
-                client_address, user_agent, error, request_key, user_id, group_id
+            SELECT id, \(LogRows.columnNames.joined(separator: ", "))
             FROM request_logs\(whereSQL) ORDER BY id DESC LIMIT ?
             """)
         try s.bind(args)
@@ -48,43 +70,105 @@ public struct StoreReader {
         var out: [LogEntry] = []
         let decoder = JSONDecoder()
         while try s.step() {
-            var r = RequestRecord()
-            r.id = UInt64(bitPattern: s.int64(1))
-            r.timeMillis = UInt64(clamping: s.int64(2))
-            r.tokenID = s.optionalInt(3)
-            r.channelID = s.optionalInt(4)
-            r.channelName = s.optionalText(5)
-            r.keyIndex = s.optionalInt(6)
-            r.protocolName = s.text(7)
-            r.path = s.text(8)
-            r.requestedModel = s.text(9)
-            r.upstreamModel = s.text(10)
-            r.stream = s.bool(11)
-            r.status = s.int(12)
-            r.attempts = (try? decoder.decode([AttemptNote].self, from: Data(s.text(13).utf8))) ?? []
-            r.ttfbMicros = s.optionalInt64(14).map { UInt64(clamping: $0) }
-            r.durationMicros = UInt64(clamping: s.int64(15))
-            r.inputTokens = s.int(16)
-            r.outputTokens = s.int(17)
-            r.cacheReadTokens = s.int(18)
-            r.cacheWrite5mTokens = s.int(19)
-            r.cacheWrite1hTokens = s.int(20)
-            r.usageKnown = s.bool(21)
-            r.costMicroUSD = s.int64(22)
-            r.priced = s.bool(23)
-            r.clientAddress = s.text(24)
-            r.userAgent = s.text(25)
-            r.error = s.optionalText(26)
-            r.requestID = s.optionalText(27).flatMap(RequestID.init(text:)) ?? RequestID()
-            r.userID = s.optionalInt(28)
-            r.groupID = s.optionalInt(29)
-            out.append(LogEntry(id: s.int64(0), record: r))
+            out.append(LogEntry(id: s.int64(0), record: Self.record(s, decoder)))
         }
-        return LogPage(entries: out, nextBeforeID: out.count == limit ? out.last?.id : nil)
+        return out
+    }
+
+    /// The rows of pending segments that `q` selects, newest first, at most `limit`.
+    private func pendingLogs(_ q: LogQuery, limit: Int) throws -> [LogEntry] {
+        var out: [LogEntry] = []
+        let decoder = JSONDecoder()
+        try forEachPending(before: q.beforeID, from: q.fromMillis, to: q.toMillis) { rows, firstID in
+            var k = rows.rows - 1
+            while k >= 0 && out.count < limit {
+                let id = firstID + Int64(k)
+                if q.beforeID.map({ id < $0 }) ?? true, Self.matches(q, rows, k) {
+                    out.append(LogEntry(id: id, record: Self.record(rows.row(k, id: id), decoder)))
+                }
+                k -= 1
+            }
+            return out.count < limit
+        }
+        return out
+    }
+
+    /// Calls `body` with each pending segment's rows and its first row's id, newest first,
+    /// while it returns true: the segments holding ids below `before` (all when nil) and
+    /// times overlapping [`from`, `to`). A segment that does not decode is skipped (the
+    /// writer deletes it when it comes to move it).
+    private func forEachPending(before: Int64?, from: UInt64?, to: UInt64?, _ body: (LogRows, Int64) throws -> Bool) throws {
+        guard db.dialect == .sqlite else { return }
+        let s = try db.cached("""
+            SELECT first_id, rows, data FROM request_log_pending
+            WHERE first_id < ? AND max_time_ms >= ? AND min_time_ms < ? ORDER BY first_id DESC
+            """)
+        try s.bind([.int(before ?? .max), .int(Int64(clamping: from ?? 0)), .int(Int64(clamping: to ?? UInt64(Int64.max)))])
+        defer { s.reset() }
+        while try s.step() {
+            guard let rows = LogRows.decode(s.blob(2)), Int64(rows.rows) == s.int64(1) else { continue }
+            if try !body(rows, s.int64(0)) { return }
+        }
+    }
+
+    /// Whether row `k` of a pending segment passes `q`'s filters (the same as `storedLogs`'
+    /// WHERE, beside the id).
+    static func matches(_ q: LogQuery, _ rows: LogRows, _ k: Int) -> Bool {
+        typealias C = LogRows.Column
+        let time = rows.int(k, C.time) ?? 0
+        if let f = q.fromMillis, time < Int64(clamping: f) { return false }
+        if let t = q.toMillis, time >= Int64(clamping: t) { return false }
+        if let c = q.channelID, rows.int(k, C.channel) != Int64(c) { return false }
+        if let m = q.model, !rows.textEquals(k, C.requestedModel, m) { return false }
+        if let s = q.statusClass, !s.matches(rows.int(k, C.status) ?? 0) { return false }
+        if let t = q.tokenID, rows.int(k, C.token) != Int64(t) { return false }
+        if let u = q.userID, rows.int(k, C.user) != Int64(u) { return false }
+        if let r = q.requestID, !rows.textEquals(k, C.requestKey, r) { return false }
+        return true
+    }
+
+    /// A log row as a record: column 0 is the id, then `LogRows.columnNames`' 29.
+    static func record(_ s: some SQLRow, _ decoder: JSONDecoder) -> RequestRecord {
+        var r = RequestRecord()
+        r.id = UInt64(bitPattern: s.int64(1))
+        r.timeMillis = UInt64(clamping: s.int64(2))
+        r.tokenID = s.optionalInt(3)
+        r.channelID = s.optionalInt(4)
+        r.channelName = s.optionalText(5)
+        r.keyIndex = s.optionalInt(6)
+        r.protocolName = s.text(7)
+        r.path = s.text(8)
+        r.requestedModel = s.text(9)
+        r.upstreamModel = s.text(10)
+        r.stream = s.bool(11)
+        r.status = s.int(12)
+        r.attempts = (try? decoder.decode([AttemptNote].self, from: Data(s.text(13).utf8))) ?? []
+        r.ttfbMicros = s.optionalInt64(14).map { UInt64(clamping: $0) }
+        r.durationMicros = UInt64(clamping: s.int64(15))
+        r.inputTokens = s.int(16)
+        r.outputTokens = s.int(17)
+        r.cacheReadTokens = s.int(18)
+        r.cacheWrite5mTokens = s.int(19)
+        r.cacheWrite1hTokens = s.int(20)
+        r.usageKnown = s.bool(21)
+        r.costMicroUSD = s.int64(22)
+        r.priced = s.bool(23)
+        r.clientAddress = s.text(24)
+        r.userAgent = s.text(25)
+        r.error = s.optionalText(26)
+        r.requestID = s.optionalText(27).flatMap(RequestID.init(text:)) ?? RequestID()
+        r.userID = s.optionalInt(28)
+        r.groupID = s.optionalInt(29)
+        return r
     }
 
     /// Logged requests in total (admin metrics; a full count, not for hot paths).
-    public func logCount() throws -> Int64 { try db.scalarInt("SELECT count(*) FROM request_logs") ?? 0 }
+    public func logCount() throws -> Int64 {
+        try snapshot {
+            let pending = db.dialect == .sqlite ? try db.scalarInt("SELECT COALESCE(SUM(rows), 0) FROM request_log_pending") ?? 0 : 0
+            return try (db.scalarInt("SELECT count(*) FROM request_logs") ?? 0) + pending
+        }
+    }
 
     // MARK: statistics
 
@@ -194,46 +278,12 @@ public struct StoreReader {
         let limit = UInt64(Int64.max) - Self.hour
         let from = min(q.fromMillis, limit) / Self.hour * Self.hour
         let to = (min(q.toMillis, limit) + Self.hour - 1) / Self.hour * Self.hour
-        let s: any SQLStatement
-        if q.scoped {
-            // Every row of the range has an id at least the first one's: the id range keeps
-            // the scan within the user's (token's) index entries from there on.
-            let first = try db.cached("SELECT MIN(id) FROM request_logs WHERE time_ms >= ?")
-            try first.bind([.int(Int64(from))])
-            let firstID: Int64? = try first.step() && !first.isNull(0) ? first.int64(0) : nil
-            first.reset()
-            guard let firstID else { return [] }
-            var clauses: [String] = []
-            var args: [SQLValue] = []
-            if let u = q.userID { clauses.append("user_id = ?"); args.append(.int(Int64(u))) }
-            if let t = q.tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
-            args += [.int(firstID), .int(Int64(from)), .int(Int64(to))]
-            s = try db.cached("""
-                SELECT COALESCE(CAST(\(column) AS TEXT), '0'), time_ms / 3600000 * 3600000, count(*), SUM(input_tokens),
-                    SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cost_micro)
-                FROM request_logs WHERE \(clauses.joined(separator: " AND ")) AND id >= ? AND +time_ms >= ? AND +time_ms < ?
-                GROUP BY 1, 2
-                """)
-            try s.bind(args)
-        } else {
-            s = try db.cached("SELECT key, hour_ms, \(Self.usageSums) FROM stats_rollup WHERE dim = ? AND hour_ms >= ? AND hour_ms < ?")
-            try s.bind([.text(q.by.rawValue), .int(Int64(from)), .int(Int64(to))])
-        }
-        defer { s.reset() }
         struct Cell: Hashable { var bucket: UInt64; var key: String }
         var buckets = UsageBuckets(period: q.period, calendar: calendar)
         var cells: [Cell: StatsTotals] = [:]
-        while try s.step() {
-            var t = StatsTotals()
-            t.requests = s.int64(2)
-            if t.requests == 0 { continue }
-            t.inputTokens = s.int64(3)
-            t.outputTokens = s.int64(4)
-            t.cacheReadTokens = s.int64(5)
-            t.cacheWrite5mTokens = s.int64(6)
-            t.cacheWrite1hTokens = s.int64(7)
-            t.costMicroUSD = s.int64(8)
-            let cell = Cell(bucket: buckets.start(ofHour: UInt64(clamping: s.int64(1))), key: s.text(0))
+        func add(_ key: String, hour: UInt64, _ t: StatsTotals) throws {
+            if t.requests == 0 { return }
+            let cell = Cell(bucket: buckets.start(ofHour: hour), key: key)
             if var sum = cells[cell] {
                 sum.add(usage: t)
                 cells[cell] = sum
@@ -242,6 +292,67 @@ public struct StoreReader {
                     throw StoreError(.invalid, "the usage has more than \(q.maxRows) rows: ask for a shorter range or a longer period")
                 }
                 cells[cell] = t
+            }
+        }
+        /// Five token counts from column `c` on, and the cost in column `cost` (c + 5 in the SELECTs).
+        func totals(_ s: some SQLRow, requests: Int64, from c: Int32, cost: Int32? = nil) -> StatsTotals {
+            var t = StatsTotals()
+            t.requests = requests
+            t.inputTokens = s.int64(c)
+            t.outputTokens = s.int64(c + 1)
+            t.cacheReadTokens = s.int64(c + 2)
+            t.cacheWrite5mTokens = s.int64(c + 3)
+            t.cacheWrite1hTokens = s.int64(c + 4)
+            t.costMicroUSD = s.int64(cost ?? c + 5)
+            return t
+        }
+        if q.scoped {
+            try snapshot {
+                // Every row of the range has an id at least the first one's: the id range keeps
+                // the scan within the user's (token's) index entries from there on.
+                let first = try db.cached("SELECT MIN(id) FROM request_logs WHERE time_ms >= ?")
+                try first.bind([.int(Int64(from))])
+                let firstID: Int64? = try first.step() && !first.isNull(0) ? first.int64(0) : nil
+                first.reset()
+                if let firstID {
+                    var clauses: [String] = []
+                    var args: [SQLValue] = []
+                    if let u = q.userID { clauses.append("user_id = ?"); args.append(.int(Int64(u))) }
+                    if let t = q.tokenID { clauses.append("token_id = ?"); args.append(.int(Int64(t))) }
+                    args += [.int(firstID), .int(Int64(from)), .int(Int64(to))]
+                    let s = try db.cached("""
+                        SELECT COALESCE(CAST(\(column) AS TEXT), '0'), time_ms / 3600000 * 3600000, count(*), SUM(input_tokens),
+                            SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cost_micro)
+                        FROM request_logs WHERE \(clauses.joined(separator: " AND ")) AND id >= ? AND +time_ms >= ? AND +time_ms < ?
+                        GROUP BY 1, 2
+                        """)
+                    try s.bind(args)
+                    defer { s.reset() }
+                    while try s.step() {
+                        try add(s.text(0), hour: UInt64(clamping: s.int64(1)), totals(s, requests: s.int64(2), from: 3))
+                    }
+                }
+                // The pending segments' rows, one at a time (the same sums).
+                typealias C = LogRows.Column
+                let key = LogRows.columnIndex[column]! + 1
+                try forEachPending(before: nil, from: from, to: to) { rows, firstID in
+                    for k in 0..<rows.rows {
+                        guard let time = rows.int(k, C.time), time >= Int64(from), time < Int64(to) else { continue }
+                        if let u = q.userID, rows.int(k, C.user) != Int64(u) { continue }
+                        if let t = q.tokenID, rows.int(k, C.token) != Int64(t) { continue }
+                        let row = rows.row(k, id: firstID + Int64(k))
+                        try add(row.isNull(Int32(key)) ? "0" : row.text(Int32(key)), hour: UInt64(time) / Self.hour * Self.hour,
+                                totals(row, requests: 1, from: Int32(C.inputTokens + 1), cost: Int32(C.cost + 1)))
+                    }
+                    return true
+                }
+            }
+        } else {
+            let s = try db.cached("SELECT key, hour_ms, \(Self.usageSums) FROM stats_rollup WHERE dim = ? AND hour_ms >= ? AND hour_ms < ?")
+            try s.bind([.text(q.by.rawValue), .int(Int64(from)), .int(Int64(to))])
+            defer { s.reset() }
+            while try s.step() {
+                try add(s.text(0), hour: UInt64(clamping: s.int64(1)), totals(s, requests: s.int64(2), from: 3))
             }
         }
         return cells.map { UsageRow(bucketMillis: $0.key.bucket, key: $0.key.key, totals: $0.value) }.sorted {

@@ -17,6 +17,13 @@ public struct StoreWriterCounters: Sendable, Equatable {
     /// Batches kept to be tried again because the database server could not be reached
     /// (PostgreSQL); their records stay queued.
     public var retriedBatches: UInt64 = 0
+    /// Batches whose log rows were stored as one pending segment (the relay was busy).
+    public var packedBatches: UInt64 = 0
+    /// Pending segments moved into `request_logs`, and moves that failed (tried again later).
+    public var movedSegments: UInt64 = 0
+    public var failedMoves: UInt64 = 0
+    /// Log rows waiting in pending segments now.
+    public var pendingLogRows = 0
     /// Request-log and statistics rows deleted by retention.
     public var retentionDeletedLogs: UInt64 = 0
     public var retentionDeletedStats: UInt64 = 0

@@ -76,7 +76,7 @@ final class StoreE2ECrashTests: StoreE2ECase {
         // The file after the crash: intact, and holding what the writer committed.
         let check = try rows(db, "PRAGMA integrity_check")
         XCTAssertEqual(check.compactMap { $0.first as? String }, ["ok"])
-        let logged = try int(db, "SELECT count(*) FROM request_logs")
+        let logged = try int(db, Self.loggedRowsSQL)
         let statRequests = try int(db, "SELECT sum(requests) FROM stats_hourly")
         print("kill -9: sent \(sent), completed \(completed) (\(recent) in the last 0.35 s), rows \(logged)")
         XCTAssertGreaterThan(logged, 0, "nothing was committed before the kill")
@@ -94,6 +94,7 @@ final class StoreE2ECrashTests: StoreE2ECase {
         XCTAssertEqual(try again.post("/v1/messages", anthropicBody(stream: true)).status, 200)
         _ = try again.waitForRecords(1)
         stopGracefully(again)
+        // A clean stop moved any pending segment into request_logs.
         XCTAssertEqual(try int(db, "SELECT count(*) FROM request_logs"), logged + 1)
         XCTAssertEqual(try rows(db, "PRAGMA integrity_check").compactMap { $0.first as? String }, ["ok"])
     }

@@ -114,6 +114,10 @@ class StoreE2ECase: RelayCase {
         return n
     }
 
+    /// The request log's rows: those in `request_logs` and those of the writer's pending
+    /// segments (a busy writer packs its batches and moves them later).
+    static let loggedRowsSQL = "SELECT (SELECT count(*) FROM request_logs) + (SELECT COALESCE(SUM(rows), 0) FROM request_log_pending)"
+
     /// Waits (bounded) until `request_logs` holds at least `count` rows (the writer commits
     /// in batches, up to 100 ms after a record is queued).
     @discardableResult
