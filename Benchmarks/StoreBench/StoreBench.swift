@@ -17,6 +17,9 @@ enum StoreBench {
         /// When the writer packs a batch (`StoreOptions.logPacking`); `never` is the row
         /// insert alone.
         var packing = LogPacking.whenBusy
+        /// `StoreOptions.maxPendingLogRows`: 0 moves a segment after every packed batch, the
+        /// writer's cost under a load that lasts past the cap.
+        var maxPending = StoreOptions().maxPendingLogRows
     }
 
     static func parse(_ args: [String]) -> Options {
@@ -36,6 +39,7 @@ enum StoreBench {
             case "--batch": o.batchSize = max(1, Int(value()) ?? o.batchSize)
             case "--keep": o.keep = true
             case "--drop-index": o.dropIndexes += value().split(separator: ",").map(String.init)
+            case "--max-pending": o.maxPending = max(0, Int(value()) ?? o.maxPending)
             case "--packing":
                 switch value() {
                 case "never": o.packing = .never
@@ -44,7 +48,7 @@ enum StoreBench {
                 default: fatalError("--packing never|busy|always")
                 }
             default:
-                print("usage: ccload-store-bench [-n records] [--rounds r] [--seconds s] [--mix combos] [--batch rows] [--keep] [--drop-index name,…] [--packing never|busy|always]")
+                print("usage: ccload-store-bench [-n records] [--rounds r] [--seconds s] [--mix combos] [--batch rows] [--keep] [--drop-index name,…] [--packing never|busy|always] [--max-pending rows]")
                 exit(2)
             }
             i += 1
@@ -110,6 +114,7 @@ enum StoreBench {
         var opts = StoreOptions()
         opts.batchSize = o.batchSize
         opts.logPacking = o.packing
+        opts.maxPendingLogRows = o.maxPending
         opts.readerThreads = 1
         opts.firstRetentionDelayNanos = 3600 * 1_000_000_000
         let store = try Store.open(path: dir + "/ccload.db", options: opts)
