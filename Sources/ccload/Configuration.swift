@@ -93,6 +93,12 @@ enum Configuration {
             }
         }
         s.metricsEndpoint = given.bool("metrics")
+        switch given.string("request_log_packing") ?? "busy" {
+        case "busy": s.logPacking = .whenBusy
+        case "always": s.logPacking = .always
+        case "never": s.logPacking = .never
+        default: throw Failure("CCLOAD_REQUEST_LOG_PACKING must be busy, always or never")
+        }
         s.accounts = AccountSettings.from { given.string($0) ?? "" }
         do { s.calendar = try LocalCalendar.named(given.string("time_zone")) } catch { throw Failure("\(error)") }
         let cert = given.string("tls_cert"), key = given.string("tls_key")
@@ -141,6 +147,8 @@ struct Settings: Sendable {
     var trustedProxies = TrustedProxies.none
     /// `CCLOAD_METRICS=1`: serve `GET /metrics` in Prometheus text format.
     var metricsEndpoint = false
+    /// `CCLOAD_REQUEST_LOG_PACKING`.
+    var logPacking = LogPacking.whenBusy
     /// `CCLOAD_TZ`: where local days begin for the daily counters.
     var calendar = LocalCalendar.utc
     /// Subscription accounts: the OAuth providers and refresh timing.

@@ -100,6 +100,7 @@ enum Server {
         do {
             var options = StoreOptions()
             options.secretKey = settings.secretKey
+            options.logPacking = settings.logPacking
             store = try Store.open(settings.storeLocation, options: options)
             if let file = store.createdKeyFile {
                 log("created the secret key file \(file) (mode 0600): back it up with the database, which cannot be read without it")

@@ -73,7 +73,9 @@ final class ConfigurationTests: AdminDataCase {
                                      (["--threads", "0"], [:], "Error: --threads must be at least 1, not 0"),
                                      ([], ["CCLOAD_REQUEST_LOG": "maybe"], "Error: CCLOAD_REQUEST_LOG=maybe is not 1 or 0"),
                                      ([], ["CCLOAD_DATABASE_URL": "mysql://u:p@h/db"], "Error: CCLOAD_DATABASE_URL must be a PostgreSQL URL"),
-                                     (["--instance-name", "a b"], [:], "Error: CCLOAD_INSTANCE_NAME must be letters, digits")] {
+                                     (["--instance-name", "a b"], [:], "Error: CCLOAD_INSTANCE_NAME must be letters, digits"),
+                                     ([], ["CCLOAD_REQUEST_LOG_PACKING": "sometimes"], "Error: CCLOAD_REQUEST_LOG_PACKING must be busy, always or never"),
+                                     (["--request-log-packing", "Busy"], [:], "Error: CCLOAD_REQUEST_LOG_PACKING must be busy, always or never")] {
             let (status, _, err) = try run(args, env)
             XCTAssertEqual(status, 64, "\(args) \(env): \(err)")
             XCTAssertTrue(err.contains(message), "\(args) \(env): \(err)")

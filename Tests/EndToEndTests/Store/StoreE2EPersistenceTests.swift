@@ -6,6 +6,55 @@ import XCTest
 /// statistics that go with them, CCLOAD_AUTH seeds (hashes only), and nothing with
 /// CCLOAD_REQUEST_LOG=0.
 final class StoreE2EPersistenceTests: StoreE2ECase {
+    /// The writer's counters in `/admin/metrics`.
+    func writerCounters(_ ccload: CcloadProcess) throws -> [String: Any] {
+        guard let w = try ccload.adminJSON("/admin/metrics")["request_log_writer"] as? [String: Any] else {
+            throw TestFailure("no request_log_writer in /admin/metrics")
+        }
+        return w
+    }
+
+    /// CCLOAD_REQUEST_LOG_PACKING=always packs every batch (a relay this test cannot make
+    /// busy packs only full ones): the log search finds the rows while and after they are
+    /// moved, the metrics count the packed batches, and a clean stop leaves every row in
+    /// request_logs. `never` packs none.
+    func testPackedBatchesReachTheLogSearchAndTheTable() throws {
+        let mock = try startMock()
+        let db = tempDatabase()
+        let channels = try writeChannelsFile([channel("main", url: mock.url)])
+        let ccload = try startOn(db: db, channelsFile: channels, ["CCLOAD_REQUEST_LOG_PACKING": "always"])
+        for i in 0..<6 {
+            XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(stream: i % 2 == 0)).status, 200)
+        }
+        var logged: [[String: Any]] = []
+        var writer: [String: Any] = [:]
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            logged = try ccload.adminJSON("/admin/logs?limit=100")["data"] as? [[String: Any]] ?? []
+            writer = try writerCounters(ccload)
+            if logged.count >= 6 && writer["pending_rows"] as? Int == 0 { break }
+            usleep(20_000)
+        } while Date() < deadline
+        XCTAssertEqual(logged.count, 6, "\(logged)")
+        XCTAssertEqual(Set(logged.compactMap { $0["status"] as? Int }), [200])
+        XCTAssertGreaterThanOrEqual(writer["packed_batches"] as? Int ?? 0, 1, "\(writer)")
+        XCTAssertGreaterThanOrEqual(writer["moved_segments"] as? Int ?? 0, 1, "\(writer)")
+        XCTAssertEqual(writer["pending_rows"] as? Int, 0, "\(writer)")
+        stopGracefully(ccload)
+        XCTAssertEqual(try int(db, "SELECT count(*) FROM request_logs"), 6)
+        XCTAssertEqual(try int(db, "SELECT count(*) FROM request_log_pending"), 0)
+        XCTAssertEqual(try int(db, "SELECT sum(requests) FROM stats_hourly"), 6)
+        XCTAssertEqual(try int(db, "SELECT count(*) FROM request_logs WHERE id BETWEEN 1 AND 6"), 6, "ids 1 to 6, none skipped")
+
+        let again = try startOn(db: db, channelsFile: channels, ["CCLOAD_REQUEST_LOG_PACKING": "never"])
+        XCTAssertEqual(try again.post("/v1/messages", anthropicBody(stream: false)).status, 200)
+        _ = try again.waitForRecords(1)
+        _ = try waitForLoggedRows(db, 7)
+        XCTAssertEqual(try writerCounters(again)["packed_batches"] as? Int, 0)
+        stopGracefully(again)
+        XCTAssertEqual(try int(db, "SELECT count(*) FROM request_logs"), 7)
+    }
+
     func testCleanStopWritesEveryRecordWithStatusesTokensAndChannels() throws {
         let good = try startMock()
         let db = tempDatabase()
