@@ -208,8 +208,8 @@ public final class StoreWriter: @unchecked Sendable {
     /// Returns once every record accepted before the call has been written (or dropped by
     /// a failed batch), and is in `request_logs`, not in a pending segment, as are the
     /// segments left from before this start (unless moving one failed meanwhile: the rows
-    /// stay pending, and readers see them). For SIGTERM:
-    /// call it before exiting. Never on a reactor thread.
+    /// stay pending, and readers see them). Tests and benchmarks; a stop uses `close`, which
+    /// bounds the moving. Never on a reactor thread.
     public func flush() {
         let (target, failures) = worker.withLock { s -> (UInt64, UInt64) in
             s.flushWaiters += 1
