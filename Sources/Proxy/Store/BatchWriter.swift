@@ -161,17 +161,16 @@ final class BatchWriter {
         var retryable: Bool
     }
 
-    /// Whether the schema has `request_log_pending` (a store opened with fewer migrations,
-    /// in tests, has not: it never packs).
-    private var hasPendingTable = false
+    /// Whether this writer packs at all: SQLite, with `request_log_pending` in the schema (a
+    /// store opened with fewer migrations, in tests, has not). PostgreSQL never packs: its
+    /// row work is the server's.
+    private var canPack = false
 
     /// Reads what `request_log_pending` holds (at open, before the writer thread starts).
     func loadPending() throws {
-        let tables = db.dialect == .sqlite
-            ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'request_log_pending'"
-            : "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'request_log_pending'"
-        hasPendingTable = try db.scalarInt(tables) == 1
-        guard hasPendingTable else { return }
+        guard db.dialect == .sqlite else { return }
+        canPack = try db.scalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'request_log_pending'") == 1
+        guard canPack else { return }
         pendingRows = Int(try db.scalarInt("SELECT COALESCE(SUM(rows), 0) FROM request_log_pending") ?? 0)
         pendingNextID = try db.scalarInt("SELECT MAX(first_id + rows) FROM request_log_pending") ?? 0
     }
@@ -181,7 +180,7 @@ final class BatchWriter {
     /// the server's); they are packed anyway while other segments are pending.
     func write(_ records: [RequestRecord], packed: Bool = false) -> Failure? {
         if records.isEmpty { return nil }
-        let packed = db.dialect == .sqlite && hasPendingTable && (packed || pendingRows > 0)
+        let packed = canPack && (packed || pendingRows > 0)
         do {
             try statement(.begin).stepDone()
             let firstID = packed ? try insertSegment(records) : nil

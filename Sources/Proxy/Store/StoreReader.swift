@@ -332,16 +332,15 @@ public struct StoreReader {
                         try add(s.text(0), hour: UInt64(clamping: s.int64(1)), totals(s, requests: s.int64(2), from: 3))
                     }
                 }
-                // The pending segments' rows, one at a time (the same sums).
+                // The pending segments' rows, one at a time (the same sums), through the log
+                // search's filter.
                 typealias C = LogRows.Column
-                let key = LogRows.columnIndex[column]! + 1
+                let key = Int32(LogRows.columnIndex[column]! + 1)
+                let filter = LogQuery(fromMillis: from, toMillis: to, tokenID: q.tokenID, userID: q.userID)
                 try forEachPending(before: nil, from: from, to: to) { rows, firstID in
-                    for k in 0..<rows.rows {
-                        guard let time = rows.int(k, C.time), time >= Int64(from), time < Int64(to) else { continue }
-                        if let u = q.userID, rows.int(k, C.user) != Int64(u) { continue }
-                        if let t = q.tokenID, rows.int(k, C.token) != Int64(t) { continue }
+                    for k in 0..<rows.rows where Self.matches(filter, rows, k) {
                         let row = rows.row(k, id: firstID + Int64(k))
-                        try add(row.isNull(Int32(key)) ? "0" : row.text(Int32(key)), hour: UInt64(time) / Self.hour * Self.hour,
+                        try add(row.isNull(key) ? "0" : row.text(key), hour: UInt64(clamping: row.int64(2)) / Self.hour * Self.hour,
                                 totals(row, requests: 1, from: Int32(C.inputTokens + 1), cost: Int32(C.cost + 1)))
                     }
                     return true
