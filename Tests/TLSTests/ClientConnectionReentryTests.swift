@@ -40,12 +40,9 @@ final class ClientConnectionReentryTests: XCTestCase {
     }
 
     func testResumeInsideADeliveryReadsAfterItInOrder() throws {
-        var fds: [Int32] = [0, 0]
-        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
-        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-        let peer = fds[1]
+        let (clientFD, peer) = try nonblockingSocketPair()
         defer { close(peer) }
-        func write(_ s: String) { _ = Array(s.utf8).withUnsafeBytes { Glibc.write(peer, $0.baseAddress, $0.count) } }
+        func write(_ s: String) { writeString(peer, s) }
 
         let loop = TestLoop()
         defer { loop.stop() }
@@ -60,7 +57,6 @@ final class ClientConnectionReentryTests: XCTestCase {
         second += "0\r\n\r\n"
         d.rest = { write(second) }
 
-        let clientFD = fds[0]
         _ = loop.sync {
             let c = HTTPClientConnection(loop: loop.loop, transport: PlainTransport(fd: FileDescriptor(clientFD)))
             d.connection = c

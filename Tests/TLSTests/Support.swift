@@ -234,3 +234,17 @@ func fnv1a(_ bytes: [UInt8]) -> UInt64 {
     for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
     return h
 }
+
+/// A connected pair of non-blocking Unix stream sockets: (the side a connection under test
+/// drives, the test's peer).
+func nonblockingSocketPair() throws -> (Int32, Int32) {
+    var fds: [Int32] = [0, 0]
+    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw TransportError.errno(errno) }
+    for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    return (fds[0], fds[1])
+}
+
+/// Writes `s` to `fd` (a test's peer side; short writes are not expected at these sizes).
+func writeString(_ fd: Int32, _ s: String) {
+    _ = Array(s.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+}

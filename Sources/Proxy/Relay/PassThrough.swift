@@ -106,6 +106,15 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
         forwarder.begin(head, client: client, requestIsHEAD: isHEAD, flushNow: !bodyBytesFollow, reframe: eventStream)
     }
 
+    /// One upstream read's writes to the client leave together (`HTTPServerConnection.cork`);
+    /// the congestion check that each write made is made once, after the one write.
+    func responseReadBegan() { client.cork() }
+
+    func responseReadEnded() {
+        client.uncork()
+        if client.isCongested { upstream?.pauseReading() }
+    }
+
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
         loop.assertOnLoop()
         watch.read(now: handler.loop.now)

@@ -186,6 +186,15 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
         handler.loop.arm(stallTimer, at: min(watching, preCommitDeadline))
     }
 
+    /// One upstream read's writes to the client leave together (`HTTPServerConnection.cork`);
+    /// the congestion check that each write made is made once, after the one write.
+    func responseReadBegan() { client.cork() }
+
+    func responseReadEnded() {
+        client.uncork()
+        if client.isCongested { upstream?.pauseReading() }
+    }
+
     func responseRaw(_ raw: UnsafeRawBufferPointer) {
         loop.assertOnLoop()
         watch.read(now: handler.loop.now)

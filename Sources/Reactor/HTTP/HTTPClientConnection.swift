@@ -12,6 +12,16 @@ public protocol HTTPClientDelegate: AnyObject {
     func responseEnd()
     /// The exchange failed; `receivedBytes` tells whether any response byte had arrived.
     func responseFailed(_ error: TransportError, receivedBytes: Bool)
+    /// Bracket the callbacks of one read (`responseReadEnded` comes even when the exchange
+    /// ended or failed within it): a relay corks its client connection between them, so
+    /// what one upstream read brings leaves in one write. Both do nothing by default.
+    func responseReadBegan()
+    func responseReadEnded()
+}
+
+extension HTTPClientDelegate {
+    public func responseReadBegan() {}
+    public func responseReadEnded() {}
 }
 
 /// One upstream HTTP/1.1 connection over any transport (plain or TLS): writes a
@@ -130,7 +140,11 @@ public final class HTTPClientConnection: LoopHandler, @unchecked Sendable {
             switch transport.read(buf) {
             case .done(let n):
                 received = true
+                // The delegate is held across the read: the exchange may end within it.
+                let d = delegate
+                d?.responseReadBegan()
                 deliver(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                d?.responseReadEnded()
                 if n < buf.count && !transport.hasBufferedInput { return }
             case .wantRead:
                 return

@@ -41,6 +41,8 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     private var keepAlive = true
     private var framing = BodyFraming.asIs
     private var congested = false
+    /// While above zero, writes gather in `out` and leave at `uncork` in one syscall.
+    private var corks = 0
     private var inputPaused = false
     /// The client shut its sending side (half-close): nothing more is read; what is in
     /// progress and what is buffered is answered, then the connection closes.
@@ -316,6 +318,24 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     public var isOpen: Bool { state != .closed && state != .closing }
 
+    /// Holds writes until the matching `uncork`: what a response writes meanwhile (its head,
+    /// each chunk, the last chunk) gathers in the queue and leaves in one write. A producer
+    /// corks around one upstream read (`HTTPClientDelegate.responseReadBegan`), so the bytes
+    /// of that read are never held past it. Calls nest; a close meanwhile still happens.
+    public func cork() {
+        loop.assertOnLoop()
+        corks &+= 1
+    }
+
+    /// Ends a `cork`; the last one writes what gathered (and closes, when the response
+    /// ended the connection meanwhile).
+    public func uncork() {
+        loop.assertOnLoop()
+        guard corks > 0 else { return }
+        corks &-= 1
+        if corks == 0 && state != .closed { flush() }
+    }
+
     /// Sends a complete response with a body.
     public func respond(status: Int, contentType: StaticString = "application/json",
                         extraHeaders: [(String, String)] = [], body: [UInt8]) {
@@ -444,7 +464,9 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
 
     /// Writes now when nothing is queued; queues what the socket does not take.
     private func send(_ data: UnsafeRawBufferPointer) {
-        if out.isEmpty {
+        if corks > 0 {
+            out.append(data)
+        } else if out.isEmpty {
             var off = 0
             while off < data.count {
                 let r0 = transport.write(UnsafeRawBufferPointer(rebasing: data[off...]))
@@ -483,6 +505,7 @@ public final class HTTPServerConnection: LoopHandler, TimerTarget, @unchecked Se
     }
 
     private func flush() {
+        if corks > 0 { return }
         while !out.isEmpty {
             let r = out.withReadableBytes { transport.write($0) }
             switch r {
