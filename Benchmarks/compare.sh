@@ -25,7 +25,9 @@
 #      front of the Swift mock (ccload-mock), which sends message_start, ping and
 #      content_block_start at once and the first content event FIRST_DELAY_MS later, so the
 #      first body byte and the first content event differ. Targets: direct (the mock),
-#      pass, relay (1 channel, token), nginx. p50 relay − direct and nginx − direct.
+#      floor (Benchmarks/Floor/forward.c: one thread copying bytes, nothing parsed; the least
+#      any proxy hop adds here; skipped with a line when no C compiler), pass, relay
+#      (1 channel, token), nginx. p50 relay − direct, nginx − direct and floor − direct.
 #   3. RSS (VmRSS) of the relay (1 channel, token, request log on) idle, and while holding
 #      STREAMS open SSE streams through it (10,000 in the full run, or what the hard
 #      open-files limit allows: a proxy holds two fds per stream); nginx's under the same.
@@ -117,6 +119,8 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
 fi
 BIN="$SCRATCH/release"
 for b in ccload ccload-mock ccload-loadgen; do [[ -x $BIN/$b ]] || die "$BIN/$b not built"; done
+CC=$(command -v cc || command -v gcc || true)
+[[ -n $CC ]] || log "no C compiler (apt-get install gcc): the SSE case's floor target is skipped"
 
 # ---------------------------------------------------------------- processes
 BENCH_KEEP_WORK=${BENCH_KEEP:-0}
@@ -299,6 +303,15 @@ SSE_PORT[nginx]=$(free_port)
 start_nginx nginx Benchmarks/nginx.conf.template "${SSE_PORT[nginx]}" "$MOCK_PORT" "$THREADS"
 NGINX_PID=$STARTED_PID; WATCH[nginx]=$NGINX_PID
 SSE_TARGETS=(direct pass relay nginx)
+if [[ -n $CC ]] && "$CC" -O2 -o "$WORK/forward" Benchmarks/Floor/forward.c 2>"$WORK/forward.build.log"; then
+    SSE_PORT[floor]=$(free_port)
+    "$WORK/forward" "${SSE_PORT[floor]}" "$MOCK_PORT" 2>"$WORK/floor.log" &
+    STARTED_PID=$!; PIDS+=("$STARTED_PID"); WATCH[floor]=$STARTED_PID
+    wait_listening "${SSE_PORT[floor]}" "$STARTED_PID" floor
+    SSE_TARGETS=(direct floor pass relay nginx)
+elif [[ -n $CC ]]; then
+    log "the floor forwarder did not build ($(tail -1 "$WORK/forward.build.log")): skipped"
+fi
 RSS_IDLE_START=$(rss_kib "$RELAY_PID")
 NGINX_RSS_IDLE=$(children_sum rss_kib "$NGINX_PID")
 
@@ -514,8 +527,9 @@ done
 RELAY_ADDED=$(diff_us "${FM50[relay]}" "${FM50[direct]}")
 NGINX_ADDED=$(diff_us "${FM50[nginx]}" "${FM50[direct]}")
 PASS_ADDED=$(diff_us "${FM50[pass]}" "${FM50[direct]}")
+FLOOR_ADDED=$(diff_us "${FM50[floor]:--}" "${FM50[direct]}")
 SSE_OK=$(awk -v r="$RELAY_ADDED" -v n="$NGINX_ADDED" 'BEGIN { if (r == "-" || n == "-") print "-"; else print (r + 0 <= n + 0 && r + 0 <= 50) ? "**met**" : "**not met**" }')
-log "SSE first content event p50: relay − direct $RELAY_ADDED µs, nginx − direct $NGINX_ADDED µs, pass − direct $PASS_ADDED µs"
+log "SSE first content event p50: relay − direct $RELAY_ADDED µs, nginx − direct $NGINX_ADDED µs, pass − direct $PASS_ADDED µs, floor − direct $FLOOR_ADDED µs"
 for t in "${TLS_TARGETS[@]}"; do json_figures "$t" "json/$t"; done
 # Linear estimate at exactly 10,000 streams when the fd limit kept the hold below it.
 RSS_10K=$(awk -v i="$RSS_IDLE_AFTER" -v r="$RSS_STREAMS" -v h="$HELD" 'BEGIN { if (h > 0) printf "%.0f", i + (r - i) * 10000 / h; else print r }')
@@ -566,7 +580,7 @@ echo "| pass-through ÷ nginx, req/s |$(col R_PASS) ≥ 1.2 (unpinned) | $(verdi
 echo "| relay p99 ÷ nginx p99 at that load |$(col R_P99) ≤ 1.0 |$(vcol R_P99 '<=' 1.0) |"
 echo "| relay with 1,000 channels ÷ relay with 1, req/s |$(col R_1K) ≥ 0.95 |$(vcol R_1K '>=' 0.95) |"
 echo "| haproxy ÷ nginx, req/s (reference) |$(col R_HAP) | |"
-echo "| SSE first content event, p50: relay − direct (nginx − direct); unpinned, mock upstream |$(once "$RELAY_ADDED µs ($NGINX_ADDED µs)") ≤ nginx's, and ≤ 50 µs | $SSE_OK |"
+echo "| SSE first content event, p50: relay − direct (nginx − direct; floor − direct, the least a hop adds here); unpinned, mock upstream |$(once "$RELAY_ADDED µs ($NGINX_ADDED µs; floor $FLOOR_ADDED µs)") ≤ nginx's, and ≤ 50 µs | $SSE_OK |"
 echo "| RSS with 10,000 open SSE streams through the relay (nginx beside it); unpinned |$(once "$RSS_FIGURE") ≤ 128 MiB | $RSS_OK |"
 echo ""
 echo "1 KiB JSON (POST /v1/messages) in front of nginx's static \`return 200\` (a 1 KiB Messages answer), closed loop, $CONNS keep-alive connections, ${JSON_SECS} s per run, median of $REPS rounds interleaved target by target, each column's median taken on its own (latency = full response, µs, from the send):"
@@ -599,8 +613,9 @@ done
 echo "| **relay − direct** | | | **$RELAY_ADDED** | | |"
 echo "| pass − direct | | | $PASS_ADDED | | |"
 echo "| nginx − direct | | | $NGINX_ADDED | | |"
+[[ -n ${FM50[floor]:-} ]] && echo "| floor − direct | | | $FLOOR_ADDED | | |"
 echo ""
-echo "Head and first body byte: when the opening events reached the client; first content: when the first \`$FIRST_MATCH\` did. The relay may hold the opening events until its commit point (the first content event), so only the first-content column compares the same event across targets."
+echo "Head and first body byte: when the opening events reached the client; first content: when the first \`$FIRST_MATCH\` did. The relay may hold the opening events until its commit point (the first content event), so only the first-content column compares the same event across targets. \`floor\` is \`Benchmarks/Floor/forward.c\`: one thread copying bytes between each client and its own upstream connection, nothing parsed; what it adds is what the extra hop costs on this machine before any proxy does any work."
 echo ""
 echo "HTTPS upstream: the mock serving TLS (certificate from a CA made for the run), ccload (pass-through) and nginx verifying it and keeping upstream connections alive; 1 KiB JSON, $CONNS connections, ${JSON_SECS} s per run, median of $REPS interleaved runs (µs from the send):"
 echo ""
