@@ -360,7 +360,8 @@ final class BatchWriter {
 
     // MARK: retention
 
-    /// Which table the pass is at (request logs, hourly statistics, rollups, sessions).
+    /// Which table the pass is at: 0 request logs, 4 pending segments (after the request
+    /// logs, when there are any), 1 hourly statistics, 2 rollups, 3 sessions.
     private var retentionStage = 0
 
     /// Starts the next pass from its first table.
@@ -372,7 +373,43 @@ final class BatchWriter {
         var more: Bool
         var deletedLogs: UInt64 = 0
         var deletedStats: UInt64 = 0
+        /// Of `deletedLogs`, the rows of pending segments (no longer pending).
+        var expiredPendingRows = 0
         var error: String?
+    }
+
+    /// A retention chunk of pending segments takes `chunkRows / rowsPerSegmentChunk` of them
+    /// (at least one): about as many rows as a chunk of `request_logs`, a batch being a
+    /// segment.
+    static let rowsPerSegmentChunk = 1_000
+
+    /// Deletes up to `segments` of the oldest pending segments whose newest row is older than
+    /// `cutoff`, in one transaction; returns how many, and their rows.
+    private func expirePending(before cutoff: UInt64, segments: Int64) throws -> (Int64, Int) {
+        try statement(.begin).stepDone()
+        var found: [Int64] = []
+        var rows = 0
+        do {
+            let pick = try statement("SELECT id, rows FROM request_log_pending WHERE max_time_ms < ? ORDER BY id LIMIT ?")
+            try pick.bind(1, Int64(clamping: cutoff))
+            try pick.bind(2, segments)
+            while try pick.step() {
+                found.append(pick.int64(0))
+                rows = Saturating.add(rows, Int(clamping: max(0, pick.int64(1))))
+            }
+            pick.reset()
+            for id in found {
+                let forget = try statement(.forget)
+                try forget.bind(1, id)
+                try forget.stepDone()
+            }
+            try statement(.commit).stepDone()
+        } catch {
+            db.rollbackQuietly()
+            throw error
+        }
+        pendingRows = max(0, pendingRows - rows)
+        return (Int64(found.count), rows)
     }
 
     /// Deletes one chunk of expired rows (`chunkRows` at most) from the table the pass is
@@ -388,8 +425,16 @@ final class BatchWriter {
             case 0:
                 let n = try deleteChunk("DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE time_ms < ? ORDER BY time_ms LIMIT ?)",
                                         before: logCutoff, chunk)
-                if n < chunk { retentionStage = 1 }
+                if n < chunk { retentionStage = canPack && pendingRows > 0 ? 4 : 1 }
                 return RetentionChunk(more: true, deletedLogs: UInt64(n))
+            case 4:
+                // Pending segments whose every row is past the cutoff: those rows would be
+                // deleted as soon as they moved. A segment that straddles it moves, and its
+                // old rows go in a later pass.
+                let segments = max(1, chunk / Int64(BatchWriter.rowsPerSegmentChunk))
+                let (n, rows) = try expirePending(before: logCutoff, segments: segments)
+                if n < segments { retentionStage = 1 }
+                return RetentionChunk(more: true, deletedLogs: UInt64(rows), expiredPendingRows: rows)
             case 1:
                 let n = try deleteChunk("""
                     DELETE FROM stats_hourly WHERE (hour_ms, channel_id, model, token_id) IN

@@ -415,9 +415,7 @@ public final class StoreWriter: @unchecked Sendable {
                     s.moveRetryAt = monotonicNanos() &+ StoreWriter.firstRetryNanos
                     return
                 }
-                let inherited = min(m.rows, s.inheritedPending)
-                s.inheritedPending -= inherited
-                s.settled &+= UInt64(m.rows - inherited)
+                StoreWriter.leftPending(m.rows, &s)
                 if m.rows > 0 { s.counters.movedSegments &+= 1 }
                 if m.damaged {
                     s.counters.droppedWriteFailed &+= UInt64(m.rows)
@@ -456,6 +454,15 @@ public final class StoreWriter: @unchecked Sendable {
         return j
     }
 
+    /// `rows` of pending segments are pending no more (moved, lost with a damaged segment, or
+    /// expired by retention): the inherited ones first (the oldest segments go first), the
+    /// rest settle what a `flush` waits for.
+    private static func leftPending(_ rows: Int, _ s: inout State) {
+        let inherited = min(rows, s.inheritedPending)
+        s.inheritedPending -= inherited
+        s.settled &+= UInt64(rows - inherited)
+    }
+
     /// One retention chunk, its counts added to the counters; returns whether more may remain.
     private func retentionChunk() -> Bool {
         let (logDays, statsDays) = worker.withLock { ($0.retention.logDays, $0.retention.statsDays) }
@@ -464,6 +471,11 @@ public final class StoreWriter: @unchecked Sendable {
         worker.withLock { s in
             s.counters.retentionDeletedLogs &+= r.deletedLogs
             s.counters.retentionDeletedStats &+= r.deletedStats
+            if r.expiredPendingRows > 0 {
+                s.pendingRows = connection.pendingRows
+                s.counters.pendingLogRows = s.pendingRows
+                StoreWriter.leftPending(r.expiredPendingRows, &s)
+            }
             if let e = r.error {
                 s.counters.lastError = e
                 if s.passError == nil { s.passError = e }

@@ -328,6 +328,45 @@ final class LogSegmentStoreTests: XCTestCase {
         XCTAssertEqual(try db.scalarInt("SELECT count(*) FROM request_log_pending"), 0)
     }
 
+    /// Retention deletes pending segments whose every row is past the cutoff, as it would the
+    /// rows once moved; a segment that straddles the cutoff stays, and its old rows go once
+    /// it has moved. A flush after it does not wait for the deleted rows.
+    func testRetentionExpiresPendingSegmentsPastTheCutoff() throws {
+        let day: UInt64 = 86_400_000
+        // `records` are a minute apart from `base`: 24 of them, batches of 8, packed.
+        let now = base + 23 * 60_000 + 30 * day
+        let s = try open {
+            $0.batchSize = 8; $0.batchIntervalNanos = 5_000_000_000
+            $0.wallClock = { now }
+            $0.logRetentionDays = 30
+            $0.retentionChunkRows = 1  // one segment a chunk
+        }
+        // The cutoff falls inside the third batch: its rows 16...22 are older, row 23 is not.
+        let cutoff = now - 30 * day
+        XCTAssertEqual(cutoff, base + 23 * 60_000)
+        XCTAssertEqual(s.writer.enqueue(contentsOf: records(24)), 24)
+        XCTAssertTrue(waitUntil { s.writer.snapshot().written == 24 }, "\(s.writer.snapshot())")
+        XCTAssertEqual(s.writer.snapshot().pendingLogRows, 24)
+        s.writer.runRetention()
+        var c = s.writer.snapshot()
+        XCTAssertEqual(c.retentionDeletedLogs, 16, "\(c)")
+        XCTAssertEqual(c.pendingLogRows, 8)
+        XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM request_log_pending"), 1)
+        XCTAssertEqual(try s.read { try $0.logCount() }, 8)
+        // Statistics are not the request log's: they stay.
+        XCTAssertEqual(try StoreTest.count(s, "SELECT SUM(requests) FROM stats_hourly"), 24)
+        // The flush ends (it does not wait for the 16 deleted rows), and the straddling
+        // segment's old rows go in the next pass.
+        s.writer.flush()
+        c = s.writer.snapshot()
+        XCTAssertEqual(c.pendingLogRows, 0)
+        XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM request_logs"), 8)
+        s.writer.runRetention()
+        XCTAssertEqual(try StoreTest.count(s, "SELECT count(*) FROM request_logs"), 1)
+        XCTAssertEqual(try s.read { try $0.logs(LogQuery()).entries.map { Int($0.record.id) } }, [23])
+        XCTAssertEqual(s.writer.snapshot().retentionDeletedLogs, 23)
+    }
+
     func testADamagedSegmentIsSkippedByReadersAndDroppedByTheWriter() throws {
         var s = try open()
         s.writer.enqueue(records(1)[0])
