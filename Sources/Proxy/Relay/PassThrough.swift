@@ -108,9 +108,13 @@ final class PassThrough: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget
 
     /// One upstream read's writes to the client leave together (`HTTPServerConnection.cork`);
     /// the congestion check that each write made is made once, after the one write.
-    func responseReadBegan() { client.cork() }
+    func responseReadBegan() {
+        loop.assertOnLoop()
+        client.cork()
+    }
 
     func responseReadEnded() {
+        loop.assertOnLoop()
         client.uncork()
         if client.isCongested { upstream?.pauseReading() }
     }

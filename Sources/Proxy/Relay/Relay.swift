@@ -188,9 +188,13 @@ final class Relay: HTTPClientDelegate, ResponseStreamDelegate, TimerTarget, @unc
 
     /// One upstream read's writes to the client leave together (`HTTPServerConnection.cork`);
     /// the congestion check that each write made is made once, after the one write.
-    func responseReadBegan() { client.cork() }
+    func responseReadBegan() {
+        loop.assertOnLoop()
+        client.cork()
+    }
 
     func responseReadEnded() {
+        loop.assertOnLoop()
         client.uncork()
         if client.isCongested { upstream?.pauseReading() }
     }
