@@ -131,7 +131,7 @@ final class AccountsTests: EndToEndCase {
         mock.with { $0.revoked = $0.revoked.union($0.tokensIssued.filter { $0.hasPrefix("rt-") }) }
         try waitUntil("needs sign-in") { try c.adminJSON("/admin/channels/\(id)/account")["status"] as? String == "needs_sign_in" }
         XCTAssertEqual(mock.with { $0.refreshUses.values.reduce(0, +) }, 1, "a refused refresh is not retried")
-        XCTAssertTrue(c.process.stderrText.contains("needs sign-in"), c.process.stderrText)
+        XCTAssertTrue(c.process.waitForOutput("needs sign-in"), c.process.stderrText)
         let before = backup.with { $0.messages.count }
         XCTAssertEqual(try ask(c).status, 200)
         XCTAssertEqual(backup.with { $0.messages.count }, before + 1, "the request went to the key channel")
@@ -209,7 +209,7 @@ final class AccountsTests: EndToEndCase {
         XCTAssertEqual(try signIn(c, mock, id: id).status, 200)
         let first = try XCTUnwrap(mock.with { $0.tokensIssued.first })
         try waitUntil("a refresh after two passing failures") { mock.with { $0.refreshUses.values.reduce(0, +) } >= 3 }
-        XCTAssertTrue(c.process.stderrText.contains("refresh failed (HTTP 503"), c.process.stderrText)
+        XCTAssertTrue(c.process.waitForOutput("refresh failed (HTTP 503"), c.process.stderrText)
         try waitUntil("the new token in use") {
             _ = try ask(c)
             return mock.with { $0.messages.last?.auth } != "Bearer \(first)"

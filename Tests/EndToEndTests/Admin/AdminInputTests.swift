@@ -84,7 +84,7 @@ final class AdminInputTests: AdminChannelsCase {
                                                    "SQLITE_PATH": tempDatabase()])
         track(p)
         XCTAssertNotNil(p.waitForExit(timeout: 10), "ccload started with a key holding CR/LF")
-        XCTAssertTrue(p.stderrText.contains(#"entry [1] (channel "evil"), field "api_keys": key 2 holds a space, a control byte or CR/LF"#),
+        XCTAssertTrue(p.waitForOutput(#"entry [1] (channel "evil"), field "api_keys": key 2 holds a space, a control byte or CR/LF"#),
                       p.stderrText)
         XCTAssertFalse(p.stderrText.contains("sk-e"), "the key reached the log")
 
@@ -94,7 +94,7 @@ final class AdminInputTests: AdminChannelsCase {
         try writeChannelsFile([channel("fine", url: mock.url), channel("evil", url: mock.url + "/p\r\nX-Evil: 1")], path: file)
         ccload.process.signal(SIGHUP)
         XCTAssertTrue(ccload.process.waitForOutput("the running channels stay", timeout: 5), ccload.process.stderrText)
-        XCTAssertTrue(ccload.process.stderrText.contains(#"(channel "evil"), field "url""#), ccload.process.stderrText)
+        XCTAssertTrue(ccload.process.waitForOutput(#"(channel "evil"), field "url""#), ccload.process.stderrText)
         XCTAssertEqual(try ccload.post("/v1/messages", anthropicBody(model: RelayCase.model, stream: false)).status, 200)
         XCTAssertFalse(try mock.lastRequest().head.contains("X-Evil"))
     }
@@ -192,7 +192,7 @@ final class AdminInputTests: AdminChannelsCase {
                 XCTAssertNoThrow(try p.waitForListeningPort(), key)
             } else {
                 XCTAssertNotNil(p.waitForExit(timeout: 10), "started with CCLOAD_UPSTREAM_KEY \(key.debugDescription)")
-                XCTAssertTrue(p.stderrText.contains("CCLOAD_UPSTREAM_KEY holds a space, a control byte or CR/LF"), p.stderrText)
+                XCTAssertTrue(p.waitForOutput("CCLOAD_UPSTREAM_KEY holds a space, a control byte or CR/LF"), p.stderrText)
                 XCTAssertFalse(p.stderrText.contains("sk-up\r") || p.stderrText.contains("sk up"), "the key reached the log")
             }
         }

@@ -52,7 +52,7 @@ final class AdminJobsTests: AdminDataCase {
             let status = p.waitForExit(timeout: 20)
             XCTAssertNotNil(status, "ccload did not exit")
             XCTAssertNotEqual(status, 0)
-            XCTAssertTrue(p.stderrText.contains("CCLOAD_TZ") && p.stderrText.contains(zone), p.stderrText)
+            XCTAssertTrue(p.waitForOutput("CCLOAD_TZ") && p.waitForOutput(zone), p.stderrText)
         }
     }
 }

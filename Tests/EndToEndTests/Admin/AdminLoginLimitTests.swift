@@ -99,7 +99,7 @@ final class AdminLoginLimitTests: StoreE2ECase {
                                                      "SQLITE_PATH": tempDatabase()])
         track(bad)
         XCTAssertNotNil(bad.waitForExit(timeout: 10), "started with a trusted proxy that is not an address")
-        XCTAssertTrue(bad.stderrText.contains("CCLOAD_TRUSTED_PROXIES") && bad.stderrText.contains("proxy.local"), bad.stderrText)
+        XCTAssertTrue(bad.waitForOutput("CCLOAD_TRUSTED_PROXIES") && bad.waitForOutput("proxy.local"), bad.stderrText)
     }
 
     /// A new `CCLOAD_PASS` ends every admin session at start-up; the same one keeps them.
@@ -118,7 +118,7 @@ final class AdminLoginLimitTests: StoreE2ECase {
         let changed = try startCcload(upstream: nil, ["SQLITE_PATH": db, "CCLOAD_PASS": "pass-two-Bb2"])
         XCTAssertEqual(try changed.get("/admin/session", headers: ["Authorization: Bearer \(token)"]).status, 401,
                        "a session made with the old password survived the change")
-        XCTAssertTrue(changed.process.stderrText.contains("1 admin sessions ended"), changed.process.stderrText)
+        XCTAssertTrue(changed.process.waitForOutput("1 admin sessions ended"), changed.process.stderrText)
         XCTAssertEqual(try changed.post("/login", #"{"password":"pass-one-Aa1"}"#).status, 401)
         let fresh = try changed.adminToken(password: "pass-two-Bb2")
         stopGracefully(changed)
@@ -147,7 +147,7 @@ final class AdminLoginLimitTests: StoreE2ECase {
         let token = try c.adminToken(password: "legacy-pass-9Zx")
         let upgraded = try XCTUnwrap(try rows(db, "SELECT value FROM settings WHERE key = '_admin_password'").first?.first as? String)
         XCTAssertTrue(upgraded.hasPrefix("pbkdf2-sha256$600000$"), upgraded)
-        XCTAssertTrue(c.process.stderrText.contains("re-hashed with 600000"), c.process.stderrText)
+        XCTAssertTrue(c.process.waitForOutput("re-hashed with 600000"), c.process.stderrText)
         XCTAssertEqual(try c.post("/login", #"{"password":"legacy-pass-9Zx"}"#).status, 200, "the new hash checks")
         stopGracefully(c)
 

@@ -122,7 +122,7 @@ final class RelayChannelOptionsTests: RelayCase {
         let code = p.waitForExit(timeout: 10)
         XCTAssertNotNil(code, "ccload kept running with a bad channels file")
         XCTAssertNotEqual(code, 0)
-        XCTAssertTrue(p.stderrText.contains("[1]") && p.stderrText.contains("protocol"), p.stderrText)
+        XCTAssertTrue(p.waitForOutput("[1]") && p.waitForOutput("protocol"), p.stderrText)
     }
 
     func testAllCoolingFallsBackToTheSoonestAndASuccessClearsTheCooldown() throws {

@@ -42,7 +42,7 @@ final class DrainTests: EndToEndCase {
         XCTAssertTrue(r.bodyText.contains("token3 ") && r.bodyText.contains("message_stop"), r.bodyText)
         XCTAssertTrue(c.readUntilClose(timeout: 3), "connection kept open after the drain's last response")
         XCTAssertEqual(ccload.process.waitForExit(timeout: 5), 0, "ccload did not exit 0 after draining")
-        XCTAssertTrue(ccload.process.stderrText.contains("stopped"), ccload.process.stderrText)
+        XCTAssertTrue(ccload.process.waitForOutput("stopped"), ccload.process.stderrText)
     }
 
     func testSecondSignalExitsAtOnce() throws {
@@ -64,7 +64,7 @@ final class DrainTests: EndToEndCase {
         let ccload = try startCcload(upstream: nil, ["CCLOAD_DRAIN_SECONDS": "20"])
         ccload.process.signal(SIGTERM)
         XCTAssertEqual(ccload.process.waitForExit(timeout: 3), 0)
-        XCTAssertTrue(ccload.process.stderrText.contains("stopped"))
+        XCTAssertTrue(ccload.process.waitForOutput("stopped"))
     }
 
     /// Idle keep-alive connections are not in flight: the drain closes them and does not

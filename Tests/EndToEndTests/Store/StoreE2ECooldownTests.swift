@@ -31,7 +31,7 @@ final class StoreE2ECooldownTests: StoreE2ECase {
         try writeChannelsFile([channel("failing", url: failing.url, priority: 10),
                                channel("healthy", url: healthy.url, priority: 1)], path: channels)
         let second = try startOn(db: db, channelsFile: channels)
-        XCTAssertTrue(second.process.stderrText.contains("restored 1 cooldowns"), "no restore line:\n\(second.process.stderrText)")
+        XCTAssertTrue(second.process.waitForOutput("restored 1 cooldowns"), "no restore line:\n\(second.process.stderrText)")
         XCTAssertEqual(try channelID(db, "failing"), failingID, "the channel kept its id across the restart")
         for _ in 0..<3 {
             let ok = try second.post("/v1/messages", anthropicBody(stream: true))
